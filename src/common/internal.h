@@ -1,0 +1,45 @@
+/*
+ * Internal conventions shared by every part of the library.
+ *
+ * Errors: a failing internal function returns -1 (or MAP_FAILED/NULL) with
+ * errno set, after recording a human reason with pm_fail().  The public entry
+ * points clear the reason on entry (pm_begin()), so peermap_errmsg() always
+ * speaks of the last public call of this thread.
+ */
+#ifndef PEERMAP_INTERNAL_H
+#define PEERMAP_INTERNAL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <time.h>
+
+#define PM_EXPORT __attribute__((visibility("default")))
+
+/* Record `reason` (printf format) for this thread, set errno = err, return -1.
+ * A reason already recorded by a deeper layer is kept: the deepest layer knows
+ * most.  err == 0 keeps errno as it is. */
+int pm_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Like pm_fail but replaces any earlier reason. */
+int pm_fail_over(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Start of a public call: forget the previous reason. */
+void pm_begin(void);
+
+/* Whether a reason is recorded, and the reason itself (to carry it from
+ * the tracer thread back to the caller's thread). */
+int pm_has_reason(void);
+const char *pm_reason(void);
+
+/* Monotonic clock in nanoseconds. */
+static inline int64_t pm_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The deadline, in ns from now, a call allows for the target (peermap.h). */
+int64_t pm_timeout_ns(void);
+
+#endif

@@ -1,0 +1,37 @@
+#include <unistd.h>
+
+#include "sys/mman_peer.h"
+#include "common/internal.h"
+#include "peer/args.h"
+#include "peer/remote_map.h"
+
+PM_EXPORT void *mmap_peer(pid_t pid, void *addr, size_t len, int prot,
+                          int flags, int fd, off_t off)
+{
+    struct pm_map_req rq;
+    uintptr_t out;
+    int rc;
+
+    pm_begin();
+    if (pid < 0) {
+        pm_fail(ESRCH, "invalid PID %d", (int)pid);
+        return MAP_FAILED;
+    }
+    rc = pm_map_req_init(&rq, pid, addr, len, prot, flags, fd, off);
+    if (rc == 0)
+        rc = pm_is_self(pid, getpid()) ? pm_local_map(&rq, &out)
+                                       : pm_peer_map(pid, &rq, &out);
+    int e = errno;
+    pm_map_req_done(&rq);
+    errno = e;
+    return rc < 0 ? MAP_FAILED : (void *)out;
+}
+
+/* off_t is 64 bits on every target peermap builds for, so the two are one. */
+_Static_assert(sizeof(off_t) == sizeof(off64_t), "off_t must be 64-bit");
+
+PM_EXPORT void *mmap64_peer(pid_t pid, void *addr, size_t len, int prot,
+                            int flags, int fd, off64_t off)
+{
+    return mmap_peer(pid, addr, len, prot, flags, fd, (off_t)off);
+}

@@ -1,0 +1,30 @@
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sys/mman_peer.h"
+#include "common/internal.h"
+#include "peer/ability.h"
+#include "peer/args.h"
+#include "peer/remote_map.h"
+#include "sys/procmgr.h"
+
+PM_EXPORT int munmap_peer(pid_t pid, void *addr, size_t len)
+{
+    uintptr_t start;
+    size_t plen;
+
+    pm_begin();
+    if (pid < 0)
+        return pm_fail(ESRCH, "invalid PID %d", (int)pid);
+    if (pm_unmap_range(addr, len, &start, &plen) < 0)
+        return -1;
+    if (pm_is_self(pid, getpid())) {
+        if (munmap((void *)start, plen) < 0)
+            return pm_fail(0, "munmap: %m");
+        return 0;
+    }
+    if (pm_ability_check(PROCMGR_AID_MEM_PEER))
+        return pm_fail(EPERM, "changing another process's memory needs ability "
+                       "PROCMGR_AID_MEM_PEER (see procmgr_ability(3))");
+    return pm_peer_unmap(pid, start, plen);
+}

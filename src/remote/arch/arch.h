@@ -1,0 +1,52 @@
+/*
+ * What the remote-syscall engine needs from a CPU architecture.  A port is one
+ * file, remote/arch/<cpu>.c, implementing these functions; nothing above this
+ * header knows a register name.  See ARCHITECTURE.md, "Porting".
+ */
+#ifndef PEERMAP_ARCH_H
+#define PEERMAP_ARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+/* The general registers as PTRACE_GETREGSET(NT_PRSTATUS) returns them. */
+#if defined(__x86_64__)
+typedef struct user_regs_struct pm_regs;
+#elif defined(__aarch64__)
+typedef struct user_pt_regs pm_regs;
+#else
+#error "peermap: no remote-syscall port for this CPU"
+#endif
+
+/* Read and write the stopped thread's general registers. 0 or -1/errno. */
+int pm_arch_getregs(pid_t tid, pm_regs *r);
+int pm_arch_setregs(pid_t tid, const pm_regs *r);
+
+/* The byte pattern of the system-call instruction, and its length. */
+extern const unsigned char pm_arch_syscall_insn[];
+extern const size_t pm_arch_syscall_insn_len;
+
+/* The thread's program counter. */
+uintptr_t pm_arch_pc(const pm_regs *r);
+
+/* Whether the thread stopped inside a system call (then the instruction
+ * just before the pc is the system-call instruction it used). */
+int pm_arch_in_syscall(const pm_regs *r);
+
+/* Whether the thread runs the native ABI (a 32-bit task on a 64-bit kernel
+ * would need other system-call numbers: refused). */
+int pm_arch_native_abi(const pm_regs *r);
+
+/* Turn `saved` into the registers that run system call `nr` with `args` at
+ * the instruction at `insn`, with the kernel's restart logic disarmed (the
+ * thread may have been stopped inside an interrupted system call whose
+ * restart must not be applied to ours). */
+void pm_arch_setup_syscall(pm_regs *r, const pm_regs *saved, uintptr_t insn,
+                           long nr, const unsigned long args[6]);
+
+/* The system call's return value (-errno on failure). */
+long pm_arch_syscall_result(const pm_regs *r);
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * Attaching to one thread of the target, running system calls in it, and
+ * leaving it exactly as it was.  See tracee.h for the contract and
+ * ARCHITECTURE.md for why each step is done this way.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "peermap.h"
+#include "common/internal.h"
+#include "remote/tracee.h"
+
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1 /* si_code of a seccomp SIGSYS */
+#endif
+
+#ifndef PTRACE_GETSIGMASK
+#define PTRACE_GETSIGMASK 0x420a
+#define PTRACE_SETSIGMASK 0x420b
+#endif
+
+/* Every signal blocked; the kernel leaves SIGKILL and SIGSTOP deliverable. */
+static const uint64_t all_blocked = ~(uint64_t)0;
+
+static int set_mask(pid_t tid, uint64_t mask)
+{
+    return ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof mask, &mask) < 0 ? -1 : 0;
+}
+
+/* The target died while traced.  Unless it is our own child (whose status
+ * the caller will reap), collecting it here hands it back to its real parent,
+ * which otherwise would not learn of the death until we detach. */
+static void release_dead(struct pm_tracee *t)
+{
+    siginfo_t si;
+    char path[64], buf[256];
+    int ppid = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)t->pid);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        char *rp = strrchr(buf, ')');
+        if (rp)
+            sscanf(rp + 2, "%*c %d", &ppid);
+        fclose(f);
+    }
+    if (ppid != getpid())
+        waitid(P_PID, (id_t)t->tid, &si, WEXITED | WNOHANG | __WALL);
+}
+
+static void close_pidfd(struct pm_tracee *t)
+{
+    if (t->pidfd >= 0)
+        close(t->pidfd);
+    t->pidfd = -1;
+}
+
+/* The system-call instruction to run: the one the thread was stopped in, if
+ * any (no lookup at all), otherwise the vDSO's. */
+static int choose_insn(struct pm_tracee *t)
+{
+    if (pm_arch_in_syscall(&t->saved)) {
+        uintptr_t at = pm_arch_pc(&t->saved) - pm_arch_syscall_insn_len;
+        errno = 0;
+        long w = ptrace(PTRACE_PEEKTEXT, t->tid, (void *)at, 0);
+        if (!(w == -1 && errno) &&
+            memcmp(&w, pm_arch_syscall_insn, pm_arch_syscall_insn_len) == 0) {
+            t->insn = at;
+            return 0;
+        }
+    }
+    return pm_vdso_syscall_insn(t, &t->insn);
+}
+
+int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
+{
+    struct pm_stop st;
+
+    memset(t, 0, sizeof *t);
+    t->pid = t->tid = pid;
+    t->deadline = pm_now_ns() + pm_timeout_ns();
+    t->pidfd = pidfd_open(pid, 0);
+    if (t->pidfd < 0) {
+        int e = errno;
+        if (e == ESRCH)
+            return pm_fail(ESRCH, "no process with PID %d", (int)pid);
+        if (e == EINVAL) /* pidfd_open names processes, not threads */
+            return pm_fail(ESRCH, "%d is a thread ID, not a process ID", (int)pid);
+        return pm_fail(e, "pidfd_open(%d): %s", (int)pid, strerror(e));
+    }
+    if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)PTRACE_O_TRACEEXIT) < 0) {
+        int e = pm_diagnose_attach(pid, errno);
+        close_pidfd(t);
+        errno = e;
+        return -1;
+    }
+    if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0) {
+        int e = errno;
+        ptrace(PTRACE_DETACH, pid, 0, 0);
+        close_pidfd(t);
+        return pm_fail(e == ESRCH ? ESRCH : e, "PTRACE_INTERRUPT on %d: %s",
+                       (int)pid, strerror(e));
+    }
+    for (;;) {
+        if (pm_wait_stop(t, &st) < 0) {
+            /* On ETIMEDOUT the thread is seized but never stopped: only the
+             * tracer thread's exit releases it untouched (pm_worker_retire). */
+            int e = errno;
+            if (t->gone)
+                release_dead(t);
+            close_pidfd(t);
+            errno = e;
+            return -1;
+        }
+        if (st.kind == PM_STOP_EVENT) {
+            /* SIGTRAP: our interrupt.  A stop signal: a group-stop, i.e. the
+             * process is job-stopped and must stay so. */
+            if (st.sig != SIGTRAP)
+                t->job_stopped = 1;
+            break;
+        }
+        if (st.kind == PM_STOP_EXIT) {
+            ptrace(PTRACE_DETACH, pid, 0, 0);
+            close_pidfd(t);
+            return pm_fail(ESRCH, "PID %d is exiting", (int)pid);
+        }
+        /* A signal was on its way in when we attached: let it go in (our
+         * interrupt stays pending and stops the thread right after). */
+        if (ptrace(PTRACE_CONT, pid, 0, (void *)(long)st.sig) < 0) {
+            close_pidfd(t);
+            return pm_fail(ESRCH, "PID %d vanished while attaching", (int)pid);
+        }
+    }
+
+    if (pm_arch_getregs(t->tid, &t->saved) < 0 ||
+        ptrace(PTRACE_GETSIGMASK, t->tid, (void *)sizeof t->saved_mask,
+               &t->saved_mask) < 0) {
+        int e = errno;
+        pm_tracee_detach(t);
+        return pm_fail(e, "cannot read the registers of PID %d: %s", (int)pid,
+                       strerror(e));
+    }
+    if (!pm_arch_native_abi(&t->saved)) {
+        pm_tracee_detach(t);
+        return pm_fail(EINVAL, "PID %d runs a 32-bit ABI; only native "
+                       "processes are supported", (int)pid);
+    }
+    if (choose_insn(t) < 0) {
+        int e = errno;
+        pm_tracee_detach(t);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* Drive the single-step that runs the current call until the call has run
+ * and its trap is consumed.  One single-step runs the instruction and reports
+ * SIGTRAP; whatever else stops the thread meanwhile is dealt with so that, on
+ * success, the call ran exactly once and no trap of ours is left pending. */
+static int step_until_trapped(struct pm_tracee *t)
+{
+    static const unsigned long no_args[6];
+    uintptr_t after = t->insn + pm_arch_syscall_insn_len;
+    struct pm_stop st;
+    pm_regs cur, r;
+
+    for (;;) {
+        if (pm_wait_stop(t, &st) < 0)
+            return -1;
+        if (st.kind == PM_STOP_EXIT) {
+            t->gone = 1;
+            return pm_fail(ESRCH, "PID %d exited during the call", (int)t->pid);
+        }
+        if (pm_arch_getregs(t->tid, &cur) < 0)
+            return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+        if (!t->call_done && pm_arch_pc(&cur) == after) {
+            t->call_done = 1;
+            t->call_ret = pm_arch_syscall_result(&cur);
+        }
+        if (st.kind == PM_STOP_SIGNAL && st.sig == SIGTRAP && t->call_done)
+            return 0;
+        if (st.kind == PM_STOP_EVENT && st.sig != SIGTRAP)
+            t->job_stopped = 1; /* stopped under us; detach re-stops it */
+        else if (st.kind == PM_STOP_SIGNAL && st.sig == SIGSYS &&
+                 st.si.si_code == SYS_SECCOMP)
+            t->seccomp_trap = 1; /* ours: swallowed, reported to the caller */
+        else if (st.kind == PM_STOP_SIGNAL && st.sig == SIGSTOP)
+            t->reraise = SIGSTOP; /* unblockable: held, sent again after */
+        /* Resume.  If the call already ran, point the thread at a harmless
+         * getpid: it either takes our pending trap before running anything,
+         * or runs getpid and traps; either way nothing of the target runs. */
+        if (t->call_done) {
+            pm_arch_setup_syscall(&r, &t->saved, t->insn, SYS_getpid, no_args);
+            if (pm_arch_setregs(t->tid, &r) < 0)
+                return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+        }
+        if (ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
+            return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+    }
+}
+
+int pm_remote_syscall(struct pm_tracee *t, long nr, const unsigned long args[6],
+                      long *ret)
+{
+    pm_regs r;
+
+    t->seccomp_trap = 0;
+    t->call_done = 0;
+    t->deadline = pm_now_ns() + pm_timeout_ns();
+    if (!t->dirty && set_mask(t->tid, all_blocked) < 0)
+        return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+    t->dirty = 1;
+    pm_arch_setup_syscall(&r, &t->saved, t->insn, nr, args);
+    if (pm_arch_setregs(t->tid, &r) < 0 ||
+        ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
+        return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+    if (step_until_trapped(t) < 0)
+        return -1;
+    *ret = t->call_ret;
+    return 0;
+}
+
+int pm_tracee_try_finish(struct pm_tracee *t)
+{
+    t->deadline = pm_now_ns(); /* look once, do not wait */
+    if (step_until_trapped(t) < 0) {
+        if (errno == ETIMEDOUT)
+            return 0;
+        pm_tracee_detach(t); /* gone: just release it */
+        return 1;
+    }
+    /* The abandoned call finished.  If it made a mapping nobody will ever
+     * hear of, take it away again before letting the thread go. */
+    if (t->undo_len && t->call_ret >= 0) {
+        unsigned long a[6] = { (unsigned long)t->call_ret, t->undo_len };
+        long ignored;
+        t->undo_len = 0;
+        pm_remote_syscall(t, SYS_munmap, a, &ignored);
+    }
+    pm_tracee_detach(t);
+    return 1;
+}
+
+int pm_tracee_restore(struct pm_tracee *t)
+{
+    if (!t->dirty || t->gone)
+        return 0;
+    if (pm_arch_setregs(t->tid, &t->saved) < 0 || set_mask(t->tid, t->saved_mask) < 0)
+        return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+    t->dirty = 0;
+    return 0;
+}
+
+int pm_tracee_detach(struct pm_tracee *t)
+{
+    int rc = 0;
+    if (t->gone) {
+        release_dead(t);
+    } else {
+        pm_tracee_drop_scratch(t);
+        rc = pm_tracee_restore(t);
+        if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0 && rc == 0)
+            rc = pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+        /* A SIGSTOP that arrived while we held the thread was swallowed at
+         * its delivery stop; send it again now that the thread runs. */
+        if (t->reraise && t->pidfd >= 0)
+            syscall(SYS_pidfd_send_signal, t->pidfd, t->reraise, NULL, 0);
+    }
+    close_pidfd(t);
+    return rc;
+}
+
+int pm_tracee_write(struct pm_tracee *t, uintptr_t addr, const void *buf, size_t n)
+{
+    struct iovec l = { (void *)buf, n }, r = { (void *)addr, n };
+    if (process_vm_writev(t->pid, &l, 1, &r, 1, 0) == (ssize_t)n)
+        return 0;
+    return pm_fail(0, "cannot write %zu bytes at %#lx in PID %d: %m", n,
+                   (unsigned long)addr, (int)t->pid);
+}
+
+int pm_tracee_read(struct pm_tracee *t, uintptr_t addr, void *buf, size_t n)
+{
+    struct iovec l = { buf, n }, r = { (void *)addr, n };
+    if (process_vm_readv(t->pid, &l, 1, &r, 1, 0) == (ssize_t)n)
+        return 0;
+    return pm_fail(0, "cannot read %zu bytes at %#lx in PID %d: %m", n,
+                   (unsigned long)addr, (int)t->pid);
+}

@@ -1,0 +1,104 @@
+/*
+ * A system-call instruction the tracee already has: the vDSO's.
+ *
+ * The kernel maps the same vDSO image into every native process, so the
+ * offset of a `syscall` instruction inside it is found once, in our own copy.
+ * Only the base differs per process (ASLR); it comes from the target's auxv
+ * and is cached per pid.  A cached base is trusted only after the bytes there
+ * are checked to be the instruction we expect, so a reused pid cannot make us
+ * jump into something else.
+ */
+#include <elf.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/ptrace.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "remote/tracee.h"
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static long insn_off = -1;     /* offset of the instruction in the vDSO */
+static unsigned long insn_word; /* the 8 bytes there, as PEEKTEXT reads them */
+
+static void find_in_own_vdso(void)
+{
+    const unsigned char *base = (const unsigned char *)getauxval(AT_SYSINFO_EHDR);
+    if (!base || memcmp(base, ELFMAG, SELFMAG) != 0)
+        return;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+    const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + eh->e_phoff);
+    size_t size = 0;
+    for (int i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD && ph[i].p_offset + ph[i].p_filesz > size)
+            size = ph[i].p_offset + ph[i].p_filesz;
+    /* The vDSO is mapped as one read-execute image, so a match anywhere in
+     * it decodes as the instruction when jumped to, whatever precedes it. */
+    for (size_t i = 0; i + 8 <= size; i++) {
+        if (memcmp(base + i, pm_arch_syscall_insn, pm_arch_syscall_insn_len) == 0) {
+            insn_off = (long)i;
+            memcpy(&insn_word, base + i, sizeof insn_word);
+            return;
+        }
+    }
+}
+
+static uintptr_t auxv_vdso_base(pid_t pid)
+{
+    char path[64];
+    unsigned long av[2 * 64];
+    snprintf(path, sizeof path, "/proc/%d/auxv", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, av, sizeof av);
+    close(fd);
+    for (ssize_t i = 0; i + 1 < n / (ssize_t)sizeof av[0]; i += 2) {
+        if (av[i] == AT_NULL)
+            break;
+        if (av[i] == AT_SYSINFO_EHDR)
+            return av[i + 1];
+    }
+    return 0;
+}
+
+/* A small cache: the same few targets are mapped into again and again. */
+#define CACHE_SLOTS 16
+static struct { pid_t pid; uintptr_t base; } cache[CACHE_SLOTS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int check(struct pm_tracee *t, uintptr_t addr)
+{
+    errno = 0;
+    long w = ptrace(PTRACE_PEEKTEXT, t->tid, (void *)addr, 0);
+    return !(w == -1 && errno) && (unsigned long)w == insn_word;
+}
+
+int pm_vdso_syscall_insn(struct pm_tracee *t, uintptr_t *insn)
+{
+    pthread_once(&once, find_in_own_vdso);
+    if (insn_off < 0)
+        return pm_fail(ENOSYS, "no system-call instruction found in the vDSO");
+
+    unsigned slot = (unsigned)t->pid % CACHE_SLOTS;
+    pthread_mutex_lock(&cache_lock);
+    uintptr_t base = cache[slot].pid == t->pid ? cache[slot].base : 0;
+    pthread_mutex_unlock(&cache_lock);
+    if (base && check(t, base + (uintptr_t)insn_off)) {
+        *insn = base + (uintptr_t)insn_off;
+        return 0;
+    }
+    base = auxv_vdso_base(t->pid);
+    if (!base || !check(t, base + (uintptr_t)insn_off))
+        return pm_fail(ENOSYS, "PID %d has no usable vDSO (a 32-bit or "
+                       "vdso=0 process?)", (int)t->pid);
+    pthread_mutex_lock(&cache_lock);
+    cache[slot].pid = t->pid;
+    cache[slot].base = base;
+    pthread_mutex_unlock(&cache_lock);
+    *insn = base + (uintptr_t)insn_off;
+    return 0;
+}

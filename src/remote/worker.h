@@ -1,0 +1,33 @@
+/*
+ * The tracer thread.
+ *
+ * Every ptrace request for a tracee must come from the thread that attached
+ * it, and the kernel detaches a tracee cleanly (pending interrupt withdrawn,
+ * nothing touched) only when that thread exits.  So the library traces from a
+ * thread of its own: when a target cannot be stopped before the deadline,
+ * that thread exits and the target is left exactly as it was; the next call
+ * starts a new one.  The thread blocks every signal and is started lazily.
+ */
+#ifndef PEERMAP_WORKER_H
+#define PEERMAP_WORKER_H
+
+#include "remote/tracee.h"
+
+/* Run fn(arg) on the tracer thread and return its result; errno and the
+ * failure reason come back to the calling thread. */
+int pm_worker_run(int (*fn)(void *), void *arg);
+
+/* The current tracer thread's generation: sessions opened under an older one
+ * have lost their tracee. */
+unsigned pm_worker_generation(void);
+
+/* For fn: the tracee could not be stopped in time; retire this tracer thread
+ * once fn returns (which releases the tracee untouched). */
+void pm_worker_retire(void);
+
+/* For fn: a system call inside t did not finish in time.  The tracer thread
+ * keeps t and finishes it in the background: waits for the call to end,
+ * undoes a mapping it made (t->undo_len), restores and detaches. */
+void pm_worker_adopt(const struct pm_tracee *t);
+
+#endif

@@ -1,0 +1,292 @@
+#include "helpers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/pidfd.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int child_read_full(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int child_write_full(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t r = write(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int target_start(struct target *t, int (*body)(int, int, void *), void *arg)
+{
+    int down[2], up[2];
+    if (pipe2(down, O_CLOEXEC) < 0)
+        return -1;
+    if (pipe2(up, O_CLOEXEC) < 0) {
+        close(down[0]); close(down[1]);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        close(down[1]);
+        close(up[0]);
+        _exit(body(down[0], up[1], arg));
+    }
+    close(down[0]);
+    close(up[1]);
+    t->pid = pid;
+    t->to_child = down[1];
+    t->from_child = up[0];
+    return 0;
+}
+
+int target_read(struct target *t, void *buf, size_t n, int ms)
+{
+    char *p = buf;
+    long long end = now_ms() + ms;
+    while (n) {
+        struct pollfd pfd = { .fd = t->from_child, .events = POLLIN };
+        long long left = end - now_ms();
+        if (left <= 0)
+            return -1;
+        int r = poll(&pfd, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        ssize_t got = read(t->from_child, p, n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+int target_write(struct target *t, const void *buf, size_t n)
+{
+    return child_write_full(t->to_child, buf, n);
+}
+
+int target_finish(struct target *t, int ms)
+{
+    int status = -1;
+    if (t->to_child >= 0)
+        close(t->to_child);
+    if (t->from_child >= 0)
+        close(t->from_child);
+    t->to_child = t->from_child = -1;
+    /* The pidfd becomes readable when the child exits: an event, not a poll. */
+    int pfd = pidfd_open(t->pid, 0);
+    if (pfd >= 0) {
+        struct pollfd p = { .fd = pfd, .events = POLLIN };
+        int r;
+        do
+            r = poll(&p, 1, ms);
+        while (r < 0 && errno == EINTR);
+        close(pfd);
+        if (r == 0) {
+            fprintf(stderr, "  target %d did not exit in %d ms: killing it\n", t->pid, ms);
+            kill(t->pid, SIGKILL);
+            waitpid(t->pid, &status, 0);
+            return -1;
+        }
+    }
+    while (waitpid(t->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return status;
+}
+
+int maps_has(pid_t pid, uintptr_t addr, size_t len, const char *perms)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char p[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) != 3)
+            continue;
+        if (addr >= lo && addr + len <= hi) {
+            found = !perms || strncmp(p, perms, 4) == 0;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+int peek(pid_t pid, uintptr_t addr, void *buf, size_t n)
+{
+    struct iovec l = { buf, n }, r = { (void *)addr, n };
+    return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)n ? 0 : -1;
+}
+
+int poke(pid_t pid, uintptr_t addr, const void *buf, size_t n)
+{
+    struct iovec l = { (void *)buf, n }, r = { (void *)addr, n };
+    return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)n ? 0 : -1;
+}
+
+static char task_state(const char *path)
+{
+    char buf[512];
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+char proc_state(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    return task_state(path);
+}
+
+int wait_state(pid_t pid, char want, int ms)
+{
+    long long end = now_ms() + ms;
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    for (;;) {
+        DIR *d = opendir(dir);
+        if (!d)
+            return -1;
+        int all = 1, any = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            char path[600];
+            snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+            any = 1;
+            if (task_state(path) != want)
+                all = 0;
+        }
+        closedir(d);
+        if (any && all)
+            return 0;
+        if (now_ms() > end)
+            return -1;
+        /* A state change in another process has no event to wait on. */
+        struct pollfd none;
+        poll(&none, 0, 1);
+    }
+}
+
+int unprivileged(void)
+{
+    return geteuid() != 0;
+}
+
+int obedient_body(int in, int out, void *arg)
+{
+    (void)arg;
+    struct cmd c;
+    uint64_t v;
+    if (child_write_full(out, "R", 1) < 0)
+        return 10;
+    while (child_read_full(in, &c, sizeof c) == 0) {
+        switch (c.op) {
+        case CMD_QUIT:
+            return 0;
+        case CMD_READ:
+            memcpy(&v, (void *)(uintptr_t)c.addr, sizeof v);
+            break;
+        case CMD_WRITE:
+            memcpy((void *)(uintptr_t)c.addr, &c.val, sizeof c.val);
+            v = c.val;
+            break;
+        case CMD_PING:
+            v = 0x504f4e47; /* "PONG" */
+            break;
+        default:
+            return 11;
+        }
+        if (child_write_full(out, &v, sizeof v) < 0)
+            return 12;
+    }
+    return 0;
+}
+
+int obedient_start(struct target *t)
+{
+    char r;
+    if (target_start(t, obedient_body, NULL) < 0)
+        return -1;
+    return target_read(t, &r, 1, 10000) == 0 && r == 'R' ? 0 : -1;
+}
+
+static int obedient_cmd(struct target *t, uint32_t op, uintptr_t addr,
+                        uint64_t val, uint64_t *out)
+{
+    struct cmd c = { op, addr, val };
+    uint64_t v;
+    if (target_write(t, &c, sizeof c) < 0 || target_read(t, &v, sizeof v, 10000) < 0)
+        return -1;
+    if (out)
+        *out = v;
+    return 0;
+}
+
+int obedient_read(struct target *t, uintptr_t addr, uint64_t *val)
+{
+    return obedient_cmd(t, CMD_READ, addr, 0, val);
+}
+
+int obedient_write(struct target *t, uintptr_t addr, uint64_t val)
+{
+    return obedient_cmd(t, CMD_WRITE, addr, val, NULL);
+}
+
+int obedient_ping(struct target *t)
+{
+    uint64_t v = 0;
+    return obedient_cmd(t, CMD_PING, 0, 0, &v) == 0 && v == 0x504f4e47 ? 0 : -1;
+}

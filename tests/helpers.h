@@ -1,0 +1,71 @@
+/*
+ * Target processes for the tests.  A target is a forked child that reports
+ * "ready" on a pipe once it is in the state the test wants, then waits for the
+ * test to release it.  Everything is synchronised with pipes and waitid(); every
+ * wait has a deadline so that a broken library fails a test instead of hanging
+ * the suite.
+ */
+#ifndef PEERMAP_TEST_HELPERS_H
+#define PEERMAP_TEST_HELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct target {
+    pid_t pid;
+    int to_child;    /* test -> child: the child reads commands/bytes here */
+    int from_child;  /* child -> test: ready byte, results */
+};
+
+/* Fork a child running body(in, out); the child _exit()s with its return. */
+int target_start(struct target *t, int (*body)(int in, int out, void *arg), void *arg);
+
+/* Read exactly n bytes from the child, waiting at most ms milliseconds.
+ * Returns 0, or -1 (timeout, EOF or error). */
+int target_read(struct target *t, void *buf, size_t n, int ms);
+int target_write(struct target *t, const void *buf, size_t n);
+
+/* Close both pipes and reap the child (SIGKILL after ms if still alive).
+ * Returns the wait status. */
+int target_finish(struct target *t, int ms);
+
+/* Helpers run inside children. */
+int child_read_full(int fd, void *buf, size_t n);
+int child_write_full(int fd, const void *buf, size_t n);
+
+/* Does [addr, addr+len) appear in /proc/pid/maps?  If perms is not NULL, the
+ * first four permission characters of the covering mapping must match it
+ * ("rw-s", "r--p", ...). 1 yes, 0 no, -1 on error. */
+int maps_has(pid_t pid, uintptr_t addr, size_t len, const char *perms);
+
+/* Read/write the target's memory (process_vm_readv/writev). 0 or -1. */
+int peek(pid_t pid, uintptr_t addr, void *buf, size_t n);
+int poke(pid_t pid, uintptr_t addr, const void *buf, size_t n);
+
+/* The one-letter state in /proc/pid/stat ('R', 'S', 'T', 't', 'Z'...), or 0. */
+char proc_state(pid_t pid);
+
+/* Wait (deadline ms) until /proc/pid/stat shows state `want` for every thread. */
+int wait_state(pid_t pid, char want, int ms);
+
+/* True when the tests run unprivileged (see run-unprivileged.sh). */
+int unprivileged(void);
+
+/* Monotonic milliseconds. */
+long long now_ms(void);
+
+#endif
+
+/* A target that obeys simple commands on its pipe: it is blocked in read()
+ * between commands, which is also the state a test wants most often. */
+enum { CMD_QUIT, CMD_READ, CMD_WRITE, CMD_PING };
+struct cmd { uint32_t op; uint64_t addr; uint64_t val; };
+int obedient_body(int in, int out, void *arg);
+
+/* Start an obedient target and wait for its ready byte. */
+int obedient_start(struct target *t);
+/* Ask it to read/write 8 bytes at addr in its own memory. 0 or -1. */
+int obedient_read(struct target *t, uintptr_t addr, uint64_t *val);
+int obedient_write(struct target *t, uintptr_t addr, uint64_t val);
+int obedient_ping(struct target *t);
