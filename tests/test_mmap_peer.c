@@ -1,5 +1,7 @@
 /* mmap_peer()/munmap_peer() on a live target: every kind of object. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -232,4 +234,89 @@ TEST(session_maps_many_regions)
     CHECK(obedient_ping(&t) == 0);
     CHECK_EQ_LONG(target_finish(&t, 10000), 0);
     close(fd);
+}
+
+static int count_fds(pid_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    int n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static int dropped_body(int in, int out, void *arg)
+{
+    (void)arg;
+    /* An unprivileged target cannot open a root caller's /proc/PID/fd:
+     * the descriptor must travel by SCM_RIGHTS instead. */
+    if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+        return 20;
+    return obedient_body(in, out, NULL);
+}
+
+TEST(root_caller_hands_fd_to_unprivileged_target)
+{
+    if (geteuid() != 0)
+        SKIP("needs root to make a target of another user");
+    int fd = memfd_of(LEN);
+    REQUIRE(fd >= 0);
+    uint64_t *mine = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    REQUIRE(mine != MAP_FAILED);
+    struct target t;
+    char r;
+    REQUIRE(target_start(&t, dropped_body, NULL) == 0);
+    REQUIRE(target_read(&t, &r, 1, 10000) == 0 && r == 'R');
+    int fds_before = count_fds(t.pid);
+    uint64_t *theirs = mmap_peer(t.pid, NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(theirs != MAP_FAILED);
+    if (theirs == MAP_FAILED)
+        fprintf(stderr, "  %s\n", peermap_errmsg());
+    else {
+        uint64_t v = 0;
+        mine[3] = 0x5ca1ab1e;
+        CHECK(obedient_read(&t, (uintptr_t)&theirs[3], &v) == 0 && v == 0x5ca1ab1e);
+        CHECK_EQ_LONG(munmap_peer(t.pid, theirs, LEN), 0);
+    }
+    /* No descriptor (nor socket) of ours stayed behind in the target. */
+    CHECK(fds_before > 0);
+    CHECK_EQ_LONG(count_fds(t.pid), fds_before);
+    CHECK(obedient_ping(&t) == 0);
+    CHECK_EQ_LONG(target_finish(&t, 10000), 0);
+    munmap(mine, LEN);
+    close(fd);
+}
+
+static void *reader(void *a);
+
+TEST(thread_id_is_not_a_process)
+{
+    pthread_t th;
+    int pfd[2];
+    REQUIRE(pipe(pfd) == 0);
+    REQUIRE(pthread_create(&th, NULL, reader, pfd) == 0);
+    pid_t tid = 0;
+    REQUIRE(read(pfd[0], &tid, sizeof tid) == sizeof tid);
+    errno = 0;
+    CHECK(mmap_peer(tid, NULL, 4096, PROT_READ, MAP_PRIVATE, NOFD, 0) == MAP_FAILED);
+    CHECK_EQ_LONG(errno, ESRCH);
+    CHECK(strstr(peermap_errmsg(), "thread") != NULL);
+    pthread_join(th, NULL);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+
+static void *reader(void *a)
+{
+    int *pfd = a;
+    pid_t tid = gettid();
+    if (write(pfd[1], &tid, sizeof tid) != sizeof tid)
+        return NULL;
+    return NULL;
 }

@@ -45,13 +45,21 @@ int pm_local_map(const struct pm_map_req *rq, uintptr_t *out)
     return 0;
 }
 
+int pm_tracee_release(struct pm_tracee *t)
+{
+    int rc = pm_tracee_detach(t);
+    if (t->stuck)
+        pm_worker_retire();
+    return rc;
+}
+
 void pm_tracee_settle(struct pm_tracee *t)
 {
     int e = errno;
-    if (e == ETIMEDOUT && !t->gone)
+    if (e == ETIMEDOUT && !t->gone && !t->stuck)
         pm_worker_adopt(t); /* still inside our call: finish it later */
     else
-        pm_tracee_detach(t);
+        pm_tracee_release(t);
     errno = e;
 }
 
@@ -79,11 +87,8 @@ static int peer_job_run(void *arg)
         pm_tracee_settle(&t);
         return -1;
     }
-    if (pm_tracee_detach(&t) < 0) {
-        /* Only possible if the target died just now: the mapping went with it. */
-        return -1;
-    }
-    return 0;
+    /* Fails only if the target died just now: the mapping went with it. */
+    return pm_tracee_release(&t);
 }
 
 int pm_peer_map(pid_t pid, const struct pm_map_req *rq, uintptr_t *out)

@@ -15,8 +15,12 @@ int pm_tracee_unmap(struct pm_tracee *t, uintptr_t start, size_t len);
 /* The same, done locally (pid is the caller). */
 int pm_local_map(const struct pm_map_req *rq, uintptr_t *out);
 
+/* Detach; if the tracee could not be released (never stopped again), retire
+ * the tracer thread so that the kernel releases it. */
+int pm_tracee_release(struct pm_tracee *t);
+
 /* After a failed remote call: hand a timed-out tracee to the tracer thread to
- * finish, or detach it.  Keeps errno and the reason. */
+ * finish, or release it.  Keeps errno and the reason. */
 void pm_tracee_settle(struct pm_tracee *t);
 
 /* A whole call on `pid`: attach, map or unmap, detach. */

@@ -72,7 +72,7 @@ static int call_job(void *arg)
 static int detach_job(void *arg)
 {
     struct session_job *j = arg;
-    return pm_tracee_detach(&j->s->t);
+    return pm_tracee_release(&j->s->t);
 }
 
 PM_EXPORT peermap_session *peermap_attach(pid_t pid)

@@ -92,7 +92,7 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
         int e = errno;
         if (e == ESRCH)
             return pm_fail(ESRCH, "no process with PID %d", (int)pid);
-        if (e == EINVAL) /* pidfd_open names processes, not threads */
+        if (e == EINVAL || e == ENOENT) /* it names processes, not threads */
             return pm_fail(ESRCH, "%d is a thread ID, not a process ID", (int)pid);
         return pm_fail(e, "pidfd_open(%d): %s", (int)pid, strerror(e));
     }
@@ -260,6 +260,26 @@ int pm_tracee_restore(struct pm_tracee *t)
     return 0;
 }
 
+/* PTRACE_DETACH needs a stopped tracee.  One that is not stopped any more was
+ * woken by SIGKILL (or is exiting): wait for its exit stop and let it go, or
+ * for its death, and collect it. */
+static void detach_running(struct pm_tracee *t)
+{
+    struct pm_stop st;
+    t->deadline = pm_now_ns() + pm_timeout_ns();
+    for (;;) {
+        if (pm_wait_stop(t, &st) < 0) {
+            if (t->gone)
+                release_dead(t);
+            else
+                t->stuck = 1;
+            return;
+        }
+        if (ptrace(PTRACE_DETACH, t->tid, 0, 0) == 0)
+            return;
+    }
+}
+
 int pm_tracee_detach(struct pm_tracee *t)
 {
     int rc = 0;
@@ -268,8 +288,11 @@ int pm_tracee_detach(struct pm_tracee *t)
     } else {
         pm_tracee_drop_scratch(t);
         rc = pm_tracee_restore(t);
-        if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0 && rc == 0)
-            rc = pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+        if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0) {
+            detach_running(t);
+            if (rc == 0)
+                rc = pm_fail(ESRCH, "PID %d exited during the call", (int)t->pid);
+        }
         /* A SIGSTOP that arrived while we held the thread was swallowed at
          * its delivery stop; send it again now that the thread runs. */
         if (t->reraise && t->pidfd >= 0)

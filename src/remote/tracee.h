@@ -34,6 +34,8 @@ struct pm_tracee {
     int reraise;          /* a stop signal we had to hold: sent again after */
     int seccomp_trap;     /* the last call raised SIGSYS (seccomp RET_TRAP) */
     int gone;             /* the target exited under us */
+    int stuck;            /* still traced but never stopped again: only the
+                           * tracer thread's exit can release it */
     uintptr_t scratch;    /* a page we mapped in the target, or 0 */
     int call_done;        /* the running call has executed ... */
     long call_ret;        /* ... and returned this */
