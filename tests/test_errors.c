@@ -263,7 +263,7 @@ TEST(qnx_flag_values_collide_with_nothing_in_linux)
                           MAP_32BIT | MAP_GROWSDOWN | MAP_DENYWRITE | MAP_EXECUTABLE |
                           MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK |
                           MAP_STACK | MAP_HUGETLB | MAP_SYNC | MAP_FIXED_NOREPLACE |
-                          (0x3f << MAP_HUGE_SHIFT);
+                          (int)(0x3fu << MAP_HUGE_SHIFT);
     CHECK((PROT_NOCACHE & linux_prot) == 0);
     CHECK(((MAP_PHYS | MAP_LAZY | MAP_NOINIT) & linux_map) == 0);
     CHECK(NOFD == -1);

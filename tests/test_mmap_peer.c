@@ -298,8 +298,8 @@ static void *reader(void *a);
 TEST(thread_id_is_not_a_process)
 {
     pthread_t th;
-    int pfd[2];
-    REQUIRE(pipe(pfd) == 0);
+    int pfd[4];
+    REQUIRE(pipe(pfd) == 0 && pipe(pfd + 2) == 0);
     REQUIRE(pthread_create(&th, NULL, reader, pfd) == 0);
     pid_t tid = 0;
     REQUIRE(read(pfd[0], &tid, sizeof tid) == sizeof tid);
@@ -307,16 +307,21 @@ TEST(thread_id_is_not_a_process)
     CHECK(mmap_peer(tid, NULL, 4096, PROT_READ, MAP_PRIVATE, NOFD, 0) == MAP_FAILED);
     CHECK_EQ_LONG(errno, ESRCH);
     CHECK(strstr(peermap_errmsg(), "thread") != NULL);
+    fprintf(stderr, "  reason: %s\n", peermap_errmsg());
+    close(pfd[3]); /* lets the thread finish */
     pthread_join(th, NULL);
     close(pfd[0]);
     close(pfd[1]);
+    close(pfd[2]);
 }
 
+/* Tells the test its thread id, then stays alive until the test is done. */
 static void *reader(void *a)
 {
     int *pfd = a;
     pid_t tid = gettid();
-    if (write(pfd[1], &tid, sizeof tid) != sizeof tid)
-        return NULL;
+    char x;
+    if (write(pfd[1], &tid, sizeof tid) == sizeof tid)
+        (void)!read(pfd[2], &x, 1);
     return NULL;
 }

@@ -75,8 +75,10 @@ void *mmap64_peer(pid_t pid, void *addr, size_t len, int prot, int flags,
                   int fd, off64_t off);
 #endif
 
-/* Unmap [addr, addr + len) in process `pid`.  0, or -1 with errno
- * (EINVAL for len == 0 or an unaligned addr, and the errors above). */
+/* Unmap the whole pages covering [addr, addr + len) in process `pid` (addr
+ * need not be aligned: mmap_peer() returns an address inside the first page
+ * when `off` is not page-aligned).  Unmapping what is not mapped is not an
+ * error.  0, or -1 with errno (EINVAL for len == 0, and the errors above). */
 int munmap_peer(pid_t pid, void *addr, size_t len);
 
 #ifdef __cplusplus

@@ -30,7 +30,7 @@
     (MAP_TYPE | MAP_FIXED | MAP_ANONYMOUS | MAP_32BIT | MAP_GROWSDOWN |       \
      MAP_DENYWRITE | MAP_EXECUTABLE | MAP_LOCKED | MAP_NORESERVE |             \
      MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB | MAP_SYNC |        \
-     MAP_FIXED_NOREPLACE | (0x3f << MAP_HUGE_SHIFT))
+     MAP_FIXED_NOREPLACE | (int)(0x3fu << MAP_HUGE_SHIFT))
 #define MAP_QNX_ONLY (MAP_PHYS | MAP_LAZY | MAP_NOINIT)
 
 /* The physical-memory device; tests name a plain file instead. */

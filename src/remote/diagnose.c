@@ -84,6 +84,11 @@ int pm_diagnose_attach(pid_t pid, int err)
 {
     char v[128];
 
+    if (status_field(pid, "Tgid", v, sizeof v) == 0 && atoi(v) != pid) {
+        pm_fail(0, "%d is a thread ID (of process %s), not a process ID",
+                (int)pid, v);
+        return ESRCH;
+    }
     if (err == ESRCH || pm_process_dead(pid)) {
         if (stat_state(pid) == 'Z')
             pm_fail(0, "PID %d is a zombie", (int)pid);

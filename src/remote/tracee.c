@@ -90,11 +90,12 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
     t->pidfd = pidfd_open(pid, 0);
     if (t->pidfd < 0) {
         int e = errno;
-        if (e == ESRCH)
-            return pm_fail(ESRCH, "no process with PID %d", (int)pid);
-        if (e == EINVAL || e == ENOENT) /* it names processes, not threads */
-            return pm_fail(ESRCH, "%d is a thread ID, not a process ID", (int)pid);
-        return pm_fail(e, "pidfd_open(%d): %s", (int)pid, strerror(e));
+        if (e == ESRCH || e == EINVAL || e == ENOENT)
+            e = pm_diagnose_attach(pid, ESRCH);
+        else
+            pm_fail(e, "pidfd_open(%d): %s", (int)pid, strerror(e));
+        errno = e;
+        return -1;
     }
     if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)PTRACE_O_TRACEEXIT) < 0) {
         int e = pm_diagnose_attach(pid, errno);

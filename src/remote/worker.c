@@ -157,7 +157,7 @@ int pm_worker_run(int (*fn)(void *), void *arg)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 64 * 1024);
+        pthread_attr_setstacksize(&attr, 256 * 1024); /* small, but room for sanitizers */
         int e = pthread_create(&th, &attr, tracer_main, NULL);
         pthread_attr_destroy(&attr);
         if (e) {

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install the build into a scratch prefix and build an application the way a
+# user would: cc app.c $(pkg-config --cflags --libs peermap).  Both the shared
+# and the static library must work.
+set -eu
+build=$1 app=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cmake --install "$build" --prefix "$tmp" >/dev/null
+pc=$(dirname "$(find "$tmp" -name peermap.pc | head -n 1)")
+[ -n "$pc" ] || { echo "peermap.pc was not installed"; exit 1; }
+export PKG_CONFIG_PATH="$pc"
+cc -Wall -Wextra -Werror -o "$tmp/app" "$app" $(pkg-config --cflags --libs peermap)
+LD_LIBRARY_PATH="$(pkg-config --variable=libdir peermap)" "$tmp/app"
+cc -Wall -Wextra -Werror -o "$tmp/app-static" "$app" $(pkg-config --cflags peermap) \
+   "$(pkg-config --variable=libdir peermap)/libpeermap.a"
+"$tmp/app-static"
+for page in mmap_peer.3 munmap_peer.3 procmgr_ability.3 peermap.1; do
+    find "$tmp" -name "$page" | grep -q . || { echo "man page $page not installed"; exit 1; }
+done
+echo "install check: 1 passed, 0 failed"
