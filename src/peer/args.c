@@ -51,7 +51,7 @@ static int abilities_for(int prot)
     return 0;
 }
 
-int pm_map_req_init(struct pm_map_req *rq, pid_t pid, void *addr, size_t len,
+int pm_map_req_init(struct pm_map_req *rq, int remote, void *addr, size_t len,
                     int prot, int flags, int fd, off_t off)
 {
     const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
@@ -64,7 +64,7 @@ int pm_map_req_init(struct pm_map_req *rq, pid_t pid, void *addr, size_t len,
     if (flags & ~(MAP_LINUX_KNOWN | MAP_QNX_ONLY))
         return pm_fail(EINVAL, "unknown flags %#x",
                        flags & ~(MAP_LINUX_KNOWN | MAP_QNX_ONLY));
-    if (!pm_is_self(pid, getpid()) && pm_ability_check(PROCMGR_AID_MEM_PEER))
+    if (remote && pm_ability_check(PROCMGR_AID_MEM_PEER))
         return pm_fail(EPERM, "changing another process's memory needs ability "
                        "PROCMGR_AID_MEM_PEER (non-root processes lack it by "
                        "default; see procmgr_ability(3))");

@@ -22,10 +22,10 @@ struct pm_map_req {
     size_t skew;       /* the caller's off % page size: added to the result */
 };
 
-/* Check and translate.  0, or -1 with errno (EINVAL, EBADF, EACCES, EPERM,
+/* Check and translate; `remote`: the target is another process.  0, or -1 with errno (EINVAL, EBADF, EACCES, EPERM,
  * ENOMEM) and a reason.  A MAP_PHYS request opens the physical-memory device:
  * pm_map_req_done() closes it; call it whatever init returned. */
-int pm_map_req_init(struct pm_map_req *rq, pid_t pid, void *addr, size_t len,
+int pm_map_req_init(struct pm_map_req *rq, int remote, void *addr, size_t len,
                     int prot, int flags, int fd, off_t off);
 void pm_map_req_done(struct pm_map_req *rq);
 

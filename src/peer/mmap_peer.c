@@ -17,10 +17,10 @@ PM_EXPORT void *mmap_peer(pid_t pid, void *addr, size_t len, int prot,
         pm_fail(ESRCH, "invalid PID %d", (int)pid);
         return MAP_FAILED;
     }
-    rc = pm_map_req_init(&rq, pid, addr, len, prot, flags, fd, off);
+    int remote = !pm_is_self(pid, getpid());
+    rc = pm_map_req_init(&rq, remote, addr, len, prot, flags, fd, off);
     if (rc == 0)
-        rc = pm_is_self(pid, getpid()) ? pm_local_map(&rq, &out)
-                                       : pm_peer_map(pid, &rq, &out);
+        rc = remote ? pm_peer_map(pid, &rq, &out) : pm_local_map(&rq, &out);
     int e = errno;
     pm_map_req_done(&rq);
     errno = e;

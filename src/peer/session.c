@@ -114,7 +114,7 @@ PM_EXPORT void *peermap_mmap(peermap_session *s, void *addr, size_t len, int pro
     pm_begin();
     if (usable(s) < 0)
         return MAP_FAILED;
-    int rc = pm_map_req_init(&rq, s->t.pid, addr, len, prot, flags, fd, off);
+    int rc = pm_map_req_init(&rq, 1, addr, len, prot, flags, fd, off);
     struct session_job j = { .s = s, .rq = &rq };
     if (rc == 0)
         rc = pm_worker_run(call_job, &j);

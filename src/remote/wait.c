@@ -3,8 +3,8 @@
  *
  * waitid() has no timeout, and a blocking wait on a target that never stops
  * (uninterruptible sleep, a vfork parent) would hang the caller.  So the wait
- * polls: WNOHANG first, then sched_yield() for a short while (on one CPU that
- * is what lets the target run to its stop), then sleeps on the pidfd, which
+ * polls: sched_yield() and WNOHANG for a short while (on one CPU, yielding is
+ * what lets the target run to its stop), then sleeps on the pidfd, which
  * also wakes us if the process exits.  WEXITED is never asked for: if the
  * target is the caller's own child, its exit status belongs to the caller.
  */
@@ -41,7 +41,10 @@ static int classify(struct pm_tracee *t, const siginfo_t *wi, struct pm_stop *st
         return 0;
     }
     st->kind = PM_STOP_SIGNAL;
-    if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &st->si) < 0)
+    /* Only a SIGSYS needs its details (was it seccomp's?); skipping the
+     * request for our own SIGTRAPs keeps the hot path one call shorter. */
+    st->si.si_code = 0;
+    if (st->sig == SIGSYS && ptrace(PTRACE_GETSIGINFO, t->tid, 0, &st->si) < 0)
         return pm_fail(0, "PTRACE_GETSIGINFO on %d: %m", t->tid);
     return 0;
 }
@@ -51,6 +54,10 @@ int pm_wait_stop(struct pm_tracee *t, struct pm_stop *st)
     int64_t sleep_ns = 5000;
 
     for (int round = 0;; round++) {
+        /* The stop we wait for needs the target to run first: on one CPU,
+         * give it the CPU before asking, not after. */
+        if (round < YIELD_ROUNDS)
+            sched_yield();
         siginfo_t wi = { 0 };
         if (waitid(P_PID, (id_t)t->tid, &wi, WSTOPPED | WNOHANG | __WALL) < 0) {
             if (errno == EINTR)
@@ -67,10 +74,8 @@ int pm_wait_stop(struct pm_tracee *t, struct pm_stop *st)
             return pm_fail(ETIMEDOUT, "PID %d did not stop within %u ms "
                            "(uninterruptible sleep, or a vfork parent?)",
                            t->pid, peermap_timeout_ms());
-        if (round < YIELD_ROUNDS) {
-            sched_yield();
+        if (round < YIELD_ROUNDS)
             continue;
-        }
         int64_t left = t->deadline - now;
         if (sleep_ns > left)
             sleep_ns = left;

@@ -1,9 +1,13 @@
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/internal.h"
 #include "remote/worker.h"
@@ -11,23 +15,37 @@
 struct job {
     int (*fn)(void *);
     void *arg;
-    int rc, err, done;
+    int rc, err;
     char reason[256];
 };
 
-static pthread_mutex_t serial = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;     /* job posted */
-static pthread_cond_t finished = PTHREAD_COND_INITIALIZER; /* job done */
-static struct job *posted;
-static int alive;           /* a tracer thread exists */
-static unsigned generation; /* bumped each time a tracer thread retires */
+/*
+ * The hand-over between a caller and the tracer thread is two sequence
+ * numbers and futexes: the caller bumps `posted` and sleeps until `done`
+ * equals it.  A mutex and condition variable cost twice the system calls, and
+ * this is on the path of every call.  `serial` lets one caller at a time in.
+ */
+static pthread_mutex_t serial = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint posted, done;
+static struct job *current;  /* written before `posted` moves */
+static atomic_int alive;     /* a tracer thread exists */
+static atomic_uint generation;
 
 /* Tracer-thread-only state. */
 static _Thread_local int retiring;
 #define MAX_ORPHANS 16
 static struct pm_tracee orphans[MAX_ORPHANS];
 static int norphans;
+
+static void futex_wait(atomic_uint *word, unsigned val, const struct timespec *rel)
+{
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0);
+}
+
+static void futex_wake(atomic_uint *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
 
 void pm_worker_retire(void)
 {
@@ -54,57 +72,40 @@ static void service_orphans(void)
     }
 }
 
-static void *tracer_main(void *unused)
+static void *tracer_main(void *arg)
 {
-    (void)unused;
+    unsigned seen = (unsigned)(uintptr_t)arg;
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
 
-    pthread_mutex_lock(&lock);
     for (;;) {
-        while (!posted) {
-            if (norphans == 0) {
-                pthread_cond_wait(&wake, &lock);
-                continue;
-            }
-            /* Orphans finish on their own time; look at them now and then. */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 10 * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&wake, &lock, &ts);
-            pthread_mutex_unlock(&lock);
-            service_orphans();
-            pthread_mutex_lock(&lock);
+        unsigned p;
+        while ((p = atomic_load(&posted)) == seen) {
+            /* Orphans finish on their own time: look at them now and then. */
+            static const struct timespec tick = { 0, 10 * 1000000 };
+            futex_wait(&posted, seen, norphans ? &tick : NULL);
+            if (norphans)
+                service_orphans();
         }
-        struct job *j = posted;
-        posted = NULL;
-        pthread_mutex_unlock(&lock);
-
+        seen = p;
+        struct job *j = current;
         pm_begin();
         j->rc = j->fn(j->arg);
         j->err = errno;
         snprintf(j->reason, sizeof j->reason, "%s", pm_reason());
         if (norphans)
             service_orphans();
-
-        pthread_mutex_lock(&lock);
-        j->done = 1;
-        pthread_cond_broadcast(&finished);
         if (retiring) {
-            /* Orphans go with us: the kernel detaches them as we exit.  Only
-             * adopt() overflow gets here with any, and then that is the least
-             * bad outcome. */
-            alive = 0;
-            generation++;
+            /* Exiting releases every tracee we still hold, untouched. */
+            atomic_store(&alive, 0);
+            atomic_fetch_add(&generation, 1);
             norphans = 0;
-            pthread_mutex_unlock(&lock);
-            return NULL;
         }
+        atomic_store(&done, seen);
+        futex_wake(&done);
+        if (retiring)
+            return NULL;
     }
 }
 
@@ -122,12 +123,8 @@ static void atfork_child(void)
 {
     /* The tracer thread does not exist in the child, nor do its tracees. */
     pthread_mutex_unlock(&serial);
-    pthread_mutex_init(&lock, NULL);
-    pthread_cond_init(&wake, NULL);
-    pthread_cond_init(&finished, NULL);
-    posted = NULL;
-    alive = 0;
-    generation++;
+    atomic_store(&alive, 0);
+    atomic_fetch_add(&generation, 1);
     norphans = 0;
 }
 
@@ -139,10 +136,25 @@ static void install_atfork(void)
 
 unsigned pm_worker_generation(void)
 {
-    pthread_mutex_lock(&lock);
-    unsigned g = generation;
-    pthread_mutex_unlock(&lock);
-    return g;
+    return atomic_load(&generation);
+}
+
+static int start_tracer(void)
+{
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024); /* small, but room for sanitizers */
+    int e = pthread_create(&th, &attr, tracer_main,
+                           (void *)(uintptr_t)atomic_load(&posted));
+    pthread_attr_destroy(&attr);
+    if (e)
+        return pm_fail(e == EAGAIN ? ENOMEM : e,
+                       "cannot start the tracer thread: %s", strerror(e));
+    pthread_setname_np(th, "peermap-tracer");
+    atomic_store(&alive, 1);
+    return 0;
 }
 
 int pm_worker_run(int (*fn)(void *), void *arg)
@@ -151,29 +163,16 @@ int pm_worker_run(int (*fn)(void *), void *arg)
 
     pthread_once(&atfork_once, install_atfork);
     pthread_mutex_lock(&serial);
-    pthread_mutex_lock(&lock);
-    if (!alive) {
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024); /* small, but room for sanitizers */
-        int e = pthread_create(&th, &attr, tracer_main, NULL);
-        pthread_attr_destroy(&attr);
-        if (e) {
-            pthread_mutex_unlock(&lock);
-            pthread_mutex_unlock(&serial);
-            return pm_fail(e == EAGAIN ? ENOMEM : e,
-                           "cannot start the tracer thread: %s", strerror(e));
-        }
-        pthread_setname_np(th, "peermap-tracer");
-        alive = 1;
+    if (!atomic_load(&alive) && start_tracer() < 0) {
+        pthread_mutex_unlock(&serial);
+        return -1;
     }
-    posted = &j;
-    pthread_cond_signal(&wake);
-    while (!j.done)
-        pthread_cond_wait(&finished, &lock);
-    pthread_mutex_unlock(&lock);
+    current = &j;
+    unsigned seq = atomic_fetch_add(&posted, 1) + 1;
+    futex_wake(&posted);
+    unsigned d;
+    while ((d = atomic_load(&done)) != seq)
+        futex_wait(&done, d, NULL);
     pthread_mutex_unlock(&serial);
 
     if (j.rc < 0) {
