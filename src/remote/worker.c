@@ -75,9 +75,15 @@ static void service_orphans(void)
 static void *tracer_main(void *arg)
 {
     unsigned seen = (unsigned)(uintptr_t)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    /* Block every signal but SIGCHLD.  Each ptrace stop sends SIGCHLD to this
+     * thread; left unblocked with the default disposition the kernel drops it
+     * at once, whereas blocked it would be queued for the process and wake
+     * some other thread of the caller to discard it, three times a call.  A
+     * program's own SIGCHLD handler may therefore run on this thread. */
+    sigset_t mask;
+    sigfillset(&mask);
+    sigdelset(&mask, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
     for (;;) {
         unsigned p;
