@@ -1,0 +1,153 @@
+#!/bin/sh
+# Run every benchmark from a build directory and print the results as
+# Markdown: the machine, one table of medians and p99s, one table of ratios
+# against the goals.  Builds nothing.
+#
+#   bench/run.sh [BUILD_DIR]        (default: ./build)
+#
+# Two configurations, each measured in one run of each benchmark:
+#   same   caller and target both pinned to CPU 0
+#   cross  caller on CPU 0, target on CPU 1 (skipped on a 1-CPU machine)
+# Environment: BENCH_N / BENCH_WARMUP override the calls per measurement
+# (default 5000 / 500), BENCH_GDB_N the gdb runs (default 10).
+set -eu
+
+build=${1:-build}
+bin=$build/bench
+if [ ! -x "$bin/bench_peermap" ]; then
+    echo "run.sh: $bin/bench_peermap not found; build first:" >&2
+    echo "  cmake -S . -B $build && cmake --build $build" >&2
+    exit 1
+fi
+n=${BENCH_N:-5000}
+warmup=${BENCH_WARMUP:-500}
+gdb_n=${BENCH_GDB_N:-10}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+configs="same:0"
+if [ "$(nproc)" -ge 2 ]; then
+    configs="$configs cross:1"
+fi
+
+# run CONFIG TARGET_CPU PROGRAM [ARGS...]: append "CONFIG line" for each
+# result line; stop everything if a benchmark fails (its own message says why).
+run() {
+    cfg=$1 tcpu=$2 prog=$3
+    shift 3
+    if ! "$bin/$prog" --caller-cpu 0 --target-cpu "$tcpu" "$@" >"$tmp/out"; then
+        echo "run.sh: $prog failed (configuration $cfg)" >&2
+        exit 1
+    fi
+    grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/results"
+}
+
+: >"$tmp/results"
+notes=""
+for c in $configs; do
+    cfg=${c%%:*}
+    tcpu=${c#*:}
+    run "$cfg" "$tcpu" bench_peermap -n "$n" -w "$warmup"
+    if [ -x "$bin/bench_compel" ]; then
+        run "$cfg" "$tcpu" bench_compel -n "$n" -w "$warmup"
+    fi
+    if command -v gdb >/dev/null 2>&1; then
+        run "$cfg" "$tcpu" bench_gdb -n "$gdb_n" -w 1
+    fi
+done
+[ -x "$bin/bench_compel" ] || notes="$notes compel"
+command -v gdb >/dev/null 2>&1 || notes="$notes gdb"
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+echo "## peermap benchmarks"
+echo
+echo "- kernel: $(uname -r); CPUs: $(nproc); CPU: ${cpu:-unknown}"
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "- calls per measurement: $n after $warmup warm-up calls (gdb: $gdb_n runs after 1)"
+echo "- mapping: 64 KiB, PROT_READ|PROT_WRITE, MAP_SHARED, anonymous unless noted; never touched"
+echo "- same: caller and target on CPU 0; cross: caller on CPU 0, target on CPU 1"
+for t in $notes; do
+    echo "- $t: not available"
+done
+echo
+
+awk -v configs="$configs" '
+function has(c, k) { return ((c SUBSEP k) in med) }
+function cell(c, k) { return has(c, k) ? med[c, k] " | " p99[c, k] : "- | -" }
+function ratio(c, a, b) {
+    if (!has(c, a) || !has(c, b) || med[c, b] + 0 == 0) return ""
+    return sprintf("%.2f", med[c, a] / med[c, b])
+}
+# goal: "<= X", ">= X" or "" (for information)
+function verdict(r, goal,   op, x) {
+    if (r == "") return "-"
+    if (goal == "") return r
+    op = substr(goal, 1, 2); x = substr(goal, 4) + 0
+    if (op == "<=") return r " (" (r + 0 <= x ? "met" : "not met") ")"
+    return r " (" (r + 0 >= x ? "met" : "not met") ")"
+}
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+END {
+    nc = split(configs, cl, " ")
+    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
+
+    nr = 0
+    row[++nr] = "floor_pair|local mmap + munmap (the floor)"
+    row[++nr] = "floor_mmap|local mmap alone"
+    row[++nr] = "peer_mmap|mmap_peer() anonymous: attach, inject, detach"
+    row[++nr] = "peer_munmap|munmap_peer()"
+    row[++nr] = "peer_pair|mmap_peer() + munmap_peer()"
+    row[++nr] = "peer_fd_mmap|mmap_peer() of a memfd, MAP_SHARED"
+    row[++nr] = "sess_attach_detach|peermap_attach() + peermap_detach()"
+    row[++nr] = "sess_mmap|peermap_mmap() in a session"
+    row[++nr] = "sess_munmap|peermap_munmap() in a session"
+    row[++nr] = "sess_pair|peermap_mmap() + peermap_munmap() in a session"
+    row[++nr] = "sess_fd_mmap|peermap_mmap() of the memfd in a session"
+    row[++nr] = "compel_mmap|compel: stop, prepare, mmap, cure, resume"
+    row[++nr] = "compel_noctx_mmap|compel, prepare_noctx (no netns socket, no maps scan)"
+    row[++nr] = "compel_attached_mmap|compel_syscall(mmap) while stopped"
+    row[++nr] = "compel_attached_pair|compel_syscall(mmap) + compel_syscall(munmap)"
+    row[++nr] = "gdb_pair|gdb -p: call mmap + call munmap (whole command)"
+
+    hdr = "| measurement | what |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) {
+        hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"
+        sep = sep " ---: | ---: |"
+    }
+    print hdr " n |"; print sep " ---: |"
+    for (r = 1; r <= nr; r++) {
+        split(row[r], f, "|"); k = f[1]
+        any = 0; n = "-"
+        for (i = 1; i <= nc; i++) if (has(cfg[i], k)) { any = 1; n = cnt[cfg[i], k] }
+        if (!any) continue
+        line = "| " k " | " f[2] " |"
+        for (i = 1; i <= nc; i++) line = line " " cell(cfg[i], k) " |"
+        print line " " n " |"
+    }
+
+    print ""
+    nq = 0
+    q[++nq] = "peer_mmap|floor_pair|<= 6|mmap_peer() / floor"
+    q[++nq] = "peer_pair|floor_pair||(mmap_peer() + munmap_peer()) / floor"
+    q[++nq] = "peer_fd_mmap|peer_mmap|<= 1.5|memfd mmap_peer() / anonymous mmap_peer()"
+    q[++nq] = "sess_mmap|floor_pair|<= 5|peermap_mmap() in a session / floor"
+    q[++nq] = "sess_attach_detach|floor_pair||(peermap_attach() + peermap_detach()) / floor"
+    q[++nq] = "compel_mmap|peer_mmap|>= 3|compel full cycle / mmap_peer()"
+    q[++nq] = "compel_noctx_mmap|peer_mmap|>= 3|compel full cycle, prepare_noctx / mmap_peer()"
+    q[++nq] = "compel_attached_mmap|sess_mmap||compel per call attached / peermap_mmap() in a session"
+    q[++nq] = "gdb_pair|peer_pair||gdb (mmap + munmap) / (mmap_peer() + munmap_peer())"
+    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
+    print hdr; print sep
+    for (r = 1; r <= nq; r++) {
+        split(q[r], f, "|")
+        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
+        any = 0
+        for (i = 1; i <= nc; i++) {
+            x = ratio(cfg[i], f[1], f[2]); if (x != "") any = 1
+            line = line " " verdict(x, f[3]) " |"
+        }
+        if (any) print line
+    }
+}' "$tmp/results"

@@ -1,0 +1,232 @@
+#include "target.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The one target a benchmark process runs at a time; 0 when none. */
+static volatile pid_t current_target; /* read by on_signal() */
+
+void bench_forget_target(void)
+{
+    current_target = 0;
+}
+
+void bench_reap_target(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (pid == current_target)
+        current_target = 0;
+}
+
+void bench_check_target(pid_t pid)
+{
+    int st;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) {
+        current_target = 0; /* reaped already */
+        if (WIFSIGNALED(st))
+            bench_die("the target (PID %d) was killed by signal %d", (int)pid,
+                      WTERMSIG(st));
+        bench_die("the target (PID %d) exited with status %d", (int)pid,
+                  WEXITSTATUS(st));
+    }
+    if (r < 0)
+        bench_die("the target (PID %d) is gone: %s", (int)pid, strerror(errno));
+}
+
+/* Read n bytes at addr in the target; 0 or an errno value. */
+static int peek(pid_t pid, const void *addr, void *buf, size_t n)
+{
+    struct iovec l = { buf, n }, r = { (void *)addr, n };
+    ssize_t got = process_vm_readv(pid, &l, 1, &r, 1, 0);
+    return got == (ssize_t)n ? 0 : got < 0 ? errno : EIO;
+}
+
+void bench_check_mapped(pid_t pid, void *addr, size_t len, const void *expect,
+                        size_t n, const char *what)
+{
+    char last, buf[256];
+    int e = peek(pid, (char *)addr + len - 1, &last, 1);
+    if (e == 0 && expect) {
+        if (n > sizeof buf)
+            bench_die("%s: cannot check %zu bytes", what, n);
+        e = peek(pid, addr, buf, n);
+    }
+    if (e)
+        bench_die("%s returned %p, but the target cannot read it: %s", what,
+                  addr, strerror(e));
+    if (expect && memcmp(buf, expect, n) != 0)
+        bench_die("%s: the target does not see the expected bytes at %p", what, addr);
+}
+
+void bench_check_unmapped(pid_t pid, void *addr, const char *what)
+{
+    char c;
+    if (peek(pid, addr, &c, 1) != EFAULT)
+        bench_die("%s: %p is still mapped in the target", what, addr);
+}
+
+void bench_die(const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("bench: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    /* SIGKILL works even while the target is held in a ptrace stop. */
+    bench_reap_target(current_target);
+    exit(1);
+}
+
+static size_t parse_count(const char *s, const char *what)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v > 100000000ull)
+        bench_die("bad %s: '%s'", what, s);
+    return (size_t)v;
+}
+
+void bench_parse_opts(int argc, char **argv, struct bench_opts *o,
+                      size_t default_n, size_t default_warmup)
+{
+    static const struct option longs[] = {
+        { "caller-cpu", required_argument, NULL, 'c' },
+        { "target-cpu", required_argument, NULL, 't' },
+        { NULL, 0, NULL, 0 },
+    };
+    *o = (struct bench_opts){ 0, 0, default_n, default_warmup };
+    int c;
+    while ((c = getopt_long(argc, argv, "n:w:", longs, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->caller_cpu = (int)parse_count(optarg, "CPU"); break;
+        case 't': o->target_cpu = (int)parse_count(optarg, "CPU"); break;
+        case 'n': o->n = parse_count(optarg, "call count"); break;
+        case 'w': o->warmup = parse_count(optarg, "warm-up count"); break;
+        default:
+            fprintf(stderr, "usage: %s [--caller-cpu N] [--target-cpu N] "
+                    "[-n CALLS] [-w WARMUP]\n", argv[0]);
+            exit(2);
+        }
+    }
+    if (optind != argc || o->n == 0)
+        bench_die("usage: %s [--caller-cpu N] [--target-cpu N] [-n CALLS>0] "
+                  "[-w WARMUP]", argv[0]);
+}
+
+static int pin(pid_t pid, int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(pid, sizeof set, &set);
+}
+
+void bench_pin_self(int cpu)
+{
+    if (pin(0, cpu) < 0)
+        bench_die("cannot pin to CPU %d: %s", cpu, strerror(errno));
+}
+
+/* The state letter of /proc/PID/stat, or 0. */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *rp = strrchr(buf, ')'); /* the name may contain spaces */
+    return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+/* Interrupted (Ctrl-C in run.sh, a timeout): take the target down and reap
+ * it ourselves rather than leave it to PR_SET_PDEATHSIG and init.  Only
+ * async-signal-safe calls. */
+static void on_signal(int sig)
+{
+    pid_t pid = current_target;
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    _exit(128 + sig);
+}
+
+pid_t bench_spawn_target(int cpu)
+{
+    int ready[2];
+    pid_t parent = getpid();
+    if (pipe2(ready, O_CLOEXEC) < 0)
+        bench_die("pipe: %s", strerror(errno));
+    fflush(NULL); /* or the child's exit could flush our buffers twice */
+    pid_t pid = fork();
+    if (pid < 0)
+        bench_die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* Only async-signal-safe calls here: the parent may have threads. */
+        close(ready[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) /* parent already gone */
+            _exit(1);
+        if (pin(0, cpu) < 0)
+            _exit(2);
+        char c = 'r';
+        if (write(ready[1], &c, 1) != 1)
+            _exit(3);
+        close(ready[1]);
+        for (;;) {
+            struct timespec ts = { 10, 0 };
+            nanosleep(&ts, NULL);
+        }
+    }
+    current_target = pid;
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    close(ready[1]);
+    char c;
+    ssize_t r;
+    while ((r = read(ready[0], &c, 1)) < 0 && errno == EINTR)
+        ;
+    close(ready[0]);
+    if (r != 1)
+        bench_die("the target did not start (cannot pin it to CPU %d?)", cpu);
+
+    /* Measure only once it is asleep in nanosleep, as in real use; a target
+     * still on its way there would be stopped somewhere else. */
+    for (int i = 0; proc_state(pid) != 'S'; i++) {
+        if (i > 2000)
+            bench_die("the target (PID %d) never went to sleep", (int)pid);
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    return pid;
+}

@@ -1,0 +1,58 @@
+/*
+ * What every benchmark needs around its timed loops: options, CPU pinning,
+ * the target process, and dying without leaving that target behind.
+ */
+#ifndef PEERMAP_BENCH_TARGET_H
+#define PEERMAP_BENCH_TARGET_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct bench_opts {
+    int caller_cpu; /* the benchmark (and every thread it starts later) */
+    int target_cpu; /* the target process */
+    size_t n;       /* timed calls per measurement */
+    size_t warmup;  /* untimed calls before each measurement */
+};
+
+/* Parse [--caller-cpu N] [--target-cpu N] [-n CALLS] [-w WARMUP]; exits with
+ * a usage message on anything else. */
+void bench_parse_opts(int argc, char **argv, struct bench_opts *o,
+                      size_t default_n, size_t default_warmup);
+
+/* Print a message to stderr, kill and reap the target (if one was started),
+ * exit 1.  Benchmarks call it on every failed call: a benchmark that skips a
+ * failure measures something else. */
+void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Pin the calling thread to one CPU.  Threads started afterwards (the
+ * library's tracer thread is started lazily, on the first call) inherit it. */
+void bench_pin_self(int cpu);
+
+/* Fork the target: pinned to `cpu`, sleeping in nanosleep(10 s) in a loop,
+ * killed by the kernel if we die (PR_SET_PDEATHSIG).  Returns once it sleeps. */
+pid_t bench_spawn_target(int cpu);
+
+/* Die unless the target is still alive (not exited, not killed): a
+ * benchmark that crashed its target has measured nothing.  Call it only
+ * while nobody traces the target: waitpid() would take a tracer's stop
+ * report. */
+void bench_check_target(pid_t pid);
+
+/* From outside the target (process_vm_readv): [addr, addr+len) is mapped
+ * in it and, if expect is not NULL, begins with the n bytes at expect.
+ * Dies with a message naming `what` otherwise. */
+void bench_check_mapped(pid_t pid, void *addr, size_t len, const void *expect,
+                        size_t n, const char *what);
+
+/* From outside the target: addr is no longer mapped in it. */
+void bench_check_unmapped(pid_t pid, void *addr, const char *what);
+
+/* SIGKILL the target and reap it. */
+void bench_reap_target(pid_t pid);
+
+/* Forget the target in a forked child, so that a failing child does not
+ * kill its parent's target. */
+void bench_forget_target(void);
+
+#endif
