@@ -27,9 +27,10 @@ const char *peermap_errmsg(void);
 /*
  * How long a call may wait for the target to stop (and for each system call
  * run inside it) before it gives up with ETIMEDOUT, leaving the target as it
- * was.  Process-wide; default PEERMAP_DEFAULT_TIMEOUT_MS, or the value of the
- * environment variable PEERMAP_TIMEOUT_MS when the library is loaded.
- * peermap_set_timeout_ms(0) restores the default.
+ * was.  Process-wide.  Until peermap_set_timeout_ms() sets a value, each call
+ * uses the environment variable PEERMAP_TIMEOUT_MS if it holds a number of
+ * milliseconds (1 to 3600000), else PEERMAP_DEFAULT_TIMEOUT_MS.
+ * peermap_set_timeout_ms(0) goes back to that.
  */
 #define PEERMAP_DEFAULT_TIMEOUT_MS 2000u
 void peermap_set_timeout_ms(unsigned ms);

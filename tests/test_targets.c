@@ -632,3 +632,70 @@ TEST(unstoppable_target_times_out_untouched)
     CHECK(map_cycle(t.pid) == 0);
     CHECK_EQ_LONG(target_finish(&t, 10000), 0);
 }
+
+/* ---- a call that outlives the deadline inside the target ---- */
+
+/* Largest mapping in /proc/pid/maps, in bytes. */
+static unsigned long largest_mapping(pid_t pid)
+{
+    char path[64], line[512];
+    unsigned long lo, hi, best = 0;
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && hi - lo > best)
+            best = hi - lo;
+    fclose(f);
+    return best;
+}
+
+#define SLOW_LEN ((size_t)1 << 31) /* 2 GiB populated: far beyond 5 ms */
+
+TEST(slow_call_is_finished_and_undone_in_the_background)
+{
+    struct target a, b;
+    char r;
+    REQUIRE(obedient_start(&a) == 0);
+    peermap_set_timeout_ms(5);
+    errno = 0;
+    void *p = mmap_peer(a.pid, NULL, SLOW_LEN, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_POPULATE, NOFD, 0);
+    int e = errno;
+    peermap_set_timeout_ms(0);
+    CHECK(p == MAP_FAILED && e == ETIMEDOUT);
+    fprintf(stderr, "  reason: %s\n", peermap_errmsg());
+
+    /* Meanwhile another target cannot be stopped at all: the tracer thread
+     * retires, yet must first finish A's call, not abandon it mid-way. */
+    REQUIRE(target_start(&b, vfork_parent_body, NULL) == 0);
+    REQUIRE(target_read(&b, &r, 1, 10000) == 0);
+    REQUIRE(wait_state(b.pid, 'D', 10000) == 0 || proc_state(b.pid) == 'S');
+    peermap_set_timeout_ms(200);
+    errno = 0;
+    CHECK(mmap_peer(b.pid, NULL, 4096, PROT_READ, MAP_SHARED, NOFD, 0) == MAP_FAILED);
+    CHECK_EQ_LONG(errno, ETIMEDOUT);
+    peermap_set_timeout_ms(0);
+
+    /* A answers once its call is over, and the 2 GiB are gone again (no
+     * event tells when the background work ends: look every millisecond). */
+    CHECK(obedient_ping(&a) == 0);
+    long long end = now_ms() + 20000;
+    while (largest_mapping(a.pid) >= SLOW_LEN && now_ms() < end) {
+        struct pollfd none;
+        poll(&none, 0, 1);
+    }
+    CHECK(largest_mapping(a.pid) < SLOW_LEN);
+    CHECK(map_cycle(a.pid) == 0);
+
+    /* B, released, runs on untraced. */
+    CHECK(target_write(&b, "g", 1) == 0);
+    r = 0;
+    CHECK(target_read(&b, &r, 1, 10000) == 0 && r == 'R');
+    CHECK(obedient_ping(&b) == 0);
+    CHECK(map_cycle(b.pid) == 0);
+    /* B was forked holding A's pipe ends: it goes first, or A sees no EOF. */
+    CHECK_EQ_LONG(target_finish(&b, 10000), 0);
+    CHECK_EQ_LONG(target_finish(&a, 10000), 0);
+}

@@ -36,7 +36,8 @@
 /* The physical-memory device; tests name a plain file instead. */
 static const char *physmem_path(void)
 {
-    const char *p = getenv("PEERMAP_PHYSMEM");
+    /* Not from the environment of a set-user-ID program's invoker. */
+    const char *p = secure_getenv("PEERMAP_PHYSMEM");
     return p && *p ? p : "/dev/mem";
 }
 

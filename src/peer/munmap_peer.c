@@ -18,11 +18,8 @@ PM_EXPORT int munmap_peer(pid_t pid, void *addr, size_t len)
         return pm_fail(ESRCH, "invalid PID %d", (int)pid);
     if (pm_unmap_range(addr, len, &start, &plen) < 0)
         return -1;
-    if (pm_is_self(pid, getpid())) {
-        if (munmap((void *)start, plen) < 0)
-            return pm_fail(0, "munmap: %m");
-        return 0;
-    }
+    if (pm_is_self(pid, getpid()))
+        return pm_local_unmap(start, plen);
     if (pm_ability_check(PROCMGR_AID_MEM_PEER))
         return pm_fail(EPERM, "changing another process's memory needs ability "
                        "PROCMGR_AID_MEM_PEER (see procmgr_ability(3))");

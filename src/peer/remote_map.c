@@ -16,7 +16,8 @@ int pm_tracee_map(struct pm_tracee *t, const struct pm_map_req *rq, uintptr_t *o
                            (unsigned long)rq->off };
     t->undo_len = rq->len;
     int rc = pm_remote_call(t, "mmap", SYS_mmap, a, &addr);
-    t->undo_len = 0;
+    if (!(rc < 0 && errno == ETIMEDOUT))
+        t->undo_len = 0; /* else the background finish must undo it */
     if (tfd >= 0 && !(rc < 0 && errno == ETIMEDOUT)) {
         int e = errno;
         unsigned long c[6] = { (unsigned long)tfd };
@@ -29,11 +30,37 @@ int pm_tracee_map(struct pm_tracee *t, const struct pm_map_req *rq, uintptr_t *o
     return 0;
 }
 
+/* A huge-page mapping (MAP_PHYS|MAP_ANON over one page) unmaps only in whole
+ * huge pages, but the caller knows only the length it asked for. */
+#define HUGE_2M ((uintptr_t)2 << 20)
+static int huge_retry(uintptr_t start, size_t len, size_t *hlen)
+{
+    *hlen = (len + HUGE_2M - 1) & ~(HUGE_2M - 1);
+    return errno == EINVAL && (start & (HUGE_2M - 1)) == 0 && *hlen != len;
+}
+
 int pm_tracee_unmap(struct pm_tracee *t, uintptr_t start, size_t len)
 {
     unsigned long a[6] = { start, len };
     long r;
+    size_t hlen;
+    if (pm_remote_call(t, "munmap", SYS_munmap, a, &r) == 0)
+        return 0;
+    if (!huge_retry(start, len, &hlen))
+        return -1;
+    a[1] = hlen;
+    pm_begin();
     return pm_remote_call(t, "munmap", SYS_munmap, a, &r);
+}
+
+int pm_local_unmap(uintptr_t start, size_t len)
+{
+    size_t hlen;
+    if (munmap((void *)start, len) == 0)
+        return 0;
+    if (huge_retry(start, len, &hlen) && munmap((void *)start, hlen) == 0)
+        return 0;
+    return pm_fail(0, "munmap: %m");
 }
 
 int pm_local_map(const struct pm_map_req *rq, uintptr_t *out)
@@ -49,7 +76,7 @@ int pm_tracee_release(struct pm_tracee *t)
 {
     int rc = pm_tracee_detach(t);
     if (t->stuck)
-        pm_worker_retire();
+        pm_worker_adopt(t);
     return rc;
 }
 
@@ -77,8 +104,8 @@ static int peer_job_run(void *arg)
     struct pm_tracee t;
 
     if (pm_tracee_attach(&t, j->pid) < 0) {
-        if (errno == ETIMEDOUT)
-            pm_worker_retire();
+        if (t.stuck)
+            pm_worker_adopt(&t);
         return -1;
     }
     int rc = j->rq ? pm_tracee_map(&t, j->rq, &j->out)

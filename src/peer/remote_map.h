@@ -14,6 +14,7 @@ int pm_tracee_unmap(struct pm_tracee *t, uintptr_t start, size_t len);
 
 /* The same, done locally (pid is the caller). */
 int pm_local_map(const struct pm_map_req *rq, uintptr_t *out);
+int pm_local_unmap(uintptr_t start, size_t len);
 
 /* Detach; if the tracee could not be released (never stopped again), retire
  * the tracer thread so that the kernel releases it. */

@@ -31,8 +31,8 @@ static int attach_job(void *arg)
 {
     struct session_job *j = arg;
     if (pm_tracee_attach(&j->s->t, j->s->t.pid) < 0) {
-        if (errno == ETIMEDOUT)
-            pm_worker_retire();
+        if (j->s->t.stuck)
+            pm_worker_adopt(&j->s->t);
         return -1;
     }
     return 0;
@@ -45,8 +45,9 @@ static int usable(peermap_session *s)
     if (s->broken)
         return pm_fail(ESRCH, "the session's target was lost by an earlier failure");
     if (s->generation != pm_worker_generation())
-        return pm_fail(ESRCH, "the session's target was released when the "
-                       "tracer thread restarted after a timeout");
+        return pm_fail(ESRCH, "the session's target was released (after a "
+                       "timeout elsewhere, or in a fork() child, which does "
+                       "not inherit the parent's sessions)");
     return 0;
 }
 
@@ -130,6 +131,9 @@ PM_EXPORT int peermap_munmap(peermap_session *s, void *addr, size_t len)
     pm_begin();
     if (usable(s) < 0 || pm_unmap_range(addr, len, &j.start, &j.len) < 0)
         return -1;
+    if (pm_ability_check(PROCMGR_AID_MEM_PEER))
+        return pm_fail(EPERM, "changing another process's memory needs ability "
+                       "PROCMGR_AID_MEM_PEER (see procmgr_ability(3))");
     return pm_worker_run(call_job, &j);
 }
 

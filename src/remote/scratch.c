@@ -30,7 +30,8 @@ int pm_tracee_scratch(struct pm_tracee *t, uintptr_t *addr)
         long r;
         t->undo_len = a[1];
         int rc = pm_remote_call(t, "mmap (scratch page)", SYS_mmap, a, &r);
-        t->undo_len = 0;
+        if (!(rc < 0 && errno == ETIMEDOUT))
+            t->undo_len = 0;
         if (rc < 0)
             return -1;
         t->scratch = (uintptr_t)r;

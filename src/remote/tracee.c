@@ -3,6 +3,7 @@
  * leaving it exactly as it was.  See tracee.h for the contract and
  * ARCHITECTURE.md for why each step is done this way.
  */
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,12 +113,15 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
     }
     for (;;) {
         if (pm_wait_stop(t, &st) < 0) {
-            /* On ETIMEDOUT the thread is seized but never stopped: only the
-             * tracer thread's exit releases it untouched (pm_worker_retire). */
+            /* On ETIMEDOUT the thread is seized but never stopped: the tracer
+             * thread keeps it (pidfd included) and lets it go untouched. */
             int e = errno;
-            if (t->gone)
+            if (t->gone) {
                 release_dead(t);
-            close_pidfd(t);
+                close_pidfd(t);
+            } else {
+                t->stuck = 1;
+            }
             errno = e;
             return -1;
         }
@@ -224,14 +228,45 @@ int pm_remote_syscall(struct pm_tracee *t, long nr, const unsigned long args[6],
     if (pm_arch_setregs(t->tid, &r) < 0 ||
         ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
         return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
-    if (step_until_trapped(t) < 0)
+    if (step_until_trapped(t) < 0) {
+        if (errno == ETIMEDOUT)
+            pm_fail_over(ETIMEDOUT, "a system call inside PID %d did not finish "
+                         "within %u ms; it is left to finish, and what it made "
+                         "is undone, in the background", (int)t->pid,
+                         peermap_timeout_ms());
         return -1;
+    }
     *ret = t->call_ret;
+    return 0;
+}
+
+/* A stuck tracee: detach it as soon as it stops (handing on the signal it
+ * stopped for, if any), or collect it if it died. */
+static int try_release(struct pm_tracee *t)
+{
+    siginfo_t wi = { 0 };
+    if (waitid(P_PID, (id_t)t->tid, &wi, WSTOPPED | WNOHANG | __WALL) == 0 &&
+        wi.si_pid == t->tid) {
+        int status = wi.si_status, sig = 0;
+        if (((status >> 8) & 0xff) == 0) /* a signal-delivery-stop */
+            sig = status & 0x7f;
+        ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)sig);
+        close_pidfd(t);
+        return 1;
+    }
+    struct pollfd p = { .fd = t->pidfd, .events = POLLIN };
+    if (t->pidfd < 0 || poll(&p, 1, 0) > 0) {
+        release_dead(t);
+        close_pidfd(t);
+        return 1;
+    }
     return 0;
 }
 
 int pm_tracee_try_finish(struct pm_tracee *t)
 {
+    if (t->stuck)
+        return try_release(t);
     t->deadline = pm_now_ns(); /* look once, do not wait */
     if (step_until_trapped(t) < 0) {
         if (errno == ETIMEDOUT)
@@ -291,6 +326,8 @@ int pm_tracee_detach(struct pm_tracee *t)
         rc = pm_tracee_restore(t);
         if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0) {
             detach_running(t);
+            if (t->stuck)
+                return pm_fail(ESRCH, "PID %d exited during the call", (int)t->pid);
             if (rc == 0)
                 rc = pm_fail(ESRCH, "PID %d exited during the call", (int)t->pid);
         }

@@ -34,8 +34,9 @@ struct pm_tracee {
     int reraise;          /* a stop signal we had to hold: sent again after */
     int seccomp_trap;     /* the last call raised SIGSYS (seccomp RET_TRAP) */
     int gone;             /* the target exited under us */
-    int stuck;            /* still traced but never stopped again: only the
-                           * tracer thread's exit can release it */
+    int stuck;            /* seized but not stopped (it never stopped, or was
+                           * woken by SIGKILL): cannot be detached until it
+                           * stops; the tracer thread keeps watching it */
     uintptr_t scratch;    /* a page we mapped in the target, or 0 */
     int call_done;        /* the running call has executed ... */
     long call_ret;        /* ... and returned this */
@@ -59,8 +60,9 @@ int pm_tracee_restore(struct pm_tracee *t);
 /* Restore and release the thread; re-send a held stop signal. Always frees. */
 int pm_tracee_detach(struct pm_tracee *t);
 
-/* For a tracee whose call timed out: one non-blocking look.  Returns 1 when
- * the tracee is finished with (undone, restored, released), 0 to try later. */
+/* For a tracee given up on (a call timed out, or it is stuck): one
+ * non-blocking look.  Returns 1 when the tracee is finished with (call undone,
+ * registers restored, released, or collected if dead), 0 to try later. */
 int pm_tracee_try_finish(struct pm_tracee *t);
 
 /* Copy memory into / out of the tracee (process_vm_*; ptrace words as a

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -31,11 +32,11 @@ static struct job *current;  /* written before `posted` moves */
 static atomic_int alive;     /* a tracer thread exists */
 static atomic_uint generation;
 
-/* Tracer-thread-only state. */
+/* Tracer-thread-only state: the tracees it gave up on and still owes a clean
+ * ending (ptrace ties them to this thread). */
 static _Thread_local int retiring;
-#define MAX_ORPHANS 16
-static struct pm_tracee orphans[MAX_ORPHANS];
-static int norphans;
+static _Thread_local struct pm_tracee *orphans;
+static _Thread_local int norphans, orphans_cap;
 
 static void futex_wait(atomic_uint *word, unsigned val, const struct timespec *rel)
 {
@@ -47,19 +48,22 @@ static void futex_wake(atomic_uint *word)
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-void pm_worker_retire(void)
-{
-    retiring = 1;
-}
-
 void pm_worker_adopt(const struct pm_tracee *t)
 {
-    if (norphans < MAX_ORPHANS) {
-        orphans[norphans++] = *t;
-        return;
+    if (t->stuck)
+        retiring = 1;
+    if (norphans == orphans_cap) {
+        int cap = orphans_cap ? 2 * orphans_cap : 8;
+        struct pm_tracee *n = realloc(orphans, (size_t)cap * sizeof *n);
+        if (!n) {
+            /* Nothing better left: our exit will release it, mid-call or not. */
+            retiring = 1;
+            return;
+        }
+        orphans = n;
+        orphans_cap = cap;
     }
-    /* No room: retiring releases it; better than holding it forever. */
-    retiring = 1;
+    orphans[norphans++] = *t;
 }
 
 static void service_orphans(void)
@@ -70,6 +74,29 @@ static void service_orphans(void)
         else
             i++;
     }
+}
+
+/* Orphans still inside one of our calls: they must be finished before this
+ * thread may exit.  Stuck ones need no finishing: the exit releases them. */
+static int calls_in_flight(void)
+{
+    for (int i = 0; i < norphans; i++)
+        if (!orphans[i].stuck)
+            return 1;
+    return 0;
+}
+
+static const struct timespec tick = { 0, 10 * 1000000 };
+
+/* A retired tracer thread: no new jobs, only its orphans, then exit. */
+static void *linger(void)
+{
+    while (calls_in_flight()) {
+        nanosleep(&tick, NULL); /* a call's end inside another process has no event */
+        service_orphans();
+    }
+    free(orphans);
+    return NULL;
 }
 
 static void *tracer_main(void *arg)
@@ -88,8 +115,6 @@ static void *tracer_main(void *arg)
     for (;;) {
         unsigned p;
         while ((p = atomic_load(&posted)) == seen) {
-            /* Orphans finish on their own time: look at them now and then. */
-            static const struct timespec tick = { 0, 10 * 1000000 };
             futex_wait(&posted, seen, norphans ? &tick : NULL);
             if (norphans)
                 service_orphans();
@@ -103,15 +128,14 @@ static void *tracer_main(void *arg)
         if (norphans)
             service_orphans();
         if (retiring) {
-            /* Exiting releases every tracee we still hold, untouched. */
+            /* The next job starts a new tracer thread. */
             atomic_store(&alive, 0);
             atomic_fetch_add(&generation, 1);
-            norphans = 0;
         }
         atomic_store(&done, seen);
         futex_wake(&done);
         if (retiring)
-            return NULL;
+            return linger();
     }
 }
 
@@ -131,7 +155,6 @@ static void atfork_child(void)
     pthread_mutex_unlock(&serial);
     atomic_store(&alive, 0);
     atomic_fetch_add(&generation, 1);
-    norphans = 0;
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;

@@ -21,13 +21,14 @@ int pm_worker_run(int (*fn)(void *), void *arg);
  * have lost their tracee. */
 unsigned pm_worker_generation(void);
 
-/* For fn: the tracee could not be stopped in time; retire this tracer thread
- * once fn returns (which releases the tracee untouched). */
-void pm_worker_retire(void);
-
-/* For fn: a system call inside t did not finish in time.  The tracer thread
- * keeps t and finishes it in the background: waits for the call to end,
- * undoes a mapping it made (t->undo_len), restores and detaches. */
+/* For fn: give up on t without leaving it in a bad state.
+ *  - A system call inside t did not finish in time: the tracer thread keeps t
+ *    and finishes it in the background (waits for the call to end, undoes a
+ *    mapping it made, t->undo_len, restores and detaches).
+ *  - t is stuck (seized, never stopped again): this tracer thread retires.
+ *    New calls go to a new one; this one stays only as long as it still has
+ *    calls to finish, detaches t if it stops meanwhile, and its exit makes
+ *    the kernel release t untouched. */
 void pm_worker_adopt(const struct pm_tracee *t);
 
 #endif
