@@ -548,6 +548,79 @@ TEST(seccomp_trap_filter_is_reported_target_alive)
     seccomp_case(SECCOMP_RET_TRAP);
 }
 
+/* A filter that kills on the calls a descriptor hand-over needs. */
+struct kill_spec { int nr1, nr2; };
+
+static int killing_filter_body(int in, int out, void *arg)
+{
+    const struct kill_spec *k = arg;
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)k->nr1, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)k->nr2, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+        return 1;
+    return obedient_body(in, out, NULL);
+}
+
+static void *map_memfd(pid_t pid, int *fdp)
+{
+    int fd = memfd_create("peermap-seccomp", MFD_CLOEXEC);
+    *fdp = fd;
+    if (fd < 0 || ftruncate(fd, 4096) < 0)
+        return MAP_FAILED;
+    return mmap_peer(pid, NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+}
+
+TEST(seccomp_filter_that_kills_is_never_triggered)
+{
+    /* Kills on both ways of passing a descriptor: as root the filter is read
+     * and the calls are refused unrun; unprivileged it cannot be read, and
+     * nothing is tried.  Either way the target lives. */
+    struct kill_spec k = { SYS_openat, SYS_socket };
+    struct target t;
+    char r;
+    REQUIRE(target_start(&t, killing_filter_body, &k) == 0);
+    REQUIRE(target_read(&t, &r, 1, 10000) == 0 && r == 'R');
+    int fd;
+    errno = 0;
+    void *p = map_memfd(t.pid, &fd);
+    CHECK(p == MAP_FAILED && errno == EPERM);
+    CHECK(strstr(peermap_errmsg(), "seccomp") != NULL);
+    fprintf(stderr, "  reason: %s\n", peermap_errmsg());
+    CHECK(obedient_ping(&t) == 0);
+    /* Anonymous memory needs neither call. */
+    CHECK(map_cycle(t.pid) == 0);
+    CHECK_EQ_LONG(target_finish(&t, 10000), 0);
+    close(fd);
+}
+
+TEST(seccomp_filter_killing_openat_falls_back_to_the_socket)
+{
+    if (unprivileged())
+        SKIP("reading a seccomp filter needs CAP_SYS_ADMIN");
+    struct kill_spec k = { SYS_openat, SYS_open };
+    struct target t;
+    char r;
+    REQUIRE(target_start(&t, killing_filter_body, &k) == 0);
+    REQUIRE(target_read(&t, &r, 1, 10000) == 0 && r == 'R');
+    int fd;
+    void *p = map_memfd(t.pid, &fd);
+    CHECK(p != MAP_FAILED);
+    if (p == MAP_FAILED)
+        fprintf(stderr, "  %s\n", peermap_errmsg());
+    else
+        CHECK(munmap_peer(t.pid, p, 4096) == 0);
+    CHECK(obedient_ping(&t) == 0);
+    CHECK_EQ_LONG(target_finish(&t, 10000), 0);
+    close(fd);
+}
+
 /* ---- another user's process ---- */
 
 TEST(other_users_target_is_eperm_and_untouched)

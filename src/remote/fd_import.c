@@ -43,7 +43,7 @@ static int via_proc(struct pm_tracee *t, uintptr_t scratch, int fd, int oflags,
     unsigned long a[6] = { (unsigned long)AT_FDCWD, scratch,
                            (unsigned long)(oflags | O_CLOEXEC), 0 };
     if (pm_remote_syscall(t, SYS_openat, a, tfd) < 0)
-        return -1;
+        return errno == EPERM ? 1 : -1; /* EPERM: its filter forbids openat */
     if (*tfd < 0) {
         errno = (int)-*tfd;
         return 1; /* refused: try the socket */
@@ -170,7 +170,7 @@ out:
 int pm_remote_import_fd(struct pm_tracee *t, int fd, int oflags, long *tfd)
 {
     uintptr_t scratch;
-    if (pm_tracee_scratch(t, &scratch) < 0)
+    if (pm_seccomp_prepare(t) < 0 || pm_tracee_scratch(t, &scratch) < 0)
         return -1;
     if (same_pid_namespace(t->pid)) {
         int r = via_proc(t, scratch, fd, oflags, tfd);

@@ -218,6 +218,8 @@ int pm_remote_syscall(struct pm_tracee *t, long nr, const unsigned long args[6],
 {
     pm_regs r;
 
+    if (pm_seccomp_vet(t, nr, args) < 0)
+        return -1;
     t->seccomp_trap = 0;
     t->call_done = 0;
     t->deadline = pm_now_ns() + pm_timeout_ns();
@@ -251,12 +253,14 @@ static int try_release(struct pm_tracee *t)
         if (((status >> 8) & 0xff) == 0) /* a signal-delivery-stop */
             sig = status & 0x7f;
         ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)sig);
+        pm_seccomp_free(t);
         close_pidfd(t);
         return 1;
     }
     struct pollfd p = { .fd = t->pidfd, .events = POLLIN };
     if (t->pidfd < 0 || poll(&p, 1, 0) > 0) {
         release_dead(t);
+        pm_seccomp_free(t);
         close_pidfd(t);
         return 1;
     }
@@ -326,7 +330,7 @@ int pm_tracee_detach(struct pm_tracee *t)
         rc = pm_tracee_restore(t);
         if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0) {
             detach_running(t);
-            if (t->stuck)
+            if (t->stuck) /* kept, pidfd and all, by the tracer thread */
                 return pm_fail(ESRCH, "PID %d exited during the call", (int)t->pid);
             if (rc == 0)
                 rc = pm_fail(ESRCH, "PID %d exited during the call", (int)t->pid);
@@ -336,6 +340,7 @@ int pm_tracee_detach(struct pm_tracee *t)
         if (t->reraise && t->pidfd >= 0)
             syscall(SYS_pidfd_send_signal, t->pidfd, t->reraise, NULL, 0);
     }
+    pm_seccomp_free(t);
     close_pidfd(t);
     return rc;
 }

@@ -38,6 +38,8 @@ struct pm_tracee {
                            * woken by SIGKILL): cannot be detached until it
                            * stops; the tracer thread keeps watching it */
     uintptr_t scratch;    /* a page we mapped in the target, or 0 */
+    int seccomp_checked;  /* pm_seccomp_prepare() ran */
+    struct pm_seccomp *seccomp; /* its filters, when we vet calls */
     int call_done;        /* the running call has executed ... */
     long call_ret;        /* ... and returned this */
     size_t undo_len;      /* the running call maps this many bytes: if it is
@@ -75,6 +77,13 @@ int pm_tracee_read(struct pm_tracee *t, uintptr_t addr, void *buf, size_t n);
  * by pm_tracee_detach(). */
 int pm_tracee_scratch(struct pm_tracee *t, uintptr_t *addr);
 void pm_tracee_drop_scratch(struct pm_tracee *t);
+
+/* seccomp_vet.c: learn the target's seccomp filters (refusing a strict-mode
+ * target, or filters we may not read); afterwards every injected call is
+ * first run through them and refused if it would kill the target or block. */
+int pm_seccomp_prepare(struct pm_tracee *t);
+int pm_seccomp_vet(struct pm_tracee *t, long nr, const unsigned long args[6]);
+void pm_seccomp_free(struct pm_tracee *t);
 
 /* fd_import.c: give the target its own descriptor for the caller's `fd`
  * (same object), opened with `oflags` (O_RDONLY or O_RDWR).  *tfd is the

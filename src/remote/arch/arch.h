@@ -24,6 +24,9 @@ typedef struct user_pt_regs pm_regs;
 int pm_arch_getregs(pid_t tid, pm_regs *r);
 int pm_arch_setregs(pid_t tid, const pm_regs *r);
 
+/* The AUDIT_ARCH_* value seccomp filters see for a native system call. */
+extern const uint32_t pm_arch_audit_arch;
+
 /* The byte pattern of the system-call instruction, and its length. */
 extern const unsigned char pm_arch_syscall_insn[];
 extern const size_t pm_arch_syscall_insn_len;

@@ -1,10 +1,12 @@
 /* x86_64: the remote-syscall engine's register-level knowledge. */
 #include <elf.h>
+#include <linux/audit.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 
 #include "remote/arch/arch.h"
 
+const uint32_t pm_arch_audit_arch = AUDIT_ARCH_X86_64;
 const unsigned char pm_arch_syscall_insn[] = { 0x0f, 0x05 }; /* syscall */
 const size_t pm_arch_syscall_insn_len = 2;
 
