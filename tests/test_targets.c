@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -148,6 +149,75 @@ TEST(nanosleep_keeps_its_remaining_time)
     CHECK(res[1] < 300 + 5000);
     CHECK(calls > 1);
     CHECK_EQ_LONG(target_finish(&t, 10000), 0);
+}
+
+/* ---- calls the kernel fails with EINTR on a mere stop ---- */
+
+static int epoll_body(int in, int out, void *arg)
+{
+    (void)arg;
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN }, got;
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, in, &ev) < 0)
+        return 1;
+    child_write_full(out, "R", 1);
+    /* One wait, no retry loop: an EINTR would show up as -1. */
+    long res[2];
+    res[0] = epoll_wait(ep, &got, 1, -1);
+    res[1] = res[0] < 0 ? errno : 0;
+    child_write_full(out, res, sizeof res);
+    return 0;
+}
+
+static int sigwait_body(int in, int out, void *arg)
+{
+    (void)in; (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    child_write_full(out, "R", 1);
+    siginfo_t si;
+    long res[2];
+    res[0] = sigwaitinfo(&s, &si);
+    res[1] = res[0] < 0 ? errno : si.si_value.sival_int;
+    child_write_full(out, res, sizeof res);
+    return 0;
+}
+
+static void wait_call_survives(int (*body)(int, int, void *), int use_signal)
+{
+    struct target t;
+    char r;
+    REQUIRE(target_start(&t, body, NULL) == 0);
+    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(wait_state(t.pid, 'S', 10000) == 0);
+    for (int i = 0; i < 20; i++) {
+        CHECK(map_cycle(t.pid) == 0);
+        /* back in its wait before the next interruption */
+        REQUIRE(wait_state(t.pid, 'S', 10000) == 0);
+    }
+    if (use_signal) {
+        union sigval v = { .sival_int = 77 };
+        CHECK(sigqueue(t.pid, SIGUSR1, v) == 0);
+    } else {
+        CHECK(target_write(&t, "x", 1) == 0);
+    }
+    long res[2] = { -2, -2 };
+    CHECK(target_read(&t, res, sizeof res, 10000) == 0);
+    CHECK_EQ_LONG(res[0], use_signal ? SIGUSR1 : 1);
+    CHECK_EQ_LONG(res[1], use_signal ? 77 : 0);
+    CHECK_EQ_LONG(target_finish(&t, 10000), 0);
+}
+
+TEST(epoll_wait_is_not_interrupted)
+{
+    wait_call_survives(epoll_body, 0);
+}
+
+TEST(sigwaitinfo_is_not_interrupted)
+{
+    wait_call_survives(sigwait_body, 1);
 }
 
 /* ---- blocked in read on a pipe ---- */

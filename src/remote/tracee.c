@@ -64,6 +64,47 @@ static void close_pidfd(struct pm_tracee *t)
     t->pidfd = -1;
 }
 
+#define ERESTARTNOHAND 514 /* kernel-internal: restart unless a handler ran */
+
+/* System calls that return EINTR to user space when their thread is merely
+ * stopped, handler or not (signal(7), "Interruption of system calls ... by
+ * stop signals"). */
+static int eintr_when_stopped(long nr)
+{
+    switch (nr) {
+#ifdef SYS_epoll_wait
+    case SYS_epoll_wait:
+#endif
+    case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+    case SYS_epoll_pwait2:
+#endif
+    case SYS_rt_sigtimedwait:
+    case SYS_semtimedop:
+#ifdef SYS_semop
+    case SYS_semop:
+#endif
+    case SYS_io_getevents:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Our stop made such a call fail with EINTR, which the target would see.  A
+ * signal with a handler cannot be behind it (we would have met its delivery
+ * first), so ask the kernel to restart the call instead, as it does for most
+ * calls; should a handler run after all, it still turns into EINTR. */
+static void keep_call_going(struct pm_tracee *t)
+{
+    if (pm_arch_in_syscall(&t->saved) &&
+        pm_arch_syscall_result(&t->saved) == -EINTR &&
+        eintr_when_stopped(pm_arch_syscall_nr(&t->saved))) {
+        pm_arch_set_syscall_result(&t->saved, -ERESTARTNOHAND);
+        t->dirty = 1;
+    }
+}
+
 /* The system-call instruction to run: the one the thread was stopped in, if
  * any (no lookup at all), otherwise the vDSO's. */
 static int choose_insn(struct pm_tracee *t)
@@ -153,6 +194,7 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
         return pm_fail(e, "cannot read the registers of PID %d: %s", (int)pid,
                        strerror(e));
     }
+    keep_call_going(t);
     if (!pm_arch_native_abi(&t->saved)) {
         pm_tracee_detach(t);
         return pm_fail(EINVAL, "PID %d runs a 32-bit ABI; only native "
@@ -223,8 +265,9 @@ int pm_remote_syscall(struct pm_tracee *t, long nr, const unsigned long args[6],
     t->seccomp_trap = 0;
     t->call_done = 0;
     t->deadline = pm_now_ns() + pm_timeout_ns();
-    if (!t->dirty && set_mask(t->tid, all_blocked) < 0)
+    if (!t->masked && set_mask(t->tid, all_blocked) < 0)
         return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+    t->masked = 1;
     t->dirty = 1;
     pm_arch_setup_syscall(&r, &t->saved, t->insn, nr, args);
     if (pm_arch_setregs(t->tid, &r) < 0 ||
@@ -292,11 +335,12 @@ int pm_tracee_try_finish(struct pm_tracee *t)
 
 int pm_tracee_restore(struct pm_tracee *t)
 {
-    if (!t->dirty || t->gone)
+    if (t->gone)
         return 0;
-    if (pm_arch_setregs(t->tid, &t->saved) < 0 || set_mask(t->tid, t->saved_mask) < 0)
+    if ((t->dirty && pm_arch_setregs(t->tid, &t->saved) < 0) ||
+        (t->masked && set_mask(t->tid, t->saved_mask) < 0))
         return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
-    t->dirty = 0;
+    t->dirty = t->masked = 0;
     return 0;
 }
 

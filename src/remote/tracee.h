@@ -29,7 +29,8 @@ struct pm_tracee {
     pm_regs saved;        /* registers at the stop, restored on the way out */
     uint64_t saved_mask;  /* its blocked-signal mask, likewise */
     uintptr_t insn;       /* the system-call instruction we run */
-    int dirty;            /* registers/mask differ from saved */
+    int dirty;            /* registers must be written back from saved */
+    int masked;           /* we blocked its signals: mask to be put back */
     int job_stopped;      /* the process was (or became) job-stopped */
     int reraise;          /* a stop signal we had to hold: sent again after */
     int seccomp_trap;     /* the last call raised SIGSYS (seccomp RET_TRAP) */

@@ -49,7 +49,12 @@ int pm_arch_native_abi(const pm_regs *r);
 void pm_arch_setup_syscall(pm_regs *r, const pm_regs *saved, uintptr_t insn,
                            long nr, const unsigned long args[6]);
 
-/* The system call's return value (-errno on failure). */
+/* The system call's return value (-errno on failure), and changing it. */
 long pm_arch_syscall_result(const pm_regs *r);
+void pm_arch_set_syscall_result(pm_regs *r, long v);
+
+/* The number of the system call the thread is stopped in (valid when
+ * pm_arch_in_syscall()). */
+long pm_arch_syscall_nr(const pm_regs *r);
 
 #endif

@@ -58,3 +58,13 @@ long pm_arch_syscall_result(const pm_regs *r)
 {
     return (long)r->rax;
 }
+
+void pm_arch_set_syscall_result(pm_regs *r, long v)
+{
+    r->rax = (unsigned long)v;
+}
+
+long pm_arch_syscall_nr(const pm_regs *r)
+{
+    return (long)r->orig_rax;
+}
