@@ -1,17 +1,20 @@
 # Convenience front end to CMake.  The two commands the README starts with:
 #   make demo   build, then run the demo
 #   make test   build, then run every test (CTest)
-# Others: make sanitize (the tests under ASan+UBSan), make bench,
-#         make install PREFIX=/usr/local, make clean.
+# Others: make sanitize (the tests under ASan+UBSan), make fuzz (libFuzzer,
+#         FUZZ_SECONDS each), make bench, make install PREFIX=/usr/local,
+#         make clean.
 
 BUILD    ?= build
 ASAN     ?= build-asan
+FUZZ     ?= build-fuzz
+FUZZ_SECONDS ?= 30
 PREFIX   ?= /usr/local
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE    ?= cmake
 CTEST    ?= ctest
 
-.PHONY: all build demo test check sanitize bench install clean
+.PHONY: all build demo test check sanitize fuzz bench install clean
 
 all: build
 
@@ -37,6 +40,16 @@ sanitize: $(ASAN)/CMakeCache.txt
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(CTEST) --test-dir $(ASAN) --output-on-failure -j $(JOBS)
 
+$(FUZZ)/CMakeCache.txt:
+	CC=clang $(CMAKE) -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DPEERMAP_FUZZ=ON \
+	    -DPEERMAP_BUILD_TESTS=OFF -DPEERMAP_BUILD_BENCH=OFF
+
+fuzz: $(FUZZ)/CMakeCache.txt
+	$(CMAKE) --build $(FUZZ) -j $(JOBS) --target fuzz_seccomp_bpf
+	mkdir -p $(FUZZ)/corpus/seccomp_bpf
+	./$(FUZZ)/tests/fuzz/fuzz_seccomp_bpf -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=2048 $(FUZZ)/corpus/seccomp_bpf
+
 bench: build
 	bench/run.sh $(BUILD)
 
@@ -44,4 +57,4 @@ install: build
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) $(FUZZ)
