@@ -101,6 +101,89 @@ TEST(busy_target_keeps_running)
     munmap(s, 4096);
 }
 
+/* ---- every register survives, in user space and after failures ---- */
+
+struct regcheck { atomic_ulong rounds; atomic_int broken; atomic_int stop; };
+
+/* Spins with known values in every general register it can claim, checking
+ * them each round: any register we failed to restore breaks the loop. */
+static int regcheck_body(int in, int out, void *arg)
+{
+    (void)in;
+    struct regcheck *rc = arg;
+    child_write_full(out, "R", 1);
+#if defined(__x86_64__)
+    while (!atomic_load(&rc->stop)) {
+        unsigned long bad;
+        __asm__ volatile(
+            "mov $0x1111111111111111, %%r8\n\t"
+            "mov $0x2222222222222222, %%r9\n\t"
+            "mov $0x3333333333333333, %%r10\n\t"
+            "mov $0x4444444444444444, %%r11\n\t"
+            "mov $0x5555555555555555, %%r12\n\t"
+            "mov $0x6666666666666666, %%r13\n\t"
+            "mov $0x7777777777777777, %%r14\n\t"
+            "mov $0x8888888888888888, %%r15\n\t"
+            "mov $0x9999999999999999, %%rsi\n\t"
+            "mov $0xaaaaaaaaaaaaaaaa, %%rdi\n\t"
+            "mov $100000, %%ecx\n\t"
+            "1:\n\t"
+            "mov $0x1111111111111111, %%rax\n\t cmp %%rax, %%r8\n\t jne 2f\n\t"
+            "mov $0x2222222222222222, %%rax\n\t cmp %%rax, %%r9\n\t jne 2f\n\t"
+            "mov $0x3333333333333333, %%rax\n\t cmp %%rax, %%r10\n\t jne 2f\n\t"
+            "mov $0x4444444444444444, %%rax\n\t cmp %%rax, %%r11\n\t jne 2f\n\t"
+            "mov $0x5555555555555555, %%rax\n\t cmp %%rax, %%r12\n\t jne 2f\n\t"
+            "mov $0x6666666666666666, %%rax\n\t cmp %%rax, %%r13\n\t jne 2f\n\t"
+            "mov $0x7777777777777777, %%rax\n\t cmp %%rax, %%r14\n\t jne 2f\n\t"
+            "mov $0x8888888888888888, %%rax\n\t cmp %%rax, %%r15\n\t jne 2f\n\t"
+            "mov $0x9999999999999999, %%rax\n\t cmp %%rax, %%rsi\n\t jne 2f\n\t"
+            "mov $0xaaaaaaaaaaaaaaaa, %%rax\n\t cmp %%rax, %%rdi\n\t jne 2f\n\t"
+            "dec %%ecx\n\t"
+            "jnz 1b\n\t"
+            "xor %%eax, %%eax\n\t"
+            "jmp 3f\n\t"
+            "2: mov $1, %%eax\n\t"
+            "3:\n\t"
+            : "=a"(bad)
+            :
+            : "rcx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+              "r14", "r15", "cc", "memory");
+        if (bad)
+            atomic_store(&rc->broken, 1);
+        atomic_fetch_add(&rc->rounds, 1);
+    }
+#else
+    while (!atomic_load(&rc->stop))
+        atomic_fetch_add(&rc->rounds, 1);
+#endif
+    return 0;
+}
+
+TEST(registers_survive_success_and_failure)
+{
+    struct regcheck *rc = shared_page(4096);
+    REQUIRE(rc);
+    struct target t;
+    char r;
+    REQUIRE(target_start(&t, regcheck_body, rc) == 0);
+    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    for (int i = 0; i < 200; i++) {
+        CHECK(map_cycle(t.pid) == 0);
+        /* and a call that fails inside the target */
+        CHECK(mmap_peer(t.pid, NULL, (size_t)1 << 50, PROT_READ, MAP_PRIVATE,
+                        NOFD, 0) == MAP_FAILED);
+    }
+    unsigned long before = atomic_load(&rc->rounds);
+    long long end = now_ms() + 10000;
+    while (atomic_load(&rc->rounds) < before + 2 && now_ms() < end)
+        sched_yield();
+    atomic_store(&rc->stop, 1);
+    CHECK_EQ_LONG(target_finish(&t, 10000), 0);
+    CHECK_EQ_LONG(atomic_load(&rc->broken), 0);
+    CHECK(atomic_load(&rc->rounds) >= before + 2);
+    munmap(rc, 4096);
+}
+
 /* ---- sleeping in nanosleep ---- */
 
 static int sleeper_body(int in, int out, void *arg)
