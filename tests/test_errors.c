@@ -1,4 +1,5 @@
 /* Every refusal: the documented errno, a reason, and an untouched target. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -95,6 +96,42 @@ TEST(open_mode_rules)
     close(fd);
 }
 
+static char *slurp_maps(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf && n + 1 < cap) {
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        if (got == 0)
+            break;
+        n += got;
+    }
+    fclose(f);
+    if (buf)
+        buf[n] = 0;
+    return buf;
+}
+
+static int count_fds(pid_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 TEST(errors_from_inside_the_target)
 {
     pid_t pid = target_pid();
@@ -102,11 +139,19 @@ TEST(errors_from_inside_the_target)
     /* More address space than exists: the target's own mmap says ENOMEM. */
     EXPECT_MAP_ERR(ENOMEM, mmap_peer(pid, NULL, (size_t)1 << 50, PROT_READ,
                                      MAP_PRIVATE, NOFD, 0));
-    /* A directory cannot be mapped: the target's mmap says ENODEV. */
+    /* A directory cannot be mapped: the target's mmap says ENODEV, after it
+     * was handed the descriptor on a scratch page.  Neither may remain. */
+    char *maps_before = slurp_maps(pid);
+    int fds_before = count_fds(pid);
     int dir = open("/", O_RDONLY | O_DIRECTORY);
     REQUIRE(dir >= 0);
     EXPECT_MAP_ERR(ENODEV, mmap_peer(pid, NULL, 4096, PROT_READ, MAP_PRIVATE, dir, 0));
     close(dir);
+    char *maps_after = slurp_maps(pid);
+    CHECK(maps_before && maps_after && strcmp(maps_before, maps_after) == 0);
+    CHECK_EQ_LONG(count_fds(pid), fds_before);
+    free(maps_before);
+    free(maps_after);
     CHECK(obedient_ping(&tgt) == 0);
 }
 
