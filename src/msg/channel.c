@@ -1,0 +1,151 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "msg/msg.h"
+
+#define MAX_CHANNELS 1024 /* chid fits the 10 bits scoids leave it */
+
+static struct pm_channel *channels[MAX_CHANNELS];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void pm_channel_name(pid_t pid, int chid, char *buf, size_t n, size_t *len)
+{
+    /* Abstract name: leading NUL, no file, gone with the socket. */
+    buf[0] = 0;
+    int k = snprintf(buf + 1, n - 1, "peermap.ch.%d.%d", (int)pid, chid);
+    *len = 1 + (size_t)k;
+}
+
+struct pm_channel *pm_channel_get(int chid)
+{
+    struct pm_channel *ch = NULL;
+    pthread_mutex_lock(&table_lock);
+    if (chid > 0 && chid < MAX_CHANNELS && channels[chid] && !channels[chid]->dead) {
+        ch = channels[chid];
+        ch->refs++;
+    }
+    pthread_mutex_unlock(&table_lock);
+    if (!ch)
+        pm_fail(EINVAL, "no channel %d in this process", chid);
+    return ch;
+}
+
+static void channel_free(struct pm_channel *ch)
+{
+    if (ch->lsn >= 0)
+        close(ch->lsn);
+    if (ch->ep >= 0)
+        close(ch->ep);
+    if (ch->wake >= 0)
+        close(ch->wake);
+    for (int i = 1; i < ch->nconns; i++) {
+        if (ch->conns[i].fd >= 0) {
+            pm_sconn_finish(&ch->conns[i]);
+            close(ch->conns[i].fd);
+        }
+    }
+    free(ch->conns);
+    free(ch->pending);
+    pthread_mutex_destroy(&ch->lock);
+    free(ch);
+}
+
+void pm_channel_put(struct pm_channel *ch)
+{
+    pthread_mutex_lock(&table_lock);
+    int last = --ch->refs == 0 && ch->dead;
+    /* The chid (and with it the socket name) stays taken until the last
+     * user is gone, so a new channel can never be confused with it. */
+    if (last)
+        channels[ch->chid] = NULL;
+    pthread_mutex_unlock(&table_lock);
+    if (last)
+        channel_free(ch);
+}
+
+PM_EXPORT int ChannelCreate(unsigned flags)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t nlen;
+    int chid = -1;
+
+    pm_begin();
+    struct pm_channel *ch = calloc(1, sizeof *ch);
+    if (!ch)
+        return pm_fail(ENOMEM, "out of memory");
+    ch->flags = flags;
+    ch->lsn = ch->ep = ch->wake = -1;
+    ch->refs = 1; /* the table's */
+    pthread_mutex_init(&ch->lock, NULL);
+
+    pthread_mutex_lock(&table_lock);
+    for (int i = 1; i < MAX_CHANNELS; i++)
+        if (!channels[i]) {
+            chid = i;
+            channels[i] = ch;
+            ch->dead = 1; /* not usable until set up */
+            break;
+        }
+    pthread_mutex_unlock(&table_lock);
+    if (chid < 0) {
+        channel_free(ch);
+        return pm_fail(EAGAIN, "no channel ids left (%d in use)", MAX_CHANNELS - 1);
+    }
+    ch->chid = chid;
+
+    pm_channel_name(getpid(), chid, sa.sun_path, sizeof sa.sun_path, &nlen);
+    ch->lsn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ch->ep = epoll_create1(EPOLL_CLOEXEC);
+    ch->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    /* data.u64: 0 the listener, 1 the wake-up, slot + 1 a connection. */
+    struct epoll_event lev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = 0 };
+    struct epoll_event wev = { .events = EPOLLIN, .data.u64 = 1 };
+    if (ch->lsn < 0 || ch->ep < 0 || ch->wake < 0 ||
+        bind(ch->lsn, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen)) < 0 ||
+        listen(ch->lsn, SOMAXCONN) < 0 ||
+        epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->lsn, &lev) < 0 ||
+        epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->wake, &wev) < 0) {
+        int e = errno;
+        pthread_mutex_lock(&table_lock);
+        channels[chid] = NULL;
+        pthread_mutex_unlock(&table_lock);
+        channel_free(ch);
+        return pm_fail(e == EMFILE || e == ENFILE ? EAGAIN : e,
+                       "cannot create channel: %s", strerror(e));
+    }
+    pthread_mutex_lock(&table_lock);
+    ch->dead = 0;
+    pthread_mutex_unlock(&table_lock);
+    return chid;
+}
+
+PM_EXPORT int ChannelDestroy(int chid)
+{
+    pm_begin();
+    pthread_mutex_lock(&table_lock);
+    struct pm_channel *ch = chid > 0 && chid < MAX_CHANNELS ? channels[chid] : NULL;
+    if (ch && !ch->dead) {
+        ch->dead = 1;
+    } else {
+        ch = NULL;
+    }
+    pthread_mutex_unlock(&table_lock);
+    if (!ch)
+        return pm_fail(EINVAL, "no channel %d in this process", chid);
+    /* No new clients; threads in MsgReceive() wake and fail. */
+    shutdown(ch->lsn, SHUT_RDWR);
+    uint64_t one = 1;
+    if (write(ch->wake, &one, sizeof one) < 0) {
+        /* a full eventfd already wakes everyone */
+    }
+    pm_channel_put(ch);
+    return 0;
+}

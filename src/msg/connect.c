@@ -1,0 +1,175 @@
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "msg/msg.h"
+
+/* Indexed by fd.  Entries are never freed, only reused, so a pointer handed
+ * out stays valid; the per-entry lock serialises senders and ConnectDetach. */
+static struct pm_cconn **conns;
+static int nconns;
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int coid_fd(int coid)
+{
+    return coid & ~_NTO_SIDE_CHANNEL;
+}
+
+static struct pm_cconn *slot(int fd, int create)
+{
+    struct pm_cconn *c = NULL;
+    pthread_mutex_lock(&table_lock);
+    if (fd >= nconns && create) {
+        int n = nconns ? nconns : 64;
+        while (n <= fd)
+            n *= 2;
+        struct pm_cconn **t = realloc(conns, (size_t)n * sizeof *t);
+        if (t) {
+            memset(t + nconns, 0, (size_t)(n - nconns) * sizeof *t);
+            conns = t;
+            nconns = n;
+        }
+    }
+    if (fd >= 0 && fd < nconns) {
+        if (!conns[fd] && create) {
+            conns[fd] = calloc(1, sizeof **conns);
+            if (conns[fd]) {
+                conns[fd]->fd = -1;
+                pthread_mutex_init(&conns[fd]->lock, NULL);
+                pthread_mutex_init(&conns[fd]->exchange, NULL);
+            }
+        }
+        c = conns[fd];
+    }
+    pthread_mutex_unlock(&table_lock);
+    return c;
+}
+
+struct pm_cconn *pm_cconn_get(int coid)
+{
+    int fd = coid_fd(coid);
+    struct pm_cconn *c = coid >= 0 ? slot(fd, 0) : NULL;
+    if (!c) {
+        pm_fail(EBADF, "no connection %d", coid);
+        return NULL;
+    }
+    pthread_mutex_lock(&c->lock);
+    struct stat st;
+    if (c->fd != fd || fstat(fd, &st) < 0 || st.st_dev != c->dev || st.st_ino != c->ino) {
+        pthread_mutex_unlock(&c->lock);
+        pm_fail(EBADF, "no connection %d (detached, or its descriptor was "
+                "closed)", coid);
+        return NULL;
+    }
+    return c;
+}
+
+void pm_cconn_put(struct pm_cconn *c)
+{
+    pthread_mutex_unlock(&c->lock);
+}
+
+struct pm_cconn *pm_cconn_begin_exchange(int coid, int *fd)
+{
+    struct pm_cconn *c = coid >= 0 ? slot(coid_fd(coid), 0) : NULL;
+    if (!c) {
+        pm_fail(EBADF, "no connection %d", coid);
+        return NULL;
+    }
+    /* Messages on one connection go one at a time: the socket carries one
+     * reply stream.  Pulses do not wait for this lock. */
+    pthread_mutex_lock(&c->exchange);
+    if (!pm_cconn_get(coid)) {
+        pthread_mutex_unlock(&c->exchange);
+        return NULL;
+    }
+    *fd = c->fd;
+    pm_cconn_put(c);
+    return c;
+}
+
+void pm_cconn_end_exchange(struct pm_cconn *c)
+{
+    pthread_mutex_unlock(&c->exchange);
+}
+
+PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, int flags)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t nlen;
+
+    pm_begin();
+    if (nd != ND_LOCAL_NODE)
+        return pm_fail(EINVAL, "node %u: peermap has no network, only "
+                       "ND_LOCAL_NODE", nd);
+    if (pid == 0)
+        pid = getpid();
+    if (pid < 0 || chid <= 0)
+        return pm_fail(ESRCH, "no channel %d in process %d", chid, (int)pid);
+    pm_channel_name(pid, chid, sa.sun_path, sizeof sa.sun_path, &nlen);
+
+    int side = (index & _NTO_SIDE_CHANNEL) != 0;
+    int cloexec = side || (flags & _NTO_COF_CLOEXEC);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | (cloexec ? SOCK_CLOEXEC : 0), 0);
+    if (fd < 0)
+        return pm_fail(errno == EMFILE || errno == ENFILE ? EAGAIN : errno,
+                       "socket: %m");
+    if (connect(fd, (struct sockaddr *)&sa,
+                (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen)) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == ECONNREFUSED || e == ENOENT)
+            return pm_fail(ESRCH, "no channel %d in process %d", chid, (int)pid);
+        return pm_fail(e == EAGAIN ? EAGAIN : e, "connecting to channel %d of "
+                       "process %d: %s", chid, (int)pid, strerror(e));
+    }
+    /* An ordinary coid is the lowest free fd >= index, as on QNX. */
+    unsigned want = index & ~(unsigned)_NTO_SIDE_CHANNEL;
+    if (!side && want > (unsigned)fd) {
+        int nfd = fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, (int)want);
+        close(fd);
+        if (nfd < 0)
+            return pm_fail(errno == EMFILE ? EAGAIN : errno, "no coid >= %u: %m", want);
+        fd = nfd;
+    }
+    struct stat st;
+    struct pm_cconn *c = slot(fd, 1);
+    if (!c || fstat(fd, &st) < 0) {
+        close(fd);
+        return pm_fail(ENOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&c->lock);
+    c->fd = fd;
+    c->pid = pid;
+    c->chid = chid;
+    c->dev = st.st_dev;
+    c->ino = st.st_ino;
+    c->seq = 0;
+    c->hello = 0;
+    c->chflags = 0;
+    pthread_mutex_unlock(&c->lock);
+    return side ? fd | _NTO_SIDE_CHANNEL : fd;
+}
+
+PM_EXPORT int ConnectDetach(int coid)
+{
+    pm_begin();
+    struct pm_cconn *c = pm_cconn_get(coid);
+    if (!c)
+        return pm_fail(EINVAL, "no connection %d", coid);
+    /* Shut down first: a thread blocked on the connection in MsgSend()
+     * wakes (with an error) instead of holding the descriptor. */
+    shutdown(c->fd, SHUT_RDWR);
+    int fd = c->fd;
+    c->fd = -1;
+    pm_cconn_put(c);
+    pthread_mutex_lock(&c->exchange);
+    close(fd);
+    pthread_mutex_unlock(&c->exchange);
+    return 0;
+}

@@ -1,0 +1,119 @@
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "msg/msg.h"
+
+size_t pm_iov_total(const iov_t *iov, size_t parts)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < parts; i++)
+        t += iov[i].iov_len;
+    return t;
+}
+
+size_t pm_iov_scatter(const iov_t *iov, size_t parts, size_t off,
+                      const void *src, size_t len)
+{
+    const unsigned char *s = src;
+    size_t done = 0;
+    for (size_t i = 0; i < parts && done < len; i++) {
+        if (off >= iov[i].iov_len) {
+            off -= iov[i].iov_len;
+            continue;
+        }
+        size_t n = iov[i].iov_len - off;
+        if (n > len - done)
+            n = len - done;
+        memcpy((unsigned char *)iov[i].iov_base + off, s + done, n);
+        done += n;
+        off = 0;
+    }
+    return done;
+}
+
+/* A body too big for one datagram goes in a memfd: one copy in, and the
+ * receiver preads what it needs. */
+static int body_memfd(const iov_t *iov, size_t parts, uint64_t total)
+{
+    int fd = memfd_create("peermap-msg", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (ftruncate(fd, (off_t)total) < 0) {
+        close(fd);
+        return -1;
+    }
+    off_t at = 0;
+    for (size_t i = 0; i < parts; i++) {
+        const char *p = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+        while (left) {
+            ssize_t w = pwrite(fd, p, left, at);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                close(fd);
+                return -1;
+            }
+            p += w;
+            left -= (size_t)w;
+            at += w;
+        }
+    }
+    return fd;
+}
+
+int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
+                     size_t parts, uint64_t total)
+{
+    struct msghdr m = { 0 };
+    ssize_t r;
+
+    if (total <= PM_WIRE_INLINE_MAX) {
+        iov_t stack[16];
+        iov_t *v = parts + 1 <= 16 ? stack : malloc((parts + 1) * sizeof *v);
+        if (!v)
+            return pm_fail(ENOMEM, "out of memory");
+        v[0].iov_base = (void *)hdr;
+        v[0].iov_len = hlen;
+        size_t n = 1;
+        for (size_t i = 0; i < parts; i++)
+            if (iov[i].iov_len)
+                v[n++] = iov[i];
+        m.msg_iov = v;
+        m.msg_iovlen = n;
+        do
+            r = sendmsg(fd, &m, MSG_NOSIGNAL);
+        while (r < 0 && errno == EINTR);
+        if (v != stack)
+            free(v);
+        return r < 0 ? -1 : 0;
+    }
+
+    int body = body_memfd(iov, parts, total);
+    if (body < 0)
+        return pm_fail(errno == EMFILE ? EAGAIN : ENOMEM,
+                       "cannot stage a %llu-byte message: %m",
+                       (unsigned long long)total);
+    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
+    iov_t h = { (void *)hdr, hlen };
+    m.msg_iov = &h;
+    m.msg_iovlen = 1;
+    m.msg_control = cm.buf;
+    m.msg_controllen = sizeof cm.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &body, sizeof body);
+    do
+        r = sendmsg(fd, &m, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    int e = errno;
+    close(body);
+    errno = e;
+    return r < 0 ? -1 : 0;
+}

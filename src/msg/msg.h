@@ -1,0 +1,129 @@
+/*
+ * Message passing internals: channels (server side), connections (client
+ * side), and the server's view of each client connection.
+ *
+ * A channel is a listening AF_UNIX SOCK_SEQPACKET socket with the abstract
+ * name "peermap.ch.<pid>.<chid>", so that (pid, chid) is all a client needs,
+ * as on QNX, and the name disappears with the process.  A connection is a
+ * socket connected to it; for an ordinary (non side-channel) connection the
+ * coid *is* the socket's file descriptor, which makes a resource manager's
+ * client descriptor a real fd.  The server accepts connections lazily in
+ * MsgReceive() and waits on all of them with one epoll set (one-shot, so
+ * that several threads can receive on one channel).
+ */
+#ifndef PEERMAP_MSG_H
+#define PEERMAP_MSG_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sys/neutrino.h"
+#include "msg/wire.h"
+
+/*
+ * Identifiers, all positive ints as QNX code expects:
+ *   scoid = chid << 13 | slot      (slot 1..8191: one per client connection)
+ *   rcvid = scoid << 8 | gen       (gen 1..255: one per message, so that a
+ *                                   stale rcvid is refused, not misrouted)
+ */
+#define PM_SLOT_BITS 13
+#define PM_MAX_SLOTS ((1 << PM_SLOT_BITS) - 1)
+#define PM_SCOID(chid, slot) ((int)(((chid) << PM_SLOT_BITS) | (slot)))
+#define PM_SCOID_CHID(scoid) ((int)((scoid) >> PM_SLOT_BITS))
+#define PM_SCOID_SLOT(scoid) ((int)((scoid) & PM_MAX_SLOTS))
+
+/* The server's record of one client connection. */
+struct pm_sconn {
+    int fd;                 /* accepted socket, -1 when the slot is free */
+    pid_t pid;              /* from SO_PEERCRED at connect time */
+    uid_t uid;
+    gid_t gid;
+    uint8_t gen;            /* of the message being served */
+    /* The message being served (busy), addressed by its rcvid. */
+    int busy;
+    uint32_t seq;
+    int32_t coid, tid;
+    uint64_t srclen, dstlen;
+    unsigned char *inline_body; /* body when it came inline, else NULL */
+    int body_fd;            /* body's memfd when it did not, else -1 */
+    unsigned char *reply;   /* MsgWrite()s so far */
+    uint64_t reply_len, reply_cap;
+};
+
+struct pm_channel {
+    int chid;
+    unsigned flags;
+    int lsn;                /* listening socket */
+    int ep;                 /* epoll set: listener, wake-up, every connection */
+    int wake;               /* eventfd: ChannelDestroy() wakes receivers */
+    int refs, dead;         /* guarded by the table lock */
+    pthread_mutex_t lock;   /* guards conns and pending */
+    struct pm_sconn *conns; /* conns[slot], slot 0 unused */
+    int nconns;
+    /* Pulses made up by the channel itself (disconnect, unblock). */
+    struct _pulse *pending;
+    int npending, cap_pending;
+};
+
+/* The channel table (channel.c): a reference, released with put. */
+struct pm_channel *pm_channel_get(int chid);   /* NULL + EINVAL if none */
+void pm_channel_put(struct pm_channel *ch);
+void pm_channel_name(pid_t pid, int chid, char *buf, size_t n, size_t *len);
+
+/* Find the busy connection behind rcvid: on success the channel is
+ * referenced and locked (release with pm_rcvid_release).  NULL + ESRCH when
+ * the rcvid is stale or was never given out. */
+struct pm_sconn *pm_rcvid_lookup(rcvid_t rcvid, struct pm_channel **chp);
+void pm_rcvid_release(struct pm_channel *ch);
+
+/* What the kernel told us of the client behind scoid when it connected.
+ * 0, or -1 + ESRCH when there is no such connection. */
+struct pm_peer {
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    int fd;   /* a dup of the connection, for SO_PEERGROUPS; caller closes */
+};
+int pm_scoid_peer(int scoid, struct pm_peer *p);
+
+/* Mark a connection idle again and free the message it held. */
+void pm_sconn_finish(struct pm_sconn *c);
+
+/* Client connections (connect.c). */
+struct pm_cconn {
+    int fd;                 /* -1 once detached */
+    pid_t pid;              /* the channel it leads to */
+    int chid;
+    dev_t dev;              /* the socket's identity, to notice that the fd */
+    ino_t ino;              /* was closed behind our back and reused */
+    pthread_mutex_t lock;   /* guards fd/dev/ino, held briefly */
+    pthread_mutex_t exchange; /* one message/reply exchange at a time */
+    uint32_t seq;           /* guarded by exchange */
+    int hello;              /* the server has accepted us ... */
+    unsigned chflags;       /* ... and its channel has these flags */
+};
+/* The connection behind coid, with `lock` held (pm_cconn_put releases it).
+ * NULL + EBADF when there is none.  With `exchange`, the exchange lock is
+ * taken first and kept until pm_cconn_end_exchange(). */
+struct pm_cconn *pm_cconn_get(int coid);
+void pm_cconn_put(struct pm_cconn *c);
+struct pm_cconn *pm_cconn_begin_exchange(int coid, int *fd);
+void pm_cconn_end_exchange(struct pm_cconn *c);
+
+/* Where a sigevent's pulse goes (event.c keeps them in the pad). */
+#define PM_SIGEV_CODE(e)     (((int *)&(e)->_sigev_un._pad)[0])
+#define PM_SIGEV_PRIORITY(e) (((int *)&(e)->_sigev_un._pad)[1])
+#define PM_SIGEV_CHID(e)     (((int *)&(e)->_sigev_un._pad)[2])
+#define PM_SIGEV_PID(e)      (((int *)&(e)->_sigev_un._pad)[3])
+
+/* Send a whole datagram: header + iov body inline, or header + memfd. */
+int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
+                     size_t parts, uint64_t total);
+
+/* Copy `len` bytes at offset `off` of an iov list from/to a flat buffer. */
+size_t pm_iov_total(const iov_t *iov, size_t parts);
+size_t pm_iov_scatter(const iov_t *iov, size_t parts, size_t off,
+                      const void *src, size_t len);
+
+#endif

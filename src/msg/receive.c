@@ -1,0 +1,385 @@
+/*
+ * The server side: wait for the next message or pulse on a channel.
+ *
+ * Threads of the server block in epoll_wait() on the channel's set; every
+ * socket in it is armed one-shot, so each ready socket goes to exactly one
+ * thread, which re-arms it once it has taken its datagram.  New clients are
+ * accepted here, lazily.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "msg/msg.h"
+
+#define EV_LISTEN 0
+#define EV_WAKE 1
+
+static rcvid_t rcvid_of(int chid, int slot, uint8_t gen)
+{
+    return ((rcvid_t)PM_SCOID(chid, slot) << 8) | gen;
+}
+
+void pm_sconn_finish(struct pm_sconn *c)
+{
+    free(c->inline_body);
+    c->inline_body = NULL;
+    if (c->body_fd >= 0)
+        close(c->body_fd);
+    c->body_fd = -1;
+    free(c->reply);
+    c->reply = NULL;
+    c->reply_len = c->reply_cap = 0;
+    c->busy = 0;
+}
+
+struct pm_sconn *pm_rcvid_lookup(rcvid_t rcvid, struct pm_channel **chp)
+{
+    int scoid = (int)(rcvid >> 8), slot = PM_SCOID_SLOT(scoid);
+    uint8_t gen = (uint8_t)(rcvid & 0xff);
+    if (rcvid <= 0 || rcvid > 0x7fffffff) {
+        pm_fail(ESRCH, "rcvid %ld was never given out", (long)rcvid);
+        return NULL;
+    }
+    struct pm_channel *ch = pm_channel_get(PM_SCOID_CHID(scoid));
+    if (!ch) {
+        pm_fail_over(ESRCH, "rcvid %ld: its channel is gone", (long)rcvid);
+        return NULL;
+    }
+    pthread_mutex_lock(&ch->lock);
+    struct pm_sconn *c = slot > 0 && slot < ch->nconns ? &ch->conns[slot] : NULL;
+    if (!c || c->fd < 0 || !c->busy || c->gen != gen) {
+        pthread_mutex_unlock(&ch->lock);
+        pm_channel_put(ch);
+        pm_fail(ESRCH, "rcvid %ld: the client is no longer reply-blocked on it",
+                (long)rcvid);
+        return NULL;
+    }
+    *chp = ch;
+    return c;
+}
+
+void pm_rcvid_release(struct pm_channel *ch)
+{
+    pthread_mutex_unlock(&ch->lock);
+    pm_channel_put(ch);
+}
+
+int pm_scoid_peer(int scoid, struct pm_peer *p)
+{
+    int slot = PM_SCOID_SLOT(scoid), found = 0;
+    struct pm_channel *ch = scoid > 0 ? pm_channel_get(PM_SCOID_CHID(scoid)) : NULL;
+    if (!ch)
+        return pm_fail_over(ESRCH, "no connection %d", scoid);
+    pthread_mutex_lock(&ch->lock);
+    if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
+        p->pid = ch->conns[slot].pid;
+        p->uid = ch->conns[slot].uid;
+        p->gid = ch->conns[slot].gid;
+        p->fd = fcntl(ch->conns[slot].fd, F_DUPFD_CLOEXEC, 0);
+        found = 1;
+    }
+    pthread_mutex_unlock(&ch->lock);
+    pm_channel_put(ch);
+    return found ? 0 : pm_fail_over(ESRCH, "no connection %d", scoid);
+}
+
+/* Take new clients (lock held). */
+static void accept_all(struct pm_channel *ch)
+{
+    for (;;) {
+        int fd = accept4(ch->lsn, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            break;
+        struct ucred cr;
+        socklen_t cl = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
+            ((ch->flags & _NTO_CHF_PRIVATE) && cr.pid != getpid())) {
+            close(fd); /* a private channel takes only its own process */
+            continue;
+        }
+        int slot = 0;
+        for (int i = 1; i < ch->nconns; i++)
+            if (ch->conns[i].fd < 0) {
+                slot = i;
+                break;
+            }
+        if (!slot) {
+            int n = ch->nconns ? ch->nconns * 2 : 16;
+            if (n > PM_MAX_SLOTS + 1)
+                n = PM_MAX_SLOTS + 1;
+            if (ch->nconns >= n) {
+                close(fd); /* full: the client sees its connection closed */
+                continue;
+            }
+            struct pm_sconn *t = realloc(ch->conns, (size_t)n * sizeof *t);
+            if (!t) {
+                close(fd);
+                continue;
+            }
+            for (int i = ch->nconns ? ch->nconns : 0; i < n; i++)
+                t[i] = (struct pm_sconn){ .fd = -1, .body_fd = -1 };
+            slot = ch->nconns ? ch->nconns : 1;
+            ch->conns = t;
+            ch->nconns = n;
+        }
+        struct pm_sconn *c = &ch->conns[slot];
+        uint8_t gen = c->gen;
+        *c = (struct pm_sconn){ .fd = fd, .pid = cr.pid, .uid = cr.uid, .gid = cr.gid,
+                                .gen = gen, .body_fd = -1 };
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+                                  .data.u64 = (uint64_t)slot + 1 };
+        if (epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            close(fd);
+            c->fd = -1;
+            continue;
+        }
+        /* Tell the client how a signal while it waits is to be handled. */
+        struct pm_wire_reply hello = { .kind = PM_WIRE_HELLO, .status = ch->flags };
+        send(fd, &hello, sizeof hello, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+}
+
+static void rearm(struct pm_channel *ch, int fd, uint64_t tag)
+{
+    struct epoll_event ev = { .events = EPOLLIN | (tag ? EPOLLRDHUP : 0) | EPOLLONESHOT,
+                              .data.u64 = tag };
+    epoll_ctl(ch->ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
+static void queue_pulse(struct pm_channel *ch, int code, int value, int scoid)
+{
+    if (ch->npending == ch->cap_pending) {
+        int n = ch->cap_pending ? ch->cap_pending * 2 : 8;
+        struct _pulse *p = realloc(ch->pending, (size_t)n * sizeof *p);
+        if (!p)
+            return; /* out of memory: the pulse is lost, as QNX may lose it */
+        ch->pending = p;
+        ch->cap_pending = n;
+    }
+    ch->pending[ch->npending++] = (struct _pulse){
+        .type = _PULSE_TYPE, .subtype = _PULSE_SUBTYPE, .code = (int8_t)code,
+        .value.sival_int = value, .scoid = scoid };
+}
+
+/* Deliver a pulse into the receive buffer. */
+static rcvid_t give_pulse(const struct _pulse *p, const iov_t *riov, size_t rparts,
+                          struct _msg_info *info, int chid)
+{
+    pm_iov_scatter(riov, rparts, 0, p, sizeof *p);
+    if (info) {
+        memset(info, 0, sizeof *info);
+        info->chid = chid;
+        info->scoid = p->scoid;
+        info->msglen = info->srcmsglen = (int32_t)sizeof *p;
+    }
+    return 0;
+}
+
+/* The client behind slot closed its connection (lock held). */
+static void drop_conn(struct pm_channel *ch, int slot)
+{
+    struct pm_sconn *c = &ch->conns[slot];
+    epoll_ctl(ch->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    pm_sconn_finish(c);
+    c->fd = -1;
+    c->gen++; /* whatever rcvid was out for it is now stale */
+    if (ch->flags & _NTO_CHF_DISCONNECT)
+        queue_pulse(ch, _PULSE_CODE_DISCONNECT, 0, PM_SCOID(ch->chid, slot));
+}
+
+/* Take one datagram from a ready connection (lock held).  Returns 1 when a
+ * message or pulse was delivered (*out set), 0 otherwise. */
+static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rparts,
+                struct _msg_info *info, rcvid_t *out)
+{
+    struct pm_sconn *c = &ch->conns[slot];
+    struct pm_wire_send h;
+    size_t cap = pm_iov_total(riov, rparts);
+    unsigned char *body = malloc(PM_WIRE_INLINE_MAX);
+    if (!body) {
+        rearm(ch, c->fd, (uint64_t)slot + 1);
+        return 0;
+    }
+    iov_t v[2] = { { &h, sizeof h }, { body, PM_WIRE_INLINE_MAX } };
+    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
+    struct msghdr m = { .msg_iov = v, .msg_iovlen = 2,
+                        .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
+    ssize_t r = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+        free(body);
+        rearm(ch, c->fd, (uint64_t)slot + 1);
+        return 0;
+    }
+    if (r <= 0) {
+        free(body);
+        drop_conn(ch, slot);
+        return 0;
+    }
+    int fd = -1;
+    struct cmsghdr *cmh = CMSG_FIRSTHDR(&m);
+    if (cmh && cmh->cmsg_level == SOL_SOCKET && cmh->cmsg_type == SCM_RIGHTS &&
+        cmh->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&fd, CMSG_DATA(cmh), sizeof fd);
+    struct stat st = { 0 };
+    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)))
+        st.st_size = 0;
+    if ((m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+        pm_wire_check_send(&h, (size_t)r, fd >= 0, (uint64_t)st.st_size) < 0 ||
+        (h.kind == PM_WIRE_MSG && c->busy)) {
+        /* A client that breaks the protocol loses its connection. */
+        if (fd >= 0)
+            close(fd);
+        free(body);
+        drop_conn(ch, slot);
+        return 0;
+    }
+    int scoid = PM_SCOID(ch->chid, slot);
+
+    if (h.kind == PM_WIRE_PULSE) {
+        free(body);
+        rearm(ch, c->fd, (uint64_t)slot + 1);
+        struct _pulse p = { .type = _PULSE_TYPE, .subtype = _PULSE_SUBTYPE,
+                            .code = (int8_t)h.code,
+                            .value.sival_int = (int)h.value, .scoid = scoid };
+        *out = give_pulse(&p, riov, rparts, info, ch->chid);
+        if (info) {
+            info->pid = c->pid;
+            info->tid = h.tid;
+            info->coid = h.coid;
+            info->priority = (int16_t)h.priority;
+        }
+        return 1;
+    }
+    if (h.kind == PM_WIRE_UNBLOCK) {
+        free(body);
+        rearm(ch, c->fd, (uint64_t)slot + 1);
+        if (!c->busy || c->seq != h.seq)
+            return 0; /* already replied to: nothing to unblock */
+        if (ch->flags & _NTO_CHF_UNBLOCK) {
+            struct _pulse p = { .type = _PULSE_TYPE, .code = _PULSE_CODE_UNBLOCK,
+                                .value.sival_int = (int)rcvid_of(ch->chid, slot, c->gen),
+                                .scoid = scoid };
+            *out = give_pulse(&p, riov, rparts, info, ch->chid);
+            return 1;
+        }
+        /* Without _NTO_CHF_UNBLOCK the client is let go at once. */
+        struct pm_wire_reply e = { .kind = PM_WIRE_ERROR, .seq = c->seq, .status = EINTR };
+        send(c->fd, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
+        pm_sconn_finish(c);
+        c->gen++;
+        return 0;
+    }
+
+    /* A message: it stays with the connection until replied to. */
+    if (++c->gen == 0)
+        c->gen = 1;
+    c->busy = 1;
+    c->seq = h.seq;
+    c->coid = h.coid;
+    c->tid = h.tid;
+    c->srclen = h.srclen;
+    c->dstlen = h.dstlen;
+    if (fd >= 0) {
+        c->body_fd = fd;
+        free(body);
+    } else {
+        /* Keep only what arrived, not the whole receive buffer. */
+        unsigned char *fit = realloc(body, h.srclen ? (size_t)h.srclen : 1);
+        c->inline_body = fit ? fit : body;
+    }
+    rearm(ch, c->fd, (uint64_t)slot + 1);
+
+    size_t n = (size_t)(h.srclen < cap ? h.srclen : cap);
+    if (c->inline_body) {
+        pm_iov_scatter(riov, rparts, 0, c->inline_body, n);
+    } else {
+        /* Read only what fits: the rest stays for MsgRead(). */
+        unsigned char *tmp = malloc(n ? n : 1);
+        ssize_t got = tmp ? pread(c->body_fd, tmp, n, 0) : -1;
+        if (got > 0)
+            pm_iov_scatter(riov, rparts, 0, tmp, (size_t)got);
+        n = got > 0 ? (size_t)got : 0;
+        free(tmp);
+    }
+    rcvid_t id = rcvid_of(ch->chid, slot, c->gen);
+    if (info) {
+        memset(info, 0, sizeof *info);
+        info->pid = c->pid;
+        info->tid = h.tid;
+        info->chid = ch->chid;
+        info->scoid = scoid;
+        info->coid = h.coid;
+        info->msglen = (int32_t)n;
+        info->srcmsglen = h.srclen > INT32_MAX ? INT32_MAX : (int32_t)h.srclen;
+        info->dstmsglen = h.dstlen > INT32_MAX ? INT32_MAX : (int32_t)h.dstlen;
+        info->priority = (int16_t)h.priority;
+    }
+    *out = id;
+    return 1;
+}
+
+PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
+                              struct _msg_info *info)
+{
+    pm_begin();
+    struct pm_channel *ch = pm_channel_get(chid);
+    if (!ch)
+        return -1;
+    rcvid_t out = -1;
+    for (;;) {
+        pthread_mutex_lock(&ch->lock);
+        if (ch->npending) {
+            struct _pulse p = ch->pending[0];
+            memmove(ch->pending, ch->pending + 1, (size_t)--ch->npending * sizeof p);
+            pthread_mutex_unlock(&ch->lock);
+            out = give_pulse(&p, riov, rparts, info, chid);
+            break;
+        }
+        pthread_mutex_unlock(&ch->lock);
+
+        struct epoll_event ev;
+        int n = epoll_wait(ch->ep, &ev, 1, -1);
+        if (n < 0 && errno == EINTR) {
+            out = pm_fail(EINTR, "MsgReceive() interrupted by a signal");
+            break;
+        }
+        if (n < 0) {
+            out = pm_fail(errno, "epoll_wait: %m");
+            break;
+        }
+        if (n == 0)
+            continue;
+        if (ev.data.u64 == EV_WAKE || __atomic_load_n(&ch->dead, __ATOMIC_ACQUIRE)) {
+            out = pm_fail(ESRCH, "channel %d was destroyed", chid);
+            break;
+        }
+        pthread_mutex_lock(&ch->lock);
+        if (ev.data.u64 == EV_LISTEN) {
+            accept_all(ch);
+            rearm(ch, ch->lsn, EV_LISTEN);
+            pthread_mutex_unlock(&ch->lock);
+            continue;
+        }
+        int slot = (int)ev.data.u64 - 1;
+        int got = slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0 &&
+                  take(ch, slot, riov, rparts, info, &out);
+        pthread_mutex_unlock(&ch->lock);
+        if (got)
+            break;
+    }
+    pm_channel_put(ch);
+    return out;
+}
+
+PM_EXPORT rcvid_t MsgReceive(int chid, void *msg, size_t bytes, struct _msg_info *info)
+{
+    iov_t v = { msg, bytes };
+    return MsgReceivev(chid, &v, 1, info);
+}

@@ -1,0 +1,230 @@
+/*
+ * The client side of a message: send, then wait "reply-blocked" for the
+ * reply on the same connection.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "msg/msg.h"
+
+/* Copy a reply carried in a memfd into the caller's buffers. */
+static void read_body(int fd, uint64_t len, const iov_t *riov, size_t rparts)
+{
+    off_t at = 0;
+    for (size_t i = 0; i < rparts && (uint64_t)at < len; i++) {
+        size_t want = riov[i].iov_len;
+        if (want > len - (uint64_t)at)
+            want = (size_t)(len - (uint64_t)at);
+        size_t got = 0;
+        while (got < want) {
+            ssize_t r = pread(fd, (char *)riov[i].iov_base + got, want - got, at + (off_t)got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return; /* the server shrank its own file: its loss */
+            got += (size_t)r;
+        }
+        at += (off_t)want;
+    }
+}
+
+/* Take the server's hello if it is waiting (it precedes any reply). */
+static void take_hello(struct pm_cconn *cc, int fd)
+{
+    struct pm_wire_reply h;
+    while (recv(fd, &h, sizeof h, MSG_PEEK | MSG_DONTWAIT) == sizeof h &&
+           h.kind == PM_WIRE_HELLO) {
+        if (recv(fd, &h, sizeof h, MSG_DONTWAIT) != sizeof h)
+            break;
+        cc->hello = 1;
+        cc->chflags = (unsigned)h.status;
+    }
+}
+
+/*
+ * A signal arrived while we wait.  QNX: a client the server has not received
+ * yet, or whose channel lacks _NTO_CHF_UNBLOCK, is let go at once (EINTR);
+ * otherwise the server gets an _PULSE_CODE_UNBLOCK and decides.  Either way
+ * the server is told, so that it can drop the message.  Returns 1 to go on
+ * waiting, 0 to give up with EINTR.
+ */
+static int on_signal(struct pm_cconn *cc, int fd, uint32_t seq, int coid, int *sent)
+{
+    take_hello(cc, fd);
+    if (!*sent) {
+        struct pm_wire_send u = { .kind = PM_WIRE_UNBLOCK, .seq = seq, .coid = coid,
+                                  .tid = (int32_t)gettid() };
+        if (send(fd, &u, sizeof u, MSG_NOSIGNAL) == sizeof u)
+            *sent = 1;
+    }
+    return cc->hello && (cc->chflags & _NTO_CHF_UNBLOCK);
+}
+
+/* Wait for the reply to `seq`.  Returns the status, or -1 with errno. */
+static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
+                        const iov_t *riov, size_t rparts)
+{
+    int unblock_sent = 0;
+    for (;;) {
+        struct pm_wire_reply h;
+        iov_t stack[16];
+        iov_t *v = rparts + 1 <= 16 ? stack : malloc((rparts + 1) * sizeof *v);
+        if (!v)
+            return pm_fail(ENOMEM, "out of memory");
+        v[0].iov_base = &h;
+        v[0].iov_len = sizeof h;
+        memcpy(v + 1, riov, rparts * sizeof *riov);
+        union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
+        struct msghdr m = { .msg_iov = v, .msg_iovlen = rparts + 1,
+                            .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
+        ssize_t r = recvmsg(fd, &m, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+        int e = errno;
+        if (v != stack)
+            free(v);
+        if (r < 0 && e == EINTR) {
+            if (on_signal(cc, fd, seq, coid, &unblock_sent))
+                continue;
+            return pm_fail(EINTR, "interrupted by a signal before the reply");
+        }
+        if (r < 0)
+            return pm_fail(e == ECONNRESET ? ESRCH : e,
+                           "waiting for the reply on connection %d: %s", coid, strerror(e));
+        if (r == 0)
+            return pm_fail(ESRCH, "the server went away (exited, or destroyed "
+                           "its channel) before replying on connection %d", coid);
+
+        int body = -1;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(&body, CMSG_DATA(c), sizeof body);
+        struct stat st = { 0 };
+        if (body >= 0 && fstat(body, &st) < 0)
+            st.st_size = 0;
+        int ok = !(m.msg_flags & MSG_CTRUNC) &&
+                 pm_wire_check_reply(&h, (size_t)r, body >= 0, (uint64_t)st.st_size) == 0;
+        if (ok && h.kind == PM_WIRE_HELLO) {
+            cc->hello = 1;
+            cc->chflags = (unsigned)h.status;
+            continue;
+        }
+        if (ok && h.seq != seq) {
+            /* The late reply to an exchange we gave up on: not ours. */
+            if (body >= 0)
+                close(body);
+            continue;
+        }
+        if (!ok) {
+            if (body >= 0)
+                close(body);
+            return pm_fail(EIO, "malformed reply on connection %d", coid);
+        }
+        if (body >= 0) {
+            read_body(body, h.len, riov, rparts);
+            close(body);
+        }
+        if (h.kind == PM_WIRE_ERROR)
+            return pm_fail((int)h.status, "the server replied with an error");
+        return (long)h.status;
+    }
+}
+
+static long exchange(int coid, const iov_t *siov, size_t sparts,
+                     const iov_t *riov, size_t rparts)
+{
+    int fd;
+    struct pm_cconn *c = pm_cconn_begin_exchange(coid, &fd);
+    if (!c)
+        return -1;
+    uint64_t total = pm_iov_total(siov, sparts);
+    struct pm_wire_send h = {
+        .kind = PM_WIRE_MSG, .seq = ++c->seq, .coid = coid,
+        .tid = (int32_t)gettid(), .srclen = total,
+        .dstlen = pm_iov_total(riov, rparts),
+    };
+    long rc;
+    if (pm_send_datagram(fd, &h, sizeof h, siov, sparts, total) < 0) {
+        int e = errno;
+        rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN ? EBADF : e,
+                     "connection %d: the channel is gone (%s)", coid, strerror(e));
+    } else {
+        rc = await_reply(c, fd, h.seq, coid, riov, rparts);
+    }
+    pm_cconn_end_exchange(c);
+    return rc;
+}
+
+PM_EXPORT long MsgSendv(int coid, const iov_t *siov, size_t sparts,
+                        const iov_t *riov, size_t rparts)
+{
+    pm_begin();
+    return exchange(coid, siov, sparts, riov, rparts);
+}
+
+PM_EXPORT long MsgSendvnc(int coid, const iov_t *siov, size_t sparts,
+                          const iov_t *riov, size_t rparts)
+{
+    int old;
+    pm_begin();
+    /* "nc": not a cancellation point, although recvmsg() is one. */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    long rc = exchange(coid, siov, sparts, riov, rparts);
+    int e = errno;
+    pthread_setcancelstate(old, NULL);
+    errno = e;
+    return rc;
+}
+
+PM_EXPORT long MsgSend(int coid, const void *smsg, size_t sbytes, void *rmsg, size_t rbytes)
+{
+    iov_t s = { (void *)smsg, sbytes }, r = { rmsg, rbytes };
+    return MsgSendv(coid, &s, 1, &r, 1);
+}
+
+PM_EXPORT long MsgSendnc(int coid, const void *smsg, size_t sbytes, void *rmsg, size_t rbytes)
+{
+    iov_t s = { (void *)smsg, sbytes }, r = { rmsg, rbytes };
+    return MsgSendvnc(coid, &s, 1, &r, 1);
+}
+
+PM_EXPORT long MsgSendsv(int coid, const void *smsg, size_t sbytes,
+                         const iov_t *riov, size_t rparts)
+{
+    iov_t s = { (void *)smsg, sbytes };
+    return MsgSendv(coid, &s, 1, riov, rparts);
+}
+
+PM_EXPORT long MsgSendvs(int coid, const iov_t *siov, size_t sparts, void *rmsg, size_t rbytes)
+{
+    iov_t r = { rmsg, rbytes };
+    return MsgSendv(coid, siov, sparts, &r, 1);
+}
+
+PM_EXPORT int MsgSendPulse(int coid, int priority, int code, int value)
+{
+    pm_begin();
+    if (code < -128 || code > 127)
+        return pm_fail(EINVAL, "pulse code %d does not fit in 8 bits", code);
+    struct pm_cconn *c = pm_cconn_get(coid);
+    if (!c)
+        return -1;
+    struct pm_wire_send h = { .kind = PM_WIRE_PULSE, .coid = coid,
+                              .tid = (int32_t)gettid(), .code = code,
+                              .priority = priority, .value = value };
+    /* A pulse never blocks the sender: a full queue is EAGAIN, as QNX says
+     * when it runs out of pulse buffers. */
+    ssize_t r = send(c->fd, &h, sizeof h, MSG_NOSIGNAL | MSG_DONTWAIT);
+    int e = errno;
+    pm_cconn_put(c);
+    if (r == sizeof h)
+        return 0;
+    if (e == EPIPE || e == ECONNRESET || e == ENOTCONN)
+        return pm_fail(ESRCH, "connection %d: the channel is gone", coid);
+    return pm_fail(e == EWOULDBLOCK ? EAGAIN : e, "pulse on connection %d: %s",
+                   coid, strerror(e));
+}

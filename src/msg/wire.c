@@ -1,0 +1,46 @@
+#include "msg/wire.h"
+
+/* The body is either inline (exactly the bytes after the header) or in a
+ * memfd (nothing after the header, and the file holds at least `len`). */
+static int body_ok(uint64_t len, size_t got, size_t hdr, int has_fd, uint64_t fd_size)
+{
+    if (got < hdr)
+        return 0;
+    if (has_fd)
+        return got == hdr && len > PM_WIRE_INLINE_MAX && fd_size >= len;
+    return len <= PM_WIRE_INLINE_MAX && got - hdr == len;
+}
+
+int pm_wire_check_send(const struct pm_wire_send *h, size_t got, int has_fd,
+                       uint64_t fd_size)
+{
+    if (got < sizeof *h)
+        return -1;
+    switch (h->kind) {
+    case PM_WIRE_MSG:
+        return body_ok(h->srclen, got, sizeof *h, has_fd, fd_size) ? 0 : -1;
+    case PM_WIRE_PULSE:
+    case PM_WIRE_UNBLOCK:
+        return got == sizeof *h && !has_fd && h->srclen == 0 ? 0 : -1;
+    default:
+        return -1;
+    }
+}
+
+int pm_wire_check_reply(const struct pm_wire_reply *h, size_t got, int has_fd,
+                        uint64_t fd_size)
+{
+    if (got < sizeof *h)
+        return -1;
+    switch (h->kind) {
+    case PM_WIRE_REPLY:
+        return body_ok(h->len, got, sizeof *h, has_fd, fd_size) ? 0 : -1;
+    case PM_WIRE_ERROR:
+        return got == sizeof *h && !has_fd && h->len == 0 &&
+               h->status > 0 && h->status < 4096 ? 0 : -1;
+    case PM_WIRE_HELLO:
+        return got == sizeof *h && !has_fd && h->len == 0 ? 0 : -1;
+    default:
+        return -1;
+    }
+}

@@ -1,0 +1,63 @@
+/*
+ * What travels on a connection's socket (AF_UNIX, SOCK_SEQPACKET: message
+ * boundaries kept, peer credentials from the kernel).
+ *
+ * Every datagram starts with a fixed header.  A message body of up to
+ * PM_WIRE_INLINE_MAX bytes follows the header in the same datagram; a larger
+ * one travels in a memfd passed with SCM_RIGHTS, which the receiver reads
+ * with pread() at the offsets it wants (MsgRead()), so several MiB cost one
+ * exchange.  Nothing in a header is trusted: pm_wire_check_*() compare every
+ * length with what actually arrived.
+ */
+#ifndef PEERMAP_MSG_WIRE_H
+#define PEERMAP_MSG_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PM_WIRE_INLINE_MAX (64 * 1024)
+
+enum pm_wire_kind {
+    PM_WIRE_MSG = 0x4d534731,     /* "MSG1": a message; a reply is awaited */
+    PM_WIRE_PULSE = 0x50554c31,   /* "PUL1": a pulse; no reply */
+    PM_WIRE_UNBLOCK = 0x554e4231, /* "UNB1": the sender of seq wants out */
+    PM_WIRE_REPLY = 0x52504c31,   /* "RPL1": the reply to seq */
+    PM_WIRE_ERROR = 0x45525231,   /* "ERR1": MsgError() for seq */
+    PM_WIRE_HELLO = 0x48454c31,   /* "HEL1": sent on accept; status = the
+                                   * channel's flags (the client needs
+                                   * _NTO_CHF_UNBLOCK when signalled) */
+};
+
+/* Client to server. */
+struct pm_wire_send {
+    uint32_t kind;
+    uint32_t seq;      /* per connection; the reply echoes it */
+    int32_t coid;      /* the client's connection id, for _msg_info */
+    int32_t tid;       /* the sending thread, for _msg_info */
+    uint64_t srclen;   /* bytes in the message */
+    uint64_t dstlen;   /* bytes the client can take back */
+    int32_t code;      /* pulse code */
+    int32_t priority;
+    int64_t value;     /* pulse value */
+};
+
+/* Server to client. */
+struct pm_wire_reply {
+    uint32_t kind;
+    uint32_t seq;
+    int64_t status;    /* MsgReply()'s status, or the errno of MsgError() */
+    uint64_t len;      /* bytes of reply data */
+};
+
+/*
+ * Validate a received datagram of `got` bytes (header included), with
+ * `fd` >= 0 when a descriptor came with it.  For a body carried in a memfd,
+ * `fd_size` is that file's size.  Returns 0 when the header is consistent
+ * with what arrived, -1 otherwise (the peer is misbehaving).
+ */
+int pm_wire_check_send(const struct pm_wire_send *h, size_t got, int has_fd,
+                       uint64_t fd_size);
+int pm_wire_check_reply(const struct pm_wire_reply *h, size_t got, int has_fd,
+                        uint64_t fd_size);
+
+#endif
