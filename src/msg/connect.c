@@ -160,8 +160,18 @@ PM_EXPORT int ConnectDetach(int coid)
 {
     pm_begin();
     struct pm_cconn *c = pm_cconn_get(coid);
-    if (!c)
-        return pm_fail(EINVAL, "no connection %d", coid);
+    if (!c) {
+        /* QNX servers detach the scoid of a _PULSE_CODE_DISCONNECT; here the
+         * library has already dropped that connection, so there is nothing
+         * left to do for a scoid of one of our channels. */
+        struct pm_channel *ch = coid > 0 ? pm_channel_get(PM_SCOID_CHID(coid)) : NULL;
+        if (ch) {
+            pm_channel_put(ch);
+            pm_begin();
+            return 0;
+        }
+        return pm_fail_over(EINVAL, "no connection %d", coid);
+    }
     /* Shut down first: a thread blocked on the connection in MsgSend()
      * wakes (with an error) instead of holding the descriptor. */
     shutdown(c->fd, SHUT_RDWR);
