@@ -540,6 +540,64 @@ TEST(signal_storm_loses_and_duplicates_nothing)
     munmap(stop, 4096);
 }
 
+/* ---- a process whose main thread has exited ---- */
+
+static void *obedient_thread(void *arg)
+{
+    int *io = arg;
+    _exit(obedient_body(io[0], io[1], NULL));
+}
+
+static int leader_exits_body(int in, int out, void *arg)
+{
+    (void)arg;
+    static int io[2];
+    io[0] = in;
+    io[1] = out;
+    pthread_t th;
+    if (pthread_create(&th, NULL, obedient_thread, io) != 0)
+        return 1;
+    pthread_exit(NULL); /* the process lives on in its other thread */
+}
+
+TEST(process_whose_main_thread_exited)
+{
+    struct target t;
+    char r;
+    REQUIRE(target_start(&t, leader_exits_body, NULL) == 0);
+    REQUIRE(target_read(&t, &r, 1, 10000) == 0 && r == 'R');
+    /* The leader is a zombie thread, the process is not. */
+    long long end = now_ms() + 10000;
+    while (proc_state(t.pid) != 'Z' && now_ms() < end) {
+        struct pollfd none;
+        poll(&none, 0, 1);
+    }
+    REQUIRE(proc_state(t.pid) == 'Z');
+    uint64_t *p = mmap_peer(t.pid, NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, NOFD, 0);
+    CHECK(p != MAP_FAILED);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "  %s\n", peermap_errmsg());
+    } else {
+        CHECK(obedient_write(&t, (uintptr_t)p, 77) == 0);
+        uint64_t v = 0;
+        CHECK(obedient_read(&t, (uintptr_t)p, &v) == 0 && v == 77);
+        CHECK(munmap_peer(t.pid, p, 4096) == 0);
+        /* fd-backed too: the descriptor's path goes through the memory of
+         * a live thread, not the exited leader's. */
+        int fd = memfd_create("peermap-leader", MFD_CLOEXEC);
+        REQUIRE(fd >= 0 && ftruncate(fd, 4096) == 0);
+        p = mmap_peer(t.pid, NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        CHECK(p != MAP_FAILED);
+        if (p != MAP_FAILED)
+            CHECK(munmap_peer(t.pid, p, 4096) == 0);
+        else
+            fprintf(stderr, "  %s\n", peermap_errmsg());
+        close(fd);
+    }
+    CHECK(obedient_ping(&t) == 0);
+    CHECK_EQ_LONG(target_finish(&t, 10000), 0);
+}
+
 /* ---- job-stopped ---- */
 
 TEST(job_stopped_target_stays_stopped)

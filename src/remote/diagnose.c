@@ -2,6 +2,7 @@
  * Turning a refusal into a reason a person can act on.  Only failure paths
  * come here, so reading /proc costs nothing on the fast path.
  */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,37 @@ int pm_process_dead(pid_t pid)
 {
     char s = stat_state(pid);
     return s == 0 || s == 'Z' || s == 'X' || s == 'x';
+}
+
+pid_t pm_live_thread(pid_t pid)
+{
+    char path[64];
+    if (stat_state(pid) != 'Z')
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    pid_t found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid <= 0 || tid == pid)
+            continue;
+        char tpath[96], buf[512];
+        snprintf(tpath, sizeof tpath, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+        FILE *f = fopen(tpath, "re");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *rp = strrchr(buf, ')');
+        if (rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X')
+            found = tid;
+    }
+    closedir(d);
+    return found;
 }
 
 static void comm_of(pid_t pid, char *out, size_t n)

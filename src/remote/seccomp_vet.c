@@ -26,11 +26,12 @@ struct pm_seccomp {
     struct sock_fprog *progs;
 };
 
-static int seccomp_mode(pid_t pid)
+static int seccomp_mode(pid_t pid, pid_t tid)
 {
-    char path[64], line[256];
+    char path[96], line[256];
     int mode = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    /* The thread's own: filters are per thread (TSYNC aside). */
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
     FILE *f = fopen(path, "re");
     if (!f)
         return -1;
@@ -90,7 +91,7 @@ int pm_seccomp_prepare(struct pm_tracee *t)
 {
     if (t->seccomp_checked)
         return 0;
-    int mode = seccomp_mode(t->pid);
+    int mode = seccomp_mode(t->pid, t->tid);
     if (mode == 1)
         return pm_fail(EPERM, "PID %d is in strict seccomp mode: any call but "
                        "read, write, exit and sigreturn would kill it", (int)t->pid);

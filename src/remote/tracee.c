@@ -140,17 +140,25 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
         return -1;
     }
     if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)PTRACE_O_TRACEEXIT) < 0) {
-        int e = pm_diagnose_attach(pid, errno);
-        close_pidfd(t);
-        errno = e;
-        return -1;
-    }
-    if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0) {
+        /* A process whose main thread has exited (pthread_exit) can still
+         * be served through one of its other threads. */
         int e = errno;
-        ptrace(PTRACE_DETACH, pid, 0, 0);
+        pid_t other = e == EPERM ? pm_live_thread(pid) : 0;
+        if (other <= 0 ||
+            ptrace(PTRACE_SEIZE, other, 0, (void *)(long)PTRACE_O_TRACEEXIT) < 0) {
+            e = pm_diagnose_attach(pid, e);
+            close_pidfd(t);
+            errno = e;
+            return -1;
+        }
+        t->tid = other;
+    }
+    if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0) {
+        int e = errno;
+        ptrace(PTRACE_DETACH, t->tid, 0, 0);
         close_pidfd(t);
         return pm_fail(e == ESRCH ? ESRCH : e, "PTRACE_INTERRUPT on %d: %s",
-                       (int)pid, strerror(e));
+                       (int)t->tid, strerror(e));
     }
     for (;;) {
         if (pm_wait_stop(t, &st) < 0) {
@@ -174,13 +182,13 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
             break;
         }
         if (st.kind == PM_STOP_EXIT) {
-            ptrace(PTRACE_DETACH, pid, 0, 0);
+            ptrace(PTRACE_DETACH, t->tid, 0, 0);
             close_pidfd(t);
             return pm_fail(ESRCH, "PID %d is exiting", (int)pid);
         }
         /* A signal was on its way in when we attached: let it go in (our
          * interrupt stays pending and stops the thread right after). */
-        if (ptrace(PTRACE_CONT, pid, 0, (void *)(long)st.sig) < 0) {
+        if (ptrace(PTRACE_CONT, t->tid, 0, (void *)(long)st.sig) < 0) {
             close_pidfd(t);
             return pm_fail(ESRCH, "PID %d vanished while attaching", (int)pid);
         }
@@ -392,7 +400,8 @@ int pm_tracee_detach(struct pm_tracee *t)
 int pm_tracee_write(struct pm_tracee *t, uintptr_t addr, const void *buf, size_t n)
 {
     struct iovec l = { (void *)buf, n }, r = { (void *)addr, n };
-    if (process_vm_writev(t->pid, &l, 1, &r, 1, 0) == (ssize_t)n)
+    /* By thread: an exited main thread has no memory to name. */
+    if (process_vm_writev(t->tid, &l, 1, &r, 1, 0) == (ssize_t)n)
         return 0;
     return pm_fail(0, "cannot write %zu bytes at %#lx in PID %d: %m", n,
                    (unsigned long)addr, (int)t->pid);
@@ -401,7 +410,7 @@ int pm_tracee_write(struct pm_tracee *t, uintptr_t addr, const void *buf, size_t
 int pm_tracee_read(struct pm_tracee *t, uintptr_t addr, void *buf, size_t n)
 {
     struct iovec l = { buf, n }, r = { (void *)addr, n };
-    if (process_vm_readv(t->pid, &l, 1, &r, 1, 0) == (ssize_t)n)
+    if (process_vm_readv(t->tid, &l, 1, &r, 1, 0) == (ssize_t)n)
         return 0;
     return pm_fail(0, "cannot read %zu bytes at %#lx in PID %d: %m", n,
                    (unsigned long)addr, (int)t->pid);

@@ -119,6 +119,9 @@ int pm_vdso_syscall_insn(struct pm_tracee *t, uintptr_t *insn);
 int pm_diagnose_attach(pid_t pid, int err);
 /* Whether the process is a zombie or exiting ('Z'/'X' in /proc/pid/stat). */
 int pm_process_dead(pid_t pid);
+/* When the main thread of pid has exited but others live: one of them.
+ * 0 otherwise. */
+pid_t pm_live_thread(pid_t pid);
 /* A reason for a failed call inside the target (seccomp etc.). */
 void pm_diagnose_call(pid_t pid, const char *what, long err);
 
