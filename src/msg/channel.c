@@ -105,7 +105,7 @@ PM_EXPORT int ChannelCreate(unsigned flags)
     ch->ep = epoll_create1(EPOLL_CLOEXEC);
     ch->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     /* data.u64: 0 the listener, 1 the wake-up, slot + 1 a connection. */
-    struct epoll_event lev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = 0 };
+    struct epoll_event lev = { .events = EPOLLIN, .data.u64 = 0 };
     struct epoll_event wev = { .events = EPOLLIN, .data.u64 = 1 };
     if (ch->lsn < 0 || ch->ep < 0 || ch->wake < 0 ||
         bind(ch->lsn, (struct sockaddr *)&sa,

@@ -1,10 +1,11 @@
 /*
  * The server side: wait for the next message or pulse on a channel.
  *
- * Threads of the server block in epoll_wait() on the channel's set; every
- * socket in it is armed one-shot, so each ready socket goes to exactly one
- * thread, which re-arms it once it has taken its datagram.  New clients are
- * accepted here, lazily.
+ * Threads of the server block in epoll_wait() on the channel's set
+ * (level-triggered: epoll wakes one waiter per event, and a thread that
+ * finds the datagram already taken by another gets EAGAIN and waits again;
+ * one-shot arming would cost an epoll_ctl() per message).  Datagrams are
+ * taken under the channel's lock.  New clients are accepted here, lazily.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -132,7 +133,7 @@ static void accept_all(struct pm_channel *ch)
         uint8_t gen = c->gen;
         *c = (struct pm_sconn){ .fd = fd, .pid = cr.pid, .uid = cr.uid, .gid = cr.gid,
                                 .gen = gen, .body_fd = -1 };
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
                                   .data.u64 = (uint64_t)slot + 1 };
         if (epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
             close(fd);
@@ -143,13 +144,6 @@ static void accept_all(struct pm_channel *ch)
         struct pm_wire_reply hello = { .kind = PM_WIRE_HELLO, .status = ch->flags };
         send(fd, &hello, sizeof hello, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
-}
-
-static void rearm(struct pm_channel *ch, int fd, uint64_t tag)
-{
-    struct epoll_event ev = { .events = EPOLLIN | (tag ? EPOLLRDHUP : 0) | EPOLLONESHOT,
-                              .data.u64 = tag };
-    epoll_ctl(ch->ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
 static void queue_pulse(struct pm_channel *ch, int code, int value, int scoid)
@@ -194,6 +188,30 @@ static void drop_conn(struct pm_channel *ch, int slot)
         queue_pulse(ch, _PULSE_CODE_DISCONNECT, 0, PM_SCOID(ch->chid, slot));
 }
 
+/* One 64 KiB receive buffer per receiving thread, freed with the thread:
+ * no allocation of that size per message. */
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+
+static void make_buf_key(void)
+{
+    pthread_key_create(&buf_key, free);
+}
+
+static unsigned char *receive_buffer(void)
+{
+    pthread_once(&buf_once, make_buf_key);
+    unsigned char *b = pthread_getspecific(buf_key);
+    if (!b) {
+        b = malloc(PM_WIRE_INLINE_MAX);
+        if (b && pthread_setspecific(buf_key, b) != 0) {
+            free(b);
+            b = NULL;
+        }
+    }
+    return b;
+}
+
 /* Take one datagram from a ready connection (lock held).  Returns 1 when a
  * message or pulse was delivered (*out set), 0 otherwise. */
 static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rparts,
@@ -202,23 +220,17 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     struct pm_sconn *c = &ch->conns[slot];
     struct pm_wire_send h;
     size_t cap = pm_iov_total(riov, rparts);
-    unsigned char *body = malloc(PM_WIRE_INLINE_MAX);
-    if (!body) {
-        rearm(ch, c->fd, (uint64_t)slot + 1);
+    unsigned char *scratch = receive_buffer();
+    if (!scratch)
         return 0;
-    }
-    iov_t v[2] = { { &h, sizeof h }, { body, PM_WIRE_INLINE_MAX } };
+    iov_t v[2] = { { &h, sizeof h }, { scratch, PM_WIRE_INLINE_MAX } };
     union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
     struct msghdr m = { .msg_iov = v, .msg_iovlen = 2,
                         .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
     ssize_t r = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
-        free(body);
-        rearm(ch, c->fd, (uint64_t)slot + 1);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return 0;
-    }
     if (r <= 0) {
-        free(body);
         drop_conn(ch, slot);
         return 0;
     }
@@ -236,15 +248,12 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         /* A client that breaks the protocol loses its connection. */
         if (fd >= 0)
             close(fd);
-        free(body);
         drop_conn(ch, slot);
         return 0;
     }
     int scoid = PM_SCOID(ch->chid, slot);
 
     if (h.kind == PM_WIRE_PULSE) {
-        free(body);
-        rearm(ch, c->fd, (uint64_t)slot + 1);
         struct _pulse p = { .type = _PULSE_TYPE, .subtype = _PULSE_SUBTYPE,
                             .code = (int8_t)h.code,
                             .value.sival_int = (int)h.value, .scoid = scoid };
@@ -258,8 +267,6 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         return 1;
     }
     if (h.kind == PM_WIRE_UNBLOCK) {
-        free(body);
-        rearm(ch, c->fd, (uint64_t)slot + 1);
         if (!c->busy || c->seq != h.seq)
             return 0; /* already replied to: nothing to unblock */
         if (ch->flags & _NTO_CHF_UNBLOCK) {
@@ -288,13 +295,18 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     c->dstlen = h.dstlen;
     if (fd >= 0) {
         c->body_fd = fd;
-        free(body);
     } else {
-        /* Keep only what arrived, not the whole receive buffer. */
-        unsigned char *fit = realloc(body, h.srclen ? (size_t)h.srclen : 1);
-        c->inline_body = fit ? fit : body;
+        /* The message stays readable (MsgRead) until the reply: keep a copy
+         * of exactly what arrived. */
+        c->inline_body = malloc(h.srclen ? (size_t)h.srclen : 1);
+        if (!c->inline_body) {
+            struct pm_wire_reply e = { .kind = PM_WIRE_ERROR, .seq = h.seq, .status = ENOMEM };
+            send(c->fd, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
+            c->busy = 0;
+            return 0;
+        }
+        memcpy(c->inline_body, scratch, (size_t)h.srclen);
     }
-    rearm(ch, c->fd, (uint64_t)slot + 1);
 
     size_t n = (size_t)(h.srclen < cap ? h.srclen : cap);
     if (c->inline_body) {
@@ -363,7 +375,6 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
         pthread_mutex_lock(&ch->lock);
         if (ev.data.u64 == EV_LISTEN) {
             accept_all(ch);
-            rearm(ch, ch->lsn, EV_LISTEN);
             pthread_mutex_unlock(&ch->lock);
             continue;
         }
