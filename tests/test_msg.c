@@ -128,7 +128,7 @@ TEST(ordinary_coid_is_a_file_descriptor)
     CHECK(fcntl(c2, F_GETFD) & FD_CLOEXEC);
     char r[8];
     CHECK_EQ_LONG(MsgSend(c2, "ab", 2, r, sizeof r), 2);
-    /* A coid closed behind our back is not mistaken for a new descriptor. */
+    /* A coid closed behind our back and reused by a file: refused. */
     close(coid);
     int other = open("/dev/null", O_RDONLY);
     errno = 0;

@@ -59,11 +59,14 @@ struct pm_cconn *pm_cconn_get(int coid)
         return NULL;
     }
     pthread_mutex_lock(&c->lock);
-    struct stat st;
-    if (c->fd != fd || fstat(fd, &st) < 0 || st.st_dev != c->dev || st.st_ino != c->ino) {
+    /* Like any descriptor, a coid closed with close() must not be used
+     * again: checking its identity here would cost a system call per
+     * message.  A coid whose fd now holds something else fails in sendmsg()
+     * (ENOTSOCK: EBADF below), or reaches the new socket, as a reused fd
+     * would with write(). */
+    if (c->fd != fd) {
         pthread_mutex_unlock(&c->lock);
-        pm_fail(EBADF, "no connection %d (detached, or its descriptor was "
-                "closed)", coid);
+        pm_fail(EBADF, "no connection %d (detached)", coid);
         return NULL;
     }
     return c;
@@ -137,9 +140,8 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
             return pm_fail(errno == EMFILE ? EAGAIN : errno, "no coid >= %u: %m", want);
         fd = nfd;
     }
-    struct stat st;
     struct pm_cconn *c = slot(fd, 1);
-    if (!c || fstat(fd, &st) < 0) {
+    if (!c) {
         close(fd);
         return pm_fail(ENOMEM, "out of memory");
     }
@@ -147,8 +149,6 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
     c->fd = fd;
     c->pid = pid;
     c->chid = chid;
-    c->dev = st.st_dev;
-    c->ino = st.st_ino;
     c->seq = 0;
     c->hello = 0;
     c->chflags = 0;

@@ -1,3 +1,5 @@
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -6,6 +8,34 @@
 
 #include "common/internal.h"
 #include "msg/msg.h"
+
+/* fork() gives the child a copy of the forking thread's cache, with the
+ * parent's thread id in it: the child handler makes every cache stale. */
+static atomic_uint fork_gen = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void bump_fork_gen(void)
+{
+    atomic_fetch_add(&fork_gen, 1);
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(NULL, NULL, bump_fork_gen);
+}
+
+int32_t pm_self_tid(void)
+{
+    static _Thread_local int32_t tid;
+    static _Thread_local unsigned gen;
+    unsigned now = atomic_load_explicit(&fork_gen, memory_order_relaxed);
+    if (gen != now) {
+        pthread_once(&atfork_once, install_atfork);
+        tid = (int32_t)gettid();
+        gen = atomic_load(&fork_gen);
+    }
+    return tid;
+}
 
 size_t pm_iov_total(const iov_t *iov, size_t parts)
 {

@@ -95,8 +95,6 @@ struct pm_cconn {
     int fd;                 /* -1 once detached */
     pid_t pid;              /* the channel it leads to */
     int chid;
-    dev_t dev;              /* the socket's identity, to notice that the fd */
-    ino_t ino;              /* was closed behind our back and reused */
     pthread_mutex_t lock;   /* guards fd/dev/ino, held briefly */
     pthread_mutex_t exchange; /* one message/reply exchange at a time */
     uint32_t seq;           /* guarded by exchange */
@@ -120,6 +118,10 @@ void pm_cconn_end_exchange(struct pm_cconn *c);
 /* Send a whole datagram: header + iov body inline, or header + memfd. */
 int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
                      size_t parts, uint64_t total);
+
+/* This thread's id, cached: glibc's gettid() is a system call each time,
+ * and every message carries it. */
+int32_t pm_self_tid(void);
 
 /* Copy `len` bytes at offset `off` of an iov list from/to a flat buffer. */
 size_t pm_iov_total(const iov_t *iov, size_t parts);

@@ -58,7 +58,7 @@ static int on_signal(struct pm_cconn *cc, int fd, uint32_t seq, int coid, int *s
     take_hello(cc, fd);
     if (!*sent) {
         struct pm_wire_send u = { .kind = PM_WIRE_UNBLOCK, .seq = seq, .coid = coid,
-                                  .tid = (int32_t)gettid() };
+                                  .tid = pm_self_tid() };
         if (send(fd, &u, sizeof u, MSG_NOSIGNAL) == sizeof u)
             *sent = 1;
     }
@@ -144,13 +144,14 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
     uint64_t total = pm_iov_total(siov, sparts);
     struct pm_wire_send h = {
         .kind = PM_WIRE_MSG, .seq = ++c->seq, .coid = coid,
-        .tid = (int32_t)gettid(), .srclen = total,
+        .tid = pm_self_tid(), .srclen = total,
         .dstlen = pm_iov_total(riov, rparts),
     };
     long rc;
     if (pm_send_datagram(fd, &h, sizeof h, siov, sparts, total) < 0) {
         int e = errno;
-        rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN ? EBADF : e,
+        rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == ENOTSOCK ||
+                     e == EBADF ? EBADF : e,
                      "connection %d: the channel is gone (%s)", coid, strerror(e));
     } else {
         rc = await_reply(c, fd, h.seq, coid, riov, rparts);
@@ -214,7 +215,7 @@ PM_EXPORT int MsgSendPulse(int coid, int priority, int code, int value)
     if (!c)
         return -1;
     struct pm_wire_send h = { .kind = PM_WIRE_PULSE, .coid = coid,
-                              .tid = (int32_t)gettid(), .code = code,
+                              .tid = pm_self_tid(), .code = code,
                               .priority = priority, .value = value };
     /* A pulse never blocks the sender: a full queue is EAGAIN, as QNX says
      * when it runs out of pulse buffers. */
