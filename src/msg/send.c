@@ -78,7 +78,8 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             return pm_fail(ENOMEM, "out of memory");
         v[0].iov_base = &h;
         v[0].iov_len = sizeof h;
-        memcpy(v + 1, riov, rparts * sizeof *riov);
+        if (rparts) /* riov may be NULL when no reply data is wanted */
+            memcpy(v + 1, riov, rparts * sizeof *riov);
         union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
         struct msghdr m = { .msg_iov = v, .msg_iovlen = rparts + 1,
                             .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
