@@ -45,10 +45,18 @@ $(FUZZ)/CMakeCache.txt:
 	    -DPEERMAP_BUILD_TESTS=OFF -DPEERMAP_BUILD_BENCH=OFF
 
 fuzz: $(FUZZ)/CMakeCache.txt
-	$(CMAKE) --build $(FUZZ) -j $(JOBS) --target fuzz_seccomp_bpf
-	mkdir -p $(FUZZ)/corpus/seccomp_bpf
-	./$(FUZZ)/tests/fuzz/fuzz_seccomp_bpf -max_total_time=$(FUZZ_SECONDS) \
-	    -rss_limit_mb=2048 $(FUZZ)/corpus/seccomp_bpf
+# Every tests/fuzz/fuzz_NAME.c is a target (tests/fuzz/CMakeLists.txt), run
+# for FUZZ_SECONDS on the corpus $(FUZZ)/corpus/NAME.  One build per target:
+# with several targets in one build, a CMake re-run triggered by the first
+# leaves the others unknown to the make already running ("No rule").
+	set -e; for t in $(patsubst fuzz_%,%,$(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))); do \
+	    $(CMAKE) --build $(FUZZ) -j $(JOBS) --target fuzz_$$t; \
+	done
+	set -e; for t in $(patsubst fuzz_%,%,$(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))); do \
+	    mkdir -p $(FUZZ)/corpus/$$t; \
+	    ./$(FUZZ)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -rss_limit_mb=2048 $(FUZZ)/corpus/$$t; \
+	done
 
 bench: build
 	bench/run.sh $(BUILD)

@@ -9,7 +9,9 @@
 #   same   caller and target both pinned to CPU 0
 #   cross  caller on CPU 0, target on CPU 1 (skipped on a 1-CPU machine)
 # Environment: BENCH_N / BENCH_WARMUP override the calls per measurement
-# (default 5000 / 500), BENCH_GDB_N the gdb runs (default 10).
+# (default 5000 / 500), BENCH_GDB_N the gdb runs (default 10), BENCH_MSG_N /
+# BENCH_MSG_WARMUP the message round trips (default 20000 / 2000; the 1 MiB
+# messages a tenth of each).
 set -eu
 
 build=${1:-build}
@@ -22,6 +24,8 @@ fi
 n=${BENCH_N:-5000}
 warmup=${BENCH_WARMUP:-500}
 gdb_n=${BENCH_GDB_N:-10}
+msg_n=${BENCH_MSG_N:-20000}
+msg_warmup=${BENCH_MSG_WARMUP:-2000}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -55,8 +59,12 @@ for c in $configs; do
     if command -v gdb >/dev/null 2>&1; then
         run "$cfg" "$tcpu" bench_gdb -n "$gdb_n" -w 1
     fi
+    if [ -x "$bin/bench_msg" ]; then
+        run "$cfg" "$tcpu" bench_msg -n "$msg_n" -w "$msg_warmup"
+    fi
 done
 [ -x "$bin/bench_compel" ] || notes="$notes compel"
+[ -x "$bin/bench_msg" ] || notes="$notes bench_msg"
 command -v gdb >/dev/null 2>&1 || notes="$notes gdb"
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -72,7 +80,10 @@ for t in $notes; do
 done
 echo
 
-awk -v configs="$configs" '
+# tables SECTION: the two tables (medians and p99s, ratios against the
+# goals) of one section, from the rows of $tmp/results it knows.
+tables() {
+awk -v configs="$configs" -v section="$1" '
 function has(c, k) { return ((c SUBSEP k) in med) }
 function cell(c, k) { return has(c, k) ? med[c, k] " | " p99[c, k] : "- | -" }
 function ratio(c, a, b) {
@@ -92,7 +103,15 @@ END {
     nc = split(configs, cl, " ")
     for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
 
-    nr = 0
+    nr = 0; nq = 0
+    if (section == "msg") {
+    row[++nr] = "msg_small|MsgSend() -> MsgReceive() -> MsgReply(), 16 bytes each way"
+    row[++nr] = "raw_small|raw AF_UNIX SOCK_SEQPACKET ping-pong, 16-byte datagrams"
+    row[++nr] = "msg_large|MsgSend() of 1 MiB, server MsgRead() of all of it, 16-byte reply"
+    row[++nr] = "raw_large|raw AF_UNIX SOCK_STREAM: 1 MiB written and read, 16 bytes back"
+    q[++nq] = "msg_small|raw_small|<= 1.3|MsgSend() round trip / raw ping-pong, 16 bytes"
+    q[++nq] = "msg_large|raw_large||1 MiB MsgSend() + MsgRead() / raw 1 MiB stream"
+    } else {
     row[++nr] = "floor_pair|local mmap + munmap (the floor)"
     row[++nr] = "floor_mmap|local mmap alone"
     row[++nr] = "peer_mmap|mmap_peer() anonymous: attach, inject, detach"
@@ -109,6 +128,16 @@ END {
     row[++nr] = "compel_attached_mmap|compel_syscall(mmap) while stopped"
     row[++nr] = "compel_attached_pair|compel_syscall(mmap) + compel_syscall(munmap)"
     row[++nr] = "gdb_pair|gdb -p: call mmap + call munmap (whole command)"
+    q[++nq] = "peer_mmap|floor_pair|<= 6|mmap_peer() / floor"
+    q[++nq] = "peer_pair|floor_pair||(mmap_peer() + munmap_peer()) / floor"
+    q[++nq] = "peer_fd_mmap|peer_mmap|<= 1.5|memfd mmap_peer() / anonymous mmap_peer()"
+    q[++nq] = "sess_mmap|floor_pair|<= 5|peermap_mmap() in a session / floor"
+    q[++nq] = "sess_attach_detach|floor_pair||(peermap_attach() + peermap_detach()) / floor"
+    q[++nq] = "compel_mmap|peer_mmap|>= 3|compel full cycle / mmap_peer()"
+    q[++nq] = "compel_noctx_mmap|peer_mmap|>= 3|compel full cycle, prepare_noctx / mmap_peer()"
+    q[++nq] = "compel_attached_mmap|sess_mmap||compel per call attached / peermap_mmap() in a session"
+    q[++nq] = "gdb_pair|peer_pair||gdb (mmap + munmap) / (mmap_peer() + munmap_peer())"
+    }
 
     hdr = "| measurement | what |"; sep = "| --- | --- |"
     for (i = 1; i <= nc; i++) {
@@ -127,16 +156,6 @@ END {
     }
 
     print ""
-    nq = 0
-    q[++nq] = "peer_mmap|floor_pair|<= 6|mmap_peer() / floor"
-    q[++nq] = "peer_pair|floor_pair||(mmap_peer() + munmap_peer()) / floor"
-    q[++nq] = "peer_fd_mmap|peer_mmap|<= 1.5|memfd mmap_peer() / anonymous mmap_peer()"
-    q[++nq] = "sess_mmap|floor_pair|<= 5|peermap_mmap() in a session / floor"
-    q[++nq] = "sess_attach_detach|floor_pair||(peermap_attach() + peermap_detach()) / floor"
-    q[++nq] = "compel_mmap|peer_mmap|>= 3|compel full cycle / mmap_peer()"
-    q[++nq] = "compel_noctx_mmap|peer_mmap|>= 3|compel full cycle, prepare_noctx / mmap_peer()"
-    q[++nq] = "compel_attached_mmap|sess_mmap||compel per call attached / peermap_mmap() in a session"
-    q[++nq] = "gdb_pair|peer_pair||gdb (mmap + munmap) / (mmap_peer() + munmap_peer())"
     hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
     for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
     print hdr; print sep
@@ -151,3 +170,16 @@ END {
         if (any) print line
     }
 }' "$tmp/results"
+}
+
+tables peermap
+if [ -x "$bin/bench_msg" ]; then
+    echo
+    echo "### message passing"
+    echo
+    echo "- round trips: $msg_n after $msg_warmup warm-up ones; 1 MiB: a tenth of each"
+    echo "- server: a forked child, one thread; same/cross as above (client = caller)"
+    echo "- raw and message blocks alternate within each measurement"
+    echo
+    tables msg
+fi

@@ -178,6 +178,16 @@ static void on_signal(int sig)
     _exit(128 + sig);
 }
 
+void bench_adopt_target(pid_t pid)
+{
+    current_target = pid;
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 pid_t bench_spawn_target(int cpu)
 {
     int ready[2];
@@ -205,12 +215,7 @@ pid_t bench_spawn_target(int cpu)
             nanosleep(&ts, NULL);
         }
     }
-    current_target = pid;
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    bench_adopt_target(pid);
     close(ready[1]);
     char c;
     ssize_t r;

@@ -33,6 +33,11 @@ void bench_pin_self(int cpu);
  * killed by the kernel if we die (PR_SET_PDEATHSIG).  Returns once it sleeps. */
 pid_t bench_spawn_target(int cpu);
 
+/* Make `pid`, a child the benchmark forked itself (a server rather than a
+ * sleeper), the target: bench_die() and SIGINT/SIGTERM/SIGHUP then kill and
+ * reap it.  bench_spawn_target() does this for its own child. */
+void bench_adopt_target(pid_t pid);
+
 /* Die unless the target is still alive (not exited, not killed): a
  * benchmark that crashed its target has measured nothing.  Call it only
  * while nobody traces the target: waitpid() would take a tracer's stop

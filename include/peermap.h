@@ -10,6 +10,7 @@
 #define PEERMAP_H
 
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/mman_peer.h>
 
 #ifdef __cplusplus
@@ -57,6 +58,71 @@ void *peermap_mmap(peermap_session *s, void *addr, size_t len, int prot,
                    int flags, int fd, off_t off);
 int peermap_munmap(peermap_session *s, void *addr, size_t len);
 int peermap_detach(peermap_session *s);
+
+/* ==== resource-manager clients ====
+ *
+ * File operations on a path a QNX-style resource manager serves
+ * (resmgr_attach(), see <sys/resmgr.h>), done the QNX way: each call sends
+ * the manager the message QNX's own open(), read()... send (<sys/iomsg.h>)
+ * and returns what it answers.  They fail with -1 and errno, where a manager's
+ * MsgError() value becomes errno; peermap_errmsg() tells why.  Common errors:
+ * EBADF (fd is not open on a manager, or was closed), ESRCH (the manager
+ * went away while fd was open; only pm_close() remains useful then), EINTR.
+ *
+ * The descriptor pm_open() returns is a real file descriptor (the connection
+ * to the manager): poll() and select() work on it, it is inherited across
+ * fork() and exec() unless O_CLOEXEC was given; close it with pm_close(),
+ * not close(), so that the manager hears of it.  devctl() (<devctl.h>) works
+ * on it too.
+ */
+
+/*
+ * Open `path`: resolve it in the path space (the manager that attached the
+ * longest prefix of it), connect to that manager and send an _IO_CONNECT
+ * message (subtype _IO_CONNECT_OPEN, file type _FTYPE_ANY) holding the rest
+ * of the path below the attached prefix ("" for the prefix itself), oflag in
+ * QNX's encoding (the access mode plus one in the low bits: _IO_FLAG_RD/WR),
+ * the share mode SH_DENYNO, and with O_CREAT the third argument as the mode
+ * (S_IFREG | permissions; the manager applies its own policy, no umask is
+ * applied here).  Returns the descriptor, or -1: ENOENT (nobody serves the
+ * path, or its manager is gone), EACCES (the path-space entry is not
+ * reachable for the caller), EINVAL (access mode 3), ENOTSUP (the manager
+ * redirected the open), or whatever the manager answered (EACCES, EPERM,
+ * EBUSY, ENOENT below a directory manager...).
+ */
+int pm_open(const char *path, int oflag, ...);
+
+/*
+ * _IO_READ: up to n bytes at the current offset.  Returns the number read
+ * (0 at the end), or -1.  Reads of 4 GiB or more are sent as _IO_READ64.
+ */
+ssize_t pm_read(int fd, void *buf, size_t n);
+
+/*
+ * _IO_WRITE: the header followed by the n bytes.  Returns the number the
+ * manager took (it may be fewer), or -1.  4 GiB or more go as _IO_WRITE64.
+ */
+ssize_t pm_write(int fd, const void *buf, size_t n);
+
+/*
+ * _IO_LSEEK: whence SEEK_SET, SEEK_CUR or SEEK_END (the manager decides
+ * what else it accepts).  Returns the new offset, or -1 (EINVAL, ESPIPE,
+ * EOVERFLOW, as the manager answers).
+ */
+off_t pm_lseek(int fd, off_t off, int whence);
+
+/*
+ * _IO_STAT: the manager's attributes of the open file, as Linux's struct
+ * stat (st_mode, st_size, st_uid, st_ino, times...).  0 or -1.
+ */
+int pm_fstat(int fd, struct stat *st);
+
+/*
+ * _IO_CLOSE, then drop the connection.  The descriptor is closed even when
+ * the manager fails the close (that error is returned) or is gone (0).
+ * -1 with EBADF when fd is not open on a manager.
+ */
+int pm_close(int fd);
 
 #ifdef __cplusplus
 }

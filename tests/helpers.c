@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -218,6 +219,44 @@ int wait_state(pid_t pid, char want, int ms)
         struct pollfd none;
         poll(&none, 0, 1);
     }
+}
+
+static char space[64];
+
+void pathspace_drop(void)
+{
+    if (!space[0])
+        return;
+    DIR *d = opendir(space);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+    }
+    rmdir(space);
+    space[0] = 0;
+}
+
+/* Forked children _exit(): only the test process itself runs this. */
+__attribute__((destructor)) static void drop_at_exit(void)
+{
+    pathspace_drop();
+}
+
+int pathspace_fresh(void)
+{
+    pathspace_drop();
+    strcpy(space, "/tmp/pm-test-space-XXXXXX");
+    if (!mkdtemp(space) || chmod(space, 01777) < 0)
+        return -1;
+    return setenv("PEERMAP_PATHSPACE", space, 1);
+}
+
+const char *pathspace_dir(void)
+{
+    return space;
 }
 
 int unprivileged(void)

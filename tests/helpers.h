@@ -49,6 +49,15 @@ char proc_state(pid_t pid);
 /* Wait (deadline ms) until /proc/pid/stat shows state `want` for every thread. */
 int wait_state(pid_t pid, char want, int ms);
 
+/* A fresh, empty path space of the test's own (PEERMAP_PATHSPACE, mode
+ * 01777 so that an unprivileged manager may attach), replacing the previous
+ * one, which is removed with whatever killed managers left in it; the last
+ * one goes at exit.  0 or -1. */
+int pathspace_fresh(void);
+void pathspace_drop(void);
+/* Its directory ("" when there is none). */
+const char *pathspace_dir(void);
+
 /* True when the tests run unprivileged (see run-unprivileged.sh). */
 int unprivileged(void);
 

@@ -28,45 +28,12 @@
 
 #define NOBODY 65534
 
-static char space[64];
-
-static void remove_space(void)
-{
-    if (!space[0])
-        return;
-    DIR *d = opendir(space);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlinkat(dirfd(d), e->d_name, 0);
-        closedir(d);
-    }
-    rmdir(space);
-    space[0] = 0;
-}
-
-__attribute__((destructor)) static void cleanup(void)
-{
-    /* Forked children run destructors only if they exit(); they _exit(). */
-    remove_space();
-}
-
-/* A fresh, empty path space for the current test. */
-static int fresh_space(void)
-{
-    remove_space();
-    strcpy(space, "/tmp/pm-pathspace-XXXXXX");
-    if (!mkdtemp(space) || chmod(space, 01777) < 0)
-        return -1;
-    return setenv("PEERMAP_PATHSPACE", space, 1);
-}
 
 /* Entries (not temporary files) in the path space. */
 static int count_entries(void)
 {
     int n = 0;
-    DIR *d = opendir(space);
+    DIR *d = opendir(pathspace_dir());
     if (!d)
         return -1;
     struct dirent *e;
@@ -148,7 +115,7 @@ static int fake_entry(const char *path, pid_t pid, unsigned long long start, int
     clock_gettime(CLOCK_REALTIME, &ts);
     unsigned long long seq = (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec;
     char file[PATH_MAX], rec[PATH_MAX + 256];
-    snprintf(file, sizeof file, "%s/%020llu.%d.%llu.%x.%016llx.%08x", space, seq, (int)pid,
+    snprintf(file, sizeof file, "%s/%020llu.%d.%llu.%x.%016llx.%08x", pathspace_dir(), seq, (int)pid,
              start, flags, (unsigned long long)fnv1a(path), 0x1234u);
     int len = snprintf(rec, sizeof rec,
                        "peermap-pathspace 1\nseq %llu\npid %d\nstart %llu\nchid %d\n"
@@ -168,7 +135,7 @@ TEST(file_manager_matches_its_path_only)
 {
     struct pm_ps_handle h;
     struct pm_ps_match m;
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     REQUIRE(pm_pathspace_attach("/dev//ser1/", 7, 0, S_IFCHR | 0666, &h) == 0);
     CHECK_EQ_LONG(count_entries(), 1);
 
@@ -199,7 +166,7 @@ TEST(directory_manager_receives_the_rest)
 {
     struct pm_ps_handle h, root;
     struct pm_ps_match m;
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     REQUIRE(pm_pathspace_attach("/fs/qnx", 3, PM_PS_DIR, 0755, &h) == 0);
 
     REQUIRE(pm_pathspace_resolve("/fs/qnx", &m) == 0);
@@ -234,7 +201,7 @@ TEST(longest_prefix_wins)
 {
     struct pm_ps_handle dev, ser1;
     struct pm_ps_match m;
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     /* The longer prefix wins whatever the attach order: file manager first. */
     REQUIRE(pm_pathspace_attach("/dev/ser1", 2, 0, S_IFCHR | 0666, &ser1) == 0);
     REQUIRE(pm_pathspace_attach("/dev", 1, PM_PS_DIR, 0755, &dev) == 0);
@@ -261,7 +228,7 @@ TEST(newer_attach_shadows_older)
 {
     struct pm_ps_handle a, b, after, before;
     struct pm_ps_match m;
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     REQUIRE(pm_pathspace_attach("/x", 1, PM_PS_DIR, 0644, &a) == 0);
     REQUIRE(pm_pathspace_attach("/x", 2, PM_PS_DIR, 0644, &b) == 0);
     REQUIRE(pm_pathspace_resolve("/x/f", &m) == 0);
@@ -307,7 +274,7 @@ TEST(dead_manager_disappears)
     struct pm_ps_match m;
     siginfo_t si;
     char c;
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     REQUIRE(target_start(&t, attach_and_wait, "/dead") == 0);
     REQUIRE(target_read(&t, &c, 1, 5000) == 0);
     REQUIRE(pm_pathspace_resolve("/dead/x", &m) == 0);
@@ -328,7 +295,7 @@ TEST(dead_manager_disappears)
 TEST(reused_pid_is_detected)
 {
     struct pm_ps_match m;
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     unsigned long long mine = start_time(getpid());
     REQUIRE(mine != 0);
 
@@ -356,7 +323,7 @@ TEST(bad_paths_are_einval)
     struct pm_ps_match m;
     static const char *bad[] = { "", "dev/ser1", "./x", "/a/./b", "/a/../b", "/..", "/a/.",
                                  "/a/.." };
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         errno = 0;
         CHECK(pm_pathspace_attach(bad[i], 1, 0, 0644, &h) == -1 && errno == EINVAL);
@@ -390,13 +357,13 @@ TEST(bad_paths_are_einval)
 
 TEST(nothing_attached_is_enoent)
 {
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     pm_begin();
     CHECK_EQ_LONG(resolve_errno("/"), ENOENT);
     CHECK_EQ_LONG(resolve_errno("/dev/null"), ENOENT);
     CHECK(strstr(pm_reason(), "nothing is attached") != NULL);
     /* No directory at all is the same answer. */
-    remove_space();
+    pathspace_drop();
     CHECK_EQ_LONG(resolve_errno("/dev/null"), ENOENT);
     CHECK_EQ_LONG(pm_pathspace_list(NULL, NULL), 0);
 }
@@ -404,7 +371,7 @@ TEST(nothing_attached_is_enoent)
 TEST(detach_rules)
 {
     struct pm_ps_handle h;
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     REQUIRE(pm_pathspace_attach("/d", 1, 0, 0644, &h) == 0);
     pid_t pid = fork();
     REQUIRE(pid >= 0);
@@ -423,8 +390,8 @@ TEST(created_where_told_with_sticky_mode)
     struct pm_ps_handle h;
     char dir[PATH_MAX], sub[PATH_MAX];
     struct stat st;
-    REQUIRE(fresh_space() == 0);
-    snprintf(sub, sizeof sub, "%s/sub", space);
+    REQUIRE(pathspace_fresh() == 0);
+    snprintf(sub, sizeof sub, "%s/sub", pathspace_dir());
     REQUIRE(setenv("PEERMAP_PATHSPACE", sub, 1) == 0);
     REQUIRE(pm_pathspace_dir(dir, sizeof dir) == 0);
     CHECK(strcmp(dir, sub) == 0);
@@ -440,7 +407,7 @@ TEST(created_where_told_with_sticky_mode)
     CHECK_EQ_LONG(st.st_uid, geteuid());
     CHECK_EQ_LONG(resolve_errno("/made"), 0);
     /* Detach uses the directory of the attach, whatever the variable says now. */
-    REQUIRE(setenv("PEERMAP_PATHSPACE", space, 1) == 0);
+    REQUIRE(setenv("PEERMAP_PATHSPACE", pathspace_dir(), 1) == 0);
     CHECK_EQ_LONG(pm_pathspace_detach(&h), 0);
     CHECK(stat(file, &st) == -1 && errno == ENOENT);
     CHECK_EQ_LONG(rmdir(sub), 0);
@@ -452,19 +419,19 @@ TEST(created_where_told_with_sticky_mode)
     REQUIRE(pm_pathspace_dir(dir, sizeof dir) == 0);
     CHECK(strcmp(dir, "/run/peermap/pathspace") == 0 ||
           strcmp(dir, "/tmp/peermap-pathspace") == 0);
-    REQUIRE(setenv("PEERMAP_PATHSPACE", space, 1) == 0);
+    REQUIRE(setenv("PEERMAP_PATHSPACE", pathspace_dir(), 1) == 0);
 }
 
 TEST(unsafe_directory_is_refused)
 {
     struct pm_ps_handle h;
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     REQUIRE(pm_pathspace_attach("/x", 1, 0, 0644, &h) == 0);
     /* World-writable without the sticky bit: anyone could remove entries. */
-    REQUIRE(chmod(space, 0777) == 0);
+    REQUIRE(chmod(pathspace_dir(), 0777) == 0);
     CHECK(pm_pathspace_attach("/y", 1, 0, 0644, &h) == -1 && errno == EPERM);
     CHECK_EQ_LONG(resolve_errno("/x"), EPERM);
-    REQUIRE(chmod(space, 01777) == 0);
+    REQUIRE(chmod(pathspace_dir(), 01777) == 0);
     CHECK_EQ_LONG(resolve_errno("/x"), 0);
 }
 
@@ -480,12 +447,12 @@ static int attach_in_readonly_space(void *arg)
 
 TEST(unwritable_directory_is_eacces)
 {
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     /* Owned by the tester and not writable by anyone but root, who is
      * dropped to nobody for the attempt. */
-    REQUIRE(chmod(space, 0555) == 0);
+    REQUIRE(chmod(pathspace_dir(), 0555) == 0);
     CHECK_EQ_LONG(in_child_as_nobody(attach_in_readonly_space, NULL), 0);
-    REQUIRE(chmod(space, 01777) == 0);
+    REQUIRE(chmod(pathspace_dir(), 01777) == 0);
 }
 
 struct listed { int n; int chids[8]; };
@@ -502,7 +469,7 @@ TEST(list_shows_live_entries)
 {
     struct pm_ps_handle a, b, c;
     struct listed l = { 0, { 0 } };
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     REQUIRE(pm_pathspace_attach("/l/b", 100, PM_PS_DIR, 0644, &c) == 0);
     REQUIRE(pm_pathspace_attach("/l/a", 1, 0, 0644, &a) == 0);
     REQUIRE(pm_pathspace_attach("/l/a", 10, 0, 0644, &b) == 0);
@@ -537,7 +504,7 @@ TEST(concurrent_attaches_are_distinct_and_ordered)
     static struct pm_ps_handle h[NTHREADS][PER_THREAD];
     pthread_t th[NTHREADS];
     struct pm_ps_match m;
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     for (int i = 0; i < NTHREADS; i++)
         REQUIRE(pthread_create(&th[i], NULL, attach_many, h[i]) == 0);
     for (int i = 0; i < NTHREADS; i++) {
@@ -588,7 +555,7 @@ TEST(permissions_follow_the_entry_mode)
     struct pm_ps_handle s, o, r, old, shadow, g, w;
     if (geteuid() != 0)
         SKIP("needs root to have entries of two users");
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     REQUIRE(pm_pathspace_attach("/secret", 1, PM_PS_DIR, 0600, &s) == 0);
     REQUIRE(pm_pathspace_attach("/open", 2, 0, 0666, &o) == 0);
     REQUIRE(pm_pathspace_attach("/", 3, PM_PS_DIR, 0666, &r) == 0);
@@ -625,7 +592,7 @@ static int nobody_manager(int in, int out, void *arg)
     if (pm_pathspace_resolve("/user/z", &m) != 0 || m.uid != NOBODY || m.chid != 21)
         return 6;
     /* The sticky directory keeps root's entry out of nobody's reach. */
-    snprintf(path, sizeof path, "%s/%s", space, rootname);
+    snprintf(path, sizeof path, "%s/%s", pathspace_dir(), rootname);
     if (unlink(path) == 0 || (errno != EPERM && errno != EACCES))
         return 7;
     if (child_write_full(out, "D", 1) < 0)
@@ -655,7 +622,7 @@ TEST(managers_of_two_users_coexist)
     char c;
     if (geteuid() != 0)
         SKIP("needs root to have entries of two users");
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     REQUIRE(target_start(&t, nobody_manager, NULL) == 0);
     REQUIRE(target_read(&t, &c, 1, 5000) == 0);
     REQUIRE(pm_pathspace_attach("/root", 20, PM_PS_DIR, 0644, &h) == 0);
@@ -705,8 +672,32 @@ TEST(entry_cannot_speak_for_another_users_process)
     pid_t me = getpid();
     if (geteuid() != 0)
         SKIP("needs root to have entries of two users");
-    REQUIRE(fresh_space() == 0);
+    REQUIRE(pathspace_fresh() == 0);
     CHECK_EQ_LONG(in_child_as_nobody(plant_for_root, &me), 0);
     CHECK_EQ_LONG(count_entries(), 1);
     CHECK_EQ_LONG(resolve_errno("/planted"), ENOENT);
+}
+
+TEST(handle_is_recorded_and_defaults_to_zero)
+{
+    struct pm_ps_handle a, b;
+    struct pm_ps_match m;
+    REQUIRE(pathspace_fresh() == 0);
+    REQUIRE(pm_pathspace_attach_handle("/dev/h1", 3, 42, 0, 0666, &a) == 0);
+    REQUIRE(pm_pathspace_attach("/dev/h2", 3, 0, 0666, &b) == 0);
+    REQUIRE(pm_pathspace_resolve("/dev/h1", &m) == 0);
+    CHECK_EQ_LONG(m.handle, 42);
+    REQUIRE(pm_pathspace_resolve("/dev/h2", &m) == 0);
+    CHECK_EQ_LONG(m.handle, 0);
+    errno = 0;
+    struct pm_ps_handle c;
+    CHECK(pm_pathspace_attach_handle("/dev/h3", 3, -1, 0, 0666, &c) == -1 && errno == EINVAL);
+    /* A record written without the handle line (this file's own writer)
+     * reads as handle 0. */
+    REQUIRE(fake_entry("/dev/h4", getpid(), start_time(getpid()), 5, 0, 0644) == 0);
+    REQUIRE(pm_pathspace_resolve("/dev/h4", &m) == 0);
+    CHECK_EQ_LONG(m.chid, 5);
+    CHECK_EQ_LONG(m.handle, 0);
+    CHECK_EQ_LONG(pm_pathspace_detach(&a), 0);
+    CHECK_EQ_LONG(pm_pathspace_detach(&b), 0);
 }

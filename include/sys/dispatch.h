@@ -102,8 +102,11 @@ typedef struct _thread_pool_attr {
 
 typedef struct _thread_pool thread_pool_t;
 
-#define POOL_FLAG_EXIT_SELF 0x0001u /* thread_pool_start() returns; the
-                                       pool runs in its own threads */
+#define POOL_FLAG_EXIT_SELF 0x0001u /* the thread calling thread_pool_start()
+                                       exits (pthread_exit, as on QNX); the
+                                       pool runs in its own threads.  With
+                                       neither flag thread_pool_start()
+                                       returns 0 */
 #define POOL_FLAG_USE_SELF  0x0002u /* the calling thread joins the pool and
                                        thread_pool_start() does not return */
 

@@ -124,6 +124,26 @@ typedef struct _iofunc_funcs {
 #define IOFUNC_OCB_MMAP          0x0002u
 #define IOFUNC_OCB_FLAGS_PRIVATE 0xf000u
 
+/* iofunc_ocb_detach() results: what this close was the last of. */
+#define IOFUNC_OCB_LAST_INUSE    0x0001
+#define IOFUNC_OCB_LAST_READER   0x0002
+#define IOFUNC_OCB_LAST_WRITER   0x0004
+#define IOFUNC_OCB_LAST_RDLOCK   0x0008
+#define IOFUNC_OCB_LAST_WRLOCK   0x0010
+
+/* Share modes (QNX's <share.h>): the connect message's sflag, kept in
+ * iofunc_ocb_t.sflag.  SH_COMPAT is treated as SH_DENYNO, as on QNX. */
+#ifndef SH_COMPAT
+#define SH_COMPAT 0x0000
+#define SH_DENYRW 0x0010 /* deny others reading and writing */
+#define SH_DENYWR 0x0020 /* deny others writing */
+#define SH_DENYRD 0x0030 /* deny others reading */
+#define SH_DENYNO 0x0040 /* deny nothing */
+#endif
+#ifndef SH_MASK
+#define SH_MASK   0x0070
+#endif
+
 /* iofunc_mount_t.conf: pathconf answers. */
 #define IOFUNC_PC_CHOWN_RESTRICTED 0x00000001u
 #define IOFUNC_PC_NO_TRUNC         0x00000002u
@@ -177,7 +197,8 @@ int iofunc_open_default(resmgr_context_t *ctp, io_open_t *msg, IOFUNC_ATTR_T *at
  * connection; io_funcs NULL means the ones given to resmgr_attach(). */
 int iofunc_ocb_attach(resmgr_context_t *ctp, io_open_t *msg, IOFUNC_OCB_T *ocb,
                       IOFUNC_ATTR_T *attr, const resmgr_io_funcs_t *io_funcs);
-/* Undo the counts of an OCB; returns IOFUNC_OCB_* changes (0 if none). */
+/* Undo the counts of an OCB; returns the IOFUNC_OCB_LAST_* bits of the
+ * counts that reached zero (0 if none). */
 int iofunc_ocb_detach(resmgr_context_t *ctp, IOFUNC_OCB_T *ocb);
 int iofunc_close_ocb(resmgr_context_t *ctp, IOFUNC_OCB_T *ocb, IOFUNC_ATTR_T *attr);
 int iofunc_close_ocb_default(resmgr_context_t *ctp, void *reserved, IOFUNC_OCB_T *ocb);

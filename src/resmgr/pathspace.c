@@ -62,6 +62,12 @@ static int publish(int dirfd, const char *dir, const char *name, const char *rec
 int pm_pathspace_attach(const char *path, int chid, unsigned flags, mode_t mode,
                         struct pm_ps_handle *h)
 {
+    return pm_pathspace_attach_handle(path, chid, 0, flags, mode, h);
+}
+
+int pm_pathspace_attach_handle(const char *path, int chid, int handle, unsigned flags,
+                               mode_t mode, struct pm_ps_handle *h)
+{
     struct pm_ps_record r;
     char name[PM_PS_NAME_MAX], rec[PM_PS_RECORD_MAX];
     uint32_t rnd;
@@ -75,6 +81,8 @@ int pm_pathspace_attach(const char *path, int chid, unsigned flags, mode_t mode,
         return pm_fail(EINVAL, "path space: bad attach flags %#x", flags);
     if (chid < 0)
         return pm_fail(EINVAL, "path space: bad channel id %d", chid);
+    if (handle < 0)
+        return pm_fail(EINVAL, "path space: bad handle %d", handle);
     if (mode & ~(mode_t)(S_IFMT | 07777))
         return pm_fail(EINVAL, "path space: bad mode %#o", (unsigned)mode);
     if (!(mode & S_IFMT))
@@ -85,6 +93,7 @@ int pm_pathspace_attach(const char *path, int chid, unsigned flags, mode_t mode,
         return pm_fail(ENOSYS, "path space: cannot read /proc/self/stat (is /proc mounted?)");
     r.seq = pm_ps_next_seq();
     r.chid = chid;
+    r.handle = handle;
     r.flags = flags;
     r.mode = mode;
     /* Uniqueness already follows from (seq, pid); the random part keeps two
@@ -187,6 +196,7 @@ static void fill(struct pm_ps_match *m, const struct pm_ps_record *r, const stru
 {
     m->pid = r->pid;
     m->chid = r->chid;
+    m->handle = r->handle;
     m->flags = r->flags;
     m->mode = r->mode;
     m->uid = st->st_uid;

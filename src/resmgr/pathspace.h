@@ -90,6 +90,9 @@ struct pm_ps_match {
     mode_t mode;                 /* type and permissions to report to clients */
     uid_t uid;                   /* the entry's owner */
     gid_t gid;
+    int handle;                  /* the manager's id for the attach (the
+                                    resmgr_attach() id), to be put in the
+                                    _io_connect's handle; 0 if none given */
     uint64_t seq;                /* attach order (larger is newer) */
     char path[PATH_MAX];         /* the attached path, normalised */
     char rest[PATH_MAX];         /* the resolved path below it: "" for the
@@ -106,6 +109,10 @@ struct pm_ps_match {
  * EACCES/EPERM/EROFS (path space not writable or unsafe), ENOSPC, EDQUOT. */
 int pm_pathspace_attach(const char *path, int chid, unsigned flags, mode_t mode,
                         struct pm_ps_handle *h);
+/* The same, recording `handle` (>= 0) for resolvers (pm_ps_match.handle);
+ * pm_pathspace_attach() records 0. */
+int pm_pathspace_attach_handle(const char *path, int chid, int handle, unsigned flags,
+                               mode_t mode, struct pm_ps_handle *h);
 
 /* Remove the entry.  EINVAL if h was not attached (or already detached),
  * EPERM from another process than the attaching one. */

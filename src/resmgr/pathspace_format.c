@@ -11,9 +11,12 @@
  *   chid 1
  *   flags 0x1
  *   mode 020666
+ *   handle 3
  *   path /dev/ser1
  *
- * Fields come in exactly this order.  The path is last and runs to the final
+ * Fields come in exactly this order.  "handle" (the manager's resmgr_attach()
+ * id, which clients put in the _io_connect) was added later within version 1:
+ * a reader takes a record without it as handle 0.  The path is last and runs to the final
  * newline, so it may hold any byte but NUL.
  */
 #include <stdatomic.h>
@@ -129,10 +132,10 @@ int pm_ps_name_parse(const char *s, struct pm_ps_name *n)
 int pm_ps_record_format(const struct pm_ps_record *r, char *buf, size_t size)
 {
     int len = snprintf(buf, size, MAGIC "seq %llu\npid %d\nstart %llu\nchid %d\n"
-                       "flags %#x\nmode %#o\npath %s\n",
+                       "flags %#x\nmode %#o\nhandle %d\npath %s\n",
                        (unsigned long long)r->seq, (int)r->pid,
                        (unsigned long long)r->start, r->chid, r->flags,
-                       (unsigned)r->mode, r->path);
+                       (unsigned)r->mode, r->handle, r->path);
     if (len < 0 || (size_t)len >= size)
         return pm_fail(ENAMETOOLONG, "path space: record too long");
     return len;
@@ -161,7 +164,7 @@ static int rec_field(char **p, const char *key, int base, unsigned long long max
  * 0, or -1 (EINVAL, no reason) for a record this version cannot read. */
 int pm_ps_record_parse(char *buf, size_t len, struct pm_ps_record *r)
 {
-    unsigned long long seq, pid, start, chid, flags, mode;
+    unsigned long long seq, pid, start, chid, flags, mode, handle = 0;
     buf[len] = 0;
     char *p = buf;
 
@@ -176,6 +179,8 @@ int pm_ps_record_parse(char *buf, size_t len, struct pm_ps_record *r)
         rec_field(&p, "flags", 16, PM_PS_FLAGS, &flags) ||
         rec_field(&p, "mode", 8, (unsigned long long)(S_IFMT | 07777), &mode))
         goto bad;
+    if (strncmp(p, "handle ", 7) == 0 && rec_field(&p, "handle", 10, INT32_MAX, &handle))
+        goto bad;
     if (strncmp(p, "path ", 5) != 0)
         goto bad;
     p += 5;
@@ -188,6 +193,7 @@ int pm_ps_record_parse(char *buf, size_t len, struct pm_ps_record *r)
     r->pid = (pid_t)pid;
     r->start = start;
     r->chid = (int)chid;
+    r->handle = (int)handle;
     r->flags = (unsigned)flags;
     r->mode = (mode_t)mode;
     return 0;

@@ -27,6 +27,7 @@ struct pm_ps_record {
     pid_t pid;
     uint64_t start;
     int chid;
+    int handle;
     unsigned flags;
     mode_t mode;
     char path[PATH_MAX];

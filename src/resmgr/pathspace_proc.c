@@ -33,6 +33,17 @@ static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
     return n;
 }
 
+/* "Threads:" in /proc/PID/status counts the group's threads, the exited
+ * leader included while others live: more than one means some still run. */
+static int other_threads_live(pid_t pid)
+{
+    char buf[4096];
+    if (read_proc(pid, "status", buf, sizeof buf) < 0)
+        return 0;
+    const char *t = strstr(buf, "\nThreads:");
+    return t && atoi(t + 9) > 1;
+}
+
 /* /proc/PID hidden (hidepid) or unreadable: kill(pid, 0) still tells
  * "no such process" (ESRCH) from "someone else's" (EPERM). */
 static int gone_or_hidden(pid_t pid)
@@ -60,10 +71,13 @@ int pm_ps_proc_start(pid_t pid, uint64_t *start)
     if (!p)
         return gone_or_hidden(pid);
     p++;
-    /* Field 3 is the state: a zombie's channel is gone with it. */
+    /* Field 3 is the state.  A zombie's channel is gone with it - unless
+     * only the main thread has exited (a thread-pool server whose main
+     * thread ended in thread_pool_start(), as QNX's guide writes them)
+     * while other threads still serve. */
     while (*p == ' ')
         p++;
-    if (*p == 'Z' || *p == 'X' || *p == 'x') {
+    if ((*p == 'Z' || *p == 'X' || *p == 'x') && !other_threads_live(pid)) {
         errno = ESRCH;
         return -1;
     }

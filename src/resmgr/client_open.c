@@ -1,0 +1,175 @@
+/*
+ * The client side of a resource manager: pm_open() and pm_close().
+ *
+ * pm_open() does what QNX's open() does through the process manager, with
+ * the path space (pathspace.h) in the process manager's place: find the
+ * manager that attached the longest prefix of the path, connect to its
+ * channel, and send it an _IO_CONNECT message (subtype _IO_CONNECT_OPEN)
+ * carrying the rest of the path.  The manager answers EOK (the open is bound
+ * to our connection) or an errno.  The connection's id is a real socket
+ * descriptor, so the caller can poll()/select() on it, and every later
+ * message (pm_read(), devctl()...) goes to the manager over it.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <peermap.h>
+#include <sys/iomsg.h>
+#include <sys/neutrino.h>
+
+#include "common/internal.h"
+#include "resmgr/pathspace.h"
+
+/* QNX's <share.h>: the share mode a plain open() asks for ("deny none"). */
+#define PM_SH_DENYNO 0x40
+
+/* The connect message with room for the longest path. */
+struct connect_msg {
+    struct _io_connect c;
+    char room[PATH_MAX];
+};
+
+/* What a manager may send back to a connect: a status, or a (link) reply we
+ * do not follow, which must still fit. */
+union connect_reply {
+    struct _io_connect_link_reply link;
+    struct _io_connect_ftype_reply ftype;
+    char room[256];
+};
+
+/* The resmgr_attach() id the manager gave the path: it goes into
+ * _io_connect.handle so that a manager with several attaches knows which
+ * one the open is for. */
+static uint32_t entry_handle(const struct pm_ps_match *m)
+{
+    return m->handle < 0 ? 0u : (uint32_t)m->handle;
+}
+
+PM_EXPORT int pm_open(const char *path, int oflag, ...)
+{
+    pm_begin();
+    mode_t mode = 0;
+    if (oflag & O_CREAT) {
+        va_list ap;
+        va_start(ap, oflag);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    if (!path)
+        return pm_fail(EFAULT, "path is NULL");
+    if (path[0] == '\0')
+        return pm_fail(ENOENT, "empty path");
+    if ((oflag & O_ACCMODE) == O_ACCMODE)
+        return pm_fail(EINVAL, "open mode 3 is none of O_RDONLY, O_WRONLY, O_RDWR");
+
+    struct pm_ps_match *m = malloc(sizeof *m);
+    struct connect_msg *msg = calloc(1, sizeof *msg);
+    if (!m || !msg) {
+        free(m);
+        free(msg);
+        return pm_fail(ENOMEM, "out of memory");
+    }
+    int fd = -1;
+    if (pm_pathspace_resolve(path, m) < 0)
+        goto out;   /* ENOENT (nobody serves it), EACCES, EINVAL... */
+
+    size_t rest_len = strlen(m->rest) + 1;
+    if (rest_len > UINT16_MAX) {
+        pm_fail(ENAMETOOLONG, "path too long for a connect message");
+        goto out;
+    }
+
+    fd = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, 0,
+                       (oflag & O_CLOEXEC) ? _NTO_COF_CLOEXEC : 0);
+    if (fd < 0) {
+        /* The manager went away between resolving and connecting: for the
+         * caller nobody serves the path. */
+        int e = errno;
+        pm_fail_over(e == ESRCH ? ENOENT : e, "%s: its manager (pid %d) is "
+                     "gone", path, (int)m->pid);
+        fd = -1;
+        goto out;
+    }
+
+    /* QNX's encoding: the access mode plus one gives the _IO_FLAG_RD/WR
+     * bits; the other O_* flags go as they are (O_CLOEXEC is ours, not the
+     * open's). */
+    int acc = oflag & O_ACCMODE;
+    unsigned rest = (unsigned)oflag & ~(unsigned)O_ACCMODE & ~(unsigned)O_CLOEXEC;
+    union connect_reply reply;
+    memset(&reply, 0, sizeof reply);
+    msg->c.type = _IO_CONNECT;
+    msg->c.subtype = _IO_CONNECT_OPEN;
+    msg->c.file_type = _FTYPE_ANY;
+    msg->c.reply_max = (uint16_t)sizeof reply;
+    msg->c.entry_max = 0;
+    msg->c.key = 0;
+    msg->c.handle = entry_handle(m);
+    msg->c.ioflag = rest | (unsigned)(acc + 1);
+    msg->c.mode = (oflag & O_CREAT) ? (uint32_t)(S_IFREG | (mode & 07777)) : 0;
+    msg->c.sflag = PM_SH_DENYNO;
+    msg->c.access = 0;
+    msg->c.path_len = (uint16_t)rest_len;
+    msg->c.eflag = 0;
+    msg->c.extra_type = _IO_CONNECT_EXTRA_NONE;
+    msg->c.extra_len = 0;
+    memcpy(msg->c.path, m->rest, rest_len);
+
+    long st = MsgSend(fd, &msg->c, offsetof(struct _io_connect, path) + rest_len,
+                      &reply, sizeof reply);
+    if (st == -1) {
+        int e = errno;
+        ConnectDetach(fd);
+        fd = -1;
+        /* The server's answer, or the failure of the exchange itself. */
+        if (e == EBADF || e == ESRCH)
+            pm_fail_over(ENOENT, "%s: its manager (pid %d) went away during "
+                         "the open", path, (int)m->pid);
+        else
+            pm_fail_over(e, "%s: the manager (pid %d) refused the open: %s",
+                         path, (int)m->pid, strerror(e));
+        goto out;
+    }
+    if (st < 0) {
+        /* An _IO_CONNECT_RET_* answer: a redirection (link or symlink
+         * reply) that this client does not follow. */
+        ConnectDetach(fd);
+        fd = -1;
+        pm_fail_over(ENOTSUP, "%s: the manager (pid %d) redirected the open "
+                     "(connect status %#lx), which pm_open() does not follow",
+                     path, (int)m->pid, (unsigned long)st);
+        goto out;
+    }
+    pm_begin();
+out:
+    free(m);
+    free(msg);
+    return fd;
+}
+
+PM_EXPORT int pm_close(int fd)
+{
+    pm_begin();
+    struct _io_close msg = { .type = _IO_CLOSE, .combine_len = sizeof msg };
+    long st = MsgSend(fd, &msg, sizeof msg, NULL, 0);
+    int e = errno;
+    if (ConnectDetach(fd) < 0) {
+        /* Not a connection at all (never opened, or closed already). */
+        return pm_fail_over(EBADF, "descriptor %d is not open on a manager", fd);
+    }
+    if (st == -1) {
+        /* The connection is gone either way; a server that no longer
+         * exists has nothing to close, so that is not an error. */
+        if (e == ESRCH || e == EBADF) {
+            pm_begin();
+            return 0;
+        }
+        return pm_fail_over(e, "the manager's close failed: %s", strerror(e));
+    }
+    pm_begin();
+    return 0;
+}

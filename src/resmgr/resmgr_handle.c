@@ -1,0 +1,237 @@
+/*
+ * dispatch_handler(): route what dispatch_block() received, call the
+ * handler, and answer the client as the handler's return value says.
+ *
+ * Routing:
+ *  - Pulses (rcvid 0).  _PULSE_CODE_DISCONNECT: the OCBs bound to that
+ *    connection are closed (io_funcs->close_ocb, once each; see
+ *    resmgr_attach.c for a slot reused meanwhile), then a pulse_attach()
+ *    handler for the code, if any, runs too.  _PULSE_CODE_UNBLOCK: a
+ *    pulse_attach() handler for it if there is one; else the io_funcs->unblock
+ *    of the OCB bound to that connection; else (or if that returns
+ *    _RESMGR_DEFAULT) the reply-blocked client is let go: MsgError(its rcvid,
+ *    EINTR) - harmless if it was answered meanwhile.  Other codes:
+ *    pulse_attach() handlers; none -> dispatch_handler() returns -1.
+ *  - Messages are checked by pm_rm_decode() first (EBADMSG etc. answered
+ *    there, and the manager goes on).  _IO_CONNECT goes to the attachment
+ *    named by its handle (none: ENOENT; a name_attach() one: EOK), then to
+ *    the connect handler for its subtype (COMBINE/COMBINE_CLOSE: open).  A
+ *    file_type that is neither _FTYPE_ANY nor the attach's (itself not
+ *    _FTYPE_ANY) is ENOSYS.
+ *    I/O messages go to the OCB bound to (scoid, coid): none -> EBADF.
+ *    Other types: a message_attach() range, else other_func, else ENOSYS
+ *    (and dispatch_handler() returns -1).
+ *  - Around every I/O handler but close, lock_ocb/unlock_ocb run when the
+ *    table has them (an error from lock_ocb is the answer).  _IO_CLOSE runs
+ *    close_dup (locked) if set, then unbinds and runs close_ocb (unlocked:
+ *    it frees the OCB), then replies EOK.
+ *  - Return values: EOK -> MsgReply(status); an errno -> MsgError;
+ *    _RESMGR_NPARTS(n) -> MsgReplyv(status, iov, n), n > nparts_max is
+ *    EINVAL (a handler bug, not worth a crash); _RESMGR_NOREPLY -> nothing;
+ *    _RESMGR_DEFAULT -> ENOSYS, except ENOTTY from a devctl handler (as
+ *    iofunc_devctl_default() documents); a NULL handler is ENOSYS.  A
+ *    negative status with EOK is sent as is (_IO_SET_CONNECT_RET).
+ *  - Combined messages: only the first is handled (a connect with
+ *    _IO_CONNECT_COMBINE* is answered as an open; a trailing I/O message is
+ *    not run).
+ */
+#include <string.h>
+
+#include "common/internal.h"
+#include "resmgr/resmgr_internal.h"
+
+/* Answer per the handler's return value. */
+static void reply(resmgr_context_t *ctp, int ret, int is_devctl)
+{
+    if (ret == _RESMGR_NOREPLY)
+        return;
+    if (ret == _RESMGR_DEFAULT)
+        ret = is_devctl ? ENOTTY : ENOSYS;
+    if (ret == EOK) {
+        MsgReply(ctp->rcvid, ctp->status, NULL, 0);
+    } else if (ret < 0) {
+        unsigned n = (unsigned)-(long)ret;
+        if (n > ctp->nparts_max)
+            MsgError(ctp->rcvid, EINVAL);
+        else
+            MsgReplyv(ctp->rcvid, ctp->status, ctp->iov, n);
+    } else {
+        MsgError(ctp->rcvid, ret);
+    }
+}
+
+static int run_range(resmgr_context_t *ctp, int pulse, int value)
+{
+    struct pm_rm_range r;
+    if (!pm_rm_find_range(ctp->dpp, pulse, value, &r))
+        return 0;
+    r.func(ctp, value, r.flags, r.handle);
+    return 1;
+}
+
+static int handle_pulse(resmgr_context_t *ctp)
+{
+    struct _pulse p;
+    memcpy(&p, &ctp->msg->pulse, sizeof p);
+    if (p.code == _PULSE_CODE_DISCONNECT) {
+        pm_rm_disconnect(ctp, p.scoid);
+        run_range(ctp, 1, p.code);
+        return 0;
+    }
+    if (run_range(ctp, 1, p.code))
+        return 0;
+    if (p.code == _PULSE_CODE_UNBLOCK) {
+        rcvid_t blocked = (rcvid_t)(unsigned)p.value.sival_int;
+        int ret = _RESMGR_DEFAULT;
+        struct pm_rm_binding *b = pm_rm_binding_get(ctp->dpp, p.scoid, ctp->info.coid);
+        if (!b) {
+            /* The pulse does not say which coid: any OCB of the connection. */
+            struct _msg_info mi;
+            if (MsgInfo(blocked, &mi) == 0)
+                b = pm_rm_binding_get(ctp->dpp, p.scoid, mi.coid);
+        }
+        if (b) {
+            pm_rm_iofn f = pm_rm_io_func(b->io_funcs, PM_IS_UNBLOCK);
+            if (f)
+                ret = f(ctp, &p, b->ocb);
+            pm_rm_binding_put(ctp, b);
+        }
+        if (ret == _RESMGR_DEFAULT)
+            MsgError(blocked, EINTR);
+        return 0;
+    }
+    return -1;
+}
+
+static int handle_connect(resmgr_context_t *ctp, const struct pm_rm_decoded *d)
+{
+    struct _io_connect *c = &ctp->msg->connect.connect;
+    dispatch_t *dpp = ctp->dpp;
+    pthread_mutex_lock(&dpp->lock);
+    struct pm_rm_attach *a = pm_rm_find_attach(dpp, (int)c->handle);
+    struct pm_rm_attach copy;
+    if (a)
+        copy = *a;
+    pthread_mutex_unlock(&dpp->lock);
+    if (!a) {
+        MsgError(ctp->rcvid, ENOENT);
+        return 0;
+    }
+    ctp->id = copy.id;
+    if (c->file_type != _FTYPE_ANY && copy.file_type != _FTYPE_ANY &&
+        c->file_type != copy.file_type) {
+        MsgError(ctp->rcvid, ENOSYS);
+        return 0;
+    }
+    if (copy.is_name) {
+        /* name_open(): the connection is the whole point; nothing to open. */
+        MsgReply(ctp->rcvid, EOK, NULL, 0);
+        return 0;
+    }
+    void *extra = (char *)ctp->msg + d->extra_off;
+    pm_rm_connfn f = pm_rm_connect_func(copy.connect_funcs, d->slot);
+    int ret = f ? f(ctp, ctp->msg, copy.handle, extra) : ENOSYS;
+    reply(ctp, ret, 0);
+    return 0;
+}
+
+static int handle_io(resmgr_context_t *ctp, const struct pm_rm_decoded *d)
+{
+    struct pm_rm_binding *b = pm_rm_binding_get(ctp->dpp, ctp->info.scoid, ctp->info.coid);
+    if (!b) {
+        MsgError(ctp->rcvid, EBADF);
+        return 0;
+    }
+    ctp->id = b->attach_id;
+    if (b->detached) {
+        if (d->slot == PM_IS_CLOSE_OCB) {
+            pm_rm_binding_close(ctp, b);
+            pm_rm_binding_put(ctp, b);
+            MsgReply(ctp->rcvid, EOK, NULL, 0);
+        } else {
+            pm_rm_binding_put(ctp, b);
+            MsgError(ctp->rcvid, EBADF);
+        }
+        return 0;
+    }
+    const resmgr_io_funcs_t *t = b->io_funcs;
+    pm_rm_iofn lock = pm_rm_io_func(t, PM_IS_LOCK_OCB);
+    pm_rm_iofn unlock = pm_rm_io_func(t, PM_IS_UNLOCK_OCB);
+
+    if (d->slot == PM_IS_CLOSE_OCB) {
+        pm_rm_iofn dup = pm_rm_io_func(t, PM_IS_CLOSE_DUP);
+        if (dup) {
+            int lr = lock ? lock(ctp, NULL, b->ocb) : EOK;
+            if (lr == EOK) {
+                dup(ctp, ctp->msg, b->ocb);
+                if (unlock)
+                    unlock(ctp, NULL, b->ocb);
+            }
+        }
+        pm_rm_binding_close(ctp, b);
+        pm_rm_binding_put(ctp, b); /* runs close_ocb unless still in use */
+        MsgReply(ctp->rcvid, EOK, NULL, 0);
+        return 0;
+    }
+
+    pm_rm_iofn f = pm_rm_io_func(t, d->slot);
+    int ret;
+    if (!f) {
+        ret = ENOSYS;
+    } else {
+        ret = lock ? lock(ctp, NULL, b->ocb) : EOK;
+        if (ret == EOK) {
+            ret = f(ctp, ctp->msg, b->ocb);
+            if (unlock)
+                unlock(ctp, NULL, b->ocb);
+        }
+    }
+    pm_rm_binding_put(ctp, b);
+    reply(ctp, ret, d->slot == PM_IS_DEVCTL);
+    return 0;
+}
+
+static int handle_other(resmgr_context_t *ctp, uint16_t type)
+{
+    if (run_range(ctp, 0, type))
+        return 0;
+    dispatch_t *dpp = ctp->dpp;
+    pthread_mutex_lock(&dpp->lock);
+    int (*other)(resmgr_context_t *, void *) = dpp->other_func;
+    pthread_mutex_unlock(&dpp->lock);
+    if (other) {
+        reply(ctp, other(ctp, ctp->msg), 0);
+        return 0;
+    }
+    MsgError(ctp->rcvid, ENOSYS);
+    return -1;
+}
+
+PM_EXPORT int dispatch_handler(dispatch_context_t *dctp)
+{
+    pm_begin();
+    if (!dctp)
+        return pm_fail(EINVAL, "dispatch_handler(): no context");
+    resmgr_context_t *ctp = &dctp->resmgr_context;
+    ctp->status = 0;
+    ctp->offset = 0;
+    if (ctp->rcvid == 0)
+        return handle_pulse(ctp);
+
+    struct pm_rm_decoded d;
+    size_t got = ctp->size > 0 ? (size_t)ctp->size : 0;
+    size_t src = ctp->info.srcmsglen > 0 ? (size_t)ctp->info.srcmsglen : 0;
+    int err = pm_rm_decode(ctp->msg, got, src, &d);
+    if (err) {
+        MsgError(ctp->rcvid, err);
+        return 0;
+    }
+    switch (d.kind) {
+    case PM_RM_CONNECT:
+        return handle_connect(ctp, &d);
+    case PM_RM_IO:
+        return handle_io(ctp, &d);
+    default:
+        return handle_other(ctp, d.type);
+    }
+}

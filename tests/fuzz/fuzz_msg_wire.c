@@ -1,0 +1,149 @@
+/*
+ * libFuzzer target: the message-passing wire decoders, pm_wire_check_send()
+ * (the server's view of a client's datagram) and pm_wire_check_reply() (the
+ * client's view of the server's).  Both judge headers written by another,
+ * possibly hostile, process; the receive paths then trust the lengths they
+ * accepted to size copies and preads.
+ *
+ * Input:
+ *   byte 0      bit 0: decode as a reply (else as a send); bit 1: has_fd
+ *   bytes 1-8   got - sizeof header: the datagram length the kernel
+ *               reported, as an offset from the header's size
+ *   bytes 9-16  fd_size - the header's claimed length: the size of the
+ *               passed memfd, as an offset from what the header claims
+ *   bytes 17-   the header (struct pm_wire_send or pm_wire_reply)
+ * (host order, wrapping arithmetic).  Offsets rather than absolute values
+ * put all-zero bytes exactly on the boundaries the decoders must get right
+ * (a bare header, a file exactly as long as claimed), so the fuzzer starts
+ * there instead of having to guess 48 or 65537; the mapping is a bijection,
+ * so every (got, fd_size) pair stays reachable.
+ *
+ * Properties: no crash and no sanitizer report (the header sits alone in an
+ * allocation of exactly its size, so a decoder reading past it is caught);
+ * the answer is deterministic; and acceptance implies what wire.h promises
+ * the receive paths:
+ *   - an inline body (no fd) is exactly the bytes after the header, its
+ *     length is the claimed srclen/len, and that is <= PM_WIRE_INLINE_MAX
+ *     (the receive buffer's size);
+ *   - a memfd body comes with nothing after the header, only when the
+ *     length is > PM_WIRE_INLINE_MAX, and the file holds at least that many
+ *     bytes (so MsgRead()'s preads stay inside it);
+ *   - pulses, unblocks, errors and hellos are bare headers, with no body,
+ *     no fd, and a zero length; an error's status is an errno value.
+ *   - any other kind is refused.
+ * Conversely a message or reply whose body is consistent in one of the two
+ * ways above must be accepted: a decoder refusing good traffic would drop
+ * connections.  Any violation abort()s.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg/wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define PREFIX 17
+
+/* The body rule of wire.h for a message or reply carrying `len` bytes. */
+static int body_consistent(uint64_t len, size_t got, size_t hdr, int has_fd,
+                           uint64_t fd_size)
+{
+    if (has_fd)
+        return got == hdr && len > PM_WIRE_INLINE_MAX && fd_size >= len;
+    return got >= hdr && got - hdr == len && len <= PM_WIRE_INLINE_MAX;
+}
+
+/* A bare header: nothing after it, no fd, no length. */
+static int bare(uint64_t len, size_t got, size_t hdr, int has_fd)
+{
+    return got == hdr && !has_fd && len == 0;
+}
+
+static void check_send(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t dsize)
+{
+    struct pm_wire_send *h = malloc(sizeof *h);
+    if (!h)
+        return;
+    memcpy(h, raw, sizeof *h);
+    size_t got = (size_t)(sizeof *h + dgot);
+    uint64_t fd_size = h->srclen + dsize;
+    int rc = pm_wire_check_send(h, got, has_fd, fd_size);
+    if (rc != 0 && rc != -1)
+        abort();
+    if (pm_wire_check_send(h, got, has_fd, fd_size) != rc)
+        abort(); /* deterministic */
+    int consistent = 0;
+    switch (h->kind) {
+    case PM_WIRE_MSG:
+        consistent = body_consistent(h->srclen, got, sizeof *h, has_fd, fd_size);
+        if (consistent && rc != 0)
+            abort(); /* good traffic refused */
+        break;
+    case PM_WIRE_PULSE:
+    case PM_WIRE_UNBLOCK:
+        consistent = bare(h->srclen, got, sizeof *h, has_fd);
+        break;
+    default:
+        break; /* no other kind may be accepted */
+    }
+    if (rc == 0 && !consistent)
+        abort();
+    free(h);
+}
+
+static void check_reply(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t dsize)
+{
+    struct pm_wire_reply *h = malloc(sizeof *h);
+    if (!h)
+        return;
+    memcpy(h, raw, sizeof *h);
+    size_t got = (size_t)(sizeof *h + dgot);
+    uint64_t fd_size = h->len + dsize;
+    int rc = pm_wire_check_reply(h, got, has_fd, fd_size);
+    if (rc != 0 && rc != -1)
+        abort();
+    if (pm_wire_check_reply(h, got, has_fd, fd_size) != rc)
+        abort();
+    int consistent = 0;
+    switch (h->kind) {
+    case PM_WIRE_REPLY:
+        consistent = body_consistent(h->len, got, sizeof *h, has_fd, fd_size);
+        if (consistent && rc != 0)
+            abort();
+        break;
+    case PM_WIRE_ERROR:
+        /* The client hands status to errno: it must be one. */
+        consistent = bare(h->len, got, sizeof *h, has_fd) && h->status > 0 &&
+                     h->status < 4096;
+        break;
+    case PM_WIRE_HELLO:
+        consistent = bare(h->len, got, sizeof *h, has_fd);
+        break;
+    default:
+        break;
+    }
+    if (rc == 0 && !consistent)
+        abort();
+    free(h);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < PREFIX)
+        return 0;
+    int reply = data[0] & 1, has_fd = (data[0] >> 1) & 1;
+    uint64_t dgot, dsize;
+    memcpy(&dgot, data + 1, sizeof dgot);
+    memcpy(&dsize, data + 9, sizeof dsize);
+    const uint8_t *hdr = data + PREFIX;
+    size_t left = size - PREFIX;
+    if (reply) {
+        if (left >= sizeof(struct pm_wire_reply))
+            check_reply(hdr, dgot, has_fd, dsize);
+    } else {
+        if (left >= sizeof(struct pm_wire_send))
+            check_send(hdr, dgot, has_fd, dsize);
+    }
+    return 0;
+}
