@@ -701,3 +701,51 @@ TEST(handle_is_recorded_and_defaults_to_zero)
     CHECK_EQ_LONG(pm_pathspace_detach(&a), 0);
     CHECK_EQ_LONG(pm_pathspace_detach(&b), 0);
 }
+
+/* nobody tries to take root's /dev/claimed (same path, and below it), and
+ * attaches /dev/free, which nobody else claimed. */
+static int squatter(int in, int out, void *arg)
+{
+    struct pm_ps_handle a, b, c;
+    char x;
+    (void)arg;
+    if (become_nobody() < 0)
+        return 1;
+    if (pm_pathspace_attach("/dev/claimed", 31, 0, 0666, &a) < 0 ||
+        pm_pathspace_attach("/dev/claimed/sub", 32, 0, 0666, &b) < 0 ||
+        pm_pathspace_attach("/dev/free", 33, 0, 0666, &c) < 0)
+        return 2;
+    if (child_write_full(out, "R", 1) < 0)
+        return 3;
+    child_read_full(in, &x, 1); /* stay alive until the test has looked */
+    return 0;
+}
+
+TEST(a_user_cannot_take_paths_another_owner_claimed_first)
+{
+    struct pm_ps_handle h;
+    struct pm_ps_match m;
+    struct target t;
+    char c;
+    if (geteuid() != 0)
+        SKIP("needs root to have entries of two users");
+    REQUIRE(pathspace_fresh() == 0);
+    REQUIRE(pm_pathspace_attach("/dev/claimed", 30, PM_PS_DIR, 0666, &h) == 0);
+    REQUIRE(target_start(&t, squatter, NULL) == 0);
+    REQUIRE(target_read(&t, &c, 1, 5000) == 0 && c == 'R');
+    /* Root's directory manager keeps the path and everything below it. */
+    REQUIRE(pm_pathspace_resolve("/dev/claimed", &m) == 0);
+    CHECK_EQ_LONG(m.chid, 30);
+    REQUIRE(pm_pathspace_resolve("/dev/claimed/sub", &m) == 0);
+    CHECK_EQ_LONG(m.chid, 30);
+    CHECK(strcmp(m.rest, "sub") == 0);
+    /* What nobody claimed first is nobody's. */
+    REQUIRE(pm_pathspace_resolve("/dev/free", &m) == 0);
+    CHECK_EQ_LONG(m.chid, 33);
+    CHECK_EQ_LONG(m.uid, NOBODY);
+    /* Once root's manager is gone, the next in line serves. */
+    CHECK_EQ_LONG(pm_pathspace_detach(&h), 0);
+    REQUIRE(pm_pathspace_resolve("/dev/claimed/sub", &m) == 0);
+    CHECK_EQ_LONG(m.chid, 32);
+    CHECK_EQ_LONG(target_finish(&t, 5000), 0);
+}

@@ -287,6 +287,42 @@ static int candidates(int dirfd, const char *norm, struct cand **out)
     return nc;
 }
 
+/*
+ * First come, first served between users.  An entry of a non-root user that
+ * would serve the same path as an older live entry of another owner - the
+ * same path, or below that owner's directory manager - would take that
+ * owner's clients: it is ignored.  (QNX guards its path space with the
+ * PROCMGR_AID_PATHSPACE ability; here anyone may write an entry, so the
+ * resolver decides.)  Root's entries are trusted, as are a user's own.
+ */
+static void find_hijackers(int dirfd, const struct cand *c, int nc, char *ignore)
+{
+    uid_t *owner = malloc((size_t)(nc ? nc : 1) * sizeof *owner);
+    char *live = malloc((size_t)(nc ? nc : 1));
+    if (!owner || !live) {
+        free(owner);
+        free(live);
+        return;
+    }
+    for (int i = 0; i < nc; i++) {
+        struct stat st;
+        live[i] = fstatat(dirfd, c[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                  S_ISREG(st.st_mode) &&
+                  pm_ps_manager_state(c[i].n.pid, c[i].n.start, st.st_uid) == PM_PS_LIVE;
+        owner[i] = live[i] ? st.st_uid : 0;
+    }
+    for (int i = 0; i < nc; i++) {
+        ignore[i] = 0;
+        if (!live[i] || owner[i] == 0)
+            continue;
+        for (int j = 0; j < nc && !ignore[i]; j++)
+            ignore[i] = j != i && live[j] && owner[j] != owner[i] &&
+                        c[j].n.seq < c[i].n.seq;
+    }
+    free(owner);
+    free(live);
+}
+
 int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
 {
     char norm[PATH_MAX], dir[PATH_MAX];
@@ -311,9 +347,17 @@ int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
         goto out;
     if (nc > 0)
         qsort(c, (size_t)nc, sizeof *c, cand_cmp);
+    char *ignore = malloc((size_t)(nc ? nc : 1));
+    if (!ignore) {
+        pm_fail(ENOMEM, "path space: out of memory");
+        goto out;
+    }
+    find_hijackers(dirfd, c, nc, ignore);
     size_t len = strlen(norm);
     for (int i = 0; i < nc; i++) {
         struct stat st;
+        if (ignore[i])
+            continue;
         switch (load(dirfd, c[i].name, &c[i].n, r, &st)) {
         case LOAD_SKIP:
             continue;
@@ -324,6 +368,7 @@ int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
                     "which uid %u may not reach",
                     (int)c[i].plen, norm, (unsigned)st.st_uid, (int)c[i].n.pid,
                     (unsigned)(st.st_mode & 0777), (unsigned)geteuid());
+            free(ignore);
             goto out;
         case LOAD_OK:
             break;
@@ -334,8 +379,10 @@ int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
         const char *rest = c[i].plen == len ? "" : norm + c[i].plen + (c[i].plen > 1);
         fill(m, r, &st, rest);
         rc = 0;
+        free(ignore);
         goto out;
     }
+    free(ignore);
     pm_fail(ENOENT, "nothing is attached at or above %s in %s", norm, dir);
 out:
     free(c);

@@ -56,6 +56,13 @@
  * processes (hidepid), liveness falls back to kill(pid, 0) and pid reuse
  * cannot be detected.
  *
+ * First come, first served between users.  An entry of a non-root user is
+ * ignored when an older live entry of another owner serves the same path
+ * (the same path, or a directory manager above it): a user cannot shadow or
+ * nest under a path someone else claimed first and so capture their
+ * clients.  Root's entries, and a user's entries over their own, shadow as
+ * usual (newest first).
+ *
  * Every function is thread-safe and fails with -1, errno and a reason
  * (pm_fail).  None calls pm_begin(): that is the public caller's job.
  */
