@@ -662,3 +662,52 @@ TEST(deliver_event_signal)
     CHECK_EQ_LONG(si.si_pid, getpid());
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
+
+/* ---- a descriptor handed over with a reply ---- */
+
+#include "msg/msg.h"
+
+static void *fd_server(void *arg)
+{
+    int chid = *(int *)arg;
+    char buf[16];
+    rcvid_t r;
+    do
+        r = MsgReceive(chid, buf, sizeof buf, NULL);
+    while (r == 0);
+    if (r < 0)
+        return NULL;
+    int obj = memfd_create("peermap-object", MFD_CLOEXEC);
+    if (obj < 0 || ftruncate(obj, 4096) < 0 || pwrite(obj, "shared!", 7, 0) != 7)
+        return NULL;
+    iov_t v = { "meta", 4 };
+    pm_msg_reply_fd(r, 7, &v, 1, obj);
+    close(obj); /* the client got its own */
+    return NULL;
+}
+
+TEST(reply_hands_over_a_descriptor)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, fd_server, &chid) == 0);
+    int coid = ConnectAttach(ND_LOCAL_NODE, 0, chid, _NTO_SIDE_CHANNEL, 0);
+    char meta[8] = { 0 };
+    CHECK_EQ_LONG(MsgSend(coid, "give", 4, meta, sizeof meta), 7);
+    CHECK(memcmp(meta, "meta", 4) == 0);
+    int obj = pm_msg_take_fd();
+    CHECK(obj >= 0);
+    if (obj >= 0) {
+        CHECK(fcntl(obj, F_GETFD) & FD_CLOEXEC);
+        char *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, obj, 0);
+        CHECK(p != MAP_FAILED && memcmp(p, "shared!", 7) == 0);
+        if (p != MAP_FAILED)
+            munmap(p, 4096);
+        close(obj);
+    }
+    CHECK_EQ_LONG(pm_msg_take_fd(), -1); /* taken once */
+    pthread_join(th, NULL);
+    ConnectDetach(coid);
+    ChannelDestroy(chid);
+}

@@ -119,6 +119,19 @@ void pm_cconn_end_exchange(struct pm_cconn *c);
 int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
                      size_t parts, uint64_t total);
 
+/*
+ * Descriptors with replies (for protocols such as _IO_MMAP, where a server
+ * hands a shared memory object to the client's library):
+ *   pm_msg_reply_fd()  MsgReplyv() that also sends `fd` (a dup travels; the
+ *                      caller keeps its own); the reply body must be inline
+ *                      (<= PM_WIRE_INLINE_MAX, else EMSGSIZE).
+ *   pm_msg_take_fd()   after a MsgSend*() in this thread: the descriptor
+ *                      that came with its reply (close-on-exec), or -1.  An
+ *                      unclaimed one is closed by the next MsgSend*().
+ */
+int pm_msg_reply_fd(rcvid_t rcvid, long status, const iov_t *iov, size_t parts, int fd);
+int pm_msg_take_fd(void);
+
 /* This thread's id, cached: glibc's gettid() is a system call each time,
  * and every message carries it. */
 int32_t pm_self_tid(void);

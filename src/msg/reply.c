@@ -135,8 +135,28 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
     return 0;
 }
 
-/* Send the reply (or error) and free the message. */
-static int finish(rcvid_t rcvid, int error, long status, const iov_t *iov, size_t parts)
+/* header + inline body + one descriptor. */
+static int send_with_fd(int sock, const struct pm_wire_reply *h, const void *body, int fd)
+{
+    iov_t v[2] = { { (void *)h, sizeof *h }, { (void *)body, (size_t)h->len } };
+    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
+    struct msghdr m = { .msg_iov = v, .msg_iovlen = h->len ? 2 : 1,
+                        .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t r;
+    do
+        r = sendmsg(sock, &m, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : 0;
+}
+
+/* Send the reply (or error) and free the message.  fd >= 0 goes along. */
+static int finish_fd(rcvid_t rcvid, int error, long status, const iov_t *iov,
+                     size_t parts, int fd)
 {
     struct pm_channel *ch;
     pm_begin();
@@ -155,7 +175,24 @@ static int finish(rcvid_t rcvid, int error, long status, const iov_t *iov, size_
     if (h.kind == PM_WIRE_REPLY)
         h.len = c->reply_len;
     iov_t body = { c->reply, (size_t)h.len };
-    if (pm_send_datagram(c->fd, &h, sizeof h, &body, h.len ? 1 : 0, h.len) < 0) {
+    int sent;
+    if (fd >= 0 && h.kind == PM_WIRE_REPLY) {
+        if (h.len > PM_WIRE_INLINE_MAX) {
+            /* Tell the client rather than leave it waiting. */
+            h.kind = PM_WIRE_ERROR;
+            h.status = EMSGSIZE;
+            h.len = 0;
+            rc = pm_fail(EMSGSIZE, "rcvid %ld: a reply that carries a descriptor "
+                         "is limited to %d bytes", (long)rcvid, PM_WIRE_INLINE_MAX);
+            sent = pm_send_datagram(c->fd, &h, sizeof h, NULL, 0, 0);
+        } else {
+            h.kind = PM_WIRE_REPLY_FD;
+            sent = send_with_fd(c->fd, &h, c->reply, fd);
+        }
+    } else {
+        sent = pm_send_datagram(c->fd, &h, sizeof h, &body, h.len ? 1 : 0, h.len);
+    }
+    if (sent < 0) {
         int e = errno;
         /* The client died, or stopped reading: it is not reply-blocked. */
         rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN ? ESRCH : e,
@@ -164,6 +201,20 @@ static int finish(rcvid_t rcvid, int error, long status, const iov_t *iov, size_
     pm_sconn_finish(c);
     pm_rcvid_release(ch);
     return rc;
+}
+
+static int finish(rcvid_t rcvid, int error, long status, const iov_t *iov, size_t parts)
+{
+    return finish_fd(rcvid, error, status, iov, parts, -1);
+}
+
+int pm_msg_reply_fd(rcvid_t rcvid, long status, const iov_t *iov, size_t parts, int fd)
+{
+    if (fd < 0) {
+        pm_begin();
+        return pm_fail(EBADF, "pm_msg_reply_fd: no descriptor to send");
+    }
+    return finish_fd(rcvid, 0, status, iov, parts, fd);
 }
 
 PM_EXPORT int MsgReplyv(rcvid_t rcvid, long status, const iov_t *riov, size_t rparts)

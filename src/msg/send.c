@@ -33,6 +33,16 @@ static void read_body(int fd, uint64_t len, const iov_t *riov, size_t rparts)
     }
 }
 
+/* The descriptor the last reply in this thread carried (PM_WIRE_REPLY_FD). */
+static _Thread_local int received_fd = -1;
+
+int pm_msg_take_fd(void)
+{
+    int fd = received_fd;
+    received_fd = -1;
+    return fd;
+}
+
 /* Take the server's hello if it is waiting (it precedes any reply). */
 static void take_hello(struct pm_cconn *cc, int fd)
 {
@@ -105,7 +115,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             c->cmsg_len == CMSG_LEN(sizeof(int)))
             memcpy(&body, CMSG_DATA(c), sizeof body);
         struct stat st = { 0 };
-        if (body >= 0 && fstat(body, &st) < 0)
+        if (body >= 0 && h.kind != PM_WIRE_REPLY_FD && fstat(body, &st) < 0)
             st.st_size = 0;
         int ok = !(m.msg_flags & MSG_CTRUNC) &&
                  pm_wire_check_reply(&h, (size_t)r, body >= 0, (uint64_t)st.st_size) == 0;
@@ -125,6 +135,11 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
                 close(body);
             return pm_fail(EIO, "malformed reply on connection %d", coid);
         }
+        if (h.kind == PM_WIRE_REPLY_FD) {
+            /* The body came inline; the descriptor is for the caller. */
+            received_fd = body;
+            return (long)h.status;
+        }
         if (body >= 0) {
             read_body(body, h.len, riov, rparts);
             close(body);
@@ -139,6 +154,10 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
                      const iov_t *riov, size_t rparts)
 {
     int fd;
+    if (received_fd >= 0) { /* nobody claimed the last one */
+        close(received_fd);
+        received_fd = -1;
+    }
     struct pm_cconn *c = pm_cconn_begin_exchange(coid, &fd);
     if (!c)
         return -1;

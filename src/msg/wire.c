@@ -38,6 +38,10 @@ int pm_wire_check_reply(const struct pm_wire_reply *h, size_t got, int has_fd,
     case PM_WIRE_ERROR:
         return got == sizeof *h && !has_fd && h->len == 0 &&
                h->status > 0 && h->status < 4096 ? 0 : -1;
+    case PM_WIRE_REPLY_FD:
+        /* The descriptor is the payload: the body must be inline. */
+        return has_fd && h->len <= PM_WIRE_INLINE_MAX &&
+               got - sizeof *h == h->len ? 0 : -1;
     case PM_WIRE_HELLO:
         return got == sizeof *h && !has_fd && h->len == 0 ? 0 : -1;
     default:

@@ -23,6 +23,9 @@ enum pm_wire_kind {
     PM_WIRE_UNBLOCK = 0x554e4231, /* "UNB1": the sender of seq wants out */
     PM_WIRE_REPLY = 0x52504c31,   /* "RPL1": the reply to seq */
     PM_WIRE_ERROR = 0x45525231,   /* "ERR1": MsgError() for seq */
+    PM_WIRE_REPLY_FD = 0x52504631, /* "RPF1": a reply (body inline) that
+                                    * hands over a descriptor (an object,
+                                    * e.g. a shared memory object) */
     PM_WIRE_HELLO = 0x48454c31,   /* "HEL1": sent on accept; status = the
                                    * channel's flags (the client needs
                                    * _NTO_CHF_UNBLOCK when signalled) */

@@ -120,6 +120,12 @@ static void check_reply(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t 
     case PM_WIRE_HELLO:
         consistent = bare(h->len, got, sizeof *h, has_fd);
         break;
+    case PM_WIRE_REPLY_FD:
+        /* The descriptor is the payload; the body is always inline. */
+        consistent = has_fd && h->len <= PM_WIRE_INLINE_MAX && got - sizeof *h == h->len;
+        if (consistent && rc != 0)
+            abort();
+        break;
     default:
         break;
     }
