@@ -711,3 +711,34 @@ TEST(reply_hands_over_a_descriptor)
     ConnectDetach(coid);
     ChannelDestroy(chid);
 }
+
+/* ---- system pulse codes cannot be forged by another process ---- */
+
+static int forger_body(int in, int out, void *arg)
+{
+    (void)in; (void)out;
+    struct chan_addr *a = arg;
+    int coid = ConnectAttach(ND_LOCAL_NODE, a->pid, a->chid, 0, 0);
+    if (coid < 0)
+        return 10;
+    /* "Unblock rcvid 12345 for me" and "this connection is gone": both lies. */
+    MsgSendPulse(coid, 10, _PULSE_CODE_UNBLOCK, 12345);
+    MsgSendPulse(coid, 10, _PULSE_CODE_DISCONNECT, 0);
+    MsgSendPulse(coid, 10, 5, 55); /* an honest one */
+    return 0;
+}
+
+TEST(forged_system_pulses_are_dropped)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct chan_addr a = { getpid(), chid };
+    struct target t;
+    REQUIRE(target_start(&t, forger_body, &a) == 0);
+    struct _pulse p;
+    CHECK_EQ_LONG(MsgReceive(chid, &p, sizeof p, NULL), 0);
+    CHECK_EQ_LONG(p.code, 5);
+    CHECK_EQ_LONG(p.value.sival_int, 55);
+    CHECK_EQ_LONG(target_finish(&t, 10000), 0);
+    ChannelDestroy(chid);
+}

@@ -48,7 +48,9 @@ typedef long rcvid_t;
 #define _NTO_CHF_THREAD_DEATH    0x0004u /* accepted; no pulse is sent */
 #define _NTO_CHF_DISCONNECT      0x0008u /* pulse when a client connection goes */
 #define _NTO_CHF_NET_MSG         0x0010u /* accepted; no network */
-#define _NTO_CHF_COID_DISCONNECT 0x0040u /* pulse when a server we connect to goes */
+#define _NTO_CHF_COID_DISCONNECT 0x0040u /* accepted; no _PULSE_CODE_COIDDEATH
+                                           * is sent yet (a dead server shows
+                                           * as ESRCH/EBADF on the next send) */
 #define _NTO_CHF_PRIVATE         0x0200u /* only this process may connect */
 
 /* ConnectAttach(): a side channel connection (not inherited, not in the

@@ -14,7 +14,9 @@
  *   _RESMGR_NPARTS(n)     reply with ctp->status and the n parts in ctp->iov
  *   _RESMGR_PTR(ctp,p,n)  reply with ctp->status and n bytes at p
  *   _RESMGR_NOREPLY       no reply now (the handler replies later itself)
- *   _RESMGR_DEFAULT       do what the default handler (iofunc_*_default) does
+ *   _RESMGR_DEFAULT       the framework's default answer: ENOSYS (ENOTTY for
+ *                         devctl) - call an iofunc_*_default() yourself for
+ *                         its behaviour
  *
  * Include <sys/iofunc.h> first to have the handlers take iofunc_attr_t and
  * iofunc_ocb_t (or define RESMGR_HANDLE_T / RESMGR_OCB_T yourself).

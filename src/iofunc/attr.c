@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "iofunc/iofunc_internal.h"
+#include "msg/msg.h"
 
 #define STRIPES 64
 
@@ -58,7 +59,7 @@ static struct stripe *stripe_of(const iofunc_attr_t *attr)
 
 static int32_t my_tid(void)
 {
-    return (int32_t)gettid();
+    return pm_self_tid(); /* cached: this runs around every I/O message */
 }
 
 /* Take the lock; `wait` says whether to wait for another holder. */

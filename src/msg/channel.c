@@ -50,6 +50,8 @@ static void channel_free(struct pm_channel *ch)
             pm_sconn_finish(&ch->conns[i]);
             close(ch->conns[i].fd);
         }
+        if (ch->conns[i].reply_cache >= 0)
+            close(ch->conns[i].reply_cache);
     }
     free(ch->conns);
     free(ch->pending);

@@ -60,8 +60,10 @@ PM_EXPORT int ConnectClientInfo(int scoid, struct _client_info *info, int ngroup
     if (ngroups > 0 && p.fd >= 0 &&
         getsockopt(p.fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
         uint32_t n = len / sizeof(gid_t);
+        if (n > (uint32_t)ngroups)
+            n = (uint32_t)ngroups; /* ngroups counts what grouplist holds */
         cr->ngroups = n;
-        for (uint32_t i = 0; i < n && i < (uint32_t)ngroups; i++)
+        for (uint32_t i = 0; i < n; i++)
             cr->grouplist[i] = groups[i];
     }
     if (p.fd >= 0)

@@ -40,6 +40,7 @@ static struct pm_cconn *slot(int fd, int create)
             conns[fd] = calloc(1, sizeof **conns);
             if (conns[fd]) {
                 conns[fd]->fd = -1;
+                conns[fd]->body_cache = -1;
                 pthread_mutex_init(&conns[fd]->lock, NULL);
                 pthread_mutex_init(&conns[fd]->exchange, NULL);
             }
@@ -180,6 +181,9 @@ PM_EXPORT int ConnectDetach(int coid)
     pm_cconn_put(c);
     pthread_mutex_lock(&c->exchange);
     close(fd);
+    if (c->body_cache >= 0)
+        close(c->body_cache);
+    c->body_cache = -1;
     pthread_mutex_unlock(&c->exchange);
     return 0;
 }

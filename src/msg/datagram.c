@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/internal.h"
@@ -65,16 +66,31 @@ size_t pm_iov_scatter(const iov_t *iov, size_t parts, size_t off,
     return done;
 }
 
+/* Bodies up to this size keep their connection's memfd; larger ones get a
+ * file of their own, so a connection never pins more memory than this. */
+#define PM_BODY_CACHE_MAX ((uint64_t)16 << 20)
+
 /* A body too big for one datagram goes in a memfd: one copy in, and the
  * receiver preads what it needs. */
-static int body_memfd(const iov_t *iov, size_t parts, uint64_t total)
+static int body_memfd(const iov_t *iov, size_t parts, uint64_t total, int *cache)
 {
-    int fd = memfd_create("peermap-msg", MFD_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    if (ftruncate(fd, (off_t)total) < 0) {
+    int fd = cache && total <= PM_BODY_CACHE_MAX ? *cache : -1;
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_size < total) &&
+        ftruncate(fd, (off_t)total) < 0) {
         close(fd);
-        return -1;
+        *cache = fd = -1;
+    }
+    if (fd < 0) {
+        fd = memfd_create("peermap-msg", MFD_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        if (ftruncate(fd, (off_t)total) < 0) {
+            close(fd);
+            return -1;
+        }
+        if (cache && total <= PM_BODY_CACHE_MAX)
+            *cache = fd;
     }
     off_t at = 0;
     for (size_t i = 0; i < parts; i++) {
@@ -85,7 +101,8 @@ static int body_memfd(const iov_t *iov, size_t parts, uint64_t total)
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0) {
-                close(fd);
+                if (!cache || *cache != fd)
+                    close(fd);
                 return -1;
             }
             p += w;
@@ -97,7 +114,7 @@ static int body_memfd(const iov_t *iov, size_t parts, uint64_t total)
 }
 
 int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
-                     size_t parts, uint64_t total)
+                     size_t parts, uint64_t total, int *cache)
 {
     struct msghdr m = { 0 };
     ssize_t r;
@@ -123,7 +140,7 @@ int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
         return r < 0 ? -1 : 0;
     }
 
-    int body = body_memfd(iov, parts, total);
+    int body = body_memfd(iov, parts, total, cache);
     if (body < 0)
         return pm_fail(errno == EMFILE ? EAGAIN : ENOMEM,
                        "cannot stage a %llu-byte message: %m",
@@ -143,7 +160,8 @@ int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
         r = sendmsg(fd, &m, MSG_NOSIGNAL);
     while (r < 0 && errno == EINTR);
     int e = errno;
-    close(body);
+    if (!cache || *cache != body)
+        close(body);
     errno = e;
     return r < 0 ? -1 : 0;
 }

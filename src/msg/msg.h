@@ -49,6 +49,7 @@ struct pm_sconn {
     int body_fd;            /* body's memfd when it did not, else -1 */
     unsigned char *reply;   /* MsgWrite()s so far */
     uint64_t reply_len, reply_cap;
+    int reply_cache;        /* memfd for large replies, kept; -1 */
 };
 
 struct pm_channel {
@@ -98,6 +99,7 @@ struct pm_cconn {
     pthread_mutex_t lock;   /* guards fd/dev/ino, held briefly */
     pthread_mutex_t exchange; /* one message/reply exchange at a time */
     uint32_t seq;           /* guarded by exchange */
+    int body_cache;         /* memfd for large messages, kept; -1 */
     int hello;              /* the server has accepted us ... */
     unsigned chflags;       /* ... and its channel has these flags */
 };
@@ -115,9 +117,13 @@ void pm_cconn_end_exchange(struct pm_cconn *c);
 #define PM_SIGEV_CHID(e)     (((int *)&(e)->_sigev_un._pad)[2])
 #define PM_SIGEV_PID(e)      (((int *)&(e)->_sigev_un._pad)[3])
 
-/* Send a whole datagram: header + iov body inline, or header + memfd. */
+/* Send a whole datagram: header + iov body inline, or header + memfd.
+ * `cache` (may be NULL) keeps the connection's memfd between messages: the
+ * receiver has always finished with the previous body before the next one
+ * is written (one exchange at a time), and re-using the file saves creating
+ * it and allocating, zeroing and freeing its pages every time. */
 int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
-                     size_t parts, uint64_t total);
+                     size_t parts, uint64_t total, int *cache);
 
 /*
  * Descriptors with replies (for protocols such as _IO_MMAP, where a server

@@ -124,7 +124,7 @@ static void accept_all(struct pm_channel *ch)
                 continue;
             }
             for (int i = ch->nconns ? ch->nconns : 0; i < n; i++)
-                t[i] = (struct pm_sconn){ .fd = -1, .body_fd = -1 };
+                t[i] = (struct pm_sconn){ .fd = -1, .body_fd = -1, .reply_cache = -1 };
             slot = ch->nconns ? ch->nconns : 1;
             ch->conns = t;
             ch->nconns = n;
@@ -132,7 +132,7 @@ static void accept_all(struct pm_channel *ch)
         struct pm_sconn *c = &ch->conns[slot];
         uint8_t gen = c->gen;
         *c = (struct pm_sconn){ .fd = fd, .pid = cr.pid, .uid = cr.uid, .gid = cr.gid,
-                                .gen = gen, .body_fd = -1 };
+                                .gen = gen, .body_fd = -1, .reply_cache = -1 };
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
                                   .data.u64 = (uint64_t)slot + 1 };
         if (epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -182,6 +182,9 @@ static void drop_conn(struct pm_channel *ch, int slot)
     epoll_ctl(ch->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     pm_sconn_finish(c);
+    if (c->reply_cache >= 0)
+        close(c->reply_cache);
+    c->reply_cache = -1;
     c->fd = -1;
     c->gen++; /* whatever rcvid was out for it is now stale */
     if (ch->flags & _NTO_CHF_DISCONNECT)
@@ -253,6 +256,12 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     }
     int scoid = PM_SCOID(ch->chid, slot);
 
+    /* Codes -32..-63 are the system's (disconnect, unblock...): a server
+     * acts on them for other clients, so another process may not send
+     * them.  Our own process may (dispatch_unblock() does). */
+    if (h.kind == PM_WIRE_PULSE && h.code <= _PULSE_CODE_UNBLOCK && h.code >= -63 &&
+        c->pid != getpid())
+        return 0;
     if (h.kind == PM_WIRE_PULSE) {
         struct _pulse p = { .type = _PULSE_TYPE, .subtype = _PULSE_SUBTYPE,
                             .code = (int8_t)h.code,
@@ -345,6 +354,8 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
     if (!ch)
         return -1;
     rcvid_t out = -1;
+    /* epoll_wait() is a cancellation point: release the channel then. */
+    pthread_cleanup_push((void (*)(void *))pm_channel_put, ch);
     for (;;) {
         pthread_mutex_lock(&ch->lock);
         if (ch->npending) {
@@ -385,7 +396,7 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
         if (got)
             break;
     }
-    pm_channel_put(ch);
+    pthread_cleanup_pop(1);
     return out;
 }
 

@@ -184,13 +184,14 @@ static int finish_fd(rcvid_t rcvid, int error, long status, const iov_t *iov,
             h.len = 0;
             rc = pm_fail(EMSGSIZE, "rcvid %ld: a reply that carries a descriptor "
                          "is limited to %d bytes", (long)rcvid, PM_WIRE_INLINE_MAX);
-            sent = pm_send_datagram(c->fd, &h, sizeof h, NULL, 0, 0);
+            sent = pm_send_datagram(c->fd, &h, sizeof h, NULL, 0, 0, NULL);
         } else {
             h.kind = PM_WIRE_REPLY_FD;
             sent = send_with_fd(c->fd, &h, c->reply, fd);
         }
     } else {
-        sent = pm_send_datagram(c->fd, &h, sizeof h, &body, h.len ? 1 : 0, h.len);
+        sent = pm_send_datagram(c->fd, &h, sizeof h, &body, h.len ? 1 : 0, h.len,
+                                &c->reply_cache);
     }
     if (sent < 0) {
         int e = errno;

@@ -100,6 +100,12 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         if (r < 0 && e == EINTR) {
             if (on_signal(cc, fd, seq, coid, &unblock_sent))
                 continue;
+            /* The server may still read the abandoned message's body: the
+             * next message must not overwrite it. */
+            if (cc->body_cache >= 0) {
+                close(cc->body_cache);
+                cc->body_cache = -1;
+            }
             return pm_fail(EINTR, "interrupted by a signal before the reply");
         }
         if (r < 0)
@@ -168,7 +174,10 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
         .dstlen = pm_iov_total(riov, rparts),
     };
     long rc;
-    if (pm_send_datagram(fd, &h, sizeof h, siov, sparts, total) < 0) {
+    /* recvmsg() is a cancellation point: a cancelled sender must not leave
+     * the connection locked for good. */
+    pthread_cleanup_push((void (*)(void *))pm_cconn_end_exchange, c);
+    if (pm_send_datagram(fd, &h, sizeof h, siov, sparts, total, &c->body_cache) < 0) {
         int e = errno;
         rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == ENOTSOCK ||
                      e == EBADF ? EBADF : e,
@@ -176,7 +185,7 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
     } else {
         rc = await_reply(c, fd, h.seq, coid, riov, rparts);
     }
-    pm_cconn_end_exchange(c);
+    pthread_cleanup_pop(1);
     return rc;
 }
 

@@ -180,7 +180,7 @@ PM_EXPORT dispatch_context_t *dispatch_block(dispatch_context_t *dctp)
         ctp->offset = 0;
         ctp->status = 0;
         ctp->id = -1;
-        ctp->tid = (unsigned)gettid();
+        ctp->tid = (unsigned)pm_self_tid();
         return dctp;
     }
 }
