@@ -11,7 +11,9 @@
 # Environment: BENCH_N / BENCH_WARMUP override the calls per measurement
 # (default 5000 / 500), BENCH_GDB_N the gdb runs (default 10), BENCH_MSG_N /
 # BENCH_MSG_WARMUP the message round trips (default 20000 / 2000; the 1 MiB
-# messages a tenth of each).
+# messages a tenth of each), BENCH_RM_N / BENCH_RM_WARMUP the 1 MiB
+# pm_read()s (default 500 / 50), BENCH_RM_OPS / BENCH_RM_OPS_WARMUP the
+# small ops per client under 64 clients (default 5000 / 100).
 set -eu
 
 build=${1:-build}
@@ -26,6 +28,10 @@ warmup=${BENCH_WARMUP:-500}
 gdb_n=${BENCH_GDB_N:-10}
 msg_n=${BENCH_MSG_N:-20000}
 msg_warmup=${BENCH_MSG_WARMUP:-2000}
+rm_n=${BENCH_RM_N:-500}
+rm_warmup=${BENCH_RM_WARMUP:-50}
+rm_ops=${BENCH_RM_OPS:-5000}
+rm_ops_warmup=${BENCH_RM_OPS_WARMUP:-100}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -65,6 +71,29 @@ for c in $configs; do
 done
 [ -x "$bin/bench_compel" ] || notes="$notes compel"
 [ -x "$bin/bench_msg" ] || notes="$notes bench_msg"
+
+# Resource managers: mode "read" in each configuration, mode "pool" once
+# (unpinned).  Lines: "CONFIG name median p99 n" and "CONFIG rate name value unit".
+: >"$tmp/rm"
+if [ -x "$bin/bench_resmgr" ]; then
+    for c in $configs; do
+        cfg=${c%%:*}
+        tcpu=${c#*:}
+        if ! "$bin/bench_resmgr" read --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$rm_n" -w "$rm_warmup" >"$tmp/out"; then
+            echo "run.sh: bench_resmgr read failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/rm"
+    done
+    if ! "$bin/bench_resmgr" pool -n "$rm_ops" -w "$rm_ops_warmup" >"$tmp/out"; then
+        echo "run.sh: bench_resmgr pool failed" >&2
+        exit 1
+    fi
+    grep -v '^#' "$tmp/out" | sed "s/^/all /" >>"$tmp/rm"
+else
+    notes="$notes bench_resmgr"
+fi
 command -v gdb >/dev/null 2>&1 || notes="$notes gdb"
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -182,4 +211,75 @@ if [ -x "$bin/bench_msg" ]; then
     echo "- raw and message blocks alternate within each measurement"
     echo
     tables msg
+fi
+
+if [ -x "$bin/bench_resmgr" ]; then
+    echo
+    echo "### resource managers"
+    echo
+    echo "- 1 MiB: $rm_n pm_read()s and $rm_n raw reads after $rm_warmup warm-up ones each, alternating blocks of 50"
+    echo "- manager: a forked child, one dispatch thread; same/cross as above (client = caller)"
+    echo "- 64 clients: forked processes, each $rm_ops ops (64-byte pm_write()/pm_read() alternately), released together; nothing pinned; 4 rounds per manager, pool and single thread alternating, each round a fresh manager and clients ($rm_ops_warmup warm-up ops per client before the release)"
+    echo
+    awk -v configs="$configs" '
+$2 == "rate" { rate[$1, $3] = $4; unit[$3] = $5; next }
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+function verdict(r, goal, x) {
+    x = substr(goal, 4) + 0
+    if (substr(goal, 1, 2) == "<=") return r " (" (r + 0 <= x ? "met" : "not met") ")"
+    return r " (" (r + 0 >= x ? "met" : "not met") ")"
+}
+END {
+    nc = split(configs, cl, " ")
+    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
+    row[1] = "rm_read_1m|pm_read() of 1 MiB from a manager (_RESMGR_PTR reply)"
+    row[2] = "raw_read_1m|raw AF_UNIX SOCK_STREAM: request byte, 1 MiB back"
+    hdr = "| measurement | what |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) {
+        hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs | " cfg[i] " MiB/s |"
+        sep = sep " ---: | ---: | ---: |"
+    }
+    print hdr " n |"; print sep " ---: |"
+    for (r = 1; r <= 2; r++) {
+        split(row[r], f, "|"); k = f[1]; n = "-"
+        line = "| " k " | " f[2] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if ((c SUBSEP k) in med) {
+                line = line " " med[c, k] " | " p99[c, k] " | " rate[c, k] " |"; n = cnt[c, k]
+            } else line = line " - | - | - |"
+        }
+        print line " " n " |"
+    }
+    print ""
+    print "| measurement | what | median µs | p99 µs | ops/s | manager CPU µs/msg | n |"
+    print "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    if (("all" SUBSEP "pool_op") in med)
+        print "| pool_op | 64 clients, manager with a 4-thread pool: one 64-byte op | " med["all", "pool_op"] " | " p99["all", "pool_op"] " | " rate["all", "pool_ops"] " | " rate["all", "pool_mgr_cpu"] " | " cnt["all", "pool_op"] " |"
+    if (("all" SUBSEP "single_op") in med)
+        print "| single_op | 64 clients, single-threaded manager: one 64-byte op | " med["all", "single_op"] " | " p99["all", "single_op"] " | " rate["all", "single_ops"] " | " rate["all", "single_mgr_cpu"] " | " cnt["all", "single_op"] " |"
+    print ""
+    hdr = "| ratio | goal |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
+    print hdr; print sep
+    line = "| pm_read() 1 MiB throughput / raw stream throughput (medians) | >= 0.5 |"
+    for (i = 1; i <= nc; i++) {
+        c = cfg[i]
+        if (((c SUBSEP "rm_read_1m") in med) && med[c, "rm_read_1m"] + 0 > 0)
+            line = line " " verdict(sprintf("%.2f", med[c, "raw_read_1m"] / med[c, "rm_read_1m"]), ">= 0.5") " |"
+        else line = line " - |"
+    }
+    print line
+    if ((("all" SUBSEP "pool_ops") in rate) && rate["all", "single_ops"] + 0 > 0 &&
+        p99["all", "single_op"] + 0 > 0) {
+        print ""
+        print "| 64 clients, unpinned | 4-thread pool / single thread |"
+        print "| --- | ---: |"
+        printf "| total ops/s | %.2f |\n", rate["all", "pool_ops"] / rate["all", "single_ops"]
+        printf "| median per op | %.2f |\n", med["all", "pool_op"] / med["all", "single_op"]
+        printf "| p99 per op | %.2f |\n", p99["all", "pool_op"] / p99["all", "single_op"]
+        if (rate["all", "single_mgr_cpu"] + 0 > 0)
+            printf "| manager CPU per message | %.2f |\n", rate["all", "pool_mgr_cpu"] / rate["all", "single_mgr_cpu"]
+    }
+}' "$tmp/rm"
 fi
