@@ -1,7 +1,7 @@
 /*
  * QNX-style resource managers (<sys/dispatch.h>, <sys/resmgr.h>,
  * <sys/iofunc.h>) and their clients (pm_open()/pm_read()/pm_write()), in
- * one run.  Two modes, the first argument:
+ * one run.  Three modes, the first argument:
  *
  *   bench_resmgr read [--caller-cpu N] [--target-cpu N] [-n READS] [-w WARMUP]
  *
@@ -37,6 +37,22 @@
  *     Nothing is pinned in this mode (managers and clients may use every
  *     CPU): a pool has no use for one CPU.  Default 5000 ops per client
  *     after 100 warm-up ones (done before the release).
+ *
+ *   bench_resmgr pool-wait [-n OPS] [-w WARMUP]
+ *
+ *     As pool, but every read handler waits a fixed device latency of
+ *     WAIT_US (200 us) before it replies, as a driver waiting for its
+ *     hardware (or a disk read) would; writes do not wait.  The wait is a
+ *     timed sleep (clock_nanosleep(), absolute CLOCK_MONOTONIC deadline,
+ *     timer slack 1 ns), not a busy loop: it uses no CPU, so a pool can
+ *     overlap up to POOL_THREADS waits even on one CPU.  The handler drops
+ *     the attribute lock around the wait (iofunc_attr_unlock(), then
+ *     iofunc_attr_lock()), as a QNX driver that blocks must, else every
+ *     handler of the device would queue behind it: the data it replies
+ *     with is the open's own slot, which only its one client touches.
+ *     Lines pool_wait_op / single_wait_op and rates pool_wait_ops ...,
+ *     single_wait_ops ..., as in pool.  Default 200 ops per client after
+ *     10 warm-up ones.
  *
  * Output: "name median_us p99_us n" lines, "rate name value unit" lines,
  * and '#' comments.  Every reply is checked: the 1 MiB bodies carry a
@@ -85,6 +101,7 @@ struct bench_ocb;
 #define CLIENTS 64
 #define POOL_THREADS 4
 #define POOL_ROUNDS 4 /* alternating pool and single-thread rounds */
+#define WAIT_US 200   /* mode pool-wait: the read handler's device latency */
 #define MAX_KIDS (CLIENTS + 4)
 
 #define BIG_PATH "/bench/big"
@@ -250,6 +267,29 @@ static struct bench_ocb *ocb_calloc(resmgr_context_t *ctp, iofunc_attr_t *attr)
     return calloc(1, sizeof(struct bench_ocb));
 }
 
+/* Mode pool-wait: the read handler's wait, 0 otherwise.  Set before the
+ * managers are forked. */
+static long handler_wait_ns;
+
+/*
+ * The modelled device latency.  This is a benchmark modelling a device
+ * that takes WAIT_US to answer, not a test waiting for an event, so a
+ * timed wait is what is wanted here; it sleeps (no CPU used) until an
+ * absolute deadline, so that a signal cannot shorten it.
+ */
+static void device_wait(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_nsec += handler_wait_ns;
+    while (t.tv_nsec >= 1000000000L) {
+        t.tv_nsec -= 1000000000L;
+        t.tv_sec++;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
+        ;
+}
+
 static void ocb_free(struct bench_ocb *ocb)
 {
     free(ocb);
@@ -289,6 +329,16 @@ static int small_read(resmgr_context_t *ctp, io_read_t *msg, struct bench_ocb *o
     size_t n = (size_t)_IO_READ_GET_NBYTES(msg);
     if (n > SMALL)
         n = SMALL;
+    if (handler_wait_ns) {
+        /* Wait for the "device" without the attribute lock, as a blocking
+         * QNX driver does (the slot is this open's own). */
+        iofunc_attr_t *a = (iofunc_attr_t *)o->ocb.attr;
+        if ((status = iofunc_attr_unlock(a)) != EOK)
+            return status;
+        device_wait();
+        if ((status = iofunc_attr_lock(a)) != EOK)
+            child_die("iofunc_attr_lock: %s", strerror(status));
+    }
     _IO_SET_READ_NBYTES(ctp, (int)n);
     return n ? _RESMGR_PTR(ctp, o->slot, n) : _RESMGR_NPARTS(0);
 }
@@ -375,6 +425,10 @@ static void __attribute__((noreturn)) server(enum server_kind kind, int ready, i
     /* Before any thread: they inherit it. */
     if (sched_setaffinity(0, sizeof set, &set) < 0)
         child_die("sched_setaffinity: %s", strerror(errno));
+    /* Mode pool-wait: sleeps end on time, not up to 50 us late (inherited
+     * by the threads too). */
+    if (handler_wait_ns && prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL) < 0)
+        child_die("PR_SET_TIMERSLACK: %s", strerror(errno));
 
     setup_tables();
     if (kind == SERVE_BIG) {
@@ -785,16 +839,22 @@ static void report_totals(struct totals *t, const char *name)
     printf("rate %s_mgr_cpu %.2f us/msg\n", name, t->cpu * 1e6 / t->msgs);
 }
 
-static void mode_pool(const struct bench_opts *o, int which)
+/* which: 0 both, 1 pool only, 2 single only; wait: mode pool-wait. */
+static void mode_pool(const struct bench_opts *o, int which, int wait)
 {
+    const char *pname = wait ? "pool_wait" : "pool", *sname = wait ? "single_wait" : "single";
+    handler_wait_ns = wait ? WAIT_US * 1000L : 0;
     size_t bytes = sizeof(struct shared) + (size_t)CLIENTS * o->n * sizeof(uint64_t);
     struct shared *sh = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED)
         bench_die("mmap: %s", strerror(errno));
     memset(sh, 0, bytes);
-    printf("# bench_resmgr pool clients=%d threads=%d n=%zu warmup=%zu rounds=%d size=%d "
-           "cpus=%ld (nothing pinned)\n", CLIENTS, POOL_THREADS, o->n, o->warmup, POOL_ROUNDS,
-           SMALL, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("# bench_resmgr %s clients=%d threads=%d n=%zu warmup=%zu rounds=%d size=%d "
+           "cpus=%ld (nothing pinned)", wait ? "pool-wait" : "pool", CLIENTS, POOL_THREADS,
+           o->n, o->warmup, POOL_ROUNDS, SMALL, sysconf(_SC_NPROCESSORS_ONLN));
+    if (wait)
+        printf(" read_handler_wait_us=%d", WAIT_US);
+    printf("\n");
     /* Alternate rounds, so that a drift of the machine weighs on both. */
     struct totals tp = { 0 }, ts = { 0 };
     samples_init(&tp.lat, (size_t)CLIENTS * o->n);
@@ -803,15 +863,15 @@ static void mode_pool(const struct bench_opts *o, int which)
     for (size_t done = 0; done < o->n;) {
         size_t k = o->n - done < per ? o->n - done : per;
         if (which != 2)
-            run_clients(SERVE_POOL, "pool", k, o->warmup, sh, &tp);
+            run_clients(SERVE_POOL, pname, k, o->warmup, sh, &tp);
         if (which != 1)
-            run_clients(SERVE_SINGLE, "single", k, o->warmup, sh, &ts);
+            run_clients(SERVE_SINGLE, sname, k, o->warmup, sh, &ts);
         done += k;
     }
     if (which != 2)
-        report_totals(&tp, "pool");
+        report_totals(&tp, pname);
     if (which != 1)
-        report_totals(&ts, "single");
+        report_totals(&ts, sname);
     samples_free(&tp.lat);
     samples_free(&ts.lat);
     if (munmap(sh, bytes) < 0)
@@ -821,20 +881,23 @@ static void mode_pool(const struct bench_opts *o, int which)
 int main(int argc, char **argv)
 {
     main_pid = getpid();
-    static const char *const modes[] = { "read", "pool", "pool-only", "single-only" };
+    static const char *const modes[] = { "read", "pool", "pool-only", "single-only",
+                                          "pool-wait" };
     int mode = -1;
-    for (int i = 0; argc >= 2 && i < 4; i++)
+    for (int i = 0; argc >= 2 && i < 5; i++)
         if (strcmp(argv[1], modes[i]) == 0)
             mode = i;
     if (mode < 0) {
-        fprintf(stderr, "usage: %s read|pool|pool-only|single-only [--caller-cpu N] "
+        fprintf(stderr, "usage: %s read|pool|pool-only|single-only|pool-wait [--caller-cpu N] "
                 "[--target-cpu N] [-n COUNT] [-w WARMUP]\n", argv[0]);
         return 2;
     }
     int pool = mode > 0;
     argv[1] = argv[0];
     struct bench_opts o;
-    bench_parse_opts(argc - 1, argv + 1, &o, pool ? 5000 : 500, pool ? 100 : 50);
+    int wait = mode == 4;
+    bench_parse_opts(argc - 1, argv + 1, &o, wait ? 200 : pool ? 5000 : 500,
+                     wait ? 10 : pool ? 100 : 50);
 
     struct sigaction sa = { .sa_handler = on_signal };
     sigemptyset(&sa.sa_mask);
@@ -858,7 +921,7 @@ int main(int argc, char **argv)
         bench_die("setenv: %s", strerror(errno));
 
     if (pool)
-        mode_pool(&o, mode - 1);
+        mode_pool(&o, wait ? 0 : mode - 1, wait);
     else
         mode_read(&o);
     fflush(stdout);

@@ -13,7 +13,9 @@
 # BENCH_MSG_WARMUP the message round trips (default 20000 / 2000; the 1 MiB
 # messages a tenth of each), BENCH_RM_N / BENCH_RM_WARMUP the 1 MiB
 # pm_read()s (default 500 / 50), BENCH_RM_OPS / BENCH_RM_OPS_WARMUP the
-# small ops per client under 64 clients (default 5000 / 100).
+# small ops per client under 64 clients (default 5000 / 100),
+# BENCH_RM_WAIT_OPS / BENCH_RM_WAIT_WARMUP the same when every read handler
+# waits 200 us (default 200 / 10).
 set -eu
 
 build=${1:-build}
@@ -32,6 +34,8 @@ rm_n=${BENCH_RM_N:-500}
 rm_warmup=${BENCH_RM_WARMUP:-50}
 rm_ops=${BENCH_RM_OPS:-5000}
 rm_ops_warmup=${BENCH_RM_OPS_WARMUP:-100}
+rm_wait_ops=${BENCH_RM_WAIT_OPS:-200}
+rm_wait_warmup=${BENCH_RM_WAIT_WARMUP:-10}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -72,8 +76,8 @@ done
 [ -x "$bin/bench_compel" ] || notes="$notes compel"
 [ -x "$bin/bench_msg" ] || notes="$notes bench_msg"
 
-# Resource managers: mode "read" in each configuration, mode "pool" once
-# (unpinned).  Lines: "CONFIG name median p99 n" and "CONFIG rate name value unit".
+# Resource managers: mode "read" in each configuration, modes "pool" and
+# "pool-wait" once each (unpinned).  Lines: "CONFIG name median p99 n" and "CONFIG rate name value unit".
 : >"$tmp/rm"
 if [ -x "$bin/bench_resmgr" ]; then
     for c in $configs; do
@@ -88,6 +92,11 @@ if [ -x "$bin/bench_resmgr" ]; then
     done
     if ! "$bin/bench_resmgr" pool -n "$rm_ops" -w "$rm_ops_warmup" >"$tmp/out"; then
         echo "run.sh: bench_resmgr pool failed" >&2
+        exit 1
+    fi
+    grep -v '^#' "$tmp/out" | sed "s/^/all /" >>"$tmp/rm"
+    if ! "$bin/bench_resmgr" pool-wait -n "$rm_wait_ops" -w "$rm_wait_warmup" >"$tmp/out"; then
+        echo "run.sh: bench_resmgr pool-wait failed" >&2
         exit 1
     fi
     grep -v '^#' "$tmp/out" | sed "s/^/all /" >>"$tmp/rm"
@@ -280,6 +289,32 @@ END {
         printf "| p99 per op | %.2f |\n", p99["all", "pool_op"] / p99["all", "single_op"]
         if (rate["all", "single_mgr_cpu"] + 0 > 0)
             printf "| manager CPU per message | %.2f |\n", rate["all", "pool_mgr_cpu"] / rate["all", "single_mgr_cpu"]
+    }
+}' "$tmp/rm"
+    # Mode pool-wait: its own small table, after the ones above.
+    awk -v ops="$rm_wait_ops" -v wu="$rm_wait_warmup" '
+$2 == "rate" { rate[$1, $3] = $4; next }
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+END {
+    if (!(("all" SUBSEP "pool_wait_op") in med) && !(("all" SUBSEP "single_wait_op") in med))
+        exit
+    print ""
+    print "64 clients, handler waits 200 µs (device latency): each client " ops " ops after " wu " warm-up ones; every read handler sleeps 200 µs (without the attribute lock) before it replies, writes do not; otherwise as above"
+    print ""
+    print "| measurement | what | median µs | p99 µs | ops/s | manager CPU µs/msg | n |"
+    print "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    if (("all" SUBSEP "pool_wait_op") in med)
+        print "| pool_wait_op | 64 clients, 4-thread pool, reads wait 200 µs: one 64-byte op | " med["all", "pool_wait_op"] " | " p99["all", "pool_wait_op"] " | " rate["all", "pool_wait_ops"] " | " rate["all", "pool_wait_mgr_cpu"] " | " cnt["all", "pool_wait_op"] " |"
+    if (("all" SUBSEP "single_wait_op") in med)
+        print "| single_wait_op | 64 clients, single thread, reads wait 200 µs: one 64-byte op | " med["all", "single_wait_op"] " | " p99["all", "single_wait_op"] " | " rate["all", "single_wait_ops"] " | " rate["all", "single_wait_mgr_cpu"] " | " cnt["all", "single_wait_op"] " |"
+    if ((("all" SUBSEP "pool_wait_ops") in rate) && rate["all", "single_wait_ops"] + 0 > 0 &&
+        p99["all", "single_wait_op"] + 0 > 0) {
+        print ""
+        print "| 64 clients, handler waits 200 µs | 4-thread pool / single thread |"
+        print "| --- | ---: |"
+        printf "| total ops/s | %.2f |\n", rate["all", "pool_wait_ops"] / rate["all", "single_wait_ops"]
+        printf "| median per op | %.2f |\n", med["all", "pool_wait_op"] / med["all", "single_wait_op"]
+        printf "| p99 per op | %.2f |\n", p99["all", "pool_wait_op"] / p99["all", "single_wait_op"]
     }
 }' "$tmp/rm"
 fi
