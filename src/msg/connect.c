@@ -88,12 +88,15 @@ struct pm_cconn *pm_cconn_begin_exchange(int coid, int *fd)
     /* Messages on one connection go one at a time: the socket carries one
      * reply stream.  Pulses do not wait for this lock. */
     pthread_mutex_lock(&c->exchange);
-    if (!pm_cconn_get(coid)) {
+    pthread_mutex_lock(&c->lock);
+    int ok = c->fd == coid_fd(coid);
+    *fd = c->fd;
+    pthread_mutex_unlock(&c->lock);
+    if (!ok) {
         pthread_mutex_unlock(&c->exchange);
+        pm_fail(EBADF, "no connection %d (detached)", coid);
         return NULL;
     }
-    *fd = c->fd;
-    pm_cconn_put(c);
     return c;
 }
 

@@ -156,9 +156,11 @@ static void queue_pulse(struct pm_channel *ch, int code, int value, int scoid)
         ch->pending = p;
         ch->cap_pending = n;
     }
-    ch->pending[ch->npending++] = (struct _pulse){
+    ch->pending[ch->npending] = (struct _pulse){
         .type = _PULSE_TYPE, .subtype = _PULSE_SUBTYPE, .code = (int8_t)code,
         .value.sival_int = value, .scoid = scoid };
+    /* Published for the lock-free look in MsgReceivev(). */
+    __atomic_store_n(&ch->npending, ch->npending + 1, __ATOMIC_RELEASE);
 }
 
 /* Deliver a pulse into the receive buffer. */
@@ -357,15 +359,22 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
     /* epoll_wait() is a cancellation point: release the channel then. */
     pthread_cleanup_push((void (*)(void *))pm_channel_put, ch);
     for (;;) {
-        pthread_mutex_lock(&ch->lock);
-        if (ch->npending) {
-            struct _pulse p = ch->pending[0];
-            memmove(ch->pending, ch->pending + 1, (size_t)--ch->npending * sizeof p);
+        /* Queued pulses are rare: look without the lock first (a pulse
+         * queued just after is seen on the next round, as if it came
+         * after the message epoll gives us). */
+        if (__atomic_load_n(&ch->npending, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_lock(&ch->lock);
+            if (ch->npending) {
+                struct _pulse p = ch->pending[0];
+                int left = ch->npending - 1;
+                memmove(ch->pending, ch->pending + 1, (size_t)left * sizeof p);
+                __atomic_store_n(&ch->npending, left, __ATOMIC_RELEASE);
+                pthread_mutex_unlock(&ch->lock);
+                out = give_pulse(&p, riov, rparts, info, chid);
+                break;
+            }
             pthread_mutex_unlock(&ch->lock);
-            out = give_pulse(&p, riov, rparts, info, chid);
-            break;
         }
-        pthread_mutex_unlock(&ch->lock);
 
         struct epoll_event ev;
         int n = epoll_wait(ch->ep, &ev, 1, -1);
