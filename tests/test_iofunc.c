@@ -10,12 +10,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,6 +210,7 @@ TEST(attr_init_owner_from_info_or_directory)
 struct lock_arg {
     iofunc_attr_t *a;
     atomic_int got;
+    atomic_int tid;
     int try_rc, unlock_rc;
 };
 
@@ -222,11 +225,39 @@ static void *try_other(void *p)
 static void *lock_other(void *p)
 {
     struct lock_arg *l = p;
+    atomic_store(&l->tid, (int)gettid());
     if (iofunc_attr_lock(l->a) == EOK) {
         atomic_store(&l->got, 1);
         iofunc_attr_unlock(l->a);
     }
     return NULL;
+}
+
+/* Wait (10 s at most) until the thread whose id *tid holds (once it has
+ * started) sleeps in futex().  No event says so; /proc does, looked at
+ * every millisecond. */
+static int wait_blocked(atomic_int *tid)
+{
+    long long end = now_ms() + 10000;
+    while (now_ms() < end) {
+        int t = atomic_load(tid);
+        if (t > 0) {
+            char path[64];
+            long nr = -1;
+            snprintf(path, sizeof path, "/proc/self/task/%d/syscall", t);
+            FILE *f = fopen(path, "re");
+            if (f) {
+                if (fscanf(f, "%ld", &nr) != 1)
+                    nr = -1;
+                fclose(f);
+            }
+            if (nr == SYS_futex)
+                return 0;
+        }
+        struct pollfd none;
+        poll(&none, 0, 1);
+    }
+    return -1;
 }
 
 TEST(attr_lock_is_recursive_per_thread_and_exclusive)
@@ -251,7 +282,9 @@ TEST(attr_lock_is_recursive_per_thread_and_exclusive)
     REQUIRE(pthread_create(&th, NULL, lock_other, &l) == 0);
     CHECK_EQ_LONG(iofunc_attr_unlock(&a), EOK);
     CHECK_EQ_LONG(iofunc_attr_unlock(&a), EOK);
-    usleep(50000);
+    /* Once the other thread sleeps waiting for the lock, it must still be
+     * waiting: we hold it once more. */
+    CHECK(wait_blocked(&l.tid) == 0);
     CHECK_EQ_LONG(atomic_load(&l.got), 0); /* still held once */
     CHECK_EQ_LONG(iofunc_attr_unlock(&a), EOK);
     pthread_join(th, NULL);
@@ -1261,15 +1294,12 @@ static void *e2e_serve(void *arg)
     }
 }
 
+/* The open is counted before its reply and the close undone before its
+ * reply, both by the serving thread: by the time pm_open()/pm_close()
+ * return, the count is final.  (Read atomically: another thread wrote it.) */
 static int count_is(iofunc_attr_t *a, unsigned want)
 {
-    long long until = now_ms() + 3000;
-    while (now_ms() < until) {
-        if (__atomic_load_n(&a->count, __ATOMIC_SEQ_CST) == want)
-            return 1;
-        usleep(1000);
-    }
-    return 0;
+    return __atomic_load_n(&a->count, __ATOMIC_SEQ_CST) == want;
 }
 
 TEST(end_to_end_defaults_behind_resmgr_attach)
