@@ -259,6 +259,43 @@ const char *pathspace_dir(void)
     return space;
 }
 
+int thread_in_syscall(const int *tid, long nr, int ms)
+{
+    long long end = now_ms() + ms;
+    while (now_ms() < end) {
+        int t = __atomic_load_n(tid, __ATOMIC_SEQ_CST);
+        if (t > 0) {
+            char path[64];
+            long cur = -2;
+            snprintf(path, sizeof path, "/proc/self/task/%d/syscall", t);
+            FILE *f = fopen(path, "re");
+            if (f) {
+                if (fscanf(f, "%ld", &cur) != 1)
+                    cur = -2;
+                fclose(f);
+            }
+            if (cur == nr)
+                return 0;
+        }
+        struct pollfd none;
+        poll(&none, 0, 1);
+    }
+    return -1;
+}
+
+int thread_join_ms(pthread_t th, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_timedjoin_np(th, NULL, &ts);
+}
+
 int unprivileged(void)
 {
     return geteuid() != 0;

@@ -8,6 +8,7 @@
 #ifndef PEERMAP_TEST_HELPERS_H
 #define PEERMAP_TEST_HELPERS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -57,6 +58,14 @@ int pathspace_fresh(void);
 void pathspace_drop(void);
 /* Its directory ("" when there is none). */
 const char *pathspace_dir(void);
+
+/* Wait (ms at most) until thread *tid of this process (0 until it has
+ * started) sits in system call nr.  No event says so; /proc does, looked at
+ * every millisecond.  0, or -1 on timeout. */
+int thread_in_syscall(const int *tid, long nr, int ms);
+
+/* pthread_join() with a deadline: 0, or ETIMEDOUT. */
+int thread_join_ms(pthread_t th, int ms);
 
 /* True when the tests run unprivileged (see run-unprivileged.sh). */
 int unprivileged(void);

@@ -210,7 +210,7 @@ TEST(attr_init_owner_from_info_or_directory)
 struct lock_arg {
     iofunc_attr_t *a;
     atomic_int got;
-    atomic_int tid;
+    int tid;
     int try_rc, unlock_rc;
 };
 
@@ -225,7 +225,7 @@ static void *try_other(void *p)
 static void *lock_other(void *p)
 {
     struct lock_arg *l = p;
-    atomic_store(&l->tid, (int)gettid());
+    __atomic_store_n(&l->tid, (int)gettid(), __ATOMIC_SEQ_CST);
     if (iofunc_attr_lock(l->a) == EOK) {
         atomic_store(&l->got, 1);
         iofunc_attr_unlock(l->a);
@@ -233,32 +233,6 @@ static void *lock_other(void *p)
     return NULL;
 }
 
-/* Wait (10 s at most) until the thread whose id *tid holds (once it has
- * started) sleeps in futex().  No event says so; /proc does, looked at
- * every millisecond. */
-static int wait_blocked(atomic_int *tid)
-{
-    long long end = now_ms() + 10000;
-    while (now_ms() < end) {
-        int t = atomic_load(tid);
-        if (t > 0) {
-            char path[64];
-            long nr = -1;
-            snprintf(path, sizeof path, "/proc/self/task/%d/syscall", t);
-            FILE *f = fopen(path, "re");
-            if (f) {
-                if (fscanf(f, "%ld", &nr) != 1)
-                    nr = -1;
-                fclose(f);
-            }
-            if (nr == SYS_futex)
-                return 0;
-        }
-        struct pollfd none;
-        poll(&none, 0, 1);
-    }
-    return -1;
-}
 
 TEST(attr_lock_is_recursive_per_thread_and_exclusive)
 {
@@ -284,7 +258,7 @@ TEST(attr_lock_is_recursive_per_thread_and_exclusive)
     CHECK_EQ_LONG(iofunc_attr_unlock(&a), EOK);
     /* Once the other thread sleeps waiting for the lock, it must still be
      * waiting: we hold it once more. */
-    CHECK(wait_blocked(&l.tid) == 0);
+    CHECK(thread_in_syscall(&l.tid, SYS_futex, 10000) == 0);
     CHECK_EQ_LONG(atomic_load(&l.got), 0); /* still held once */
     CHECK_EQ_LONG(iofunc_attr_unlock(&a), EOK);
     pthread_join(th, NULL);

@@ -524,28 +524,6 @@ static void *unblock_client(void *arg)
     return NULL;
 }
 
-/* Wait (10 s at most) until thread tid of this process sits in system call
- * nr.  No event tells that; /proc does, looked at every millisecond. */
-static int wait_in_syscall(pid_t tid, long nr)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-    long long end = now_ms() + 10000;
-    while (now_ms() < end) {
-        FILE *f = fopen(path, "re");
-        long cur = -2;
-        if (f) {
-            if (fscanf(f, "%ld", &cur) != 1)
-                cur = -2;
-            fclose(f);
-        }
-        if (cur == nr)
-            return 0;
-        struct pollfd none;
-        poll(&none, 0, 1);
-    }
-    return -1;
-}
 
 static void unblock_case(unsigned flags)
 {
@@ -564,7 +542,7 @@ static void unblock_case(unsigned flags)
     /* Signal the client once it waits for the reply (in recvmsg): a signal
      * in the instant between its send and its wait does not unblock it (see
      * ARCHITECTURE.md, "Message passing"). */
-    CHECK(wait_in_syscall(u.tid, SYS_recvmsg) == 0);
+    CHECK(thread_in_syscall(&u.tid, SYS_recvmsg, 10000) == 0);
     syscall(SYS_tgkill, getpid(), u.tid, SIGUSR1);
     if (flags & _NTO_CHF_UNBLOCK) {
         struct _pulse p;

@@ -214,18 +214,6 @@ static int disc_func(message_context_t *ctp, int code, unsigned flags, void *han
     return 0;
 }
 
-static int join_bounded(pthread_t th, int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return pthread_timedjoin_np(th, NULL, &ts);
-}
 
 TEST(name_attach_with_a_dispatch)
 {
@@ -277,7 +265,7 @@ TEST(name_attach_with_a_dispatch)
     int joined = -1;
     for (int i = 0; i < 50 && joined != 0; i++) {
         dispatch_unblock(s.ctp);
-        joined = join_bounded(s.th, 100);
+        joined = thread_join_ms(s.th, 100);
     }
     CHECK(joined == 0);
     dispatch_context_free(s.ctp);

@@ -354,18 +354,6 @@ static int mgr_start(struct mgr *m, int ids[3])
     return 0;
 }
 
-static int join_bounded(pthread_t th, int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return pthread_timedjoin_np(th, NULL, &ts);
-}
 
 static int mgr_stop(struct mgr *m)
 {
@@ -375,7 +363,7 @@ static int mgr_stop(struct mgr *m)
         rc = -1;
         for (int i = 0; i < 50 && rc != 0; i++) {
             dispatch_unblock(m->ctp);
-            rc = join_bounded(m->th, 100) == 0 ? 0 : -1;
+            rc = thread_join_ms(m->th, 100) == 0 ? 0 : -1;
         }
         m->running = 0;
     }
@@ -630,7 +618,7 @@ TEST(io_messages_reach_the_bound_ocb_with_reply_conventions)
     CHECK_EQ_LONG(raw_read(coid2, buf, sizeof buf), 2);
     CHECK(buf[0] == 'A');
     CHECK_EQ_LONG(MsgReply(g.held, 99, "late", 4), 0);
-    CHECK(join_bounded(th, 5000) == 0);
+    CHECK(thread_join_ms(th, 5000) == 0);
     CHECK_EQ_LONG(la.rc, 99);
     CHECK(memcmp(la.reply, "late", 4) == 0);
 
@@ -673,7 +661,7 @@ TEST(unblock_pulse_lets_a_held_client_go_with_eintr)
     int done = -1;
     for (int i = 0; i < 50 && done != 0; i++) {
         pthread_kill(th, SIGUSR1);
-        done = join_bounded(th, 100);
+        done = thread_join_ms(th, 100);
     }
     CHECK(done == 0);
     CHECK_EQ_LONG(la.rc, -1);
@@ -980,7 +968,7 @@ TEST(thread_pool_serves_concurrent_clients_on_several_threads)
     for (int i = 0; i < 16; i++)
         REQUIRE(pthread_create(&th[i], NULL, pool_client, &ok[i]) == 0);
     for (int i = 0; i < 16; i++)
-        CHECK(join_bounded(th[i], 20000) == 0);
+        CHECK(thread_join_ms(th[i], 20000) == 0);
     int nok = 0;
     for (int i = 0; i < 16; i++)
         nok += ok[i];
@@ -1142,7 +1130,7 @@ TEST(thread_pool_grows_from_lo_water_and_stays_under_maximum)
     for (int i = 0; i < 8; i++)
         REQUIRE(pthread_create(&th[i], NULL, pool_client, &ok[i]) == 0);
     for (int i = 0; i < 8; i++)
-        CHECK(join_bounded(th[i], 20000) == 0);
+        CHECK(thread_join_ms(th[i], 20000) == 0);
     int nok = 0;
     for (int i = 0; i < 8; i++)
         nok += ok[i];

@@ -15,6 +15,24 @@
 
 #include "common/internal.h"
 
+/* io_read_t and io_write_t share their header's shape: the plain form, or
+ * the 64-bit one when the count needs more than 32 bits. */
+#define SET_RW_HEADER(msg, type32, type64, n)                                \
+    do {                                                                     \
+        memset((msg), 0, sizeof *(msg));                                     \
+        if ((uint64_t)(n) > UINT32_MAX) {                                    \
+            (msg)->i64.type = (type64);                                      \
+            (msg)->i64.combine_len = sizeof (msg)->i64;                      \
+            (msg)->i64.nbytes = (uint32_t)(n);                               \
+            (msg)->i64.nbytes_hi = (uint32_t)((uint64_t)(n) >> 32);          \
+        } else {                                                             \
+            (msg)->i.type = (type32);                                        \
+            (msg)->i.combine_len = sizeof (msg)->i;                          \
+            (msg)->i.nbytes = (uint32_t)(n);                                 \
+        }                                                                    \
+        /* xtype stays _IO_XTYPE_NONE (0) */                                 \
+    } while (0)
+
 PM_EXPORT ssize_t pm_read(int fd, void *buf, size_t n)
 {
     pm_begin();
@@ -23,19 +41,7 @@ PM_EXPORT ssize_t pm_read(int fd, void *buf, size_t n)
     if (n && !buf)
         return pm_fail(EFAULT, "buffer is NULL");
     io_read_t msg;
-    memset(&msg, 0, sizeof msg);
-    if ((uint64_t)n > UINT32_MAX) {
-        msg.i64.type = _IO_READ64;
-        msg.i64.combine_len = sizeof msg.i64;
-        msg.i64.nbytes = (uint32_t)n;
-        msg.i64.nbytes_hi = (uint32_t)((uint64_t)n >> 32);
-        msg.i64.xtype = _IO_XTYPE_NONE;
-    } else {
-        msg.i.type = _IO_READ;
-        msg.i.combine_len = sizeof msg.i;
-        msg.i.nbytes = (uint32_t)n;
-        msg.i.xtype = _IO_XTYPE_NONE;
-    }
+    SET_RW_HEADER(&msg, _IO_READ, _IO_READ64, n);
     long st = MsgSend(fd, &msg, sizeof msg.i, buf, n);
     if (st < 0)
         return -1;
@@ -53,19 +59,7 @@ PM_EXPORT ssize_t pm_write(int fd, const void *buf, size_t n)
     if (n && !buf)
         return pm_fail(EFAULT, "buffer is NULL");
     io_write_t msg;
-    memset(&msg, 0, sizeof msg);
-    if ((uint64_t)n > UINT32_MAX) {
-        msg.i64.type = _IO_WRITE64;
-        msg.i64.combine_len = sizeof msg.i64;
-        msg.i64.nbytes = (uint32_t)n;
-        msg.i64.nbytes_hi = (uint32_t)((uint64_t)n >> 32);
-        msg.i64.xtype = _IO_XTYPE_NONE;
-    } else {
-        msg.i.type = _IO_WRITE;
-        msg.i.combine_len = sizeof msg.i;
-        msg.i.nbytes = (uint32_t)n;
-        msg.i.xtype = _IO_XTYPE_NONE;
-    }
+    SET_RW_HEADER(&msg, _IO_WRITE, _IO_WRITE64, n);
     iov_t iov[2];
     SETIOV(&iov[0], &msg, sizeof msg.i);
     SETIOV(&iov[1], buf, n);
