@@ -233,7 +233,10 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     struct msghdr m = { .msg_iov = v, .msg_iovlen = 2,
                         .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
     ssize_t r = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+    /* ECONNRESET: the client closed with data of ours unread (our hello,
+     * say).  The kernel reports it once; what the client sent before it
+     * closed is still queued, and is read on the next round. */
+    if (r < 0 && (errno == EAGAIN || errno == EINTR || errno == ECONNRESET))
         return 0;
     if (r <= 0) {
         drop_conn(ch, slot);
