@@ -124,6 +124,85 @@ int pm_fstat(int fd, struct stat *st);
  */
 int pm_close(int fd);
 
+/* ==== mmap() of a resource: the client's memory manager ====
+ *
+ * On QNX, mmap() of a file a resource manager serves makes the memory
+ * manager send that manager an _IO_MMAP message (answered by its mmap
+ * handler, normally iofunc_mmap() / iofunc_mmap_ext()) and map what the
+ * answer allows.  These calls are that memory manager, running in the
+ * caller's process; for a descriptor that is not open on a resource manager
+ * they are mmap(), munmap(), msync() and mprotect() themselves.
+ *
+ * The memory manager holds its own connection to the manager per object
+ * (the manager binds a privileged OCB to it, so the mapping outlives
+ * pm_close() of fd, as POSIX requires), asks for PROT_WRITE when it may
+ * need it, and maps either
+ *   - the shared memory object the manager hands over with
+ *     _IO_MMAP_REPLY_FLAGS_SERVER_SHMEM_OBJECT: the same pages as the
+ *     manager and every other process mapping it (zero-copy), or
+ *   - pages read from the manager (_IO_READ) on first touch, with read
+ *     ahead; zeros past the end of the file; MAP_SHARED pages that changed
+ *     are written back (_IO_WRITE) by pm_msync(MS_SYNC) and pm_munmap();
+ *     MAP_PRIVATE pages never are.  A page that can no longer be read (the
+ *     manager died, stalled past peermap_timeout_ms(), or answered
+ *     nonsense) raises SIGBUS when touched, as a truncated file does.
+ * Objects are kept per manager for a while after their last unmap, so that
+ * mapping the same resource again reuses them (and the pages already
+ * read); then their connection is closed, which frees the manager's OCB.
+ *
+ * Errors (-1, or MAP_FAILED, with errno; peermap_errmsg() tells why):
+ * EBADF (fd not open, or not open for reading), EACCES (the open or the
+ * manager forbids prot; pm_mprotect() beyond what the manager allowed),
+ * EROFS (write on a read-only mount), EAGAIN (mandatory locks), ENOMEM,
+ * ENODEV (the manager has no mmap handler: ENOSYS from it), EINVAL (bad
+ * arguments, as mmap()), ESRCH (the manager is gone), ETIMEDOUT (it did not
+ * answer within peermap_timeout_ms()), or the error the manager replied.
+ */
+void *pm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int pm_munmap(void *addr, size_t len);
+int pm_msync(void *addr, size_t len, int flags);
+int pm_mprotect(void *addr, size_t len, int prot);
+
+/* ==== which way mmap_peer() reaches the target ====
+ *
+ * mmap_peer()/munmap_peer() on a process that is reply-blocked on one of
+ * the caller's channels (the QNX pattern: the client asked for a buffer and
+ * waits for the reply) are done in-band: the client's own library maps or
+ * unmaps on the caller's behalf, then goes on waiting.  No ptrace is
+ * involved, so Yama, containers without CAP_SYS_PTRACE and non-dumpable
+ * targets do not matter, and it is several times faster.  Otherwise the
+ * call is made through ptrace.
+ */
+enum peermap_path {
+    PEERMAP_PATH_AUTO = 0,    /* in-band when possible, else ptrace */
+    PEERMAP_PATH_PTRACE = 1,  /* ptrace only */
+    PEERMAP_PATH_INBAND = 2,  /* in-band only: ESRCH when the target is
+                               * not reply-blocked on us */
+    PEERMAP_PATH_LOCAL = 3,   /* (reported only) the target was the caller */
+    PEERMAP_PATH_NONE = -1    /* (reported only) nothing was tried */
+};
+
+/* Choose the path for the calling process's later calls (PEERMAP_PATH_AUTO,
+ * _PTRACE or _INBAND; also $PEERMAP_PATH = auto|ptrace|inband until set).
+ * 0, or -1/EINVAL. */
+int peermap_set_path(int path);
+int peermap_path(void);
+
+/* The path the calling thread's last mmap_peer()/munmap_peer() took (also
+ * when it failed, if it got that far); PEERMAP_PATH_NONE if none. */
+int peermap_last_path(void);
+
+/*
+ * The client's consent.  While a thread of this process waits for a reply,
+ * the server it waits on may map and unmap in this process in-band - if it
+ * runs as the same user or as root (it could ptrace us anyway), only while
+ * that message is pending, only mmap/munmap, fd-backed mappings from the
+ * object it sends (never a path).  peermap_inband_accept(0) refuses all
+ * in-band requests (servers then fall back to ptrace); 1 restores the
+ * default.  Also $PEERMAP_INBAND=0.  Returns the previous setting.
+ */
+int peermap_inband_accept(int on);
+
 #ifdef __cplusplus
 }
 #endif

@@ -811,6 +811,15 @@ struct __stat_t64_2008 {
     int64_t                st_blocks;
 };
 
+/* The protection bits an _IO_MMAP speaks of (Linux's values: PROT_READ 1,
+ * PROT_WRITE 2, PROT_EXEC 4).  peermap's memory manager always fills
+ * required_prot and says so with _IO_MMAP_PROT_REQUIRED_VALID, a bit
+ * outside PROT_MASK, as QNX's does with bits of its own. */
+#ifndef PROT_MASK
+#define PROT_MASK 0x7u
+#endif
+#define _IO_MMAP_PROT_REQUIRED_VALID 0x00010000u
+
 /* The memory manager asks: may it map `offset` of the client's object with
  * `prot`?  info is the client's (its pid, and its fd as coid).  prot is what
  * it would like, required_prot what it must have (a sender that fills

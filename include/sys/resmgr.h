@@ -175,6 +175,11 @@ int resmgr_detach(dispatch_t *dpp, int id, unsigned flags);
  * the io handlers with this OCB.  (iofunc_ocb_attach() calls it.) */
 int resmgr_open_bind(resmgr_context_t *ctp, void *ocb, const resmgr_io_funcs_t *iofuncs);
 
+/* The OCB bound to the connection (and coid) that ctp's message came on,
+ * or NULL when there is none.  iofunc_mmap() uses it to find the memory
+ * manager's privileged OCB. */
+void *resmgr_ocb(resmgr_context_t *ctp);
+
 /* Read `nbytes` of the client's message at `offset` (from ctp->offset), or
  * write into its reply buffer: MsgRead()/MsgWrite() for resource managers. */
 ssize_t resmgr_msgread(resmgr_context_t *ctp, void *msg, size_t nbytes, size_t offset);

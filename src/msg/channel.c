@@ -37,6 +37,30 @@ struct pm_channel *pm_channel_get(int chid)
     return ch;
 }
 
+struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot)
+{
+    struct pm_channel *found = NULL;
+    pthread_mutex_lock(&table_lock);
+    for (int i = 1; i < MAX_CHANNELS && !found; i++) {
+        struct pm_channel *ch = channels[i];
+        if (!ch || ch->dead)
+            continue;
+        pthread_mutex_lock(&ch->lock);
+        for (int k = 1; k < ch->nconns; k++) {
+            struct pm_sconn *c = &ch->conns[k];
+            if (c->fd >= 0 && c->busy && c->pid == pid && !c->memmgr) {
+                *slot = k;
+                found = ch;
+                ch->refs++;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&ch->lock);
+    }
+    pthread_mutex_unlock(&table_lock);
+    return found;
+}
+
 static void channel_free(struct pm_channel *ch)
 {
     if (ch->lsn >= 0)
@@ -52,6 +76,8 @@ static void channel_free(struct pm_channel *ch)
         }
         if (ch->conns[i].reply_cache >= 0)
             close(ch->conns[i].reply_cache);
+        if (ch->conns[i].inband_side >= 0)
+            close(ch->conns[i].inband_side);
     }
     free(ch->conns);
     free(ch->pending);

@@ -41,6 +41,7 @@ static struct pm_cconn *slot(int fd, int create)
             if (conns[fd]) {
                 conns[fd]->fd = -1;
                 conns[fd]->body_cache = -1;
+                conns[fd]->inband_side = -1;
                 pthread_mutex_init(&conns[fd]->lock, NULL);
                 pthread_mutex_init(&conns[fd]->exchange, NULL);
             }
@@ -156,6 +157,9 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
     c->seq = 0;
     c->hello = 0;
     c->chflags = 0;
+    if (c->inband_side >= 0) /* the fd was closed with close(), not detached */
+        close(c->inband_side);
+    c->inband_side = -1;
     pthread_mutex_unlock(&c->lock);
     return side ? fd | _NTO_SIDE_CHANNEL : fd;
 }
@@ -187,6 +191,9 @@ PM_EXPORT int ConnectDetach(int coid)
     if (c->body_cache >= 0)
         close(c->body_cache);
     c->body_cache = -1;
+    if (c->inband_side >= 0)
+        close(c->inband_side);
+    c->inband_side = -1;
     pthread_mutex_unlock(&c->exchange);
     return 0;
 }

@@ -50,6 +50,8 @@ struct pm_sconn {
     unsigned char *reply;   /* MsgWrite()s so far */
     uint64_t reply_len, reply_cap;
     int reply_cache;        /* memfd for large replies, kept; -1 */
+    int memmgr;             /* the client's memory manager (PM_WIRE_MEMMGR) */
+    int inband_side;        /* our end of the in-band socket, or -1 */
 };
 
 struct pm_channel {
@@ -71,6 +73,9 @@ struct pm_channel {
 struct pm_channel *pm_channel_get(int chid);   /* NULL + EINVAL if none */
 void pm_channel_put(struct pm_channel *ch);
 void pm_channel_name(pid_t pid, int chid, char *buf, size_t n, size_t *len);
+/* A channel (referenced) on which process `pid` waits for a reply, and the
+ * slot of its connection; NULL when it waits on none of ours. */
+struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot);
 
 /* Find the busy connection behind rcvid: on success the channel is
  * referenced and locked (release with pm_rcvid_release).  NULL + ESRCH when
@@ -102,6 +107,7 @@ struct pm_cconn {
     int body_cache;         /* memfd for large messages, kept; -1 */
     int hello;              /* the server has accepted us ... */
     unsigned chflags;       /* ... and its channel has these flags */
+    int inband_side;        /* our end of the in-band socket, or -1 */
 };
 /* The connection behind coid, with `lock` held (pm_cconn_put releases it).
  * NULL + EBADF when there is none.  With `exchange`, the exchange lock is
@@ -137,6 +143,31 @@ int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
  */
 int pm_msg_reply_fd(rcvid_t rcvid, long status, const iov_t *iov, size_t parts, int fd);
 int pm_msg_take_fd(void);
+
+/*
+ * The memory manager's connections (memmgr_conn.c).
+ *   pm_memmgr_connect()  a side-channel connection to (pid, chid) marked as
+ *                        the memory manager's: the only kind on which a
+ *                        resource manager accepts _IO_MMAP.  Returns the
+ *                        coid, or -1 with errno as ConnectAttach().
+ *   pm_rcvid_memmgr()    1 when rcvid came on such a connection, 0 when
+ *                        not, -1/ESRCH for a stale rcvid.
+ *   pm_msg_sendv_timed() MsgSendv() that gives up after timeout_ms (> 0)
+ *                        with ETIMEDOUT: the memory manager must not hang
+ *                        on a server that stalls.  A reply that comes later
+ *                        is discarded.
+ */
+int pm_memmgr_connect(pid_t pid, int chid);
+int pm_rcvid_memmgr(rcvid_t rcvid);
+long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
+                        const iov_t *riov, size_t rparts, int timeout_ms);
+
+/* The client's side of an in-band request (inband_client.c): called by a
+ * thread waiting for the reply to `seq` when the server rings (doorbell
+ * `h`, `side` >= 0 when it brought the in-band socket). */
+struct pm_wire_reply;
+void pm_inband_serve(struct pm_cconn *cc, const struct pm_wire_reply *h,
+                     int side, uint32_t seq);
 
 /* This thread's id, cached: glibc's gettid() is a system call each time,
  * and every message carries it. */

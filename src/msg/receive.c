@@ -124,7 +124,8 @@ static void accept_all(struct pm_channel *ch)
                 continue;
             }
             for (int i = ch->nconns ? ch->nconns : 0; i < n; i++)
-                t[i] = (struct pm_sconn){ .fd = -1, .body_fd = -1, .reply_cache = -1 };
+                t[i] = (struct pm_sconn){ .fd = -1, .body_fd = -1, .reply_cache = -1,
+                                          .inband_side = -1 };
             slot = ch->nconns ? ch->nconns : 1;
             ch->conns = t;
             ch->nconns = n;
@@ -132,7 +133,8 @@ static void accept_all(struct pm_channel *ch)
         struct pm_sconn *c = &ch->conns[slot];
         uint8_t gen = c->gen;
         *c = (struct pm_sconn){ .fd = fd, .pid = cr.pid, .uid = cr.uid, .gid = cr.gid,
-                                .gen = gen, .body_fd = -1, .reply_cache = -1 };
+                                .gen = gen, .body_fd = -1, .reply_cache = -1,
+                                .inband_side = -1 };
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
                                   .data.u64 = (uint64_t)slot + 1 };
         if (epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -187,6 +189,10 @@ static void drop_conn(struct pm_channel *ch, int slot)
     if (c->reply_cache >= 0)
         close(c->reply_cache);
     c->reply_cache = -1;
+    if (c->inband_side >= 0)
+        close(c->inband_side);
+    c->inband_side = -1;
+    c->memmgr = 0;
     c->fd = -1;
     c->gen++; /* whatever rcvid was out for it is now stale */
     if (ch->flags & _NTO_CHF_DISCONNECT)
@@ -267,6 +273,11 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     if (h.kind == PM_WIRE_PULSE && h.code <= _PULSE_CODE_UNBLOCK && h.code >= -63 &&
         c->pid != getpid())
         return 0;
+    if (h.kind == PM_WIRE_MEMMGR) {
+        /* Only marks the connection; a liar gains nothing (see memmgr_conn.c). */
+        c->memmgr = 1;
+        return 0;
+    }
     if (h.kind == PM_WIRE_PULSE) {
         struct _pulse p = { .type = _PULSE_TYPE, .subtype = _PULSE_SUBTYPE,
                             .code = (int8_t)h.code,

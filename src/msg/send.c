@@ -2,6 +2,7 @@
  * The client side of a message: send, then wait "reply-blocked" for the
  * reply on the same connection.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,10 @@ static void read_body(int fd, uint64_t len, const iov_t *riov, size_t rparts)
         at += (off_t)want;
     }
 }
+
+/* pm_msg_sendv_timed(): when this thread must stop waiting (pm_now_ns()),
+ * 0 for never. */
+static _Thread_local int64_t reply_deadline;
 
 /* The descriptor the last reply in this thread carried (PM_WIRE_REPLY_FD). */
 static _Thread_local int received_fd = -1;
@@ -93,8 +98,26 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
         struct msghdr m = { .msg_iov = v, .msg_iovlen = rparts + 1,
                             .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
-        ssize_t r = recvmsg(fd, &m, MSG_TRUNC | MSG_CMSG_CLOEXEC);
-        int e = errno;
+        ssize_t r;
+        int e;
+        if (reply_deadline) {
+            /* Only the memory manager waits with a deadline. */
+            int64_t left = (reply_deadline - pm_now_ns() + 999999) / 1000000;
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            int pr = left > 0 ? poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left) : 0;
+            if (pr == 0) {
+                if (v != stack)
+                    free(v);
+                if (cc->body_cache >= 0) { /* the server may still read it */
+                    close(cc->body_cache);
+                    cc->body_cache = -1;
+                }
+                return pm_fail(ETIMEDOUT, "no reply on connection %d in time "
+                               "(the server stalls)", coid);
+            }
+        }
+        r = recvmsg(fd, &m, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+        e = errno;
         if (v != stack)
             free(v);
         if (r < 0 && e == EINTR) {
@@ -128,6 +151,12 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         if (ok && h.kind == PM_WIRE_HELLO) {
             cc->hello = 1;
             cc->chflags = (unsigned)h.status;
+            continue;
+        }
+        if (ok && h.kind == PM_WIRE_INBAND) {
+            /* Our server asks us to map or unmap for it (issue: mmap_peer
+             * without ptrace); then we go on waiting. */
+            pm_inband_serve(cc, &h, body, seq);
             continue;
         }
         if (ok && h.seq != seq) {
@@ -186,6 +215,16 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
         rc = await_reply(c, fd, h.seq, coid, riov, rparts);
     }
     pthread_cleanup_pop(1);
+    return rc;
+}
+
+long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
+                        const iov_t *riov, size_t rparts, int timeout_ms)
+{
+    pm_begin();
+    reply_deadline = pm_now_ns() + (int64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000000;
+    long rc = exchange(coid, siov, sparts, riov, rparts);
+    reply_deadline = 0;
     return rc;
 }
 

@@ -21,6 +21,7 @@ int pm_wire_check_send(const struct pm_wire_send *h, size_t got, int has_fd,
         return body_ok(h->srclen, got, sizeof *h, has_fd, fd_size) ? 0 : -1;
     case PM_WIRE_PULSE:
     case PM_WIRE_UNBLOCK:
+    case PM_WIRE_MEMMGR:
         return got == sizeof *h && !has_fd && h->srclen == 0 ? 0 : -1;
     default:
         return -1;
@@ -44,6 +45,8 @@ int pm_wire_check_reply(const struct pm_wire_reply *h, size_t got, int has_fd,
                got - sizeof *h == h->len ? 0 : -1;
     case PM_WIRE_HELLO:
         return got == sizeof *h && !has_fd && h->len == 0 ? 0 : -1;
+    case PM_WIRE_INBAND:
+        return got == sizeof *h && h->len == 0 ? 0 : -1;
     default:
         return -1;
     }

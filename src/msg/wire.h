@@ -29,6 +29,15 @@ enum pm_wire_kind {
     PM_WIRE_HELLO = 0x48454c31,   /* "HEL1": sent on accept; status = the
                                    * channel's flags (the client needs
                                    * _NTO_CHF_UNBLOCK when signalled) */
+    PM_WIRE_MEMMGR = 0x4d4d4731,  /* "MMG1" (client to server, first on a
+                                   * connection): this is the memory
+                                   * manager's connection (memmgr/) */
+    PM_WIRE_INBAND = 0x494e4231,  /* "INB1" (server to a reply-blocked
+                                   * client): a map/unmap request waits on
+                                   * the in-band socket (inband.h); seq =
+                                   * the pending message, status = its id;
+                                   * may carry the client's end of that
+                                   * socket */
 };
 
 /* Client to server. */

@@ -3,7 +3,9 @@
 #include "sys/mman_peer.h"
 #include "common/internal.h"
 #include "peer/args.h"
+#include "peer/path.h"
 #include "peer/remote_map.h"
+#include "peermap.h"
 
 PM_EXPORT void *mmap_peer(pid_t pid, void *addr, size_t len, int prot,
                           int flags, int fd, off_t off)
@@ -13,6 +15,7 @@ PM_EXPORT void *mmap_peer(pid_t pid, void *addr, size_t len, int prot,
     int rc;
 
     pm_begin();
+    pm_path_taken(PEERMAP_PATH_NONE);
     if (pid < 0) {
         pm_fail(ESRCH, "invalid PID %d", (int)pid);
         return MAP_FAILED;
@@ -20,7 +23,9 @@ PM_EXPORT void *mmap_peer(pid_t pid, void *addr, size_t len, int prot,
     int remote = !pm_is_self(pid, getpid());
     rc = pm_map_req_init(&rq, remote, addr, len, prot, flags, fd, off);
     if (rc == 0)
-        rc = remote ? pm_peer_map(pid, &rq, &out) : pm_local_map(&rq, &out);
+        rc = remote ? pm_route_map(pid, &rq, &out) : pm_local_map(&rq, &out);
+    if (rc == 0 && !remote)
+        pm_path_taken(PEERMAP_PATH_LOCAL);
     int e = errno;
     pm_map_req_done(&rq);
     errno = e;

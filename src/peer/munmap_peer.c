@@ -5,7 +5,9 @@
 #include "common/internal.h"
 #include "peer/ability.h"
 #include "peer/args.h"
+#include "peer/path.h"
 #include "peer/remote_map.h"
+#include "peermap.h"
 #include "sys/procmgr.h"
 
 PM_EXPORT int munmap_peer(pid_t pid, void *addr, size_t len)
@@ -14,14 +16,17 @@ PM_EXPORT int munmap_peer(pid_t pid, void *addr, size_t len)
     size_t plen;
 
     pm_begin();
+    pm_path_taken(PEERMAP_PATH_NONE);
     if (pid < 0)
         return pm_fail(ESRCH, "invalid PID %d", (int)pid);
     if (pm_unmap_range(addr, len, &start, &plen) < 0)
         return -1;
-    if (pm_is_self(pid, getpid()))
+    if (pm_is_self(pid, getpid())) {
+        pm_path_taken(PEERMAP_PATH_LOCAL);
         return pm_local_unmap(start, plen);
+    }
     if (pm_ability_check(PROCMGR_AID_MEM_PEER))
         return pm_fail(EPERM, "changing another process's memory needs ability "
                        "PROCMGR_AID_MEM_PEER (see procmgr_ability(3))");
-    return pm_peer_unmap(pid, start, plen);
+    return pm_route_unmap(pid, start, plen);
 }

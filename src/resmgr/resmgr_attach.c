@@ -174,12 +174,14 @@ PM_EXPORT int resmgr_detach(dispatch_t *dpp, int id, unsigned flags)
 
 /* ---- bindings ---- */
 
-uint64_t pm_rm_conn_ino(int scoid)
+static uint64_t conn_ino_pid(int scoid, pid_t *pid)
 {
     struct pm_peer p;
     struct stat st;
     if (pm_scoid_peer(scoid, &p) < 0)
         return 0;
+    if (pid)
+        *pid = p.pid;
     uint64_t ino = 0;
     if (p.fd >= 0) {
         if (fstat(p.fd, &st) == 0)
@@ -187,6 +189,11 @@ uint64_t pm_rm_conn_ino(int scoid)
         close(p.fd);
     }
     return ino;
+}
+
+uint64_t pm_rm_conn_ino(int scoid)
+{
+    return conn_ino_pid(scoid, NULL);
 }
 
 static void call_close_ocb(resmgr_context_t *ctp, struct pm_rm_binding *b)
@@ -220,7 +227,7 @@ PM_EXPORT int resmgr_open_bind(resmgr_context_t *ctp, void *ocb, const resmgr_io
     b->coid = ctp->info.coid;
     b->ocb = ocb;
     b->attach_id = ctp->id;
-    b->conn_ino = pm_rm_conn_ino(b->scoid);
+    b->conn_ino = conn_ino_pid(b->scoid, &b->pid);
     struct pm_rm_binding *old = NULL;
 
     pthread_mutex_lock(&dpp->lock);
@@ -260,6 +267,36 @@ PM_EXPORT int resmgr_open_bind(resmgr_context_t *ctp, void *ocb, const resmgr_io
     if (old)
         call_close_ocb(ctp, old);
     return 0;
+}
+
+struct pm_rm_binding *pm_rm_binding_of_client(dispatch_t *dpp, pid_t pid, int coid)
+{
+    struct pm_rm_binding *b = NULL;
+    pthread_mutex_lock(&dpp->lock);
+    for (int i = 0; i < dpp->nbindings; i++) {
+        struct pm_rm_binding *o = dpp->bindings[i];
+        if (o->pid == pid && o->coid == coid && !o->closing)
+            b = o; /* bindings are appended: the last is the newest */
+    }
+    if (b)
+        b->refs++;
+    pthread_mutex_unlock(&dpp->lock);
+    return b;
+}
+
+PM_EXPORT void *resmgr_ocb(resmgr_context_t *ctp)
+{
+    pm_begin();
+    if (!ctp || !ctp->dpp) {
+        pm_fail(EINVAL, "resmgr_ocb(): no context");
+        return NULL;
+    }
+    struct pm_rm_binding *b = pm_rm_binding_get(ctp->dpp, ctp->info.scoid, ctp->info.coid);
+    if (!b)
+        return NULL;
+    void *ocb = b->ocb;
+    pm_rm_binding_put(ctp, b);
+    return ocb;
 }
 
 struct pm_rm_binding *pm_rm_binding_get(dispatch_t *dpp, int scoid, int coid)

@@ -31,13 +31,25 @@
  *    _RESMGR_DEFAULT -> ENOSYS, except ENOTTY from a devctl handler (as
  *    iofunc_devctl_default() documents); a NULL handler is ENOSYS.  A
  *    negative status with EOK is sent as is (_IO_SET_CONNECT_RET).
+ *  - _IO_MMAP is accepted only on the memory manager's connections
+ *    (msg/memmgr_conn.c); from anyone else it is ENOSYS and no handler
+ *    runs, however well-formed.  It names the client's open by i.info.coid;
+ *    the client is the process at the other end of the memory manager's
+ *    connection (the kernel says which: i.info.pid must agree), so an
+ *    _IO_MMAP reaches only that process's own opens (none: EBADF).  The
+ *    handler runs with that open's OCB and ctp->info of the memory manager
+ *    (it binds its privileged OCB there).  A reply that says
+ *    _IO_MMAP_REPLY_FLAGS_SERVER_SHMEM_OBJECT hands the object in base.fd
+ *    to the client with the reply.
  *  - Combined messages: only the first is handled (a connect with
  *    _IO_CONNECT_COMBINE* is answered as an open; a trailing I/O message is
  *    not run).
  */
+#include <fcntl.h>
 #include <string.h>
 
 #include "common/internal.h"
+#include "msg/msg.h"
 #include "resmgr/resmgr_internal.h"
 
 /* Answer per the handler's return value. */
@@ -135,8 +147,87 @@ static int handle_connect(resmgr_context_t *ctp, const struct pm_rm_decoded *d)
     return 0;
 }
 
+/* The reply an mmap handler built, with the shared memory object it names
+ * (if any) sent along. */
+static void reply_mmap(resmgr_context_t *ctp, int ret)
+{
+    if (ret >= 0 || (unsigned)-(long)ret > ctp->nparts_max) {
+        reply(ctp, ret, 0);
+        return;
+    }
+    unsigned n = (unsigned)-(long)ret;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += ctp->iov[i].iov_len;
+    struct _io_mmap_reply_ext r;
+    if (total < sizeof r) {
+        reply(ctp, ret, 0);
+        return;
+    }
+    size_t at = 0;
+    for (unsigned i = 0; i < n && at < sizeof r; i++) {
+        size_t k = ctp->iov[i].iov_len < sizeof r - at ? ctp->iov[i].iov_len : sizeof r - at;
+        memcpy((char *)&r + at, ctp->iov[i].iov_base, k);
+        at += k;
+    }
+    unsigned want = _IO_MMAP_REPLY_FLAGS_USE_EXTENDED | _IO_MMAP_REPLY_FLAGS_SERVER_SHMEM_OBJECT;
+    if ((r.extended.flags & want) != want) {
+        reply(ctp, ret, 0);
+        return;
+    }
+    if (r.base.fd < 0 || fcntl(r.base.fd, F_GETFD) < 0) {
+        /* A handler bug: say so to the client rather than hand it nothing. */
+        MsgError(ctp->rcvid, EBADF);
+        return;
+    }
+    if (pm_msg_reply_fd(ctp->rcvid, ctp->status, ctp->iov, n, r.base.fd) < 0 && errno == EMSGSIZE)
+        return; /* the client was told */
+}
+
+static int handle_mmap(resmgr_context_t *ctp)
+{
+    if (pm_rcvid_memmgr(ctp->rcvid) != 1) {
+        MsgError(ctp->rcvid, ENOSYS);
+        return 0;
+    }
+    struct _io_mmap *m = &ctp->msg->mmap.i;
+    if (m->info.pid != ctp->info.pid) {
+        MsgError(ctp->rcvid, EBADF);
+        return 0;
+    }
+    struct pm_rm_binding *b = pm_rm_binding_of_client(ctp->dpp, ctp->info.pid, m->info.coid);
+    if (!b) {
+        MsgError(ctp->rcvid, EBADF);
+        return 0;
+    }
+    m->info.scoid = b->scoid; /* what the client's own messages carry */
+    ctp->id = b->attach_id;
+    const resmgr_io_funcs_t *t = b->io_funcs;
+    pm_rm_iofn f = b->detached ? NULL : pm_rm_io_func(t, PM_IS_MMAP);
+    pm_rm_iofn lock = pm_rm_io_func(t, PM_IS_LOCK_OCB);
+    pm_rm_iofn unlock = pm_rm_io_func(t, PM_IS_UNLOCK_OCB);
+    int ret;
+    if (b->detached) {
+        ret = EBADF;
+    } else if (!f) {
+        ret = ENOSYS;
+    } else {
+        ret = lock ? lock(ctp, NULL, b->ocb) : EOK;
+        if (ret == EOK) {
+            ret = f(ctp, ctp->msg, b->ocb);
+            if (unlock)
+                unlock(ctp, NULL, b->ocb);
+        }
+    }
+    pm_rm_binding_put(ctp, b);
+    reply_mmap(ctp, ret);
+    return 0;
+}
+
 static int handle_io(resmgr_context_t *ctp, const struct pm_rm_decoded *d)
 {
+    if (d->slot == PM_IS_MMAP)
+        return handle_mmap(ctp);
     struct pm_rm_binding *b = pm_rm_binding_get(ctp->dpp, ctp->info.scoid, ctp->info.coid);
     if (!b) {
         MsgError(ctp->rcvid, EBADF);

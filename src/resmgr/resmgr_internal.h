@@ -108,6 +108,7 @@ struct pm_rm_attach {
 struct pm_rm_binding {
     int scoid, coid;
     uint64_t conn_ino;                     /* the connection's socket inode */
+    pid_t pid;                             /* the client, from the kernel */
     void *ocb;
     const resmgr_io_funcs_t *io_funcs;
     int attach_id;
@@ -159,6 +160,9 @@ int pm_rm_add_attach(dispatch_t *dpp, struct pm_rm_attach *a);      /* id or -1 
 struct pm_rm_attach *pm_rm_find_attach(dispatch_t *dpp, int id);    /* lock held */
 /* The binding for the sender of ctp, with a reference taken; NULL if none. */
 struct pm_rm_binding *pm_rm_binding_get(dispatch_t *dpp, int scoid, int coid);
+/* The open of process `pid` under its coid (an _IO_MMAP names it), with a
+ * reference taken; the newest if a stale one lingers.  NULL if none. */
+struct pm_rm_binding *pm_rm_binding_of_client(dispatch_t *dpp, pid_t pid, int coid);
 /* Drop the reference; closes the OCB when it was the last and closing. */
 void pm_rm_binding_put(resmgr_context_t *ctp, struct pm_rm_binding *b);
 /* Unbind (an _IO_CLOSE): close_ocb now or when the last user leaves. */

@@ -82,6 +82,7 @@ static void check_send(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t d
         break;
     case PM_WIRE_PULSE:
     case PM_WIRE_UNBLOCK:
+    case PM_WIRE_MEMMGR:
         consistent = bare(h->srclen, got, sizeof *h, has_fd);
         break;
     default:
@@ -119,6 +120,10 @@ static void check_reply(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t 
         break;
     case PM_WIRE_HELLO:
         consistent = bare(h->len, got, sizeof *h, has_fd);
+        break;
+    case PM_WIRE_INBAND:
+        /* A doorbell: no body; may carry the in-band socket. */
+        consistent = h->len == 0 && got == sizeof *h;
         break;
     case PM_WIRE_REPLY_FD:
         /* The descriptor is the payload; the body is always inline. */

@@ -1,0 +1,229 @@
+/*
+ * The server's side of an in-band request (inband.h): find the connection
+ * on which the target waits for our reply, hand it the request, wait for the
+ * answer with the call's deadline.
+ *
+ * Decisions:
+ *  - The answer comes back on a socketpair of the connection's own (made on
+ *    first use, its client end sent with the first doorbell), never on the
+ *    connection: other threads of the server may be in MsgReceive() on that
+ *    connection's channel and must not see (or steal) it, and a server
+ *    calling mmap_peer() from its only thread, inside a handler, has nobody
+ *    receiving at all.
+ *  - Requests to one connection go one at a time (its in-band socket is a
+ *    single stream of answers); requests to other clients do not wait.
+ *  - Every failure after the doorbell is final (no ptrace fallback): the
+ *    client may have acted.  Before it, the route is simply "not open".
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "msg/inband.h"
+#include "msg/msg.h"
+
+/* Connections with a request in flight: (channel, slot) pairs. */
+struct busy_conn {
+    const struct pm_channel *ch;
+    int slot;
+    struct busy_conn *next;
+};
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t busy_cv = PTHREAD_COND_INITIALIZER;
+static struct busy_conn *busy_list;
+static atomic_uint next_id;
+
+#define MAP_FIXED_BITS (MAP_FIXED | MAP_FIXED_NOREPLACE)
+
+static int conn_busy(const struct pm_channel *ch, int slot)
+{
+    for (struct busy_conn *b = busy_list; b; b = b->next)
+        if (b->ch == ch && b->slot == slot)
+            return 1;
+    return 0;
+}
+
+/* Wait until no other request is in flight on (ch, slot), then claim it. */
+static int claim(struct busy_conn *me, int64_t deadline_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    /* The condvar's clock is CLOCK_REALTIME: convert the deadline. */
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    int64_t abs = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec + (deadline_ns - now);
+    struct timespec until = { .tv_sec = abs / 1000000000, .tv_nsec = abs % 1000000000 };
+    pthread_mutex_lock(&busy_lock);
+    while (conn_busy(me->ch, me->slot)) {
+        if (pthread_cond_timedwait(&busy_cv, &busy_lock, &until) == ETIMEDOUT) {
+            pthread_mutex_unlock(&busy_lock);
+            return pm_fail(ETIMEDOUT, "another in-band request to the same client "
+                           "did not finish in time");
+        }
+    }
+    me->next = busy_list;
+    busy_list = me;
+    pthread_mutex_unlock(&busy_lock);
+    return 0;
+}
+
+static void release(struct busy_conn *me)
+{
+    pthread_mutex_lock(&busy_lock);
+    for (struct busy_conn **p = &busy_list; *p; p = &(*p)->next)
+        if (*p == me) {
+            *p = me->next;
+            break;
+        }
+    pthread_cond_broadcast(&busy_cv);
+    pthread_mutex_unlock(&busy_lock);
+}
+
+/* sendmsg() of one datagram with an optional descriptor. */
+static int send_fd(int sock, const void *buf, size_t len, int fd)
+{
+    struct iovec v = { (void *)buf, len };
+    union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(int))]; } cm;
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+    if (fd >= 0) {
+        m.msg_control = cm.b;
+        m.msg_controllen = sizeof cm.b;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    ssize_t r;
+    do
+        r = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    return r == (ssize_t)len ? 0 : -1;
+}
+
+/* Is this a believable answer to rq? */
+static int answer_sane(const struct pm_inband_req *rq, const struct pm_inband_ans *a)
+{
+    if (a->refused)
+        return a->refused > 0 && a->refused <= PM_INBAND_REFUSED_BAD;
+    if (a->err)
+        return a->err > 0 && a->err < 4096;
+    if (rq->op == PM_INBAND_UNMAP)
+        return a->addr == 0;
+    long page = sysconf(_SC_PAGESIZE);
+    /* A user-space, page-aligned, non-null address; the one asked for with
+     * MAP_FIXED.  (The address is only ever told to the caller, never
+     * dereferenced here: a lie hurts only the liar.) */
+    if (a->addr == 0 || (a->addr & (uint64_t)(page - 1)) || a->addr >= (1ull << 57) ||
+        a->addr + rq->len < a->addr)
+        return 0;
+    if ((rq->flags & MAP_FIXED_BITS) && a->addr != rq->addr)
+        return 0;
+    return 1;
+}
+
+/* Wait for the answer to rq->id on `side`. */
+static int await_answer(int side, const struct pm_inband_req *rq, int64_t deadline_ns,
+                        pid_t pid, struct pm_inband_ans *a)
+{
+    for (;;) {
+        int64_t left = (deadline_ns - pm_now_ns() + 999999) / 1000000;
+        struct pollfd p = { .fd = side, .events = POLLIN };
+        int n = left > 0 ? poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left) : 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            return pm_fail(ETIMEDOUT, "PID %d did not answer the in-band request in "
+                           "time (peermap_timeout_ms())", (int)pid);
+        ssize_t r = recv(side, a, sizeof *a, MSG_DONTWAIT | MSG_TRUNC);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (r <= 0)
+            return pm_fail(ESRCH, "PID %d went away during the in-band request", (int)pid);
+        if (r != (ssize_t)sizeof *a || a->magic != PM_INBAND_ANS)
+            return pm_fail(EIO, "PID %d answered the in-band request with garbage",
+                           (int)pid);
+        if (a->id != rq->id)
+            continue; /* the late answer to a request that timed out */
+        if (!answer_sane(rq, a))
+            return pm_fail(EIO, "PID %d answered the in-band request with an "
+                           "impossible result", (int)pid);
+        return 0;
+    }
+}
+
+int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
+                   int64_t deadline_ns, uint64_t *out, int *refused)
+{
+    *refused = 0;
+    int slot;
+    struct pm_channel *ch = pm_channel_find_blocked(pid, &slot);
+    if (!ch)
+        return 1;
+    struct busy_conn me = { .ch = ch, .slot = slot };
+    if (claim(&me, deadline_ns) < 0) {
+        pm_channel_put(ch);
+        return -1;
+    }
+    struct pm_inband_req rq = *req;
+    rq.magic = PM_INBAND_REQ;
+    rq.id = atomic_fetch_add(&next_id, 1) + 1;
+    rq.pid = pid;
+    rq.has_fd = objfd >= 0;
+    rq.deadline_ns = deadline_ns;
+
+    int rc = 1, side = -1, client_end = -1;
+    pthread_mutex_lock(&ch->lock);
+    struct pm_sconn *c = slot < ch->nconns ? &ch->conns[slot] : NULL;
+    /* Still the same client, still waiting? */
+    if (c && c->fd >= 0 && c->busy && c->pid == pid) {
+        rq.seq = c->seq;
+        if (c->inband_side < 0) {
+            int sv[2];
+            if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+                c->inband_side = sv[0];
+                client_end = sv[1];
+            }
+        }
+        if (c->inband_side >= 0)
+            side = fcntl(c->inband_side, F_DUPFD_CLOEXEC, 0);
+        if (side >= 0 && send_fd(side, &rq, sizeof rq, objfd) == 0) {
+            struct pm_wire_reply bell = { .kind = PM_WIRE_INBAND, .seq = rq.seq,
+                                          .status = rq.id };
+            if (send_fd(c->fd, &bell, sizeof bell, client_end) == 0)
+                rc = 0;
+        }
+        if (rc != 0 && client_end >= 0) {
+            /* The client never got its end: start afresh next time. */
+            close(c->inband_side);
+            c->inband_side = -1;
+        }
+    }
+    pthread_mutex_unlock(&ch->lock);
+    if (client_end >= 0)
+        close(client_end);
+
+    struct pm_inband_ans a;
+    if (rc == 0) {
+        rc = await_answer(side, &rq, deadline_ns, pid, &a);
+        if (rc == 0 && a.refused) {
+            *refused = a.refused;
+            rc = 1;
+        } else if (rc == 0 && a.err) {
+            rc = pm_fail(a.err, "in PID %d (in-band): %s", (int)pid, strerror(a.err));
+        } else if (rc == 0) {
+            *out = a.addr;
+        }
+    }
+    if (side >= 0)
+        close(side);
+    release(&me);
+    pm_channel_put(ch);
+    return rc;
+}

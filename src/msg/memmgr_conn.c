@@ -1,0 +1,52 @@
+/*
+ * The memory manager's connections to resource managers.
+ *
+ * On QNX the memory manager is procnto, and a resource manager accepts
+ * _IO_MMAP only from it (sender pid 1).  Here the memory manager is the
+ * library inside the client (src/memmgr/), so the boundary is drawn per
+ * connection instead: a connection opened by pm_memmgr_connect() announces
+ * itself with PM_WIRE_MEMMGR before anything else, the framework accepts
+ * _IO_MMAP on such connections only (ENOSYS elsewhere, even for a
+ * well-formed message), and an _IO_MMAP names only opens of the process at
+ * the other end of the connection, as the kernel reports it (resmgr/).  A
+ * client that announces itself is the memory manager for its own opens: it
+ * can get nothing that pm_mmap() would not give it.
+ */
+#include <sys/socket.h>
+
+#include "common/internal.h"
+#include "msg/msg.h"
+
+int pm_memmgr_connect(pid_t pid, int chid)
+{
+    int coid = ConnectAttach(ND_LOCAL_NODE, pid, chid, _NTO_SIDE_CHANNEL, _NTO_COF_CLOEXEC);
+    if (coid < 0)
+        return -1;
+    struct pm_cconn *c = pm_cconn_get(coid);
+    if (!c)
+        return -1;
+    struct pm_wire_send h = { .kind = PM_WIRE_MEMMGR, .coid = coid, .tid = pm_self_tid() };
+    /* The datagram goes before any message on this socket, so the server has
+     * marked the connection before it sees our first _IO_MMAP. */
+    ssize_t r = send(c->fd, &h, sizeof h, MSG_NOSIGNAL);
+    int e = errno;
+    pm_cconn_put(c);
+    if (r != (ssize_t)sizeof h) {
+        ConnectDetach(coid);
+        return pm_fail(e == EPIPE || e == ECONNRESET ? ESRCH : e,
+                       "memory manager: cannot announce the connection to "
+                       "channel %d of process %d", chid, (int)pid);
+    }
+    return coid;
+}
+
+int pm_rcvid_memmgr(rcvid_t rcvid)
+{
+    struct pm_channel *ch;
+    struct pm_sconn *c = pm_rcvid_lookup(rcvid, &ch);
+    if (!c)
+        return -1;
+    int m = c->memmgr;
+    pm_rcvid_release(ch);
+    return m;
+}

@@ -1,0 +1,547 @@
+/*
+ * mmap_peer()/munmap_peer() in-band: the client reply-blocked on the caller
+ * maps and unmaps for it (src/msg/inband*.c, src/peer/route.c).
+ *
+ * The test process is the server; clients are forked children that connect
+ * to its channel and send a message when told to (on their command pipe),
+ * then report what they see of the reply and of their own memory.  Hostile
+ * clients speak the wire protocol by hand.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "helpers.h"
+#include "peermap.h"
+#include "sys/mman_peer.h"
+#include "sys/neutrino.h"
+#include "msg/inband.h"
+#include "msg/msg.h"
+
+#define PAGE 4096
+
+/* ---- the well-behaved client ---- */
+
+struct where { pid_t pid; int chid; };
+
+/* What a client says after each exchange. */
+struct report {
+    long rc;
+    int err;
+    uint64_t addr;     /* the reply: an address */
+    int mapped;        /* is it in our /proc/self/maps? */
+    uint64_t first8;   /* the first 8 bytes there, if mapped */
+    int probe;         /* a "memfd:inband-probe" mapping exists */
+};
+
+static int has_probe(void)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512];
+    int found = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, "inband-probe"))
+            found = 1;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static int side_thread_tid;
+static int side_pipe[2];
+static void *side_reader(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&side_thread_tid, (int)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+    uint64_t v = 0;
+    ssize_t r = read(side_pipe[0], &v, sizeof v);
+    return (void *)(uintptr_t)(r == sizeof v ? v : 0);
+}
+
+/*
+ * Commands: 'm' send a message and report; 'd' become non-dumpable; 'r'
+ * refuse in-band requests; 't' start a thread blocked in read() (reports
+ * its tid); 'T' feed that thread and report what it read; 'q' quit.
+ */
+static int client_body(int in, int out, void *arg)
+{
+    (void)arg;
+    struct where w;
+    if (child_read_full(in, &w, sizeof w) < 0)
+        return 10;
+    int coid = ConnectAttach(ND_LOCAL_NODE, w.pid, w.chid, 0, 0);
+    if (coid < 0)
+        return 11;
+    char ok = 1;
+    child_write_full(out, &ok, 1);
+    pthread_t th;
+    for (;;) {
+        char c;
+        if (child_read_full(in, &c, 1) < 0 || c == 'q')
+            return 0;
+        if (c == 'd') {
+            prctl(PR_SET_DUMPABLE, 0);
+            child_write_full(out, &ok, 1);
+        } else if (c == 'r') {
+            peermap_inband_accept(0);
+            child_write_full(out, &ok, 1);
+        } else if (c == 't') {
+            if (pipe(side_pipe) < 0 || pthread_create(&th, NULL, side_reader, NULL))
+                return 12;
+            int tid;
+            while (!(tid = __atomic_load_n(&side_thread_tid, __ATOMIC_SEQ_CST)))
+                sched_yield();
+            child_write_full(out, &tid, sizeof tid);
+        } else if (c == 'T') {
+            uint64_t v = 0x5eed, got = 0;
+            void *res;
+            if (write(side_pipe[1], &v, sizeof v) != sizeof v || pthread_join(th, &res))
+                return 13;
+            got = (uint64_t)(uintptr_t)res;
+            child_write_full(out, &got, sizeof got);
+        } else if (c == 'm') {
+            struct report r = { 0 };
+            r.rc = MsgSend(coid, "m", 1, &r.addr, sizeof r.addr);
+            r.err = errno;
+            if (r.rc >= 0 && r.addr) {
+                r.mapped = maps_has(getpid(), (uintptr_t)r.addr, PAGE, NULL) == 1;
+                if (r.mapped) {
+                    memcpy(&r.first8, (void *)(uintptr_t)r.addr, 8);
+                    uint64_t mark = 0xC11E47;
+                    memcpy((char *)(uintptr_t)r.addr + 8, &mark, 8);
+                }
+            }
+            r.probe = has_probe();
+            child_write_full(out, &r, sizeof r);
+        }
+    }
+}
+
+static int client_start(struct target *t, pid_t pid, int chid)
+{
+    struct where w = { pid, chid };
+    char ok;
+    if (target_start(t, client_body, NULL) < 0 || target_write(t, &w, sizeof w) < 0 ||
+        target_read(t, &ok, 1, 5000) < 0)
+        return -1;
+    return 0;
+}
+
+static int client_cmd(struct target *t, char c)
+{
+    char ok;
+    return target_write(t, &c, 1) == 0 && target_read(t, &ok, 1, 5000) == 0 ? 0 : -1;
+}
+
+/* Tell the client to send; receive it here.  Returns the rcvid. */
+static rcvid_t take_message(struct target *t, int chid, struct _msg_info *info)
+{
+    char c = 'm', buf[16];
+    if (target_write(t, &c, 1) < 0)
+        return -1;
+    return MsgReceive(chid, buf, sizeof buf, info);
+}
+
+static int reply_addr(rcvid_t r, void *addr)
+{
+    uint64_t a = (uint64_t)(uintptr_t)addr;
+    return MsgReply(r, 0, &a, sizeof a);
+}
+
+/* ---- tests ---- */
+
+TEST(anonymous_mapping_goes_in_band)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    struct _msg_info info;
+    rcvid_t r = take_message(&t, chid, &info);
+    REQUIRE(r > 0);
+    CHECK_EQ_LONG(info.pid, t.pid);
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
+    reply_addr(r, p);
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    CHECK_EQ_LONG(rep.rc, 0);
+    CHECK(rep.mapped);
+    CHECK_EQ_LONG((long)rep.first8, 0);
+    target_finish(&t, 2000);
+    ChannelDestroy(chid);
+}
+
+TEST(shared_object_is_zero_copy_and_munmap_is_in_band)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    int fd = memfd_create("inband-buffer", MFD_CLOEXEC);
+    REQUIRE(fd >= 0 && ftruncate(fd, 2 * PAGE) == 0);
+    uint64_t *mine = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    REQUIRE(mine != MAP_FAILED);
+    mine[0] = 0x600dcafe;
+
+    struct _msg_info info;
+    rcvid_t r = take_message(&t, chid, &info);
+    REQUIRE(r > 0);
+    void *p = mmap_peer(t.pid, NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
+    reply_addr(r, p);
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    CHECK(rep.mapped);
+    CHECK_EQ_LONG((long)rep.first8, 0x600dcafe);   /* our write, seen there */
+    CHECK_EQ_LONG((long)mine[1], 0xC11E47);         /* its write, seen here */
+
+    /* Unmap while it waits again; it sees the page gone. */
+    r = take_message(&t, chid, &info);
+    REQUIRE(r > 0);
+    CHECK(munmap_peer(t.pid, p, 2 * PAGE) == 0);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
+    reply_addr(r, p);
+    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    CHECK(!rep.mapped);
+    target_finish(&t, 2000);
+    munmap(mine, 2 * PAGE);
+    close(fd);
+    ChannelDestroy(chid);
+}
+
+TEST(read_only_mapping_of_a_read_write_object_travels_read_only)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    int fd = memfd_create("inband-ro", MFD_CLOEXEC);
+    REQUIRE(fd >= 0 && ftruncate(fd, PAGE) == 0);
+    struct _msg_info info;
+    rcvid_t r = take_message(&t, chid, &info);
+    REQUIRE(r > 0);
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
+    /* The client's mapping is read-only, and could not be made writable:
+     * its object came as a read-only open. */
+    if (p != MAP_FAILED)
+        CHECK(maps_has(t.pid, (uintptr_t)p, PAGE, "r--s") == 1);
+    MsgReply(r, 0, NULL, 0); /* no address: the client does not touch it */
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    target_finish(&t, 2000);
+    close(fd);
+    ChannelDestroy(chid);
+}
+
+TEST(a_client_that_is_not_waiting_is_reached_by_ptrace_or_not_at_all)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(p == MAP_FAILED && errno == ESRCH);
+    CHECK(strstr(peermap_errmsg(), "not reply-blocked") != NULL);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_NONE);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
+    CHECK(peermap_set_path(7) == -1 && errno == EINVAL);
+    target_finish(&t, 2000);
+    ChannelDestroy(chid);
+}
+
+TEST(a_client_that_refuses_falls_back_to_ptrace)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_cmd(&t, 'r') == 0);
+    struct _msg_info info;
+    rcvid_t r = take_message(&t, chid, &info);
+    REQUIRE(r > 0);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(p == MAP_FAILED && errno == ESRCH);
+    CHECK(strstr(peermap_errmsg(), "does not accept") != NULL);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    p = mmap_peer(t.pid, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
+    reply_addr(r, p == MAP_FAILED ? NULL : p);
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    CHECK(rep.mapped);
+    target_finish(&t, 2000);
+    ChannelDestroy(chid);
+}
+
+TEST(a_non_dumpable_client_is_served_in_band_where_ptrace_is_refused)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_cmd(&t, 'd') == 0);
+    struct _msg_info info;
+    rcvid_t r = take_message(&t, chid, &info);
+    REQUIRE(r > 0);
+    if (unprivileged()) {
+        /* What Yama or a container would do to us: no ptrace. */
+        REQUIRE(peermap_set_path(PEERMAP_PATH_PTRACE) == 0);
+        void *q = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+        CHECK(q == MAP_FAILED && errno == EPERM);
+        REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    }
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
+    reply_addr(r, p);
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    CHECK(rep.mapped);
+    target_finish(&t, 2000);
+    ChannelDestroy(chid);
+}
+
+/* Another thread of the client, blocked in read(), never notices. */
+TEST(only_the_reply_blocked_thread_acts)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    char c = 't';
+    int tid = 0;
+    REQUIRE(target_write(&t, &c, 1) == 0 && target_read(&t, &tid, sizeof tid, 5000) == 0);
+    struct _msg_info info;
+    rcvid_t r = take_message(&t, chid, &info);
+    REQUIRE(r > 0);
+    CHECK(info.tid != tid);
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
+    CHECK(munmap_peer(t.pid, p, PAGE) == 0);
+    reply_addr(r, NULL);
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    CHECK_EQ_LONG(rep.rc, 0);
+    /* The reader still gets exactly its bytes: its read() never returned. */
+    uint64_t got = 0;
+    c = 'T';
+    REQUIRE(target_write(&t, &c, 1) == 0 && target_read(&t, &got, sizeof got, 5000) == 0);
+    CHECK_EQ_LONG((long)got, 0x5eed);
+    target_finish(&t, 2000);
+    ChannelDestroy(chid);
+}
+
+/* ---- hostile clients: raw wire protocol ---- */
+
+enum hostile { MUTE, DIE_ON_BELL, GARBAGE, BAD_ADDR, REFUSE_LIE };
+
+struct hostile_arg { enum hostile how; pid_t pid; int chid; };
+
+static int hostile_body(int in, int out, void *arg)
+{
+    struct hostile_arg *h = arg;
+    (void)in;
+    int coid = ConnectAttach(ND_LOCAL_NODE, h->pid, h->chid, 0, 0);
+    if (coid < 0)
+        return 10;
+    struct pm_wire_send m = { .kind = PM_WIRE_MSG, .seq = 1, .coid = coid,
+                              .tid = (int32_t)syscall(SYS_gettid), .srclen = 1, .dstlen = 8 };
+    char body = 'm';
+    struct iovec v[2] = { { &m, sizeof m }, { &body, 1 } };
+    struct msghdr mh = { .msg_iov = v, .msg_iovlen = 2 };
+    if (sendmsg(coid, &mh, MSG_NOSIGNAL) < 0)
+        return 11;
+    char ok = 1;
+    child_write_full(out, &ok, 1);
+    if (h->how == MUTE) {
+        char c;
+        child_read_full(in, &c, 1); /* never reads its socket */
+        return 0;
+    }
+    int side = -1;
+    for (;;) {
+        struct pm_wire_reply r;
+        struct iovec rv = { &r, sizeof r };
+        union { struct cmsghdr a; char b[CMSG_SPACE(sizeof(int))]; } cm;
+        struct msghdr rm = { .msg_iov = &rv, .msg_iovlen = 1,
+                             .msg_control = cm.b, .msg_controllen = sizeof cm.b };
+        if (recvmsg(coid, &rm, 0) <= 0)
+            return 12;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&rm);
+        if (c && c->cmsg_type == SCM_RIGHTS)
+            memcpy(&side, CMSG_DATA(c), sizeof side);
+        if (r.kind == PM_WIRE_INBAND)
+            break;
+    }
+    if (h->how == DIE_ON_BELL)
+        _exit(0);
+    struct pm_inband_req rq;
+    if (side < 0 || recv(side, &rq, sizeof rq, 0) != sizeof rq)
+        return 13;
+    struct pm_inband_ans a = { .magic = PM_INBAND_ANS, .id = rq.id };
+    if (h->how == GARBAGE)
+        a.magic = 0xdeadbeef;
+    else if (h->how == BAD_ADDR)
+        a.addr = 0x1001; /* not a page */
+    else if (h->how == REFUSE_LIE)
+        a.refused = 99;
+    send(side, &a, sizeof a, MSG_NOSIGNAL);
+    char c;
+    child_read_full(in, &c, 1);
+    return 0;
+}
+
+static void hostile_case(enum hostile how, int timeout_ms, int want_errno, long max_ms)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct hostile_arg h = { how, getpid(), chid };
+    struct target t;
+    char ok;
+    REQUIRE(target_start(&t, hostile_body, &h) == 0);
+    REQUIRE(target_read(&t, &ok, 1, 5000) == 0);
+    struct _msg_info info;
+    char buf[8];
+    rcvid_t r = MsgReceive(chid, buf, sizeof buf, &info);
+    REQUIRE(r > 0);
+    peermap_set_timeout_ms((unsigned)timeout_ms);
+    long long t0 = now_ms();
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    long long took = now_ms() - t0;
+    peermap_set_timeout_ms(0);
+    CHECK(p == MAP_FAILED);
+    CHECK_EQ_LONG(errno, want_errno);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
+    CHECK(took <= max_ms);
+    MsgError(r, EIO);
+    target_finish(&t, 2000);
+    ChannelDestroy(chid);
+}
+
+TEST(a_client_that_never_answers_times_out)
+{
+    hostile_case(MUTE, 300, ETIMEDOUT, 10000);
+}
+
+TEST(a_client_killed_during_the_request_gives_esrch_promptly)
+{
+    /* The deadline is long: ESRCH must come from the death, not from it. */
+    hostile_case(DIE_ON_BELL, 20000, ESRCH, 10000);
+}
+
+TEST(garbage_and_impossible_answers_are_refused)
+{
+    hostile_case(GARBAGE, 20000, EIO, 10000);
+    hostile_case(BAD_ADDR, 20000, EIO, 10000);
+    hostile_case(REFUSE_LIE, 20000, EIO, 10000);
+}
+
+/* ---- the server dies while the client does the request ---- */
+
+static int syscall_of(pid_t pid)
+{
+    char path[64];
+    long nr = -2;
+    snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fscanf(f, "%ld", &nr) != 1)
+            nr = -2;
+        fclose(f);
+    }
+    return (int)nr;
+}
+
+static int dying_server_body(int in, int out, void *arg)
+{
+    (void)arg;
+    int chid = ChannelCreate(0);
+    if (chid < 0)
+        return 10;
+    child_write_full(out, &chid, sizeof chid);
+    char buf[8];
+    struct _msg_info info;
+    rcvid_t r = MsgReceive(chid, buf, sizeof buf, &info);
+    if (r <= 0)
+        return 11;
+    char c = 1;
+    child_write_full(out, &c, 1);
+    if (child_read_full(in, &c, 1) < 0)
+        return 12;
+    int fd = memfd_create("inband-probe", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, 7 * PAGE) < 0)
+        return 13;
+    peermap_set_timeout_ms(60000);
+    child_write_full(out, &c, 1);
+    mmap_peer(info.pid, NULL, 7 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    return 14; /* never here: killed while waiting */
+}
+
+TEST(a_server_killed_during_the_request_leaves_no_mapping_behind)
+{
+    struct target s, t;
+    int chid;
+    char c;
+    REQUIRE(target_start(&s, dying_server_body, NULL) == 0);
+    REQUIRE(target_read(&s, &chid, sizeof chid, 5000) == 0);
+    REQUIRE(client_start(&t, s.pid, chid) == 0);
+    c = 'm';
+    REQUIRE(target_write(&t, &c, 1) == 0);
+    REQUIRE(target_read(&s, &c, 1, 5000) == 0);        /* it has the message */
+    /* Hold the client before it can see the doorbell. */
+    REQUIRE(kill(t.pid, SIGSTOP) == 0);
+    REQUIRE(wait_state(t.pid, 'T', 5000) == 0);
+    REQUIRE(target_write(&s, &c, 1) == 0);
+    REQUIRE(target_read(&s, &c, 1, 5000) == 0);        /* calling mmap_peer */
+    long long end = now_ms() + 5000;
+    while (syscall_of(s.pid) != SYS_poll && syscall_of(s.pid) != SYS_ppoll && now_ms() < end) {
+        struct pollfd none;
+        poll(&none, 0, 1);
+    }
+    CHECK(now_ms() < end);
+    kill(s.pid, SIGKILL);
+    int st = target_finish(&s, 5000);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    kill(t.pid, SIGCONT);
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 10000) == 0);
+    CHECK_EQ_LONG(rep.rc, -1);
+    CHECK_EQ_LONG(rep.err, ESRCH);
+    CHECK_EQ_LONG(rep.probe, 0);
+    target_finish(&t, 2000);
+}
+
+TEST(the_caller_itself_is_local)
+{
+    void *p = mmap_peer(0, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_LOCAL);
+    CHECK(munmap_peer(0, p, PAGE) == 0);
+    CHECK(mmap_peer(-5, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0) == MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_NONE);
+}
+
+
