@@ -168,7 +168,8 @@ int pm_mprotect(void *addr, size_t len, int prot);
  * mmap_peer()/munmap_peer() on a process that is reply-blocked on one of
  * the caller's channels (the QNX pattern: the client asked for a buffer and
  * waits for the reply) are done in-band: the client's own library maps or
- * unmaps on the caller's behalf, then goes on waiting.  No ptrace is
+ * unmaps on the caller's behalf, then goes on waiting.  A process that runs
+ * an agent (peermap_agent_start()) is served the same way at any time.  No ptrace is
  * involved, so Yama, containers without CAP_SYS_PTRACE and non-dumpable
  * targets do not matter, and it is several times faster.  Otherwise the
  * call is made through ptrace.
@@ -176,9 +177,10 @@ int pm_mprotect(void *addr, size_t len, int prot);
 enum peermap_path {
     PEERMAP_PATH_AUTO = 0,    /* in-band when possible, else ptrace */
     PEERMAP_PATH_PTRACE = 1,  /* ptrace only */
-    PEERMAP_PATH_INBAND = 2,  /* in-band only: ESRCH when the target is
-                               * not reply-blocked on us */
+    PEERMAP_PATH_INBAND = 2,  /* without ptrace only (reply-blocked, or
+                               * its agent): else ESRCH */
     PEERMAP_PATH_LOCAL = 3,   /* (reported only) the target was the caller */
+    PEERMAP_PATH_AGENT = 4,   /* (reported only) the target's agent did it */
     PEERMAP_PATH_NONE = -1    /* (reported only) nothing was tried */
 };
 
@@ -202,6 +204,21 @@ int peermap_last_path(void);
  * default.  Also $PEERMAP_INBAND=0.  Returns the previous setting.
  */
 int peermap_inband_accept(int on);
+
+/*
+ * An agent: accept mmap_peer()/munmap_peer() from other processes at any
+ * time, not only while reply-blocked, without ptrace.  A thread of this
+ * process (all signals blocked) listens on the abstract socket
+ * "peermap.agent.<pid>" and does the same requests, with the same checks,
+ * as the in-band route, for callers running as root or as one of the `n`
+ * uids in `uids` (n == 0: this process's real uid), as the kernel reports
+ * them.  Callers use it when the target is not reply-blocked on them
+ * (PEERMAP_PATH_AGENT), before ptrace.  0, or -1: EBUSY (already running,
+ * or the name is taken), EAGAIN, ENOMEM, EINVAL.  peermap_agent_stop()
+ * ends it: 0, or -1/ESRCH if none runs.
+ */
+int peermap_agent_start(const uid_t *uids, size_t n);
+int peermap_agent_stop(void);
 
 #ifdef __cplusplus
 }

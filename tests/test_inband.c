@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -532,6 +534,114 @@ TEST(a_server_killed_during_the_request_leaves_no_mapping_behind)
     CHECK_EQ_LONG(rep.err, ESRCH);
     CHECK_EQ_LONG(rep.probe, 0);
     target_finish(&t, 2000);
+}
+
+/* ---- the agent: requests at any time ---- */
+
+static int agent_body(int in, int out, void *arg)
+{
+    const uid_t *only = arg;
+    if (peermap_agent_start(only, only ? 1 : 0) < 0)
+        return 10;
+    char c = 1;
+    child_write_full(out, &c, 1);
+    /* Blocked in read(): not reply-blocked on anybody. */
+    while (child_read_full(in, &c, 1) == 0) {
+        if (c == 's') {
+            c = peermap_agent_stop() == 0;
+            child_write_full(out, &c, 1);
+        }
+    }
+    return 0;
+}
+
+TEST(an_agent_takes_requests_at_any_time)
+{
+    struct target t;
+    char c;
+    REQUIRE(target_start(&t, agent_body, NULL) == 0);
+    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    int fd = memfd_create("agent-buffer", MFD_CLOEXEC);
+    REQUIRE(fd >= 0 && ftruncate(fd, PAGE) == 0);
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
+    CHECK(maps_has(t.pid, (uintptr_t)p, PAGE, "rw-s") == 1);
+    CHECK(munmap_peer(t.pid, p, PAGE) == 0);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
+    CHECK(maps_has(t.pid, (uintptr_t)p, PAGE, NULL) == 0);
+    /* Stopped: back to ptrace. */
+    c = 's';
+    REQUIRE(target_write(&t, &c, 1) == 0 && target_read(&t, &c, 1, 5000) == 0);
+    CHECK(c == 1);
+    p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
+    target_finish(&t, 2000);
+    close(fd);
+}
+
+TEST(an_agent_refuses_other_users)
+{
+    if (!unprivileged())
+        SKIP("root is always let in; run as nobody to see a refusal");
+    static uid_t other = 4242;
+    struct target t;
+    char c;
+    REQUIRE(target_start(&t, agent_body, &other) == 0);
+    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(p != MAP_FAILED); /* by ptrace: same user, dumpable */
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
+    target_finish(&t, 2000);
+}
+
+/* A process that takes another's agent name gets nothing from us. */
+static int squatter_body(int in, int out, void *arg)
+{
+    pid_t victim = *(pid_t *)arg;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int k = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "peermap.agent.%d", (int)victim);
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+    if (s < 0 || bind(s, (struct sockaddr *)&sa,
+                      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)k)) < 0 ||
+        listen(s, 4) < 0)
+        return 10;
+    char c = 1;
+    child_write_full(out, &c, 1);
+    child_read_full(in, &c, 1);
+    long bytes = 0;
+    int conn;
+    while ((conn = accept(s, NULL, NULL)) >= 0) {
+        char buf[256];
+        ssize_t r;
+        while ((r = recv(conn, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+            bytes += r;
+        close(conn);
+    }
+    child_write_full(out, &bytes, sizeof bytes);
+    return 0;
+}
+
+TEST(an_agent_name_taken_by_another_process_is_not_used)
+{
+    struct target victim, squatter;
+    char c;
+    REQUIRE(obedient_start(&victim) == 0);
+    REQUIRE(target_start(&squatter, squatter_body, &victim.pid) == 0);
+    REQUIRE(target_read(&squatter, &c, 1, 5000) == 0);
+    int fd = memfd_create("not-for-squatters", MFD_CLOEXEC);
+    REQUIRE(fd >= 0 && ftruncate(fd, PAGE) == 0);
+    void *p = mmap_peer(victim.pid, NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
+    long bytes = -1;
+    REQUIRE(target_write(&squatter, &c, 1) == 0);
+    REQUIRE(target_read(&squatter, &bytes, sizeof bytes, 5000) == 0);
+    CHECK_EQ_LONG(bytes, 0);
+    target_finish(&squatter, 2000);
+    target_finish(&victim, 2000);
+    close(fd);
 }
 
 TEST(the_caller_itself_is_local)

@@ -71,4 +71,26 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *rq, int objfd,
 /* Client side policy (peermap_inband_accept()). */
 int pm_inband_accepting(void);
 
+/*
+ * Taking a request (inband_do.c), wherever it arrives:
+ *   pm_inband_check_op()  the request's own shape: for process `self`, in
+ *                         time, a map (known flags and protections, an
+ *                         object exactly when not anonymous, aligned) or an
+ *                         unmap.  PM_INBAND_DONE or the refusal.  Pure but
+ *                         for the page size: fuzzed.
+ *   pm_inband_recv_req()  read one request and the object that came with
+ *                         it (*objfd, or -1): 1, 0 when none is queued, -1
+ *                         when what came is no request (answer it BAD).
+ *   pm_inband_do()        do it unless a->refused, answer on `sock`, and
+ *                         undo a mapping whose answer cannot be delivered.
+ */
+int pm_inband_check_op(const struct pm_inband_req *rq, int has_obj, pid_t self,
+                       int64_t now_ns);
+int pm_inband_recv_req(int sock, struct pm_inband_req *rq, int *objfd);
+void pm_inband_do(int sock, const struct pm_inband_req *rq, int objfd,
+                  struct pm_inband_ans *a);
+
+/* Is `a` a believable answer to `rq` (inband_do.c)?  Fuzzed. */
+int pm_inband_answer_sane(const struct pm_inband_req *rq, const struct pm_inband_ans *a);
+
 #endif

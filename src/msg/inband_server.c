@@ -38,7 +38,6 @@ static pthread_cond_t busy_cv = PTHREAD_COND_INITIALIZER;
 static struct busy_conn *busy_list;
 static atomic_uint next_id;
 
-#define MAP_FIXED_BITS (MAP_FIXED | MAP_FIXED_NOREPLACE)
 
 static int conn_busy(const struct pm_channel *ch, int slot)
 {
@@ -107,27 +106,6 @@ static int send_fd(int sock, const void *buf, size_t len, int fd)
     return r == (ssize_t)len ? 0 : -1;
 }
 
-/* Is this a believable answer to rq? */
-static int answer_sane(const struct pm_inband_req *rq, const struct pm_inband_ans *a)
-{
-    if (a->refused)
-        return a->refused > 0 && a->refused <= PM_INBAND_REFUSED_BAD;
-    if (a->err)
-        return a->err > 0 && a->err < 4096;
-    if (rq->op == PM_INBAND_UNMAP)
-        return a->addr == 0;
-    long page = sysconf(_SC_PAGESIZE);
-    /* A user-space, page-aligned, non-null address; the one asked for with
-     * MAP_FIXED.  (The address is only ever told to the caller, never
-     * dereferenced here: a lie hurts only the liar.) */
-    if (a->addr == 0 || (a->addr & (uint64_t)(page - 1)) || a->addr >= (1ull << 57) ||
-        a->addr + rq->len < a->addr)
-        return 0;
-    if ((rq->flags & MAP_FIXED_BITS) && a->addr != rq->addr)
-        return 0;
-    return 1;
-}
-
 /* Wait for the answer to rq->id on `side`. */
 static int await_answer(int side, const struct pm_inband_req *rq, int64_t deadline_ns,
                         pid_t pid, struct pm_inband_ans *a)
@@ -151,7 +129,7 @@ static int await_answer(int side, const struct pm_inband_req *rq, int64_t deadli
                            (int)pid);
         if (a->id != rq->id)
             continue; /* the late answer to a request that timed out */
-        if (!answer_sane(rq, a))
+        if (!pm_inband_answer_sane(rq, a))
             return pm_fail(EIO, "PID %d answered the in-band request with an "
                            "impossible result", (int)pid);
         return 0;

@@ -11,6 +11,7 @@
 #include "common/internal.h"
 #include "msg/inband.h"
 #include "peer/path.h"
+#include "peermap.h"
 
 static const char *refusal(int why)
 {
@@ -30,15 +31,28 @@ static const char *refusal(int why)
 /* Why the route was not open, for a caller that insists on it. */
 static _Thread_local char why_closed[160];
 
+static _Thread_local int via;
+
+int pm_inband_via(void)
+{
+    return via;
+}
+
+/* The reply-blocked route first (it needs nothing from the target), then
+ * the target's agent if it runs one. */
 static int call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out)
 {
     int refused = 0;
+    via = PEERMAP_PATH_INBAND;
     int rc = pm_inband_call(pid, rq, objfd, pm_now_ns() + pm_timeout_ns(), out, &refused);
-    if (rc == 1)
-        snprintf(why_closed, sizeof why_closed, "PID %d %s", (int)pid,
-                 refused ? refusal(refused)
-                         : "is not reply-blocked on any channel of this process");
-    return rc;
+    if (rc != 1)
+        return rc;
+    snprintf(why_closed, sizeof why_closed, "PID %d %s, and runs no agent that accepts us",
+             (int)pid, refused ? refusal(refused)
+                               : "is not reply-blocked on any channel of this process");
+    struct pm_inband_req again = *rq;
+    via = PEERMAP_PATH_AGENT;
+    return pm_agent_call(pid, &again, objfd, out);
 }
 
 const char *pm_inband_why_closed(void)

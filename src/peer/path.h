@@ -26,6 +26,16 @@ int pm_inband_unmap(pid_t pid, uintptr_t start, size_t len);
 int pm_route_map(pid_t pid, const struct pm_map_req *rq, uintptr_t *out);
 int pm_route_unmap(pid_t pid, uintptr_t start, size_t len);
 
+/* The agent (agent.c, agent_call.c): its socket's name, and a request to
+ * it, with the contract of pm_inband_call() (1: no agent, or it refused). */
+struct pm_inband_req;
+void pm_agent_name(pid_t pid, char *buf, size_t n, size_t *len);
+int pm_agent_call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out);
+
+/* After a 0 or -1 from pm_inband_map()/pm_inband_unmap(): which route
+ * (PEERMAP_PATH_INBAND or PEERMAP_PATH_AGENT) the call took. */
+int pm_inband_via(void);
+
 /* After a 1: why the route was closed, as a sentence about the target. */
 const char *pm_inband_why_closed(void);
 

@@ -1,7 +1,7 @@
 /*
  * Choosing the route for a call on another process (peermap.h): in-band
- * when the target is reply-blocked on us and the caller allows it, else
- * ptrace (when allowed).  A failure after the in-band request reached the
+ * when the target is reply-blocked on us, else through its agent if it runs
+ * one that accepts us, else ptrace - as far as the caller allows.  A failure after the in-band request reached the
  * target is final: only a closed route falls back.
  */
 #include "peermap.h"
@@ -20,7 +20,7 @@ int pm_route_map(pid_t pid, const struct pm_map_req *rq, uintptr_t *out)
     if (path != PEERMAP_PATH_PTRACE) {
         int rc = pm_inband_map(pid, rq, out);
         if (rc != 1) {
-            pm_path_taken(PEERMAP_PATH_INBAND);
+            pm_path_taken(pm_inband_via());
             return rc;
         }
         if (path == PEERMAP_PATH_INBAND) {
@@ -38,7 +38,7 @@ int pm_route_unmap(pid_t pid, uintptr_t start, size_t len)
     if (path != PEERMAP_PATH_PTRACE) {
         int rc = pm_inband_unmap(pid, start, len);
         if (rc != 1) {
-            pm_path_taken(PEERMAP_PATH_INBAND);
+            pm_path_taken(pm_inband_via());
             return rc;
         }
         if (path == PEERMAP_PATH_INBAND) {
