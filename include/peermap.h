@@ -169,13 +169,15 @@ int pm_mprotect(void *addr, size_t len, int prot);
  * the caller's channels (the QNX pattern: the client asked for a buffer and
  * waits for the reply) are done in-band: the client's own library maps or
  * unmaps on the caller's behalf, then goes on waiting.  A process that runs
- * an agent (peermap_agent_start()) is served the same way at any time.  No ptrace is
+ * an agent (peermap_agent_start()) is served the same way when ptrace is
+ * refused.  No ptrace is
  * involved, so Yama, containers without CAP_SYS_PTRACE and non-dumpable
  * targets do not matter, and it is several times faster.  Otherwise the
  * call is made through ptrace.
  */
 enum peermap_path {
-    PEERMAP_PATH_AUTO = 0,    /* in-band when possible, else ptrace */
+    PEERMAP_PATH_AUTO = 0,    /* in-band when possible, else ptrace, and
+                               * the agent if ptrace is refused */
     PEERMAP_PATH_PTRACE = 1,  /* ptrace only */
     PEERMAP_PATH_INBAND = 2,  /* without ptrace only (reply-blocked, or
                                * its agent): else ESRCH */
@@ -212,8 +214,9 @@ int peermap_inband_accept(int on);
  * "peermap.agent.<pid>" and does the same requests, with the same checks,
  * as the in-band route, for callers running as root or as one of the `n`
  * uids in `uids` (n == 0: this process's real uid), as the kernel reports
- * them.  Callers use it when the target is not reply-blocked on them
- * (PEERMAP_PATH_AGENT), before ptrace.  0, or -1: EBUSY (already running,
+ * them.  Callers use it (PEERMAP_PATH_AGENT) when the target is not
+ * reply-blocked on them and ptrace is refused (EPERM), or at once under
+ * PEERMAP_PATH_INBAND.  0, or -1: EBUSY (already running,
  * or the name is taken), EAGAIN, ENOMEM, EINVAL.  peermap_agent_stop()
  * ends it: 0, or -1/ESRCH if none runs.
  */

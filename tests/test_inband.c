@@ -541,6 +541,8 @@ TEST(a_server_killed_during_the_request_leaves_no_mapping_behind)
 static int agent_body(int in, int out, void *arg)
 {
     const uid_t *only = arg;
+    /* Out of ptrace's reach for anyone without CAP_SYS_PTRACE. */
+    prctl(PR_SET_DUMPABLE, 0);
     if (peermap_agent_start(only, only ? 1 : 0) < 0)
         return 10;
     char c = 1;
@@ -563,20 +565,30 @@ TEST(an_agent_takes_requests_at_any_time)
     REQUIRE(target_read(&t, &c, 1, 5000) == 0);
     int fd = memfd_create("agent-buffer", MFD_CLOEXEC);
     REQUIRE(fd >= 0 && ftruncate(fd, PAGE) == 0);
+    /* Without ptrace: the agent. */
+    REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
     void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
-    CHECK(maps_has(t.pid, (uintptr_t)p, PAGE, "rw-s") == 1);
     CHECK(munmap_peer(t.pid, p, PAGE) == 0);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
-    CHECK(maps_has(t.pid, (uintptr_t)p, PAGE, NULL) == 0);
-    /* Stopped: back to ptrace. */
+    /* Automatic: ptrace first; refused (non-dumpable, no CAP_SYS_PTRACE),
+     * then the agent. */
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), unprivileged() ? PEERMAP_PATH_AGENT
+                                                      : PEERMAP_PATH_PTRACE);
+    CHECK(munmap_peer(t.pid, p, PAGE) == 0);
+    /* Stopped: nothing but ptrace is left. */
     c = 's';
     REQUIRE(target_write(&t, &c, 1) == 0 && target_read(&t, &c, 1, 5000) == 0);
     CHECK(c == 1);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
     p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
-    CHECK(p != MAP_FAILED);
-    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
+    CHECK(p == MAP_FAILED && errno == ESRCH);
+    CHECK(strstr(peermap_errmsg(), "runs no agent") != NULL);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
     target_finish(&t, 2000);
     close(fd);
 }
@@ -591,7 +603,7 @@ TEST(an_agent_refuses_other_users)
     REQUIRE(target_start(&t, agent_body, &other) == 0);
     REQUIRE(target_read(&t, &c, 1, 5000) == 0);
     void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
-    CHECK(p != MAP_FAILED); /* by ptrace: same user, dumpable */
+    CHECK(p == MAP_FAILED && errno == EPERM); /* ptrace refused, agent too */
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
     target_finish(&t, 2000);
 }

@@ -72,7 +72,9 @@ int pm_agent_call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out)
             break;
         }
         ssize_t r = recv(s, &a, sizeof a, MSG_TRUNC);
-        if (r == 0) {
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r <= 0) {
             /* Closed without an answer: the agent refused us (uid) before
              * reading, or the process died. */
             rc = kill(pid, 0) == 0 || errno == EPERM ? 1

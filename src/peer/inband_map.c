@@ -6,6 +6,7 @@
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/internal.h"
@@ -29,30 +30,30 @@ static const char *refusal(int why)
 }
 
 /* Why the route was not open, for a caller that insists on it. */
-static _Thread_local char why_closed[160];
+static _Thread_local char why_closed[320];
 
-static _Thread_local int via;
-
-int pm_inband_via(void)
+/* The reply-blocked route (needs nothing of the target but its waiting
+ * thread), or the target's agent. */
+static int call(pid_t pid, int route, struct pm_inband_req *rq, int objfd, uint64_t *out)
 {
-    return via;
-}
-
-/* The reply-blocked route first (it needs nothing from the target), then
- * the target's agent if it runs one. */
-static int call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out)
-{
-    int refused = 0;
-    via = PEERMAP_PATH_INBAND;
-    int rc = pm_inband_call(pid, rq, objfd, pm_now_ns() + pm_timeout_ns(), out, &refused);
-    if (rc != 1)
+    if (route == PEERMAP_PATH_AGENT) {
+        int rc = pm_agent_call(pid, rq, objfd, out);
+        if (rc == 1) {
+            /* After the reply-blocked route said why it was closed. */
+            size_t at = strlen(why_closed);
+            snprintf(why_closed + at, sizeof why_closed - at, "%sPID %d runs no agent "
+                     "that accepts us (peermap_agent_start())", at ? "; " : "", (int)pid);
+        }
         return rc;
-    snprintf(why_closed, sizeof why_closed, "PID %d %s, and runs no agent that accepts us",
-             (int)pid, refused ? refusal(refused)
-                               : "is not reply-blocked on any channel of this process");
-    struct pm_inband_req again = *rq;
-    via = PEERMAP_PATH_AGENT;
-    return pm_agent_call(pid, &again, objfd, out);
+    }
+    int refused = 0;
+    why_closed[0] = 0;
+    int rc = pm_inband_call(pid, rq, objfd, pm_now_ns() + pm_timeout_ns(), out, &refused);
+    if (rc == 1)
+        snprintf(why_closed, sizeof why_closed, "PID %d %s", (int)pid,
+                 refused ? refusal(refused)
+                         : "is not reply-blocked on any channel of this process");
+    return rc;
 }
 
 const char *pm_inband_why_closed(void)
@@ -60,7 +61,7 @@ const char *pm_inband_why_closed(void)
     return why_closed;
 }
 
-int pm_inband_map(pid_t pid, const struct pm_map_req *rq, uintptr_t *out)
+int pm_inband_map(pid_t pid, int route, const struct pm_map_req *rq, uintptr_t *out)
 {
     struct pm_inband_req r = {
         .op = PM_INBAND_MAP, .prot = rq->prot, .flags = rq->flags,
@@ -81,7 +82,7 @@ int pm_inband_map(pid_t pid, const struct pm_map_req *rq, uintptr_t *out)
         }
     }
     uint64_t addr = 0;
-    int rc = call(pid, &r, objfd, &addr);
+    int rc = call(pid, route, &r, objfd, &addr);
     if (own >= 0)
         close(own);
     if (rc == 0)
@@ -89,9 +90,9 @@ int pm_inband_map(pid_t pid, const struct pm_map_req *rq, uintptr_t *out)
     return rc;
 }
 
-int pm_inband_unmap(pid_t pid, uintptr_t start, size_t len)
+int pm_inband_unmap(pid_t pid, int route, uintptr_t start, size_t len)
 {
     struct pm_inband_req r = { .op = PM_INBAND_UNMAP, .addr = start, .len = len };
     uint64_t ignored;
-    return call(pid, &r, -1, &ignored);
+    return call(pid, route, &r, -1, &ignored);
 }

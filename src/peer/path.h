@@ -14,13 +14,15 @@
 void pm_path_taken(int path);
 
 /*
- * In-band (peer/inband_map.c): the target does it itself, because it is
- * reply-blocked on one of our channels.  0 done; -1 failed with errno (final:
- * the client may have acted, or it died, or it timed out); 1 the route is
- * not open (not reply-blocked on us, or the client refused: it did nothing).
+ * Without ptrace (peer/inband_map.c): the target does it itself, because it
+ * is reply-blocked on one of our channels (route PEERMAP_PATH_INBAND) or
+ * runs an agent (PEERMAP_PATH_AGENT).  0 done; -1 failed with errno (final:
+ * the target may have acted, or it died, or it timed out); 1 the route is
+ * not open (not reply-blocked on us / no agent, or it refused: it did
+ * nothing).
  */
-int pm_inband_map(pid_t pid, const struct pm_map_req *rq, uintptr_t *out);
-int pm_inband_unmap(pid_t pid, uintptr_t start, size_t len);
+int pm_inband_map(pid_t pid, int route, const struct pm_map_req *rq, uintptr_t *out);
+int pm_inband_unmap(pid_t pid, int route, uintptr_t start, size_t len);
 /* The whole call on another process, by the chosen route (route.c): the
  * same contract as pm_peer_map()/pm_peer_unmap(). */
 int pm_route_map(pid_t pid, const struct pm_map_req *rq, uintptr_t *out);
@@ -31,10 +33,6 @@ int pm_route_unmap(pid_t pid, uintptr_t start, size_t len);
 struct pm_inband_req;
 void pm_agent_name(pid_t pid, char *buf, size_t n, size_t *len);
 int pm_agent_call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out);
-
-/* After a 0 or -1 from pm_inband_map()/pm_inband_unmap(): which route
- * (PEERMAP_PATH_INBAND or PEERMAP_PATH_AGENT) the call took. */
-int pm_inband_via(void);
 
 /* After a 1: why the route was closed, as a sentence about the target. */
 const char *pm_inband_why_closed(void);

@@ -1,8 +1,15 @@
 /*
- * Choosing the route for a call on another process (peermap.h): in-band
- * when the target is reply-blocked on us, else through its agent if it runs
- * one that accepts us, else ptrace - as far as the caller allows.  A failure after the in-band request reached the
- * target is final: only a closed route falls back.
+ * Choosing the route for a call on another process (peermap.h):
+ *   AUTO    in-band if the target is reply-blocked on us; else ptrace; and
+ *           if ptrace is refused (EPERM: Yama, a container, a non-dumpable
+ *           target), the target's agent if it runs one.
+ *   INBAND  in-band, else the agent: never ptrace.
+ *   PTRACE  ptrace only.
+ * The agent comes after ptrace in AUTO because looking for one costs a
+ * connect() (3 us here, a quarter of a whole ptrace call) on every call to
+ * the many processes that run none; it exists for the processes ptrace
+ * cannot reach.  Only a route that is not open falls through: a failure
+ * after the target accepted the request is the call's result.
  */
 #include "peermap.h"
 #include "common/internal.h"
@@ -11,41 +18,72 @@
 
 static int closed_route(void)
 {
-    return pm_fail(ESRCH, "in-band only (peermap_set_path()): %s", pm_inband_why_closed());
+    return pm_fail(ESRCH, "without ptrace only (peermap_set_path()): %s",
+                   pm_inband_why_closed());
+}
+
+/* One call, generic over map and unmap. */
+struct call {
+    pid_t pid;
+    const struct pm_map_req *rq; /* NULL: unmap */
+    uintptr_t start;
+    size_t len;
+    uintptr_t *out;
+};
+
+static int by(const struct call *c, int route)
+{
+    if (route == PEERMAP_PATH_PTRACE)
+        return c->rq ? pm_peer_map(c->pid, c->rq, c->out) : pm_peer_unmap(c->pid, c->start, c->len);
+    return c->rq ? pm_inband_map(c->pid, route, c->rq, c->out)
+                 : pm_inband_unmap(c->pid, route, c->start, c->len);
+}
+
+static int route(const struct call *c)
+{
+    int path = peermap_path();
+    int rc;
+    if (path != PEERMAP_PATH_PTRACE) {
+        rc = by(c, PEERMAP_PATH_INBAND);
+        if (rc != 1) {
+            pm_path_taken(PEERMAP_PATH_INBAND);
+            return rc;
+        }
+    }
+    if (path == PEERMAP_PATH_INBAND) {
+        rc = by(c, PEERMAP_PATH_AGENT);
+        if (rc != 1) {
+            pm_path_taken(PEERMAP_PATH_AGENT);
+            return rc;
+        }
+        pm_path_taken(PEERMAP_PATH_NONE);
+        return closed_route();
+    }
+    pm_path_taken(PEERMAP_PATH_PTRACE);
+    rc = by(c, PEERMAP_PATH_PTRACE);
+    if (rc == 0 || errno != EPERM || path == PEERMAP_PATH_PTRACE)
+        return rc;
+    /* ptrace refused: the agent, if any, else that refusal. */
+    int e = errno;
+    int arc = by(c, PEERMAP_PATH_AGENT);
+    if (arc != 1) {
+        pm_path_taken(PEERMAP_PATH_AGENT);
+        if (arc == 0)
+            pm_begin(); /* the ptrace reason no longer applies */
+        return arc;
+    }
+    errno = e;
+    return -1;
 }
 
 int pm_route_map(pid_t pid, const struct pm_map_req *rq, uintptr_t *out)
 {
-    int path = peermap_path();
-    if (path != PEERMAP_PATH_PTRACE) {
-        int rc = pm_inband_map(pid, rq, out);
-        if (rc != 1) {
-            pm_path_taken(pm_inband_via());
-            return rc;
-        }
-        if (path == PEERMAP_PATH_INBAND) {
-            pm_path_taken(PEERMAP_PATH_NONE);
-            return closed_route();
-        }
-    }
-    pm_path_taken(PEERMAP_PATH_PTRACE);
-    return pm_peer_map(pid, rq, out);
+    struct call c = { .pid = pid, .rq = rq, .out = out };
+    return route(&c);
 }
 
 int pm_route_unmap(pid_t pid, uintptr_t start, size_t len)
 {
-    int path = peermap_path();
-    if (path != PEERMAP_PATH_PTRACE) {
-        int rc = pm_inband_unmap(pid, start, len);
-        if (rc != 1) {
-            pm_path_taken(pm_inband_via());
-            return rc;
-        }
-        if (path == PEERMAP_PATH_INBAND) {
-            pm_path_taken(PEERMAP_PATH_NONE);
-            return closed_route();
-        }
-    }
-    pm_path_taken(PEERMAP_PATH_PTRACE);
-    return pm_peer_unmap(pid, start, len);
+    struct call c = { .pid = pid, .start = start, .len = len };
+    return route(&c);
 }
