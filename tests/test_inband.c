@@ -325,6 +325,37 @@ TEST(a_non_dumpable_client_is_served_in_band_where_ptrace_is_refused)
     ChannelDestroy(chid);
 }
 
+/* Several requests while one message is pending: each doorbell is served
+ * alone, even when the next request is already queued behind it. */
+TEST(many_requests_during_one_message)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    for (int round = 0; round < 20; round++) {
+        struct _msg_info info;
+        rcvid_t r = take_message(&t, chid, &info);
+        REQUIRE(r > 0);
+        int ok = 1;
+        for (int i = 0; i < 25 && ok; i++) {
+            void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+            ok = p != MAP_FAILED && munmap_peer(t.pid, p, PAGE) == 0;
+        }
+        CHECK(ok);
+        if (!ok)
+            fprintf(stderr, "  round %d: %s\n", round, peermap_errmsg());
+        reply_addr(r, NULL);
+        struct report rep;
+        REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+        CHECK_EQ_LONG(rep.rc, 0);
+    }
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    target_finish(&t, 2000);
+    ChannelDestroy(chid);
+}
+
 /* Another thread of the client, blocked in read(), never notices. */
 TEST(only_the_reply_blocked_thread_acts)
 {

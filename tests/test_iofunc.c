@@ -335,9 +335,10 @@ TEST(func_init_fills_the_defaults)
     CHECK(f.lseek == iofunc_lseek_default && f.chmod == iofunc_chmod_default);
     CHECK(f.chown == iofunc_chown_default && f.sync == iofunc_sync_default);
     CHECK(f.lock_ocb == iofunc_lock_ocb_default && f.unlock_ocb == iofunc_unlock_ocb_default);
+    CHECK(f.mmap == iofunc_mmap_default);
     CHECK(f.notify == NULL && f.unblock == NULL && f.utime == NULL && f.openfd == NULL &&
           f.fdinfo == NULL && f.lock == NULL && f.space == NULL && f.shutdown == NULL &&
-          f.mmap == NULL && f.msg == NULL && f.reserved == NULL && f.dup == NULL &&
+          f.msg == NULL && f.reserved == NULL && f.dup == NULL &&
           f.close_dup == NULL);
 
     /* A shorter table: only its slots are written. */

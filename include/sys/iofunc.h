@@ -225,6 +225,57 @@ int iofunc_chown_default(resmgr_context_t *ctp, io_chown_t *msg, IOFUNC_OCB_T *o
 int iofunc_devctl(resmgr_context_t *ctp, io_devctl_t *msg, iofunc_ocb_t *ocb, iofunc_attr_t *attr);
 int iofunc_devctl_default(resmgr_context_t *ctp, io_devctl_t *msg, IOFUNC_OCB_T *ocb);
 
+/* ---- mapping: the memory manager's _IO_MMAP outcall ----
+ *
+ * The framework hands an _IO_MMAP (sent only on the memory manager's own
+ * connections) to the mmap handler with the OCB of the client's open that
+ * is being mapped; ctp->info is the memory manager's connection.
+ *
+ * iofunc_mmap() decides whether the client may map attr (NULL: ocb->attr)
+ * as msg->i asks.  wanted = i.prot & PROT_MASK; required = i.required_prot
+ * when i.prot has bits outside PROT_MASK (_IO_MMAP_PROT_REQUIRED_VALID),
+ * else i.prot.  Refusals, in order: write required on a read-only mount
+ * (ST_RDONLY): EROFS; mandatory locking (S_ISGID without S_IXGRP) with
+ * locks held: EAGAIN; the client's open lacks read, or lacks write when
+ * write is required: EACCES; PROT_EXEC required and the resource is not
+ * executable for the client (its own credentials): EACCES; PROT_EXEC
+ * required while another open writes (the client's own O_RDWR open
+ * included), or write required while mapped code denies writing: ETXTBSY.
+ * Then it makes (or reuses: one per memory-manager connection, for one
+ * resource - another resource on the same connection is EBUSY) a
+ * privileged OCB (IOFUNC_OCB_PRIVILEGED | IOFUNC_OCB_MMAP) bound to the
+ * memory manager's connection, counted as an open of attr for reading, and
+ * for writing once write is granted.  A granted PROT_EXEC gives it the
+ * SH_DENYWR share mode: opens for writing then fail with EBUSY until the
+ * memory manager disconnects, which closes the OCB (close_ocb) and undoes
+ * its counts.  The reply (msg->o, zeroed first): allowed_prot = PROT_READ,
+ * | PROT_WRITE if the open has write and the mount is writable, | PROT_EXEC
+ * if executable for the client (each unless the write lock above forbids
+ * it); offset = i.offset; coid = the memory manager's coid; fd 0.
+ * Returns _RESMGR_PTR() of msg->o (negative) on success, so that a handler
+ * can change msg->o and return that value; an errno value on failure
+ * (ENOMEM: no memory for the OCB; EINVAL: NULL arguments).
+ * iofunc_mmap_default() is iofunc_mmap(ctp, msg, ocb, ocb->attr), the
+ * mmap handler iofunc_func_init() installs. */
+int iofunc_mmap(resmgr_context_t *ctp, io_mmap_t *msg, iofunc_ocb_t *ocb, iofunc_attr_t *attr);
+int iofunc_mmap_default(resmgr_context_t *ctp, io_mmap_t *msg, IOFUNC_OCB_T *ocb);
+
+/* iofunc_mmap_ext(): iofunc_mmap() with the extended reply.  extended.flags
+ * = flags | _IO_MMAP_REPLY_FLAGS_USE_EXTENDED.  When flags name a stat form
+ * (_IO_MMAP_REPLY_FLAGS_STAT_FORM_TO_FLAGS(_STAT_FORM_T32_2001, _T32_2008 or
+ * _T64_2008)), extended.stat gets the file's attributes in that form, from
+ * `stat`, or from iofunc_stat() of attr when stat is NULL; a 32-bit form
+ * that cannot hold the times is left out (its bits cleared from the flags),
+ * and the memory manager asks with fstat instead.  To hand the client one
+ * of your shared memory objects, pass _IO_MMAP_REPLY_FLAGS_SERVER_SHMEM_OBJECT,
+ * set msg->o.base.fd to its descriptor and return what this returned: the
+ * framework sends the descriptor (a duplicate; keep yours) with the reply.
+ * iofunc_mmap_default_ext() is iofunc_mmap_ext() on ocb->attr with the
+ * _STAT_FORM_PREFERRED form and no stat. */
+int iofunc_mmap_ext(resmgr_context_t *ctp, io_mmap_ext_t *msg, iofunc_ocb_t *ocb,
+                    iofunc_attr_t *attr, uint32_t const flags, struct stat const *const stat);
+int iofunc_mmap_default_ext(resmgr_context_t *ctp, io_mmap_ext_t *msg, IOFUNC_OCB_T *ocb);
+
 int iofunc_pathconf_default(resmgr_context_t *ctp, io_pathconf_t *msg, IOFUNC_OCB_T *ocb);
 int iofunc_sync_default(resmgr_context_t *ctp, io_sync_t *msg, IOFUNC_OCB_T *ocb);
 

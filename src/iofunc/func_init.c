@@ -6,8 +6,8 @@
  * is NULL (the framework's default behaviour, or ENOSYS).  Slots beyond
  * nfuncs are not touched (the caller's table may be an older, shorter one).
  * Connect: open.  I/O: read, write, close_ocb, stat, devctl, pathconf,
- * lseek, chmod, chown, lock_ocb, unlock_ocb, sync.  (mmap stays NULL until
- * iofunc_mmap_default exists.)
+ * lseek, chmod, chown, mmap (the memory manager's outcall, answered with
+ * iofunc_mmap_default()), lock_ocb, unlock_ocb, sync.
  */
 #include <stddef.h>
 
@@ -57,7 +57,7 @@ PM_EXPORT void iofunc_func_init(unsigned nconnect, resmgr_connect_funcs_t *conne
         SET(io, resmgr_io_funcs_t, n, lock, NULL);
         SET(io, resmgr_io_funcs_t, n, space, NULL);
         SET(io, resmgr_io_funcs_t, n, shutdown, NULL);
-        SET(io, resmgr_io_funcs_t, n, mmap, NULL);
+        SET(io, resmgr_io_funcs_t, n, mmap, iofunc_mmap_default);
         SET(io, resmgr_io_funcs_t, n, msg, NULL);
         SET(io, resmgr_io_funcs_t, n, reserved, NULL);
         SET(io, resmgr_io_funcs_t, n, dup, NULL);

@@ -56,7 +56,8 @@ static int server_trusted(const struct pm_cconn *cc)
     return cr.uid == 0 || cr.uid == getuid() || cr.uid == geteuid();
 }
 
-/* One request from the in-band socket: 1 when one was read. */
+/* One request from the in-band socket: 0 when none was queued, 1 when a
+ * stale one was refused, 2 when the one the doorbell names was done. */
 static int serve_one(struct pm_cconn *cc, int side, uint32_t want_id, uint32_t seq)
 {
     struct pm_inband_req rq;
@@ -65,11 +66,12 @@ static int serve_one(struct pm_cconn *cc, int side, uint32_t want_id, uint32_t s
     if (got == 0)
         return 0;
     struct pm_inband_ans a = { .magic = PM_INBAND_ANS };
+    int mine = got > 0 && want_id && rq.id == want_id;
     if (got < 0) {
         a.refused = PM_INBAND_REFUSED_BAD;
     } else {
         a.id = rq.id;
-        if (rq.id != want_id || rq.seq != seq)
+        if (!mine || rq.seq != seq)
             a.refused = PM_INBAND_REFUSED_STALE;
         else if (!pm_inband_accepting() || !server_trusted(cc))
             a.refused = PM_INBAND_REFUSED_POLICY;
@@ -79,7 +81,7 @@ static int serve_one(struct pm_cconn *cc, int side, uint32_t want_id, uint32_t s
     pm_inband_do(side, &rq, objfd, &a);
     if (objfd >= 0)
         close(objfd);
-    return 1;
+    return mine ? 2 : 1;
 }
 
 void pm_inband_serve(struct pm_cconn *cc, const struct pm_wire_reply *h, int side,
@@ -97,10 +99,13 @@ void pm_inband_serve(struct pm_cconn *cc, const struct pm_wire_reply *h, int sid
         errno = e;
         return; /* nowhere to answer: the server's deadline ends it */
     }
-    /* Drain: the request this doorbell names, and any stale ones before it
-     * (refused).  A doorbell for an exchange we gave up names none. */
+    /* Up to the request this doorbell names, refusing stale ones before it
+     * (left by a server that could not ring).  Not further: the server may
+     * already have queued its next request, whose doorbell is on its way.
+     * A doorbell for an exchange we gave up names none: drain. */
     uint32_t want = h->seq == seq ? (uint32_t)h->status : 0;
-    while (serve_one(cc, cc->inband_side, want, seq))
+    int r;
+    while ((r = serve_one(cc, cc->inband_side, want, seq)) == 1)
         ;
     errno = e;
 }
