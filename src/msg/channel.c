@@ -13,6 +13,7 @@
 #define MAX_CHANNELS 1024 /* chid fits the 10 bits scoids leave it */
 
 static struct pm_channel *channels[MAX_CHANNELS];
+static int chid_end = 1; /* above every chid ever used: scans stop there */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void pm_channel_name(pid_t pid, int chid, char *buf, size_t n, size_t *len)
@@ -41,7 +42,7 @@ struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot)
 {
     struct pm_channel *found = NULL;
     pthread_mutex_lock(&table_lock);
-    for (int i = 1; i < MAX_CHANNELS && !found; i++) {
+    for (int i = 1; i < chid_end && !found; i++) {
         struct pm_channel *ch = channels[i];
         if (!ch || ch->dead)
             continue;
@@ -118,6 +119,8 @@ PM_EXPORT int ChannelCreate(unsigned flags)
         if (!channels[i]) {
             chid = i;
             channels[i] = ch;
+            if (i >= chid_end)
+                chid_end = i + 1;
             ch->dead = 1; /* not usable until set up */
             break;
         }

@@ -42,6 +42,7 @@ static struct pm_cconn *slot(int fd, int create)
                 conns[fd]->fd = -1;
                 conns[fd]->body_cache = -1;
                 conns[fd]->inband_side = -1;
+                conns[fd]->inband_trust = -1;
                 pthread_mutex_init(&conns[fd]->lock, NULL);
                 pthread_mutex_init(&conns[fd]->exchange, NULL);
             }
@@ -160,6 +161,7 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
     if (c->inband_side >= 0) /* the fd was closed with close(), not detached */
         close(c->inband_side);
     c->inband_side = -1;
+    c->inband_trust = -1;
     pthread_mutex_unlock(&c->lock);
     return side ? fd | _NTO_SIDE_CHANNEL : fd;
 }

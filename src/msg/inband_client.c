@@ -44,16 +44,19 @@ PM_EXPORT int peermap_inband_accept(int on)
     return old;
 }
 
-/* Would we let the server on our connection ptrace us? */
-static int server_trusted(const struct pm_cconn *cc)
+/* Would we let the server on our connection ptrace us?  What the kernel
+ * recorded when we connected does not change: asked once per connection. */
+static int server_trusted(struct pm_cconn *cc)
 {
+    if (cc->inband_trust >= 0)
+        return cc->inband_trust;
     struct ucred cr;
     socklen_t len = sizeof cr;
-    if (getsockopt(cc->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
-        return 0;
-    if (cr.pid != cc->pid)
-        return 0;
-    return cr.uid == 0 || cr.uid == getuid() || cr.uid == geteuid();
+    int t = getsockopt(cc->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+            cr.pid == cc->pid &&
+            (cr.uid == 0 || cr.uid == getuid() || cr.uid == geteuid());
+    cc->inband_trust = t;
+    return t;
 }
 
 /* One request from the in-band socket: 0 when none was queued, 1 when a

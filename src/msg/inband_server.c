@@ -15,8 +15,7 @@
  *  - Every failure after the doorbell is final (no ptrace fallback): the
  *    client may have acted.  Before it, the route is simply "not open".
  */
-#include <fcntl.h>
-#include <poll.h>
+#include <sys/time.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -106,22 +105,23 @@ static int send_fd(int sock, const void *buf, size_t len, int fd)
     return r == (ssize_t)len ? 0 : -1;
 }
 
+/* How long one recv() on the in-band socket blocks (SO_RCVTIMEO) before
+ * the deadline is looked at again: one system call per answer instead of
+ * poll() + recv(), for a deadline kept to within this much. */
+#define SLICE_MS 20
+
 /* Wait for the answer to rq->id on `side`. */
 static int await_answer(int side, const struct pm_inband_req *rq, int64_t deadline_ns,
                         pid_t pid, struct pm_inband_ans *a)
 {
     for (;;) {
-        int64_t left = (deadline_ns - pm_now_ns() + 999999) / 1000000;
-        struct pollfd p = { .fd = side, .events = POLLIN };
-        int n = left > 0 ? poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left) : 0;
-        if (n < 0 && errno == EINTR)
+        ssize_t r = recv(side, a, sizeof *a, MSG_TRUNC);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (pm_now_ns() >= deadline_ns)
+                return pm_fail(ETIMEDOUT, "PID %d did not answer the in-band request "
+                               "in time (peermap_timeout_ms())", (int)pid);
             continue;
-        if (n == 0)
-            return pm_fail(ETIMEDOUT, "PID %d did not answer the in-band request in "
-                           "time (peermap_timeout_ms())", (int)pid);
-        ssize_t r = recv(side, a, sizeof *a, MSG_DONTWAIT | MSG_TRUNC);
-        if (r < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
+        }
         if (r <= 0)
             return pm_fail(ESRCH, "PID %d went away during the in-band request", (int)pid);
         if (r != (ssize_t)sizeof *a || a->magic != PM_INBAND_ANS)
@@ -165,12 +165,13 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
         if (c->inband_side < 0) {
             int sv[2];
             if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+                struct timeval slice = { .tv_usec = SLICE_MS * 1000 };
+                setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
                 c->inband_side = sv[0];
                 client_end = sv[1];
             }
         }
-        if (c->inband_side >= 0)
-            side = fcntl(c->inband_side, F_DUPFD_CLOEXEC, 0);
+        side = c->inband_side;
         if (side >= 0 && send_fd(side, &rq, sizeof rq, objfd) == 0) {
             struct pm_wire_reply bell = { .kind = PM_WIRE_INBAND, .seq = rq.seq,
                                           .status = rq.id };
@@ -182,6 +183,12 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
             close(c->inband_side);
             c->inband_side = -1;
         }
+        /* While we wait, a disconnect leaves the socket to us (drop_conn()),
+         * so that its number cannot be reused under our feet. */
+        if (rc == 0)
+            c->inband_busy = 1;
+        else
+            side = -1;
     }
     pthread_mutex_unlock(&ch->lock);
     if (client_end >= 0)
@@ -199,8 +206,15 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
             *out = a.addr;
         }
     }
-    if (side >= 0)
-        close(side);
+    if (side >= 0) {
+        pthread_mutex_lock(&ch->lock);
+        c = slot < ch->nconns ? &ch->conns[slot] : NULL;
+        if (c && c->inband_side == side)
+            c->inband_busy = 0;
+        else
+            close(side); /* the client went meanwhile: the socket is ours */
+        pthread_mutex_unlock(&ch->lock);
+    }
     release(&me);
     pm_channel_put(ch);
     return rc;

@@ -13,6 +13,7 @@
  * can get nothing that pm_mmap() would not give it.
  */
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "common/internal.h"
 #include "msg/msg.h"
@@ -25,6 +26,10 @@ int pm_memmgr_connect(pid_t pid, int chid)
     struct pm_cconn *c = pm_cconn_get(coid);
     if (!c)
         return -1;
+    /* pm_msg_sendv_timed() looks at its deadline whenever a wait for a reply
+     * has lasted a slice: one recvmsg() per reply, no poll(). */
+    struct timeval slice = { .tv_usec = PM_MEMMGR_SLICE_MS * 1000 };
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
     struct pm_wire_send h = { .kind = PM_WIRE_MEMMGR, .coid = coid, .tid = pm_self_tid() };
     /* The datagram goes before any message on this socket, so the server has
      * marked the connection before it sees our first _IO_MMAP. */

@@ -52,6 +52,8 @@ struct pm_sconn {
     int reply_cache;        /* memfd for large replies, kept; -1 */
     int memmgr;             /* the client's memory manager (PM_WIRE_MEMMGR) */
     int inband_side;        /* our end of the in-band socket, or -1 */
+    int inband_busy;        /* a request waits on it: the waiter closes it
+                             * if the connection goes meanwhile */
 };
 
 struct pm_channel {
@@ -108,6 +110,7 @@ struct pm_cconn {
     int hello;              /* the server has accepted us ... */
     unsigned chflags;       /* ... and its channel has these flags */
     int inband_side;        /* our end of the in-band socket, or -1 */
+    int inband_trust;       /* the server may ask in-band: 1/0, -1 unknown */
 };
 /* The connection behind coid, with `lock` held (pm_cconn_put releases it).
  * NULL + EBADF when there is none.  With `exchange`, the exchange lock is
@@ -155,8 +158,11 @@ int pm_msg_take_fd(void);
  *   pm_msg_sendv_timed() MsgSendv() that gives up after timeout_ms (> 0)
  *                        with ETIMEDOUT: the memory manager must not hang
  *                        on a server that stalls.  A reply that comes later
- *                        is discarded.
+ *                        is discarded.  Only on connections from
+ *                        pm_memmgr_connect(), whose waits end every
+ *                        PM_MEMMGR_SLICE_MS (the deadline's precision).
  */
+#define PM_MEMMGR_SLICE_MS 20
 int pm_memmgr_connect(pid_t pid, int chid);
 int pm_rcvid_memmgr(rcvid_t rcvid);
 long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,

@@ -189,9 +189,10 @@ static void drop_conn(struct pm_channel *ch, int slot)
     if (c->reply_cache >= 0)
         close(c->reply_cache);
     c->reply_cache = -1;
-    if (c->inband_side >= 0)
-        close(c->inband_side);
+    if (c->inband_side >= 0 && !c->inband_busy)
+        close(c->inband_side); /* else the waiting mmap_peer() closes it */
     c->inband_side = -1;
+    c->inband_busy = 0;
     c->memmgr = 0;
     c->fd = -1;
     c->gen++; /* whatever rcvid was out for it is now stale */

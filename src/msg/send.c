@@ -2,7 +2,6 @@
  * The client side of a message: send, then wait "reply-blocked" for the
  * reply on the same connection.
  */
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,26 +99,27 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
                             .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
         ssize_t r;
         int e;
-        if (reply_deadline) {
-            /* Only the memory manager waits with a deadline. */
-            int64_t left = (reply_deadline - pm_now_ns() + 999999) / 1000000;
-            struct pollfd p = { .fd = fd, .events = POLLIN };
-            int pr = left > 0 ? poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left) : 0;
-            if (pr == 0) {
-                if (v != stack)
-                    free(v);
-                if (cc->body_cache >= 0) { /* the server may still read it */
-                    close(cc->body_cache);
-                    cc->body_cache = -1;
-                }
-                return pm_fail(ETIMEDOUT, "no reply on connection %d in time "
-                               "(the server stalls)", coid);
+        if (reply_deadline && pm_now_ns() >= reply_deadline) {
+            /* Only the memory manager waits with a deadline; its connections
+             * block in recvmsg() for a slice at most (memmgr_conn.c). */
+            if (v != stack)
+                free(v);
+            if (cc->body_cache >= 0) { /* the server may still read it */
+                close(cc->body_cache);
+                cc->body_cache = -1;
             }
+            return pm_fail(ETIMEDOUT, "no reply on connection %d in time "
+                           "(the server stalls)", coid);
         }
         r = recvmsg(fd, &m, MSG_TRUNC | MSG_CMSG_CLOEXEC);
         e = errno;
         if (v != stack)
             free(v);
+        if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK) && reply_deadline) {
+            if (v != stack)
+                free(v);
+            continue; /* a slice went by: look at the deadline */
+        }
         if (r < 0 && e == EINTR) {
             if (on_signal(cc, fd, seq, coid, &unblock_sent))
                 continue;
