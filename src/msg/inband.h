@@ -4,18 +4,17 @@
  * recommended ALLOC_BUFFER pattern; no ptrace needed).
  *
  * The exchange, for a connection whose client waits in MsgSend():
- *   1. The server writes a request on the connection's in-band socket (a
- *      socketpair made on first use), with the object's descriptor for an
- *      fd-backed mapping - the object, never a path.
- *   2. It rings: a PM_WIRE_INBAND datagram on the connection (seq = the
- *      pending message, status = the request's id), bringing the client's
- *      end of the in-band socket the first time.  A doorbell carries no
- *      body, so nothing lands in the client's reply buffer.
- *   3. The thread waiting for the reply reads the request, checks it (its
+ *   1. The server rings: a PM_WIRE_INBAND datagram on the connection (seq =
+ *      the pending message, status = the request's id), the request in its
+ *      header (not in a body: that would land in the client's reply
+ *      buffer), with the object's descriptor for an fd-backed mapping - the
+ *      object, never a path - and the first time the client's end of the
+ *      connection's in-band socket (a socketpair) for the answers.
+ *   2. The thread waiting for the reply reads the request, checks it (its
  *      own pid, its pending message, a map or an unmap and nothing else,
  *      flags it knows, in time, from a server it would let ptrace it),
  *      does it, and answers on the in-band socket; then waits on.
- *   4. The server waits for the answer with the call's deadline.
+ *   3. The server waits for the answer with the call's deadline.
  * The answers are checked as well: a client can fail a request, never make
  * the server believe something impossible.
  */
@@ -25,7 +24,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "msg/wire.h"
+
 #define PM_INBAND_REQ 0x49425131u  /* "IBQ1" */
+
 #define PM_INBAND_ANS 0x49424131u  /* "IBA1" */
 
 enum pm_inband_op { PM_INBAND_MAP = 1, PM_INBAND_UNMAP = 2 };
@@ -43,6 +45,9 @@ struct pm_inband_req {
     int64_t off;
     int64_t deadline_ns; /* CLOCK_MONOTONIC: too late after this */
 };
+
+_Static_assert(sizeof(struct pm_inband_req) <= PM_WIRE_INBAND_MAX,
+               "an in-band request must fit in a doorbell");
 
 /* Why a client did not do it (err == 0 when it did). */
 enum pm_inband_refusal {

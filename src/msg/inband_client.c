@@ -59,56 +59,50 @@ static int server_trusted(struct pm_cconn *cc)
     return t;
 }
 
-/* One request from the in-band socket: 0 when none was queued, 1 when a
- * stale one was refused, 2 when the one the doorbell names was done. */
-static int serve_one(struct pm_cconn *cc, int side, uint32_t want_id, uint32_t seq)
+/* Judge and do one request; answer on `side`. */
+static void judge(struct pm_cconn *cc, int side, int got, const struct pm_inband_req *rq,
+                 int objfd, uint32_t want_id, uint32_t seq)
 {
-    struct pm_inband_req rq;
-    int objfd;
-    int got = pm_inband_recv_req(side, &rq, &objfd);
-    if (got == 0)
-        return 0;
     struct pm_inband_ans a = { .magic = PM_INBAND_ANS };
-    int mine = got > 0 && want_id && rq.id == want_id;
+    int mine = got > 0 && want_id && rq->id == want_id;
     if (got < 0) {
         a.refused = PM_INBAND_REFUSED_BAD;
     } else {
-        a.id = rq.id;
-        if (!mine || rq.seq != seq)
+        a.id = rq->id;
+        if (!mine || rq->seq != seq)
             a.refused = PM_INBAND_REFUSED_STALE;
         else if (!pm_inband_accepting() || !server_trusted(cc))
             a.refused = PM_INBAND_REFUSED_POLICY;
         else
-            a.refused = pm_inband_check_op(&rq, objfd >= 0, getpid(), pm_now_ns());
+            a.refused = pm_inband_check_op(rq, objfd >= 0, getpid(), pm_now_ns());
     }
-    pm_inband_do(side, &rq, objfd, &a);
-    if (objfd >= 0)
-        close(objfd);
-    return mine ? 2 : 1;
+    pm_inband_do(side, rq, objfd, &a);
 }
 
-void pm_inband_serve(struct pm_cconn *cc, const struct pm_wire_reply *h, int side,
-                     uint32_t seq)
+void pm_inband_serve(struct pm_cconn *cc, const struct pm_wire_reply *h,
+                     const int *fds, int nfds, uint32_t seq)
 {
     int e = errno;
-    if (side >= 0) {
+    int k = 0, objfd = -1;
+    if (h->status & PM_WIRE_INBAND_SIDE) {
         /* A new in-band socket replaces the old one (the server made a new
          * one after a failed first doorbell). */
         if (cc->inband_side >= 0)
             close(cc->inband_side);
-        cc->inband_side = side;
+        cc->inband_side = k < nfds ? fds[k] : -1;
+        k++;
     }
-    if (cc->inband_side < 0) {
-        errno = e;
-        return; /* nowhere to answer: the server's deadline ends it */
+    if ((h->status & PM_WIRE_INBAND_OBJ) && k < nfds)
+        objfd = fds[k];
+    /* Nowhere to answer: the server's deadline ends it. */
+    if (cc->inband_side >= 0) {
+        struct pm_inband_req rq;
+        memcpy(&rq, h->inband, sizeof rq);
+        /* A doorbell for an exchange we gave up names nothing of ours. */
+        uint32_t want = h->seq == seq ? (uint32_t)h->status : 0;
+        judge(cc, cc->inband_side, rq.magic == PM_INBAND_REQ ? 1 : -1, &rq, objfd, want, seq);
     }
-    /* Up to the request this doorbell names, refusing stale ones before it
-     * (left by a server that could not ring).  Not further: the server may
-     * already have queued its next request, whose doorbell is on its way.
-     * A doorbell for an exchange we gave up names none: drain. */
-    uint32_t want = h->seq == seq ? (uint32_t)h->status : 0;
-    int r;
-    while ((r = serve_one(cc, cc->inband_side, want, seq)) == 1)
-        ;
+    if (objfd >= 0)
+        close(objfd);
     errno = e;
 }

@@ -83,20 +83,25 @@ static void release(struct busy_conn *me)
     pthread_mutex_unlock(&busy_lock);
 }
 
-/* sendmsg() of one datagram with an optional descriptor. */
-static int send_fd(int sock, const void *buf, size_t len, int fd)
+/* sendmsg() of one datagram with up to two descriptors (-1: none). */
+static int send_fds(int sock, const void *buf, size_t len, int fd1, int fd2)
 {
     struct iovec v = { (void *)buf, len };
-    union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(int))]; } cm;
+    union { struct cmsghdr align; char b[CMSG_SPACE(2 * sizeof(int))]; } cm;
     struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
-    if (fd >= 0) {
+    int fds[2], n = 0;
+    if (fd1 >= 0)
+        fds[n++] = fd1;
+    if (fd2 >= 0)
+        fds[n++] = fd2;
+    if (n) {
         m.msg_control = cm.b;
-        m.msg_controllen = sizeof cm.b;
+        m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
         struct cmsghdr *c = CMSG_FIRSTHDR(&m);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
     }
     ssize_t r;
     do
@@ -172,12 +177,15 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
             }
         }
         side = c->inband_side;
-        if (side >= 0 && send_fd(side, &rq, sizeof rq, objfd) == 0) {
-            struct pm_wire_reply bell = { .kind = PM_WIRE_INBAND, .seq = rq.seq,
-                                          .status = rq.id };
-            if (send_fd(c->fd, &bell, sizeof bell, client_end) == 0)
-                rc = 0;
-        }
+        struct pm_wire_reply bell = { .kind = PM_WIRE_INBAND, .seq = rq.seq,
+                                      .status = rq.id };
+        memcpy(bell.inband, &rq, sizeof rq);
+        if (client_end >= 0)
+            bell.status |= PM_WIRE_INBAND_SIDE;
+        if (objfd >= 0)
+            bell.status |= PM_WIRE_INBAND_OBJ;
+        if (side >= 0 && send_fds(c->fd, &bell, sizeof bell, client_end, objfd) == 0)
+            rc = 0;
         if (rc != 0 && client_end >= 0) {
             /* The client never got its end: start afresh next time. */
             close(c->inband_side);

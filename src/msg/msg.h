@@ -170,10 +170,11 @@ long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
 
 /* The client's side of an in-band request (inband_client.c): called by a
  * thread waiting for the reply to `seq` when the server rings (doorbell
- * `h`, `side` >= 0 when it brought the in-band socket). */
+ * `h`, with the nfds descriptors its flags announce).  Takes the
+ * descriptors. */
 struct pm_wire_reply;
 void pm_inband_serve(struct pm_cconn *cc, const struct pm_wire_reply *h,
-                     int side, uint32_t seq);
+                     const int *fds, int nfds, uint32_t seq);
 
 /* This thread's id, cached: glibc's gettid() is a system call each time,
  * and every message carries it. */
@@ -183,5 +184,6 @@ int32_t pm_self_tid(void);
 size_t pm_iov_total(const iov_t *iov, size_t parts);
 size_t pm_iov_scatter(const iov_t *iov, size_t parts, size_t off,
                       const void *src, size_t len);
+
 
 #endif

@@ -94,7 +94,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         v[0].iov_len = sizeof h;
         if (rparts) /* riov may be NULL when no reply data is wanted */
             memcpy(v + 1, riov, rparts * sizeof *riov);
-        union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
+        union { struct cmsghdr align; char buf[CMSG_SPACE(2 * sizeof(int))]; } cm;
         struct msghdr m = { .msg_iov = v, .msg_iovlen = rparts + 1,
                             .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
         ssize_t r;
@@ -115,11 +115,8 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         e = errno;
         if (v != stack)
             free(v);
-        if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK) && reply_deadline) {
-            if (v != stack)
-                free(v);
+        if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK) && reply_deadline)
             continue; /* a slice went by: look at the deadline */
-        }
         if (r < 0 && e == EINTR) {
             if (on_signal(cc, fd, seq, coid, &unblock_sent))
                 continue;
@@ -138,25 +135,37 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             return pm_fail(ESRCH, "the server went away (exited, or destroyed "
                            "its channel) before replying on connection %d", coid);
 
-        int body = -1;
+        int fds[2] = { -1, -1 }, nfds = 0;
         struct cmsghdr *c = CMSG_FIRSTHDR(&m);
         if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len == CMSG_LEN(sizeof(int)))
-            memcpy(&body, CMSG_DATA(c), sizeof body);
+            c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            if (nfds > 2)
+                nfds = 2; /* MSG_CTRUNC says the rest were dropped */
+            memcpy(fds, CMSG_DATA(c), (size_t)nfds * sizeof(int));
+        }
+        int body = nfds == 1 ? fds[0] : -1;
         struct stat st = { 0 };
-        if (body >= 0 && h.kind != PM_WIRE_REPLY_FD && fstat(body, &st) < 0)
+        if (body >= 0 && h.kind != PM_WIRE_REPLY_FD && h.kind != PM_WIRE_INBAND &&
+            fstat(body, &st) < 0)
             st.st_size = 0;
         int ok = !(m.msg_flags & MSG_CTRUNC) &&
-                 pm_wire_check_reply(&h, (size_t)r, body >= 0, (uint64_t)st.st_size) == 0;
+                 pm_wire_check_reply(&h, (size_t)r, nfds, (uint64_t)st.st_size) == 0;
+        if (!ok && nfds == 2) {
+            close(fds[0]);
+            close(fds[1]);
+            fds[0] = fds[1] = -1;
+            nfds = 0;
+        }
         if (ok && h.kind == PM_WIRE_HELLO) {
             cc->hello = 1;
             cc->chflags = (unsigned)h.status;
             continue;
         }
         if (ok && h.kind == PM_WIRE_INBAND) {
-            /* Our server asks us to map or unmap for it (issue: mmap_peer
+            /* Our server asks us to map or unmap for it (mmap_peer()
              * without ptrace); then we go on waiting. */
-            pm_inband_serve(cc, &h, body, seq);
+            pm_inband_serve(cc, &h, fds, nfds, seq);
             continue;
         }
         if (ok && h.seq != seq) {

@@ -35,18 +35,20 @@ int pm_wire_check_reply(const struct pm_wire_reply *h, size_t got, int has_fd,
         return -1;
     switch (h->kind) {
     case PM_WIRE_REPLY:
-        return body_ok(h->len, got, sizeof *h, has_fd, fd_size) ? 0 : -1;
+        return has_fd <= 1 && body_ok(h->len, got, sizeof *h, has_fd, fd_size) ? 0 : -1;
     case PM_WIRE_ERROR:
         return got == sizeof *h && !has_fd && h->len == 0 &&
                h->status > 0 && h->status < 4096 ? 0 : -1;
     case PM_WIRE_REPLY_FD:
         /* The descriptor is the payload: the body must be inline. */
-        return has_fd && h->len <= PM_WIRE_INLINE_MAX &&
+        return has_fd == 1 && h->len <= PM_WIRE_INLINE_MAX &&
                got - sizeof *h == h->len ? 0 : -1;
     case PM_WIRE_HELLO:
         return got == sizeof *h && !has_fd && h->len == 0 ? 0 : -1;
-    case PM_WIRE_INBAND:
-        return got == sizeof *h && h->len == 0 ? 0 : -1;
+    case PM_WIRE_INBAND: {
+        int want = !!(h->status & PM_WIRE_INBAND_SIDE) + !!(h->status & PM_WIRE_INBAND_OBJ);
+        return got == sizeof *h && h->len == 0 && has_fd == want ? 0 : -1;
+    }
     default:
         return -1;
     }

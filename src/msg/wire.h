@@ -33,12 +33,17 @@ enum pm_wire_kind {
                                    * connection): this is the memory
                                    * manager's connection (memmgr/) */
     PM_WIRE_INBAND = 0x494e4231,  /* "INB1" (server to a reply-blocked
-                                   * client): a map/unmap request waits on
-                                   * the in-band socket (inband.h); seq =
-                                   * the pending message, status = its id;
-                                   * may carry the client's end of that
-                                   * socket */
+                                   * client): a map/unmap request (inband.h)
+                                   * in the header's `inband` bytes; seq =
+                                   * the pending message, status = the
+                                   * request's id | PM_WIRE_INBAND_* flags;
+                                   * no body; descriptors: the client's end
+                                   * of the in-band socket, then the object
+                                   * to map, each if its flag says so */
 };
+#define PM_WIRE_INBAND_MAX 64            /* the room for a request */
+#define PM_WIRE_INBAND_SIDE (1ll << 32)  /* brings the in-band socket */
+#define PM_WIRE_INBAND_OBJ  (1ll << 33)  /* brings the object to map */
 
 /* Client to server. */
 struct pm_wire_send {
@@ -53,17 +58,21 @@ struct pm_wire_send {
     int64_t value;     /* pulse value */
 };
 
-/* Server to client. */
+/* Server to client.  The in-band request travels in the header, not in
+ * the body: a body lands in the client's reply buffer, which only the
+ * reply may write.  (64 bytes more per reply: a few ns.) */
 struct pm_wire_reply {
     uint32_t kind;
     uint32_t seq;
     int64_t status;    /* MsgReply()'s status, or the errno of MsgError() */
     uint64_t len;      /* bytes of reply data */
+    unsigned char inband[PM_WIRE_INBAND_MAX]; /* PM_WIRE_INBAND's request */
 };
 
 /*
  * Validate a received datagram of `got` bytes (header included), with
- * `fd` >= 0 when a descriptor came with it.  For a body carried in a memfd,
+ * `has_fd` the number of descriptors that came with it (at most one, but
+ * for PM_WIRE_INBAND, which may bring two, as its flags say).  For a body carried in a memfd,
  * `fd_size` is that file's size.  Returns 0 when the header is consistent
  * with what arrived, -1 otherwise (the peer is misbehaving).
  */

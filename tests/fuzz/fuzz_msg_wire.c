@@ -121,10 +121,13 @@ static void check_reply(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t 
     case PM_WIRE_HELLO:
         consistent = bare(h->len, got, sizeof *h, has_fd);
         break;
-    case PM_WIRE_INBAND:
-        /* A doorbell: no body; may carry the in-band socket. */
-        consistent = h->len == 0 && got == sizeof *h;
+    case PM_WIRE_INBAND: {
+        /* A doorbell: no body (the request is in the header); exactly the
+         * descriptors its flags announce. */
+        int want = !!(h->status & PM_WIRE_INBAND_SIDE) + !!(h->status & PM_WIRE_INBAND_OBJ);
+        consistent = h->len == 0 && got == sizeof *h && has_fd == want;
         break;
+    }
     case PM_WIRE_REPLY_FD:
         /* The descriptor is the payload; the body is always inline. */
         consistent = has_fd && h->len <= PM_WIRE_INLINE_MAX && got - sizeof *h == h->len;
