@@ -1,5 +1,5 @@
 # Convenience front end to CMake.  The two commands the README starts with:
-#   make demo   build, then run the demo
+#   make demo   build, then run the demos (shared buffer, then mmap of resources)
 #   make test   build, then run every test (CTest)
 # Others: make sanitize (the tests under ASan+UBSan), make fuzz (libFuzzer,
 #         FUZZ_SECONDS each), make bench, make install PREFIX=/usr/local,
@@ -25,7 +25,10 @@ build: $(BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
 
 demo: build
-	./$(BUILD)/examples/demo_shared_buffer
+	./$(BUILD)/examples/demo_shared_buffer && \
+	./$(BUILD)/examples/demo_resource_mmap --spawn-servers \
+	    --shmem-server ./$(BUILD)/examples/shmem_server \
+	    --image-server ./$(BUILD)/examples/image_server
 
 test: build
 	$(CTEST) --test-dir $(BUILD) --output-on-failure -j $(JOBS)

@@ -15,7 +15,8 @@
 # pm_read()s (default 500 / 50), BENCH_RM_OPS / BENCH_RM_OPS_WARMUP the
 # small ops per client under 64 clients (default 5000 / 100),
 # BENCH_RM_WAIT_OPS / BENCH_RM_WAIT_WARMUP the same when every read handler
-# waits 200 us (default 200 / 10).
+# waits 200 us (default 200 / 10), BENCH_IB_N / BENCH_IB_WARMUP the calls
+# of each kind of the in-band benchmark (default 2000 / 200).
 set -eu
 
 build=${1:-build}
@@ -36,6 +37,8 @@ rm_ops=${BENCH_RM_OPS:-5000}
 rm_ops_warmup=${BENCH_RM_OPS_WARMUP:-100}
 rm_wait_ops=${BENCH_RM_WAIT_OPS:-200}
 rm_wait_warmup=${BENCH_RM_WAIT_WARMUP:-10}
+ib_n=${BENCH_IB_N:-2000}
+ib_warmup=${BENCH_IB_WARMUP:-200}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -72,9 +75,13 @@ for c in $configs; do
     if [ -x "$bin/bench_msg" ]; then
         run "$cfg" "$tcpu" bench_msg -n "$msg_n" -w "$msg_warmup"
     fi
+    if [ -x "$bin/bench_inband" ]; then
+        run "$cfg" "$tcpu" bench_inband -n "$ib_n" -w "$ib_warmup"
+    fi
 done
 [ -x "$bin/bench_compel" ] || notes="$notes compel"
 [ -x "$bin/bench_msg" ] || notes="$notes bench_msg"
+[ -x "$bin/bench_inband" ] || notes="$notes bench_inband"
 
 # Resource managers: mode "read" in each configuration, modes "pool" and
 # "pool-wait" once each (unpinned).  Lines: "CONFIG name median p99 n" and "CONFIG rate name value unit".
@@ -149,6 +156,19 @@ END {
     row[++nr] = "raw_large|raw AF_UNIX SOCK_STREAM: 1 MiB written and read, 16 bytes back"
     q[++nq] = "msg_small|raw_small|<= 1.3|MsgSend() round trip / raw ping-pong, 16 bytes"
     q[++nq] = "msg_large|raw_large||1 MiB MsgSend() + MsgRead() / raw 1 MiB stream"
+    } else if (section == "inband") {
+    row[++nr] = "ib_msg_small|(a) MsgSend() round trip, 16 bytes, immediate reply (client)"
+    row[++nr] = "ib_mmap_inband|(b) mmap_peer() of 1 anonymous page, in-band (server)"
+    row[++nr] = "ib_munmap_inband|munmap_peer() of that page, in-band (server)"
+    row[++nr] = "ib_mmap_ptrace|(c) the same mmap_peer() forced through ptrace (server)"
+    row[++nr] = "ib_munmap_ptrace|munmap_peer() of that page through ptrace (server)"
+    row[++nr] = "ib_cycle_inband|(d) ALLOC 64 KiB memfd + touch + FREE, in-band (client)"
+    row[++nr] = "ib_cycle_ptrace|(d) the same cycle, server forced to ptrace (client)"
+    q[++nq] = "ib_mmap_inband|ib_msg_small|<= 2|(b) in-band mmap_peer() / (a) MsgSend() round trip"
+    q[++nq] = "ib_mmap_ptrace|ib_mmap_inband|>= 3|(c) ptrace mmap_peer() / (b) in-band mmap_peer()"
+    q[++nq] = "ib_munmap_ptrace|ib_munmap_inband||ptrace munmap_peer() / in-band munmap_peer()"
+    q[++nq] = "ib_cycle_ptrace|ib_cycle_inband||(d) ALLOC/FREE cycle: ptrace / in-band"
+    q[++nq] = "ib_cycle_inband|ib_msg_small||(d) in-band ALLOC/FREE cycle / (a) one round trip"
     } else {
     row[++nr] = "floor_pair|local mmap + munmap (the floor)"
     row[++nr] = "floor_mmap|local mmap alone"
@@ -220,6 +240,17 @@ if [ -x "$bin/bench_msg" ]; then
     echo "- raw and message blocks alternate within each measurement"
     echo
     tables msg
+fi
+
+if [ -x "$bin/bench_inband" ]; then
+    echo
+    echo "### mmap_peer() in-band (reply-blocked clients)"
+    echo
+    echo "- each kind: $ib_n calls after $ib_warmup warm-up ones, the kinds alternating in blocks of 100"
+    echo "- server (the mmap_peer() caller): this process, one thread; client: a forked child, reply-blocked in MsgSend() during every mmap_peer()/munmap_peer()"
+    echo "- same: both on CPU 0; cross: server on CPU 0, client on CPU 1"
+    echo
+    tables inband
 fi
 
 if [ -x "$bin/bench_resmgr" ]; then
@@ -317,4 +348,109 @@ END {
         printf "| p99 per op | %.2f |\n", p99["all", "pool_wait_op"] / p99["all", "single_wait_op"]
     }
 }' "$tmp/rm"
+fi
+
+# mmap of a resource (pm_mmap()): bench_memmgr once per configuration (its
+# manager = the target).  BENCH_MM_N / BENCH_MM_WARMUP: the calls of each
+# small measurement (default 2000 / 200; first touches at most 1000); the
+# large ones have fixed counts (bench_memmgr.c).
+if [ -x "$bin/bench_memmgr" ]; then
+    mm_n=${BENCH_MM_N:-2000}
+    mm_warmup=${BENCH_MM_WARMUP:-200}
+    : >"$tmp/mm"
+    for c in $configs; do
+        cfg=${c%%:*}
+        tcpu=${c#*:}
+        if ! "$bin/bench_memmgr" --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$mm_n" -w "$mm_warmup" >"$tmp/out"; then
+            echo "run.sh: bench_memmgr failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/mm"
+    done
+    echo
+    echo "### mmap of a resource (pm_mmap)"
+    echo
+    echo "- manager: a forked child, one dispatch thread (plus one answering bare MsgSend()s for the floor); client = caller, its memory manager's thread inherits the caller's CPU; same/cross as above"
+    echo "- small measurements: $mm_n after $mm_warmup warm-up ones, alternating in blocks of 100; first touches: at most 1000 at offsets never read before, far apart, in random order; 64 MiB passes: 20 after 3; 256 MiB scans: 5 after 1, each a region never read before; 1 GiB map + touch: 200 after 10"
+    echo
+    awk -v configs="$configs" '
+$2 == "rate" { rate[$1, $3] = $4; next }
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+function has(c, k) { return ((c SUBSEP k) in med) }
+function verdict(r, goal,   op, x) {
+    if (goal == "") return r
+    op = substr(goal, 1, 2); x = substr(goal, 4) + 0
+    if (op == "<=") return r " (" (r + 0 <= x ? "met" : "not met") ")"
+    if (op == ">=") return r " (" (r + 0 >= x ? "met" : "not met") ")"
+    return r " (" (r + 0 < substr(goal, 3) + 0 ? "met" : "not met") ")"
+}
+END {
+    nc = split(configs, cl, " ")
+    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
+    nr = 0
+    row[++nr] = "mm_floor|(a) floor: MsgSend() 16 B round trip + local mmap + munmap of a 64 KiB memfd"
+    row[++nr] = "mm_shm_pair|(a) pm_mmap() + pm_munmap() of a 64 KiB shared memory object, fd open"
+    row[++nr] = "mm_shm_open_close|(a) pm_open() + pm_mmap() + pm_munmap() + pm_close() of it"
+    row[++nr] = "mm_bw_local|(b) one pass summing 64 MiB through a local memfd mapping"
+    row[++nr] = "mm_bw_shm|(b) the same through the pm_mmap() of a 64 MiB shared memory object"
+    row[++nr] = "mm_touch|(c) paged file: pm_mmap() 4 KiB + first touch + pm_munmap()"
+    row[++nr] = "mm_lseek_read|(c) pm_lseek() + pm_read() of 4 KiB at such an offset"
+    row[++nr] = "mm_pread|(c) one pread-style _IO_READ (_IO_XTYPE_OFFSET) of 4 KiB"
+    row[++nr] = "mm_seq_map|(c) 256 MiB never read: pm_mmap(), sum every word, pm_munmap()"
+    row[++nr] = "mm_seq_read|(c) the same 256 MiB by pm_read() of 1 MiB, summed"
+    row[++nr] = "mm_map1g_touch|(c) pm_mmap() of a 1 GiB file + touch of one new page"
+    hdr = "| measurement | what |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) {
+        hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs | " cfg[i] " MiB/s |"
+        sep = sep " ---: | ---: | ---: |"
+    }
+    print hdr " n |"; print sep " ---: |"
+    for (r = 1; r <= nr; r++) {
+        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
+        line = "| " k " | " f[2] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, k)) {
+                any = 1; n = cnt[c, k]
+                line = line " " med[c, k] " | " p99[c, k] " | " (((c SUBSEP k) in rate) ? rate[c, k] : "-") " |"
+            } else line = line " - | - | - |"
+        }
+        if (any) print line " " n " |"
+    }
+    # a|b|goal|what: the ratio med[a] / med[b]
+    nq = 0
+    q[++nq] = "mm_shm_pair|mm_floor|<= 3|(a) pm_mmap() + pm_munmap() / floor"
+    q[++nq] = "mm_shm_open_close|mm_floor||(a) open-to-close / floor"
+    q[++nq] = "mm_bw_local|mm_bw_shm|>= 0.95|(b) bandwidth through pm_mmap() / local memfd mapping"
+    q[++nq] = "mm_touch|mm_lseek_read|<= 2|(c) first touch cycle / pm_lseek() + pm_read() 4 KiB"
+    q[++nq] = "mm_touch|mm_pread|<= 2|(c) first touch cycle / one pread-style _IO_READ 4 KiB"
+    q[++nq] = "mm_seq_read|mm_seq_map|>= 0.5|(c) 256 MiB bandwidth: mapping / pm_read() 1 MiB"
+    print ""
+    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
+    print hdr; print sep
+    for (r = 1; r <= nq; r++) {
+        split(q[r], f, "|")
+        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0)
+                line = line " " verdict(sprintf("%.2f", med[c, f[1]] / med[c, f[2]]), f[3]) " |"
+            else line = line " - |"
+        }
+        print line
+    }
+    line = "| (c) pm_mmap() of 1 GiB + one touch, median ms | < 5 |"
+    for (i = 1; i <= nc; i++) {
+        c = cfg[i]
+        if (has(c, "mm_map1g_touch"))
+            line = line " " verdict(sprintf("%.3f", med[c, "mm_map1g_touch"] / 1000), "< 5") " |"
+        else line = line " - |"
+    }
+    print line
+}' "$tmp/mm"
+else
+    echo
+    echo "- bench_memmgr: not available (mmap of a resource not measured)"
 fi

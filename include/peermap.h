@@ -146,12 +146,17 @@ int pm_close(int fd);
  *     MAP_PRIVATE pages never are.  A page that can no longer be read (the
  *     manager died, stalled past peermap_timeout_ms(), or answered
  *     nonsense) raises SIGBUS when touched, as a truncated file does.
- * Objects are kept per manager for a while after their last unmap, so that
- * mapping the same resource again reuses them (and the pages already
- * read); then their connection is closed, which frees the manager's OCB.
+ * Objects are kept per manager for a while after their last unmap
+ * (PEERMAP_MEMMGR_IDLE_MS, default 1000), so that mapping the same
+ * resource again reuses them (and the pages already read); then their
+ * connection is closed, which frees the manager's OCB.  Paged mappings
+ * are not inherited by fork() children (the pager runs in this process);
+ * for a process that may only have a user-mode userfaultfd (not root), a
+ * system call handed a not yet read page of one fails with EFAULT.  When
+ * pm_munmap() cannot write changes back, they are lost (it still unmaps).
  *
  * Errors (-1, or MAP_FAILED, with errno; peermap_errmsg() tells why):
- * EBADF (fd not open, or not open for reading), EACCES (the open or the
+ * EBADF (fd not open), EACCES (fd not open for reading, the open or the
  * manager forbids prot; pm_mprotect() beyond what the manager allowed),
  * EROFS (write on a read-only mount), EAGAIN (mandatory locks), ENOMEM,
  * ENODEV (the manager has no mmap handler: ENOSYS from it), EINVAL (bad
