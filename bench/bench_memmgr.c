@@ -31,6 +31,9 @@
  *                     read before (the offsets are far apart, > any
  *                     read-ahead, in random order), read one word,
  *                     pm_munmap(): the whole cycle
+ *   mm_first_touch    the first read of one word of /bmm/img16g through a
+ *                     mapping of the whole file made beforehand, at an
+ *                     offset never read (the touch alone)
  *   mm_lseek_read     pm_lseek() + pm_read() of 4 KiB at such an offset
  *   mm_pread          one _IO_READ with _IO_XTYPE_OFFSET (pread()) of 4 KiB
  *   (TOUCH_N = min(-n, 1000) each after a tenth as many, alternating)
@@ -584,6 +587,22 @@ static uint64_t touch_once(int fd, uint64_t off)
     return t1 - t0;
 }
 
+/* The first touch alone: the mapping of the whole file exists already. */
+static uint64_t first_touch_once(const unsigned char *map, uint64_t off)
+{
+    uint64_t before = __atomic_load_n(&cnt->reads[F_IMG16G], __ATOMIC_RELAXED);
+    const volatile uint64_t *p = (const volatile uint64_t *)(map + off);
+    uint64_t t0 = bench_now_ns();
+    uint64_t w = p[0];
+    uint64_t t1 = bench_now_ns();
+    if (w != pattern_word(off / 8))
+        bench_die("first touch at %llu: wrong data", (unsigned long long)off);
+    if (__atomic_load_n(&cnt->reads[F_IMG16G], __ATOMIC_RELAXED) == before)
+        bench_die("first touch at %llu: the server was not asked (a cached page)",
+                  (unsigned long long)off);
+    return t1 - t0;
+}
+
 static uint64_t lseek_read_once(int fd, uint64_t off, unsigned char *buf)
 {
     uint64_t t0 = bench_now_ns();
@@ -637,10 +656,16 @@ static void part_c_touch(const struct bench_opts *o, uint64_t *rng)
     unsigned char *buf = malloc(PAGE);
     if (!buf)
         bench_die("out of memory");
-    struct samples t, lr, pr;
+    struct samples t, ft, lr, pr;
     samples_init(&t, n);
+    samples_init(&ft, n);
     samples_init(&lr, n);
     samples_init(&pr, n);
+    /* One mapping of all 16 GiB for the first touches alone; they use the
+     * other half of each slot, so no touch finds a page another read. */
+    const unsigned char *whole = pm_mmap(NULL, 16 * GIB, PROT_READ, MAP_SHARED, fd, 0);
+    if (whole == MAP_FAILED)
+        die_pm("pm_mmap of 16 GiB");
     /* A page inside the slot too, so that offsets are not all aligned the
      * same way. */
     for (size_t done = 0; done < total;) {
@@ -653,8 +678,10 @@ static void part_c_touch(const struct bench_opts *o, uint64_t *rng)
             uint64_t a = touch_once(fd, off);
             uint64_t b = lseek_read_once(fd, off, buf);
             uint64_t c = pread_once(fd, off, buf);
+            uint64_t d = first_touch_once(whole, off + spacing / 2);
             if (timed) {
                 samples_add(&t, a);
+                samples_add(&ft, d);
                 samples_add(&lr, b);
                 samples_add(&pr, c);
             }
@@ -662,9 +689,13 @@ static void part_c_touch(const struct bench_opts *o, uint64_t *rng)
         done += k;
     }
     samples_report(&t, "mm_touch");
+    samples_report(&ft, "mm_first_touch");
     samples_report(&lr, "mm_lseek_read");
     samples_report(&pr, "mm_pread");
     samples_free(&t);
+    samples_free(&ft);
+    if (pm_munmap((void *)whole, 16 * GIB) < 0)
+        die_pm("pm_munmap of 16 GiB");
     samples_free(&lr);
     samples_free(&pr);
     free(buf);

@@ -6,11 +6,14 @@
  * (MAP_SHARED or MAP_PRIVATE as asked: a private mapping copies on write
  * and its copies never reach the memfd) and is registered MISSING with one
  * userfaultfd per process.  A page that is not in the memfd faults into the
- * service thread, which reads a batch from the manager (read ahead: 64 KiB,
- * doubling on sequential faults up to 1 MiB, never over pages already
- * filled, never past the object), pwrite()s it into the memfd - filling it
- * for every mapping of the object at once - and wakes the faulting thread
- * (UFFDIO_WAKE: the retried fault finds the page in the memfd; UFFDIO_COPY
+ * service thread, which reads a batch from the manager (read ahead: one
+ * page for a fault out of sequence - a random first touch costs one small
+ * read - then four times more on each sequential fault up to 2 MiB, never
+ * over pages already filled, never past the object) into a buffer kept for
+ * the purpose, and puts it into the memfd - filling it for every mapping
+ * of the object at once: with UFFDIO_COPY where the faulting mapping is
+ * MAP_SHARED (which maps the pages there too), else with pwrite() and
+ * UFFDIO_WAKE (the retried fault finds the page in the memfd; UFFDIO_COPY
  * would give a MAP_PRIVATE mapping an anonymous page the other mappings
  * never see).  Pages past the end of the file are zeros and cost no message.
  *
@@ -54,8 +57,12 @@
 #define UFFD_USER_MODE_ONLY 1
 #endif
 
-#define WINDOW_MIN (64u << 10)
-#define WINDOW_MAX (1u << 20)
+#define WINDOW_MAX (2u << 20)
+#define WINDOW_GROWTH 4
+
+/* The service thread's read buffer: allocating and zeroing a fresh one per
+ * fault cost more than the read itself. */
+static char *batch;
 
 size_t pm_mm_page;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -190,6 +197,48 @@ void pm_pager_break(struct pm_mobj *o, int err)
     pthread_mutex_unlock(&pm_mm_lock);
 }
 
+/*
+ * Put n bytes read for object offset `at` into the page cache (pm_mm_lock
+ * held, so the faulting mapping cannot change under us).  The part a
+ * MAP_SHARED mapping at `addr` covers goes in with UFFDIO_COPY: one copy
+ * that also maps the pages there and wakes the faulting thread, where
+ * pwrite() + UFFDIO_WAKE would make every page fault again.  The rest (read
+ * ahead past that mapping; any MAP_PRIVATE mapping, whose UFFDIO_COPY would
+ * be a private page the other mappings never see) is pwrite()n into the
+ * memfd.  Returns 0 or an errno.
+ */
+static int install(struct pm_mobj *o, uintptr_t addr, const char *buf, uint64_t at, size_t n,
+                   int *woken)
+{
+    uint64_t lo = at, hi = at; /* the part copied in place */
+    struct pm_mrec *r = pm_mm_recs;
+    while (r && !(addr >= r->addr && addr < r->addr + r->len))
+        r = r->next;
+    if (r && r->obj == o && (r->flags & MAP_SHARED) && !r->on_sigbus) {
+        lo = at > r->off ? at : r->off;
+        hi = at + n < r->off + r->len ? at + n : r->off + r->len;
+        if (lo < hi) {
+            struct uffdio_copy c = { .dst = r->addr + (uintptr_t)(lo - r->off),
+                                     .src = (uintptr_t)(buf + (lo - at)),
+                                     .len = hi - lo };
+            if (ioctl(uffd, UFFDIO_COPY, &c) < 0)
+                hi = lo + (c.copy > 0 ? (uint64_t)c.copy : 0); /* pwrite the rest */
+            /* Copying woke whoever waited on the pages it mapped. */
+            uintptr_t first = r->addr + (uintptr_t)(lo - r->off);
+            *woken = addr >= first && addr < first + (uintptr_t)(hi - lo);
+        } else {
+            lo = hi = at;
+        }
+    }
+    if (lo > at && pwrite(o->memfd, buf, (size_t)(lo - at), (off_t)at) != (ssize_t)(lo - at))
+        return ENOMEM;
+    if (hi < at + n &&
+        pwrite(o->memfd, buf + (hi - at), (size_t)(at + n - hi), (off_t)hi) !=
+            (ssize_t)(at + n - hi))
+        return ENOMEM;
+    return 0;
+}
+
 static void fault(uintptr_t addr)
 {
     size_t pg = pm_mm_page;
@@ -226,9 +275,10 @@ static void fault(uintptr_t addr)
         wake(addr, pg);
         return;
     }
-    size_t wpages = WINDOW_MIN / pg;
+    size_t wpages = 1;
     if (o->window && p == o->next_seq)
-        wpages = o->window * 2 > WINDOW_MAX / pg ? WINDOW_MAX / pg : o->window * 2;
+        wpages = o->window * WINDOW_GROWTH > WINDOW_MAX / pg ? WINDOW_MAX / pg
+                                                             : o->window * WINDOW_GROWTH;
     o->window = wpages;
     size_t end = p + 1;
     while (end < p + wpages && end < o->npages && !pm_bit_get(o->filled, end))
@@ -241,34 +291,36 @@ static void fault(uintptr_t addr)
     size_t want = o->size < 0 ? n : 0;   /* past a known end: zeros, no message */
     if (o->size > 0 && at < (uint64_t)o->size)
         want = (uint64_t)o->size - at < n ? (size_t)((uint64_t)o->size - at) : n;
-    char *buf = calloc(1, n);
+    if (!batch)
+        batch = malloc(WINDOW_MAX);
+    char *buf = batch;
     int err = 0;
     if (!buf) {
         err = ENOMEM;
-    } else if (want) {
-        ssize_t got = pm_mm_read(o, buf, want, at);
+    } else {
+        ssize_t got = want ? pm_mm_read(o, buf, want, at) : 0;
         if (got < 0)
             err = errno ? errno : EIO;
+        else if ((size_t)got < n)
+            memset(buf + got, 0, n - (size_t)got); /* past the end: zeros */
     }
-    if (!err) {
-        ssize_t w = pwrite(o->memfd, buf, n, (off_t)at);
-        if (w == (ssize_t)n && o->clean_fd >= 0)
-            w = pwrite(o->clean_fd, buf, n, (off_t)at);
-        if (w != (ssize_t)n)
-            err = ENOMEM;
-    }
-    free(buf);
+    int woken = 0;
+    if (!err && o->clean_fd >= 0 && pwrite(o->clean_fd, buf, n, (off_t)at) != (ssize_t)n)
+        err = ENOMEM;
     if (!err) {
         pthread_mutex_lock(&pm_mm_lock);
-        for (size_t i = p; i < end; i++)
-            pm_bit_set(o->filled, i);
+        err = install(o, addr, buf, at, n, &woken);
+        if (!err)
+            for (size_t i = p; i < end; i++)
+                pm_bit_set(o->filled, i);
         pthread_mutex_unlock(&pm_mm_lock);
     }
     pthread_mutex_unlock(&o->io);
     if (err)
         pm_pager_break(o, err);
     pm_mobj_unbusy(o);
-    wake(addr, pg);
+    if (!woken)
+        wake(addr, pg);
 }
 
 static void *service(void *arg)
@@ -298,10 +350,13 @@ static void *service(void *arg)
             }
         }
         if (uffd >= 0 && (pf[0].revents & POLLIN)) {
-            struct uffd_msg m;
-            while (read(uffd, &m, sizeof m) == (ssize_t)sizeof m)
-                if (m.event == UFFD_EVENT_PAGEFAULT)
-                    fault((uintptr_t)m.arg.pagefault.address);
+            /* Several at once; faults that come meanwhile make poll()
+             * return at once (no read() just to learn there is none). */
+            struct uffd_msg m[16];
+            ssize_t got = read(uffd, m, sizeof m);
+            for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof m[0]; i++)
+                if (m[i].event == UFFD_EVENT_PAGEFAULT)
+                    fault((uintptr_t)m[i].arg.pagefault.address);
         }
     }
     return NULL;
