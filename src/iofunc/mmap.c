@@ -68,6 +68,7 @@
 #include <sys/mman.h>
 
 #include "iofunc/iofunc_internal.h"
+#include "msg/msg.h"
 
 struct mmap_req {
     uint32_t wanted, required;
@@ -101,7 +102,7 @@ static int client_may_exec(resmgr_context_t *ctp, const iofunc_attr_t *attr, int
 {
     struct _client_info ci;
     int saved = errno;
-    int got = scoid > 0 && ConnectClientInfo(scoid, &ci, NGROUPS_MAX_CRED) == 0;
+    int got = scoid > 0 && pm_client_cred(scoid, &ci, NGROUPS_MAX_CRED) == 0;
     errno = saved;
     if (!got) {
         int err = iofunc_client_info(ctp, 0, &ci);

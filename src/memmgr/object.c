@@ -55,16 +55,37 @@ int64_t pm_mobj_idle_ns(void)
     return (int64_t)ms * 1000000;
 }
 
+/* The memory of client fds is only a shortcut: the newest FDMEM_MAX are
+ * kept (a process that opens and maps in a loop would grow it forever, and
+ * every lookup walks it). */
+#define FDMEM_MAX 64
+
 static void remember_fd(pid_t pid, int chid, uint64_t sock_ino, struct pm_mobj *o)
 {
-    for (struct fdmem *f = fdmems; f; f = f->next)
+    size_t n = 0;
+    for (struct fdmem **fp = &fdmems; *fp; fp = &(*fp)->next, n++) {
+        struct fdmem *f = *fp;
         if (f->pid == pid && f->chid == chid && f->sock_ino == sock_ino) {
             f->obj = o;
+            *fp = f->next; /* to the front: the newest */
+            f->next = fdmems;
+            fdmems = f;
             return;
         }
+        if (n + 1 >= FDMEM_MAX && f->next) {
+            struct fdmem *rest = f->next;
+            f->next = NULL;
+            while (rest) {
+                struct fdmem *x = rest;
+                rest = rest->next;
+                free(x);
+            }
+            break;
+        }
+    }
     struct fdmem *f = calloc(1, sizeof *f);
     if (!f)
-        return; /* only an optimisation */
+        return; /* only a shortcut */
     *f = (struct fdmem){ fdmems, pid, chid, sock_ino, o };
     fdmems = f;
 }

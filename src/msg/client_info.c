@@ -12,6 +12,8 @@
 #include "common/internal.h"
 #include "msg/msg.h"
 
+static int fill(int scoid, struct _client_info *info, int ngroups, int whole);
+
 static void proc_ids(pid_t pid, struct _cred_info *cr)
 {
     char path[64], line[256];
@@ -32,10 +34,21 @@ static void proc_ids(pid_t pid, struct _cred_info *cr)
     fclose(f);
 }
 
+/* The kernel's record only (effective ids, groups): no /proc read. */
+int pm_client_cred(int scoid, struct _client_info *info, int ngroups)
+{
+    return fill(scoid, info, ngroups, 0);
+}
+
 PM_EXPORT int ConnectClientInfo(int scoid, struct _client_info *info, int ngroups)
 {
-    struct pm_peer p;
     pm_begin();
+    return fill(scoid, info, ngroups, 1);
+}
+
+static int fill(int scoid, struct _client_info *info, int ngroups, int whole)
+{
+    struct pm_peer p;
     if (pm_scoid_peer(scoid, &p) < 0)
         return -1;
     if (!info) {
@@ -46,12 +59,14 @@ PM_EXPORT int ConnectClientInfo(int scoid, struct _client_info *info, int ngroup
     memset(info, 0, sizeof *info);
     info->nd = ND_LOCAL_NODE;
     info->pid = p.pid;
-    pid_t sid = getsid(p.pid);
-    info->sid = sid < 0 ? 0 : sid;
     struct _cred_info *cr = &info->cred;
     cr->euid = cr->ruid = cr->suid = p.uid;
     cr->egid = cr->rgid = cr->sgid = p.gid;
-    proc_ids(p.pid, cr);
+    if (whole) {
+        pid_t sid = getsid(p.pid);
+        info->sid = sid < 0 ? 0 : sid;
+        proc_ids(p.pid, cr);
+    }
 
     if (ngroups > NGROUPS_MAX_CRED)
         ngroups = NGROUPS_MAX_CRED;

@@ -95,6 +95,12 @@ struct pm_peer {
 };
 int pm_scoid_peer(int scoid, struct pm_peer *p);
 
+/* ConnectClientInfo() without what only /proc knows (real and saved ids,
+ * session): the effective ids and groups, which access checks need, at the
+ * cost of two system calls instead of a /proc read. */
+struct _client_info;
+int pm_client_cred(int scoid, struct _client_info *info, int ngroups);
+
 /* Mark a connection idle again and free the message it held. */
 void pm_sconn_finish(struct pm_sconn *c);
 
