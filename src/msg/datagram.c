@@ -66,6 +66,31 @@ size_t pm_iov_scatter(const iov_t *iov, size_t parts, size_t off,
     return done;
 }
 
+ssize_t pm_sendmsg_fds(int sock, const iov_t *iov, size_t parts, const int *fds, int nfds,
+                       int flags)
+{
+    union { struct cmsghdr align; char b[CMSG_SPACE(2 * sizeof(int))]; } cm;
+    struct msghdr m = { .msg_iov = (iov_t *)iov, .msg_iovlen = parts };
+    if (nfds > 2) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (nfds > 0) {
+        m.msg_control = cm.b;
+        m.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+    }
+    ssize_t r;
+    do
+        r = sendmsg(sock, &m, MSG_NOSIGNAL | flags);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
 /* Bodies up to this size keep their connection's memfd; larger ones get a
  * file of their own, so a connection never pins more memory than this. */
 #define PM_BODY_CACHE_MAX ((uint64_t)16 << 20)
@@ -145,20 +170,8 @@ int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
         return pm_fail(errno == EMFILE ? EAGAIN : ENOMEM,
                        "cannot stage a %llu-byte message: %m",
                        (unsigned long long)total);
-    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
     iov_t h = { (void *)hdr, hlen };
-    m.msg_iov = &h;
-    m.msg_iovlen = 1;
-    m.msg_control = cm.buf;
-    m.msg_controllen = sizeof cm.buf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &body, sizeof body);
-    do
-        r = sendmsg(fd, &m, MSG_NOSIGNAL);
-    while (r < 0 && errno == EINTR);
+    r = pm_sendmsg_fds(fd, &h, 1, &body, 1, 0);
     int e = errno;
     if (!cache || *cache != body)
         close(body);

@@ -83,31 +83,16 @@ static void release(struct busy_conn *me)
     pthread_mutex_unlock(&busy_lock);
 }
 
-/* sendmsg() of one datagram with up to two descriptors (-1: none). */
+/* One datagram with up to two descriptors (-1: none), never blocking. */
 static int send_fds(int sock, const void *buf, size_t len, int fd1, int fd2)
 {
-    struct iovec v = { (void *)buf, len };
-    union { struct cmsghdr align; char b[CMSG_SPACE(2 * sizeof(int))]; } cm;
-    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+    iov_t v = { (void *)buf, len };
     int fds[2], n = 0;
     if (fd1 >= 0)
         fds[n++] = fd1;
     if (fd2 >= 0)
         fds[n++] = fd2;
-    if (n) {
-        m.msg_control = cm.b;
-        m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
-        memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
-    }
-    ssize_t r;
-    do
-        r = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-    while (r < 0 && errno == EINTR);
-    return r == (ssize_t)len ? 0 : -1;
+    return pm_sendmsg_fds(sock, &v, 1, fds, n, MSG_DONTWAIT) == (ssize_t)len ? 0 : -1;
 }
 
 /* How long one recv() on the in-band socket blocks (SO_RCVTIMEO) before

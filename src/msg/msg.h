@@ -140,6 +140,11 @@ void pm_cconn_end_exchange(struct pm_cconn *c);
 int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
                      size_t parts, uint64_t total, int *cache);
 
+/* sendmsg() of one datagram with up to two descriptors (SCM_RIGHTS),
+ * MSG_NOSIGNAL | flags, retried on EINTR.  The bytes sent, or -1. */
+ssize_t pm_sendmsg_fds(int sock, const iov_t *iov, size_t parts, const int *fds, int nfds,
+                       int flags);
+
 /*
  * Descriptors with replies (for protocols such as _IO_MMAP, where a server
  * hands a shared memory object to the client's library):

@@ -139,19 +139,7 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
 static int send_with_fd(int sock, const struct pm_wire_reply *h, const void *body, int fd)
 {
     iov_t v[2] = { { (void *)h, sizeof *h }, { (void *)body, (size_t)h->len } };
-    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
-    struct msghdr m = { .msg_iov = v, .msg_iovlen = h->len ? 2 : 1,
-                        .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    ssize_t r;
-    do
-        r = sendmsg(sock, &m, MSG_NOSIGNAL);
-    while (r < 0 && errno == EINTR);
-    return r < 0 ? -1 : 0;
+    return pm_sendmsg_fds(sock, v, h->len ? 2 : 1, &fd, 1, 0) < 0 ? -1 : 0;
 }
 
 /* Send the reply (or error) and free the message.  fd >= 0 goes along. */

@@ -12,6 +12,7 @@
 
 #include "common/internal.h"
 #include "msg/inband.h"
+#include "msg/msg.h"
 #include "peer/path.h"
 
 static atomic_uint next_id = 1u << 31; /* apart from in-band ids */
@@ -42,19 +43,8 @@ int pm_agent_call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out)
     rq->pid = pid;
     rq->has_fd = objfd >= 0;
     rq->deadline_ns = deadline;
-    struct iovec v = { rq, sizeof *rq };
-    union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(int))]; } cm;
-    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
-    if (objfd >= 0) {
-        m.msg_control = cm.b;
-        m.msg_controllen = sizeof cm.b;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &objfd, sizeof objfd);
-    }
-    if (sendmsg(s, &m, MSG_NOSIGNAL) != (ssize_t)sizeof *rq) {
+    iov_t v = { rq, sizeof *rq };
+    if (pm_sendmsg_fds(s, &v, 1, &objfd, objfd >= 0, 0) != (ssize_t)sizeof *rq) {
         close(s);
         /* Refused at accept (closed at once) or gone: it did nothing. */
         return 1;

@@ -147,6 +147,24 @@ static int handle_connect(resmgr_context_t *ctp, const struct pm_rm_decoded *d)
     return 0;
 }
 
+/* Run an I/O handler between the table's lock_ocb and unlock_ocb (an
+ * error from lock_ocb is the answer); a missing handler is ENOSYS. */
+static int run_locked(resmgr_context_t *ctp, const resmgr_io_funcs_t *t, pm_rm_iofn f,
+                      void *ocb)
+{
+    if (!f)
+        return ENOSYS;
+    pm_rm_iofn lock = pm_rm_io_func(t, PM_IS_LOCK_OCB);
+    pm_rm_iofn unlock = pm_rm_io_func(t, PM_IS_UNLOCK_OCB);
+    int ret = lock ? lock(ctp, NULL, ocb) : EOK;
+    if (ret == EOK) {
+        ret = f(ctp, ctp->msg, ocb);
+        if (unlock)
+            unlock(ctp, NULL, ocb);
+    }
+    return ret;
+}
+
 /* The reply an mmap handler built, with the shared memory object it names
  * (if any) sent along. */
 static void reply_mmap(resmgr_context_t *ctp, int ret)
@@ -203,22 +221,8 @@ static int handle_mmap(resmgr_context_t *ctp)
     m->info.scoid = b->scoid; /* what the client's own messages carry */
     ctp->id = b->attach_id;
     const resmgr_io_funcs_t *t = b->io_funcs;
-    pm_rm_iofn f = b->detached ? NULL : pm_rm_io_func(t, PM_IS_MMAP);
-    pm_rm_iofn lock = pm_rm_io_func(t, PM_IS_LOCK_OCB);
-    pm_rm_iofn unlock = pm_rm_io_func(t, PM_IS_UNLOCK_OCB);
-    int ret;
-    if (b->detached) {
-        ret = EBADF;
-    } else if (!f) {
-        ret = ENOSYS;
-    } else {
-        ret = lock ? lock(ctp, NULL, b->ocb) : EOK;
-        if (ret == EOK) {
-            ret = f(ctp, ctp->msg, b->ocb);
-            if (unlock)
-                unlock(ctp, NULL, b->ocb);
-        }
-    }
+    pm_rm_iofn f = pm_rm_io_func(t, PM_IS_MMAP);
+    int ret = b->detached ? EBADF : run_locked(ctp, t, f, b->ocb);
     pm_rm_binding_put(ctp, b);
     reply_mmap(ctp, ret);
     return 0;
@@ -265,18 +269,7 @@ static int handle_io(resmgr_context_t *ctp, const struct pm_rm_decoded *d)
         return 0;
     }
 
-    pm_rm_iofn f = pm_rm_io_func(t, d->slot);
-    int ret;
-    if (!f) {
-        ret = ENOSYS;
-    } else {
-        ret = lock ? lock(ctp, NULL, b->ocb) : EOK;
-        if (ret == EOK) {
-            ret = f(ctp, ctp->msg, b->ocb);
-            if (unlock)
-                unlock(ctp, NULL, b->ocb);
-        }
-    }
+    int ret = run_locked(ctp, t, pm_rm_io_func(t, d->slot), b->ocb);
     pm_rm_binding_put(ctp, b);
     reply(ctp, ret, d->slot == PM_IS_DEVCTL);
     return 0;
