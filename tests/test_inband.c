@@ -625,6 +625,29 @@ TEST(an_agent_takes_requests_at_any_time)
     close(fd);
 }
 
+/* An agent that cannot answer (its process is stopped): the deadline. */
+TEST(an_agent_that_never_answers_times_out)
+{
+    struct target t;
+    char c;
+    REQUIRE(target_start(&t, agent_body, NULL) == 0);
+    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(kill(t.pid, SIGSTOP) == 0);
+    REQUIRE(wait_state(t.pid, 'T', 5000) == 0);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    peermap_set_timeout_ms(300);
+    long long t0 = now_ms();
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    long long took = now_ms() - t0;
+    peermap_set_timeout_ms(0);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    CHECK(p == MAP_FAILED && errno == ETIMEDOUT);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
+    CHECK(took >= 250 && took < 10000);
+    kill(t.pid, SIGCONT);
+    target_finish(&t, 2000);
+}
+
 TEST(an_agent_refuses_other_users)
 {
     if (!unprivileged())
