@@ -96,6 +96,13 @@ void pm_inband_do(int sock, const struct pm_inband_req *rq, int objfd,
                 a->addr = (uint64_t)(uintptr_t)made;
         } else if (munmap((void *)(uintptr_t)rq->addr, (size_t)rq->len) < 0) {
             e = errno;
+            /* A huge-page mapping (MAP_PHYS|MAP_ANON) unmaps only in whole
+             * 2 MiB pages; the server knows the length it asked for.  (As
+             * the ptrace route does.) */
+            uint64_t huge = (uint64_t)2 << 20, hlen = (rq->len + huge - 1) & ~(huge - 1);
+            if (e == EINVAL && !(rq->addr & (huge - 1)) && hlen != rq->len &&
+                munmap((void *)(uintptr_t)rq->addr, (size_t)hlen) == 0)
+                e = 0;
         }
         a->err = e;
     }
