@@ -364,22 +364,41 @@ PM_EXPORT int pm_mprotect(void *addr, size_t len, int prot)
     if ((uintptr_t)addr & (pg - 1))
         return pm_fail(EINVAL, "pm_mprotect: address not page-aligned");
     uintptr_t a = (uintptr_t)addr, e = a + round_up(len);
-    struct pm_mobj *need[16];
-    size_t nneed = 0;
+    /* Objects that will need a clean copy once writable (any number). */
+    struct pm_mobj **need = NULL;
+    size_t nneed = 0, cap = 0;
     pthread_mutex_lock(&pm_mm_lock);
     for (struct pm_mrec *r = pm_mm_recs; r; r = r->next) {
         if (r->addr + r->len <= a || r->addr >= e)
             continue;
-        if ((unsigned)prot & ~r->allowed & PROT_MASK) {
+        int fail = (unsigned)prot & ~r->allowed & PROT_MASK ? EACCES : 0;
+        if (!fail && (prot & PROT_WRITE) && (r->flags & MAP_TYPE) == MAP_SHARED &&
+            r->obj->memfd >= 0 && r->obj->clean_fd < 0) {
+            if (nneed == cap) {
+                size_t nc = cap ? cap * 2 : 8;
+                struct pm_mobj **t = realloc(need, nc * sizeof *t);
+                if (t) {
+                    need = t;
+                    cap = nc;
+                } else {
+                    fail = ENOMEM;
+                }
+            }
+            if (!fail) {
+                r->obj->busy++;
+                need[nneed++] = r->obj;
+            }
+        }
+        if (fail) {
+            for (size_t i = 0; i < nneed; i++)
+                pm_mobj_unbusy_locked(need[i]);
             pthread_mutex_unlock(&pm_mm_lock);
+            free(need);
+            if (fail == ENOMEM)
+                return pm_fail(ENOMEM, "pm_mprotect: out of memory");
             return pm_fail(EACCES, "the resource manager allowed prot %#x for the "
                            "mapping at %#lx, not %#x", r->allowed, (unsigned long)r->addr,
                            (unsigned)prot);
-        }
-        if ((prot & PROT_WRITE) && (r->flags & MAP_TYPE) == MAP_SHARED &&
-            r->obj->memfd >= 0 && r->obj->clean_fd < 0 && nneed < 16) {
-            r->obj->busy++;
-            need[nneed++] = r->obj;
         }
     }
     pthread_mutex_unlock(&pm_mm_lock);
@@ -404,6 +423,7 @@ PM_EXPORT int pm_mprotect(void *addr, size_t len, int prot)
     }
     int err = errno;
     pthread_mutex_unlock(&pm_mm_lock);
+    free(need);
     errno = err;
     return rc;
 }
