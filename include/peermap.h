@@ -147,9 +147,10 @@ int pm_close(int fd);
  *     manager died, stalled past peermap_timeout_ms(), or answered
  *     nonsense) raises SIGBUS when touched, as a truncated file does.
  * Objects are kept per manager for a while after their last unmap
- * (PEERMAP_MEMMGR_IDLE_MS, default 1000), so that mapping the same
- * resource again reuses them (and the pages already read); then their
- * connection is closed, which frees the manager's OCB.  Paged mappings
+ * (PEERMAP_MEMMGR_IDLE_MS, default 1000; sticky files, S_ISVTX, for the
+ * life of the process), so that mapping the same resource again reuses
+ * them (and the pages already read); then their connection is closed,
+ * which frees the manager's OCB.  Paged mappings
  * are not inherited by fork() children (the pager runs in this process);
  * for a process that may only have a user-mode userfaultfd (not root), a
  * system call handed a not yet read page of one fails with EFAULT.  When

@@ -38,9 +38,9 @@
 #include "sys/neutrino.h"
 #include "sys/resmgr.h"
 
-enum kind { K_PAT, K_BIG, K_SHM, K_OLD, K_NOMMAP, K_STALL, K_NOXT, K_FORCE, NK };
+enum kind { K_PAT, K_BIG, K_SHM, K_OLD, K_NOMMAP, K_STALL, K_NOXT, K_FORCE, K_STICKY, NK };
 static const char *const kind_name[NK] = { "pat", "big", "shm", "old", "nommap", "stall",
-                                          "noxt", "force" };
+                                          "noxt", "force", "sticky" };
 
 #define PG 4096u
 #define PAT_SIZE (5 * PG + 100)          /* the last page is mostly past EOF */
@@ -207,7 +207,8 @@ static int mgr_main(int cmd_r, int ack_w, char (*paths)[96])
     if (shm_map == MAP_FAILED)
         return 12;
     for (int k = 0; k < NK; k++) {
-        iofunc_attr_init(&files[k].a, S_IFREG | 0666, NULL, NULL);
+        iofunc_attr_init(&files[k].a, S_IFREG | 0666 | (k == K_STICKY ? S_ISVTX : 0),
+                         NULL, NULL);
         files[k].kind = k;
         files[k].a.inode = (ino_t)(100 + k);
         files[k].a.nbytes = k == K_BIG ? (off_t)BIG_SIZE : k == K_SHM ? SHM_SIZE
@@ -592,6 +593,44 @@ TEST(objects_are_reused_then_expire)
     CHECK_EQ_LONG(S->priv_closes, 2);
     CHECK_EQ_LONG(S->count_after_close[K_PAT], 1);   /* fd is still open */
     CHECK_EQ_LONG(pm_close(fd), 0);
+    unsetenv("PEERMAP_MEMMGR_IDLE_MS");
+    mgr_stop(&m);
+}
+
+/* S_ISVTX: the object stays cached when unused, past the idle time that
+ * closes an ordinary one. */
+TEST(sticky_objects_stay_cached)
+{
+    struct mgr m;
+    REQUIRE(mgr_start(&m) == 0);
+    setenv("PEERMAP_MEMMGR_IDLE_MS", "50", 1);
+    int sfd = OPEN(&m, K_STICKY, O_RDONLY), pfd = OPEN(&m, K_PAT, O_RDONLY);
+    REQUIRE(sfd >= 0 && pfd >= 0);
+    int base = S->priv_closes;
+    unsigned char *sp = map_or_say(PG, PROT_READ, MAP_SHARED, sfd, 0);
+    unsigned char *pp = map_or_say(PG, PROT_READ, MAP_SHARED, pfd, 0);
+    REQUIRE(sp != MAP_FAILED && pp != MAP_FAILED);
+    CHECK(sp[0] == pat(0) && pp[0] == pat(0));
+    /* The sticky one first: an ordinary object would expire first. */
+    CHECK_EQ_LONG(pm_munmap(sp, PG), 0);
+    CHECK_EQ_LONG(pm_munmap(pp, PG), 0);
+    CHECK(wait_event(close_efd, 5000) == 0);
+    /* A round trip after the close: any other disconnect queued before it
+     * has been handled by now. */
+    unsigned char b;
+    CHECK_EQ_LONG(pm_read(pfd, &b, 1), 1);
+    CHECK_EQ_LONG(S->priv_closes, base + 1);
+    CHECK_EQ_LONG(S->count_after_close[K_PAT], 1);   /* pfd is still open */
+    /* Mapped again: the same object, no page read again. */
+    uint64_t served = S->bytes_read;
+    sp = map_or_say(PG, PROT_READ, MAP_SHARED, sfd, 0);
+    if (sp != MAP_FAILED) {
+        CHECK(sp[0] == pat(0));
+        CHECK_EQ_LONG(pm_munmap(sp, PG), 0);
+    }
+    CHECK_EQ_LONG(S->bytes_read, served);
+    CHECK_EQ_LONG(pm_close(sfd), 0);
+    CHECK_EQ_LONG(pm_close(pfd), 0);
     unsetenv("PEERMAP_MEMMGR_IDLE_MS");
     mgr_stop(&m);
 }

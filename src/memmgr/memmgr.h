@@ -45,6 +45,7 @@ struct pm_mobj {
     unsigned allowed;       /* allowed_prot of the last grant */
     unsigned conn_allowed;  /* what coid's privileged OCB was granted */
     unsigned rflags;        /* extended.flags of the last reply */
+    int sticky;             /* S_ISVTX: kept cached even when unused */
     int coid;               /* our memmgr connection; guarded by io */
     int cached;             /* findable by identity / fd memory */
     pthread_mutex_t io;
@@ -100,6 +101,7 @@ struct pm_mgrant {
     int have_stat;
     uint64_t dev, ino;
     int64_t size, mtime_s, mtime_ns;
+    uint32_t mode;          /* st_mode (S_ISVTX: sticky) */
     unsigned granted;       /* prot the manager accepted */
 };
 /* _IO_MMAP on coid for the client's `fd` (with the write retry). */

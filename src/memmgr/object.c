@@ -16,13 +16,15 @@
  * Invalidation: CACHE_FORCE_INVALIDATE always, a changed mtime unless
  * CACHE_READ_FROM_CACHE.  REMOVABLE (from the reply only: we do not ask
  * fstatvfs, so BYPASS_FSTATVFS changes nothing) and broken objects are
- * closed at their last unmap; others after PEERMAP_MEMMGR_IDLE_MS (1000)
- * of disuse, which closes the connection and so the server's OCB.
+ * closed at their last unmap; sticky ones (S_ISVTX) never (for the life of
+ * the process); others after PEERMAP_MEMMGR_IDLE_MS (1000) of disuse, which
+ * closes the connection and so the server's OCB.
  */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sys/neutrino.h>
@@ -112,6 +114,12 @@ static void schedule_locked(struct pm_mobj *o)
         return;
     int keep = o->cached && !o->broken &&
                !(o->rflags & _IO_MMAP_REPLY_FLAGS_REMOVABLE);
+    if (keep && o->sticky) {
+        /* S_ISVTX: QNX keeps such objects (code mapped again and again)
+         * cached; here for the life of the process. */
+        o->idle_deadline = 0;
+        return;
+    }
     int64_t now = pm_now_ns();
     o->idle_deadline = keep ? now + pm_mobj_idle_ns() : now;
     pm_pager_arm(o->idle_deadline);
@@ -250,6 +258,8 @@ static void refresh(struct pm_mobj *o, struct pm_mgrant *g)
     }
     o->allowed = g->r.base.allowed_prot ? g->r.base.allowed_prot : g->granted;
     o->rflags = g->r.extended.flags;
+    if (g->have_stat)
+        o->sticky = (g->mode & S_ISVTX) != 0;
     if (g->fd >= 0) {
         /* The manager may hand a new object (e.g. after a resize): map
          * that from now on; existing mappings keep theirs. */

@@ -30,17 +30,17 @@ static int fill_stat_form(struct pm_mgrant *g, unsigned form)
     const union _io_mmap_reply_ext_stat *s = &g->r.extended.stat;
     switch (form) {
     case _STAT_FORM_T32_2001:
-        g->dev = s->t32_2001.st_dev; g->ino = s->t32_2001.st_ino;
+        g->dev = s->t32_2001.st_dev; g->ino = s->t32_2001.st_ino; g->mode = s->t32_2001.st_mode;
         g->size = s->t32_2001.st_size;
         g->mtime_s = s->t32_2001.st_mtim.tv_sec; g->mtime_ns = 0;
         break;
     case _STAT_FORM_T32_2008:
-        g->dev = s->t32_2008.st_dev; g->ino = s->t32_2008.st_ino;
+        g->dev = s->t32_2008.st_dev; g->ino = s->t32_2008.st_ino; g->mode = s->t32_2008.st_mode;
         g->size = s->t32_2008.st_size;
         g->mtime_s = s->t32_2008.st_mtim.tv_sec; g->mtime_ns = s->t32_2008.st_mtim.tv_nsec;
         break;
     case _STAT_FORM_T64_2008:
-        g->dev = s->t64_2008.st_dev; g->ino = s->t64_2008.st_ino;
+        g->dev = s->t64_2008.st_dev; g->ino = s->t64_2008.st_ino; g->mode = s->t64_2008.st_mode;
         g->size = s->t64_2008.st_size;
         g->mtime_s = s->t64_2008.st_mtim.tv_sec; g->mtime_ns = s->t64_2008.st_mtim.tv_nsec;
         break;
@@ -149,6 +149,7 @@ int pm_mm_stat(int coid, struct pm_mgrant *g)
     g->size = sb.st_size;
     g->mtime_s = sb.st_mtim.tv_sec;
     g->mtime_ns = sb.st_mtim.tv_nsec;
+    g->mode = (uint32_t)sb.st_mode;
     g->have_stat = 1;
     return 0;
 }
