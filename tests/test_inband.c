@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -352,6 +353,50 @@ TEST(many_requests_during_one_message)
         CHECK_EQ_LONG(rep.rc, 0);
     }
     REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    target_finish(&t, 2000);
+    ChannelDestroy(chid);
+}
+
+/* Several server threads at once on one reply-blocked client: their
+ * requests go one at a time on its connection, and all succeed. */
+struct hammer { pid_t pid; int ok; };
+static void *hammer_main(void *arg)
+{
+    struct hammer *h = arg;
+    h->ok = 1;
+    for (int i = 0; i < 50 && h->ok; i++) {
+        void *p = mmap_peer(h->pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+        h->ok = p != MAP_FAILED && peermap_last_path() == PEERMAP_PATH_INBAND &&
+                munmap_peer(h->pid, p, PAGE) == 0;
+    }
+    return NULL;
+}
+
+TEST(server_threads_share_one_client)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    struct _msg_info info;
+    rcvid_t r = take_message(&t, chid, &info);
+    REQUIRE(r > 0);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    pthread_t th[4];
+    struct hammer h[4];
+    for (int i = 0; i < 4; i++) {
+        h[i] = (struct hammer){ .pid = t.pid };
+        REQUIRE(pthread_create(&th[i], NULL, hammer_main, &h[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        CHECK(thread_join_ms(th[i], 30000) == 0);
+        CHECK(h[i].ok);
+    }
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    reply_addr(r, NULL);
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    CHECK_EQ_LONG(rep.rc, 0);
     target_finish(&t, 2000);
     ChannelDestroy(chid);
 }
