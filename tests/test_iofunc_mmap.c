@@ -194,15 +194,15 @@ static int mgr_start(void)
 
 /* ---- the memory manager's side ---- */
 
+/* Under the attribute lock, as the manager's handlers change them. */
 static unsigned cnt(int a, int which)
 {
     iofunc_attr_t *at = &m.attr[a];
-    switch (which) {
-    case 0: return __atomic_load_n(&at->count, __ATOMIC_SEQ_CST);
-    case 1: return __atomic_load_n(&at->rcount, __ATOMIC_SEQ_CST);
-    case 2: return __atomic_load_n(&at->wcount, __ATOMIC_SEQ_CST);
-    default: return __atomic_load_n(&at->wlocks, __ATOMIC_SEQ_CST);
-    }
+    iofunc_attr_lock(at);
+    unsigned v = which == 0 ? at->count : which == 1 ? at->rcount
+               : which == 2 ? at->wcount : at->wlocks;
+    iofunc_attr_unlock(at);
+    return v;
 }
 #define COUNT(a)  cnt(a, 0)
 #define RCOUNT(a) cnt(a, 1)
