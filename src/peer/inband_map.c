@@ -29,7 +29,15 @@ static const char *refusal(int why)
     }
 }
 
-/* Why the route was not open, for a caller that insists on it. */
+/* Why the routes were closed, for a caller that insists on them: kept as
+ * facts and put into words only when asked (a call that goes on by ptrace
+ * never asks, and formatting would cost it every time). */
+static _Thread_local struct {
+    pid_t pid;
+    int refused;        /* the reply-blocked route: pm_inband_refusal, or -1
+                         * when the target was not reply-blocked on us */
+    int agent_tried;    /* and no agent accepted */
+} closed;
 static _Thread_local char why_closed[320];
 
 /* The reply-blocked route (needs nothing of the target but its waiting
@@ -39,25 +47,34 @@ static int call(pid_t pid, int route, struct pm_inband_req *rq, int objfd, uint6
     if (route == PEERMAP_PATH_AGENT) {
         int rc = pm_agent_call(pid, rq, objfd, out);
         if (rc == 1) {
-            /* After the reply-blocked route said why it was closed. */
-            size_t at = strlen(why_closed);
-            snprintf(why_closed + at, sizeof why_closed - at, "%sPID %d runs no agent "
-                     "that accepts us (peermap_agent_start())", at ? "; " : "", (int)pid);
+            closed.pid = pid;
+            closed.agent_tried = 1;
         }
         return rc;
     }
     int refused = 0;
-    why_closed[0] = 0;
     int rc = pm_inband_call(pid, rq, objfd, pm_now_ns() + pm_timeout_ns(), out, &refused);
-    if (rc == 1)
-        snprintf(why_closed, sizeof why_closed, "PID %d %s", (int)pid,
-                 refused ? refusal(refused)
-                         : "is not reply-blocked on any channel of this process");
+    if (rc == 1) {
+        closed.pid = pid;
+        closed.refused = refused ? refused : -1;
+        closed.agent_tried = 0;
+    }
     return rc;
 }
 
 const char *pm_inband_why_closed(void)
 {
+    int n = 0;
+    why_closed[0] = 0;
+    if (closed.refused)
+        n = snprintf(why_closed, sizeof why_closed, "PID %d %s", (int)closed.pid,
+                     closed.refused > 0 ? refusal(closed.refused)
+                                        : "is not reply-blocked on any channel of this "
+                                          "process");
+    if (closed.agent_tried && n >= 0 && (size_t)n < sizeof why_closed)
+        snprintf(why_closed + n, sizeof why_closed - (size_t)n, "%sPID %d runs no agent "
+                 "that accepts us (peermap_agent_start())", n ? "; " : "",
+                 (int)closed.pid);
     return why_closed;
 }
 
