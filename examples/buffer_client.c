@@ -42,6 +42,8 @@
 #include <sys/dispatch.h>
 #include <sys/neutrino.h>
 
+#include "example_spawn.h"
+
 /* ---- the protocol, as buffer_server.c defines it ---- */
 
 #define BUF_MSG_ALLOC  0x0010
@@ -103,93 +105,34 @@ static const char *path_name(int path)
     }
 }
 
-/* ---- starting the server (as name_client does) ---- */
+/* ---- starting the server (example_spawn.h) ---- */
 
-static char space[64];
 static pid_t server_pid = -1;
 
 static int spawn_server(const char *argv0, const char *prog, const char *name)
 {
-    char dir[PATH_MAX - 32], server[PATH_MAX];
+    char def[PATH_MAX];
     if (!prog) {
-        ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-        if (n < 0) {
-            snprintf(dir, sizeof dir, "%s", argv0);
-            n = (ssize_t)strlen(dir);
-        }
-        dir[n] = '\0';
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            slash[1] = '\0';
-        else
-            strcpy(dir, "./");
-        snprintf(server, sizeof server, "%sbuffer_server", dir);
-        prog = server;
+        ex_sibling(argv0, "buffer_server", def, sizeof def);
+        prog = def;
     }
-
-    strcpy(space, "/tmp/buffer_server-XXXXXX");
-    if (!mkdtemp(space) || chmod(space, 01777) < 0 ||
-        setenv("PEERMAP_PATHSPACE", space, 1) < 0) {
-        perror("path space");
+    if (ex_pathspace("buffer_server") < 0)
         return -1;
-    }
-    int ready[2];
-    if (pipe(ready) < 0) {
-        perror("pipe");
+    const char *args[] = { "buffer_server", "-n", name, NULL };
+    server_pid = ex_spawn(prog, args);
+    if (server_pid < 0)
         return -1;
-    }
-    server_pid = fork();
-    if (server_pid < 0) {
-        perror("fork");
-        return -1;
-    }
-    if (server_pid == 0) {
-        close(ready[0]);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        char fdbuf[16];
-        snprintf(fdbuf, sizeof fdbuf, "%d", ready[1]);
-        execl(prog, "buffer_server", "-n", name, "-r", fdbuf, (char *)NULL);
-        fprintf(stderr, "exec %s: %s\n", prog, strerror(errno));
-        _exit(127);
-    }
-    close(ready[1]);
-    struct pollfd p = { .fd = ready[0], .events = POLLIN };
-    char ok = 0;
-    if (poll(&p, 1, 10000) != 1 || read(ready[0], &ok, 1) != 1) {
-        fprintf(stderr, "the server did not start\n");
-        close(ready[0]);
-        return -1;
-    }
-    close(ready[0]);
-    printf("started %s (pid %d) in path space %s\n", prog, (int)server_pid, space);
+    printf("started %s (pid %d) in path space %s\n", prog, (int)server_pid, ex_space);
     return 0;
 }
 
+/* It exits by itself after our QUIT message. */
 static int reap_server(void)
 {
-    int rc = 0;
-    if (server_pid > 0) {
-        int st = 0;
-        if (waitpid(server_pid, &st, 0) != server_pid || !WIFEXITED(st) ||
-            WEXITSTATUS(st) != 0) {
-            printf("  FAILED: the server did not exit cleanly (status %#x)\n", st);
-            kill(server_pid, SIGKILL);
-            rc = -1;
-        } else {
-            printf("the server exited with status 0\n");
-        }
-    }
-    if (space[0]) {
-        DIR *d = opendir(space);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlinkat(dirfd(d), e->d_name, 0);
-        }
-        if (d)
-            closedir(d);
-        rmdir(space);
-    }
+    int rc = ex_reap(server_pid, 0);
+    if (rc == 0 && server_pid > 0)
+        printf("the server exited with status 0\n");
+    ex_pathspace_remove();
     return rc;
 }
 
@@ -339,9 +282,7 @@ int main(int argc, char **argv)
     printf("buffer_client: pid %d, uid %d, non-dumpable\n", (int)getpid(), (int)getuid());
 
     if (spawn && spawn_server(argv[0], prog, name) < 0) {
-        if (server_pid > 0)
-            kill(server_pid, SIGKILL);
-        reap_server();
+        ex_pathspace_remove();
         return 1;
     }
     demo(name, spawn);

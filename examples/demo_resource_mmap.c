@@ -44,6 +44,8 @@
 #include <peermap.h>
 #include <sys/iomsg.h>
 
+#include "example_spawn.h"
+
 #define SHM_DIR "/dev/pmshm"
 #define SHM_OBJ SHM_DIR "/demo"
 #define SHM_SIZE (1024 * 1024)
@@ -97,74 +99,31 @@ static unsigned char ppm_byte(const char *hdr, size_t hdr_len, uint64_t off)
     }
 }
 
-/* ---- starting and stopping the servers ---- */
+/* ---- starting and stopping the servers (example_spawn.h) ---- */
 
-static char space[64];
 static pid_t server_pid[2] = { -1, -1 };
 
 static int spawn(int which, const char *prog, const char *name, const char *path)
 {
-    char self[PATH_MAX - 32], def[PATH_MAX];
+    char def[PATH_MAX];
     if (!prog) {
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n < 0)
-            n = 0;
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash)
-            slash[1] = '\0';
-        else
-            strcpy(self, "./");
-        snprintf(def, sizeof def, "%s%s", self, name);
+        ex_sibling("", name, def, sizeof def);
         prog = def;
     }
-    int ready[2];
-    if (pipe(ready) < 0) {
-        perror("pipe");
+    const char *args[] = { name, "-p", path, NULL };
+    server_pid[which] = ex_spawn(prog, args);
+    if (server_pid[which] < 0)
         return -1;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        return -1;
-    }
-    if (pid == 0) {
-        close(ready[0]);
-        /* If we die before stopping it, the server goes too. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        char fdbuf[16];
-        snprintf(fdbuf, sizeof fdbuf, "%d", ready[1]);
-        execl(prog, name, "-p", path, "-r", fdbuf, (char *)NULL);
-        fprintf(stderr, "exec %s: %s\n", prog, strerror(errno));
-        _exit(127);
-    }
-    server_pid[which] = pid;
-    close(ready[1]);
-    /* Wait until it has attached its path (or died). */
-    struct pollfd p = { .fd = ready[0], .events = POLLIN };
-    char ok = 0;
-    int r = poll(&p, 1, 10000);
-    if (r != 1 || read(ready[0], &ok, 1) != 1) {
-        fprintf(stderr, "%s did not start\n", prog);
-        close(ready[0]);
-        return -1;
-    }
-    close(ready[0]);
-    printf("started %s (pid %d)\n", name, (int)pid);
+    printf("started %s (pid %d)\n", name, (int)server_pid[which]);
     return 0;
 }
 
 static int spawn_servers(const char *shmem_prog, const char *image_prog)
 {
     /* A path space of our own: nothing else sees our /dev/pm*. */
-    strcpy(space, "/tmp/demo_resource_mmap-XXXXXX");
-    if (!mkdtemp(space) || chmod(space, 01777) < 0 ||
-        setenv("PEERMAP_PATHSPACE", space, 1) < 0) {
-        perror("path space");
-        space[0] = '\0';
+    if (ex_pathspace("demo_resource_mmap") < 0)
         return -1;
-    }
-    printf("private path space %s\n", space);
+    printf("private path space %s\n", ex_space);
     if (spawn(0, shmem_prog, "shmem_server", SHM_DIR) < 0 ||
         spawn(1, image_prog, "image_server", IMG_DIR) < 0)
         return -1;
@@ -174,31 +133,12 @@ static int spawn_servers(const char *shmem_prog, const char *image_prog)
 static int stop_servers(void)
 {
     int rc = 0;
-    for (int i = 0; i < 2; i++) {
-        if (server_pid[i] <= 0)
-            continue;
-        int st = 0;
-        kill(server_pid[i], SIGTERM);
-        if (waitpid(server_pid[i], &st, 0) != server_pid[i] || !WIFEXITED(st) ||
-            WEXITSTATUS(st) != 0) {
-            printf("  FAILED: server %d did not exit cleanly (status %#x)\n",
-                   (int)server_pid[i], st);
+    for (int i = 0; i < 2; i++)
+        if (ex_reap(server_pid[i], 1) < 0)
             rc = -1;
-        }
-    }
     if (rc == 0 && (server_pid[0] > 0 || server_pid[1] > 0))
         printf("stopped the servers (exit status 0)\n");
-    if (space[0]) {
-        DIR *d = opendir(space);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlinkat(dirfd(d), e->d_name, 0);
-        }
-        if (d)
-            closedir(d);
-        rmdir(space);
-    }
+    ex_pathspace_remove();
     return rc;
 }
 

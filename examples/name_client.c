@@ -32,6 +32,8 @@
 #include <sys/iomsg.h>
 #include <sys/neutrino.h>
 
+#include "example_spawn.h"
+
 /* ---- the protocol, as name_server.c defines it ---- */
 
 #define EX_MSG_CALC  0x0001
@@ -80,94 +82,34 @@ static int quit_sent;   /* the server was told to exit */
         }                                                      \
     } while (0)
 
-/* ---- starting the server ---- */
+/* ---- starting the server (example_spawn.h) ---- */
 
-static char space[64];
 static pid_t server_pid = -1;
 
 static int spawn_server(const char *argv0, const char *prog, const char *name)
 {
-    char dir[PATH_MAX - 32], server[PATH_MAX];
+    char def[PATH_MAX];
     if (!prog) {
-        ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-        if (n < 0) {
-            snprintf(dir, sizeof dir, "%s", argv0);
-            n = (ssize_t)strlen(dir);
-        }
-        dir[n] = '\0';
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            slash[1] = '\0';
-        else
-            strcpy(dir, "./");
-        snprintf(server, sizeof server, "%sname_server", dir);
-        prog = server;
+        ex_sibling(argv0, "name_server", def, sizeof def);
+        prog = def;
     }
-
-    strcpy(space, "/tmp/name_server-XXXXXX");
-    if (!mkdtemp(space) || chmod(space, 01777) < 0 ||
-        setenv("PEERMAP_PATHSPACE", space, 1) < 0) {
-        perror("path space");
+    if (ex_pathspace("name_server") < 0)
         return -1;
-    }
-    int ready[2];
-    if (pipe(ready) < 0) {
-        perror("pipe");
+    const char *args[] = { "name_server", "-n", name, "-v", NULL };
+    server_pid = ex_spawn(prog, args);
+    if (server_pid < 0)
         return -1;
-    }
-    server_pid = fork();
-    if (server_pid < 0) {
-        perror("fork");
-        return -1;
-    }
-    if (server_pid == 0) {
-        close(ready[0]);
-        /* If we die before stopping it, the server goes too. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        char fdbuf[16];
-        snprintf(fdbuf, sizeof fdbuf, "%d", ready[1]);
-        execl(prog, "name_server", "-n", name, "-r", fdbuf, "-v", (char *)NULL);
-        fprintf(stderr, "exec %s: %s\n", prog, strerror(errno));
-        _exit(127);
-    }
-    close(ready[1]);
-    struct pollfd p = { .fd = ready[0], .events = POLLIN };
-    char ok = 0;
-    if (poll(&p, 1, 10000) != 1 || read(ready[0], &ok, 1) != 1) {
-        fprintf(stderr, "the server did not start\n");
-        close(ready[0]);
-        return -1;
-    }
-    close(ready[0]);
-    printf("started %s (pid %d) in path space %s\n", prog, (int)server_pid, space);
+    printf("started %s (pid %d) in path space %s\n", prog, (int)server_pid, ex_space);
     return 0;
 }
 
+/* It exits by itself after our quit message. */
 static int reap_server(void)
 {
-    int rc = 0;
-    if (server_pid > 0) {
-        int st = 0;
-        if (waitpid(server_pid, &st, 0) != server_pid || !WIFEXITED(st) ||
-            WEXITSTATUS(st) != 0) {
-            printf("  FAILED: the server did not exit cleanly (status %#x)\n", st);
-            kill(server_pid, SIGKILL);
-            rc = -1;
-        } else {
-            printf("the server exited with status 0\n");
-        }
-    }
-    if (space[0]) {
-        DIR *d = opendir(space);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlinkat(dirfd(d), e->d_name, 0);
-        }
-        if (d)
-            closedir(d);
-        rmdir(space);
-    }
+    int rc = ex_reap(server_pid, 0);
+    if (rc == 0 && server_pid > 0)
+        printf("the server exited with status 0\n");
+    ex_pathspace_remove();
     return rc;
 }
 
@@ -297,9 +239,7 @@ int main(int argc, char **argv)
         }
     }
     if (spawn && spawn_server(argv[0], prog, name) < 0) {
-        if (server_pid > 0)
-            kill(server_pid, SIGKILL);
-        reap_server();
+        ex_pathspace_remove();
         return 1;
     }
     demo(name, quit);

@@ -34,6 +34,8 @@
 #include <peermap.h>
 #include <sys/iomsg.h>
 
+#include "example_spawn.h"
+
 /* The device's commands, as resmgr_sample.c defines them. */
 union sample_devctl_msg {
     int tx;
@@ -56,104 +58,36 @@ static int failures;
         }                                                      \
     } while (0)
 
-/* ---- starting and stopping the server ---- */
+/* ---- starting and stopping the server (example_spawn.h) ---- */
 
-static char space[64];
 static pid_t server_pid = -1;
 
 static int spawn_server(const char *argv0, const char *prog, const char *path, int nthreads)
 {
-    char self[PATH_MAX - 32], server[PATH_MAX];
+    char def[PATH_MAX], tbuf[16];
     if (!prog) {
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n < 0) {
-            snprintf(self, sizeof self, "%s", argv0);
-            n = (ssize_t)strlen(self);
-        }
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash)
-            slash[1] = '\0';
-        else
-            strcpy(self, "./");
-        snprintf(server, sizeof server, "%sresmgr_sample", self);
-        prog = server;
+        ex_sibling(argv0, "resmgr_sample", def, sizeof def);
+        prog = def;
     }
-
     /* A path space of our own: nothing else sees our /dev/sample. */
-    strcpy(space, "/tmp/resmgr_sample-XXXXXX");
-    if (!mkdtemp(space) || chmod(space, 01777) < 0 ||
-        setenv("PEERMAP_PATHSPACE", space, 1) < 0) {
-        perror("path space");
+    if (ex_pathspace("resmgr_sample") < 0)
         return -1;
-    }
-
-    int ready[2];
-    if (pipe(ready) < 0) {
-        perror("pipe");
+    snprintf(tbuf, sizeof tbuf, "%d", nthreads);
+    const char *args[] = { "resmgr_sample", "-p", path, "-v",
+                           nthreads > 0 ? "-t" : NULL, tbuf, NULL };
+    server_pid = ex_spawn(prog, args);
+    if (server_pid < 0)
         return -1;
-    }
-    server_pid = fork();
-    if (server_pid < 0) {
-        perror("fork");
-        return -1;
-    }
-    if (server_pid == 0) {
-        close(ready[0]);
-        /* If we die before stopping it, the server goes too. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        char fdbuf[16], tbuf[16];
-        snprintf(fdbuf, sizeof fdbuf, "%d", ready[1]);
-        snprintf(tbuf, sizeof tbuf, "%d", nthreads);
-        if (nthreads > 0)
-            execl(prog, "resmgr_sample", "-p", path, "-r", fdbuf, "-t", tbuf, "-v",
-                  (char *)NULL);
-        else
-            execl(prog, "resmgr_sample", "-p", path, "-r", fdbuf, "-v", (char *)NULL);
-        fprintf(stderr, "exec %s: %s\n", prog, strerror(errno));
-        _exit(127);
-    }
-    close(ready[1]);
-    /* Wait until it has attached the path (or died). */
-    struct pollfd p = { .fd = ready[0], .events = POLLIN };
-    char ok = 0;
-    int r = poll(&p, 1, 10000);
-    if (r != 1 || read(ready[0], &ok, 1) != 1) {
-        fprintf(stderr, "the server did not start\n");
-        close(ready[0]);
-        return -1;
-    }
-    close(ready[0]);
-    printf("started %s (pid %d) in path space %s\n", prog, (int)server_pid, space);
+    printf("started %s (pid %d) in path space %s\n", prog, (int)server_pid, ex_space);
     return 0;
 }
 
 static int stop_server(void)
 {
-    int rc = 0;
-    if (server_pid > 0) {
-        int st;
-        kill(server_pid, SIGTERM);
-        if (waitpid(server_pid, &st, 0) != server_pid ||
-            !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            printf("  FAILED: the server did not exit cleanly (status %#x)\n", st);
-            rc = -1;
-        } else {
-            printf("stopped the server (exit status 0)\n");
-        }
-    }
-    if (space[0]) {
-        /* Whatever the server left behind, then the directory. */
-        DIR *d = opendir(space);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlinkat(dirfd(d), e->d_name, 0);
-        }
-        if (d)
-            closedir(d);
-        rmdir(space);
-    }
+    int rc = ex_reap(server_pid, 1);
+    if (rc == 0 && server_pid > 0)
+        printf("stopped the server (exit status 0)\n");
+    ex_pathspace_remove();
     return rc;
 }
 
