@@ -216,10 +216,9 @@ PM_EXPORT void *pm_mmap(void *addr, size_t len, int prot, int flags, int fd, off
     }
     pid_t pid = c->pid;
     int chid = c->chid;
-    struct stat sb;
-    int sr = fstat(c->fd, &sb);
+    uint64_t sino = pm_cconn_ino(c);
     pm_cconn_put(c);
-    if (sr < 0) {
+    if (!sino) {
         pm_fail(EBADF, "fd %d: cannot fstat its connection", fd);
         return MAP_FAILED;
     }
@@ -240,7 +239,7 @@ PM_EXPORT void *pm_mmap(void *addr, size_t len, int prot, int flags, int fd, off
         return MAP_FAILED;
     pg = pm_mm_page;
     unsigned allowed = 0;
-    struct pm_mobj *o = get_object(fd, pid, chid, (uint64_t)sb.st_ino, prot, flags,
+    struct pm_mobj *o = get_object(fd, pid, chid, sino, prot, flags,
                                    (uint64_t)off, len, &allowed);
     if (!o)
         return MAP_FAILED;

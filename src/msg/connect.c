@@ -80,6 +80,14 @@ void pm_cconn_put(struct pm_cconn *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+uint64_t pm_cconn_ino(struct pm_cconn *c)
+{
+    struct stat st;
+    if (!c->ino && fstat(c->fd, &st) == 0)
+        c->ino = (uint64_t)st.st_ino;
+    return c->ino;
+}
+
 struct pm_cconn *pm_cconn_begin_exchange(int coid, int *fd)
 {
     struct pm_cconn *c = coid >= 0 ? slot(coid_fd(coid), 0) : NULL;
@@ -158,6 +166,7 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
     c->seq = 0;
     c->hello = 0;
     c->chflags = 0;
+    c->ino = 0;
     if (c->inband_side >= 0) /* the fd was closed with close(), not detached */
         close(c->inband_side);
     c->inband_side = -1;

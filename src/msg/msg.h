@@ -109,7 +109,8 @@ struct pm_cconn {
     int fd;                 /* -1 once detached */
     pid_t pid;              /* the channel it leads to */
     int chid;
-    pthread_mutex_t lock;   /* guards fd/dev/ino, held briefly */
+    pthread_mutex_t lock;   /* guards fd and ino, held briefly */
+    uint64_t ino;           /* the socket's inode, 0 until pm_cconn_ino() */
     pthread_mutex_t exchange; /* one message/reply exchange at a time */
     uint32_t seq;           /* guarded by exchange */
     int body_cache;         /* memfd for large messages, kept; -1 */
@@ -123,6 +124,9 @@ struct pm_cconn {
  * taken first and kept until pm_cconn_end_exchange(). */
 struct pm_cconn *pm_cconn_get(int coid);
 void pm_cconn_put(struct pm_cconn *c);
+/* The inode of c's socket (lock held): an identity of the open that stays
+ * while it is open; asked of the kernel once per connection.  0 on error. */
+uint64_t pm_cconn_ino(struct pm_cconn *c);
 struct pm_cconn *pm_cconn_begin_exchange(int coid, int *fd);
 void pm_cconn_end_exchange(struct pm_cconn *c);
 
