@@ -68,65 +68,81 @@ static int dirty(struct pm_mobj *o, size_t p, char *cur, char *cln)
     return memcmp(cur, cln, pg) != 0;
 }
 
+/* Send pages [start, start + k) (their bytes in `run`) to the manager,
+ * never past the end of the file, and make them the new clean copy.
+ * *wrote is set when bytes went.  0 or -1. */
+static int send_run(struct pm_mobj *o, const char *run, size_t start, size_t k, int *wrote)
+{
+    size_t pg = pm_mm_page;
+    uint64_t at = (uint64_t)start * pg;
+    size_t bytes = k * pg;
+    /* What lies past the end of the file is not the file's: a mapping does
+     * not extend it.  (Size unknown: whole pages.) */
+    if (o->size >= 0 && at >= (uint64_t)o->size)
+        bytes = 0;
+    else if (o->size >= 0 && at + bytes > (uint64_t)o->size)
+        bytes = (size_t)((uint64_t)o->size - at);
+    if (bytes && pm_mm_write(o, run, bytes, at) < 0)
+        return -1;
+    *wrote |= bytes != 0;
+    /* The manager has it now: this is the new clean content. */
+    if (pwrite(o->clean_fd, run, k * pg, (off_t)at) != (ssize_t)(k * pg))
+        return pm_fail(ENOMEM, "cannot update the clean copy");
+    return 0;
+}
+
+/*
+ * Pages are compared with their clean copy a chunk (RUN_MAX) at a time:
+ * two preads per chunk, not per page.  A run of changed pages goes as one
+ * write (runs do not cross chunks).
+ */
 int pm_wb_flush(struct pm_mobj *o, size_t pg0, size_t n)
 {
     if (o->memfd < 0 || o->clean_fd < 0 || o->broken)
         return 0;
-    size_t pg = pm_mm_page;
+    size_t pg = pm_mm_page, per = RUN_MAX / pg;
     if (pg0 >= o->npages)
         return 0;
     if (n > o->npages - pg0)
         n = o->npages - pg0;
-    char *run = malloc(RUN_MAX), *cln = malloc(pg);
-    if (!run || !cln) {
-        free(run);
+    char *cur = malloc(RUN_MAX), *cln = malloc(RUN_MAX);
+    uint8_t *chg = malloc(per);
+    if (!cur || !cln || !chg) {
+        free(cur);
         free(cln);
+        free(chg);
         return pm_fail(ENOMEM, "out of memory for write-back");
     }
     int rc = 0, wrote = 0;
-    size_t p = pg0, end = pg0 + n;
-    while (p < end && rc == 0) {
+    for (size_t c0 = pg0; c0 < pg0 + n && rc == 0; c0 += per) {
+        size_t cn = pg0 + n - c0 < per ? pg0 + n - c0 : per, any = 0;
         pthread_mutex_lock(&pm_mm_lock);
-        int f = pm_bit_get(o->filled, p);
+        for (size_t i = 0; i < cn; i++)
+            any += chg[i] = (uint8_t)pm_bit_get(o->filled, c0 + i);
         pthread_mutex_unlock(&pm_mm_lock);
-        if (!f || !dirty(o, p, run, cln)) {
-            p++;
+        if (!any)
             continue;
+        ssize_t want = (ssize_t)(cn * pg);
+        if (pread(o->memfd, cur, (size_t)want, (off_t)(c0 * pg)) != want ||
+            pread(o->clean_fd, cln, (size_t)want, (off_t)(c0 * pg)) != want)
+            continue; /* cannot be read: nothing to compare, as before */
+        for (size_t i = 0; i < cn; i++)
+            chg[i] = chg[i] && memcmp(cur + i * pg, cln + i * pg, pg) != 0;
+        for (size_t i = 0; i < cn && rc == 0;) {
+            if (!chg[i]) {
+                i++;
+                continue;
+            }
+            size_t k = 1;
+            while (i + k < cn && chg[i + k])
+                k++;
+            rc = send_run(o, cur + i * pg, c0 + i, k, &wrote);
+            i += k;
         }
-        /* A run of consecutive changed pages goes as one write. */
-        size_t start = p, k = 1;
-        p++;
-        while (p < end && k * pg < RUN_MAX) {
-            pthread_mutex_lock(&pm_mm_lock);
-            f = pm_bit_get(o->filled, p);
-            pthread_mutex_unlock(&pm_mm_lock);
-            if (!f || !dirty(o, p, run + k * pg, cln))
-                break;
-            k++;
-            p++;
-        }
-        uint64_t at = (uint64_t)start * pg;
-        size_t bytes = k * pg;
-        /* What lies past the end of the file is not the file's: a mapping
-         * does not extend it. */
-        if (o->size < 0) {
-            /* size unknown: whole pages */
-        } else if (at >= (uint64_t)o->size) {
-            bytes = 0;
-        } else if (at + bytes > (uint64_t)o->size) {
-            bytes = (size_t)((uint64_t)o->size - at);
-        }
-        if (bytes && pm_mm_write(o, run, bytes, at) < 0) {
-            rc = -1;
-            break;
-        }
-        wrote |= bytes != 0;
-        /* The manager has it now: this is the new clean content. */
-        if (pwrite(o->clean_fd, run, k * pg, (off_t)at) != (ssize_t)(k * pg))
-            rc = pm_fail(ENOMEM, "cannot update the clean copy");
     }
-    free(run);
+    free(cur);
     free(cln);
+    free(chg);
     if (rc == 0 && wrote)
         pm_mm_sync(o);
     return rc;
