@@ -36,22 +36,28 @@ int pm_wb_ensure_clean(struct pm_mobj *o)
     int fd = memfd_create("peermap-clean", MFD_CLOEXEC);
     if (fd < 0)
         return pm_fail(errno, "memfd_create for the clean copy: %s", strerror(errno));
-    size_t pg = pm_mm_page;
-    char *buf = malloc(pg);
+    size_t pg = pm_mm_page, per = RUN_MAX / pg;
+    char *buf = malloc(RUN_MAX);
     if (!buf || ftruncate(fd, (off_t)(o->npages * pg)) < 0) {
         free(buf);
         close(fd);
         return pm_fail(ENOMEM, "cannot size the clean copy");
     }
-    for (size_t p = 0; p < o->npages; p++) {
+    /* Runs of filled pages, a run at most RUN_MAX: holes stay holes. */
+    for (size_t p = 0; p < o->npages;) {
         pthread_mutex_lock(&pm_mm_lock);
-        int f = pm_bit_get(o->filled, p);
+        while (p < o->npages && !pm_bit_get(o->filled, p))
+            p++;
+        size_t k = 0;
+        while (p + k < o->npages && k < per && pm_bit_get(o->filled, p + k))
+            k++;
         pthread_mutex_unlock(&pm_mm_lock);
-        if (f && copy_range(o->memfd, fd, (off_t)(p * pg), pg, buf) < 0) {
+        if (k && copy_range(o->memfd, fd, (off_t)(p * pg), k * pg, buf) < 0) {
             free(buf);
             close(fd);
             return pm_fail(ENOMEM, "cannot fill the clean copy");
         }
+        p += k;
     }
     free(buf);
     o->clean_fd = fd;
