@@ -15,6 +15,7 @@
 
 #include "common/internal.h"
 #include "resmgr/pathspace_internal.h"
+#include "trust/trust.h"
 
 #define TMP_PREFIX ".tmp."
 
@@ -89,7 +90,7 @@ int pm_pathspace_attach_handle(const char *path, int chid, int handle, unsigned 
         mode |= flags & PM_PS_DIR ? S_IFDIR : S_IFREG;
 
     r.pid = getpid();
-    if (pm_ps_proc_start(r.pid, &r.start) < 0)
+    if (pm_proc_start(r.pid, &r.start) < 0)
         return pm_fail(ENOSYS, "path space: cannot read /proc/self/stat (is /proc mounted?)");
     r.seq = pm_ps_next_seq();
     r.chid = chid;

@@ -46,9 +46,6 @@ int pm_ps_record_format(const struct pm_ps_record *r, char *buf, size_t size);
 int pm_ps_record_parse(char *buf, size_t len, struct pm_ps_record *r);
 
 /* pathspace_proc.c */
-/* The start time of a live, non-zombie process: 0, or -1 when it is gone
- * (ESRCH) or /proc hides it (EACCES: alive, start unknown). */
-int pm_ps_proc_start(pid_t pid, uint64_t *start);
 enum pm_ps_state { PM_PS_GONE, PM_PS_LIVE, PM_PS_FOREIGN };
 /* Is the manager the entry names still there, and may an entry owned by
  * `owner` speak for it?  GONE: dead or pid reused; FOREIGN: alive but the

@@ -1,0 +1,92 @@
+/*
+ * Who is at the other end: identity as the kernel records it.
+ *
+ * peermap replaces a kernel that guards message passing and the path space
+ * itself, so every decision about another process rests on facts only the
+ * kernel can vouch for: a socket's peer credentials (taken when the peer
+ * called connect() or listen()), a pidfd (a reference to one process that a
+ * reused pid number can never redirect), and /proc's start time.  Nothing a
+ * peer writes, and no name another user could bind first, is identity.
+ *
+ * This module is shared by every part that must know "is that really
+ * process P?": the path-space resolver, channels and connections, the
+ * agent, shared-memory handles.  It depends on nothing else in the library.
+ * Functions return -1 with errno on failure and record no reason (pm_fail):
+ * the caller knows what was being attempted and says it.
+ */
+#ifndef PEERMAP_TRUST_H
+#define PEERMAP_TRUST_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* --- processes (proc.c) ---------------------------------------------- */
+
+/* The start time (field 22 of /proc/PID/stat, clock ticks since boot) of a
+ * live, non-zombie process: 0, or -1 with ESRCH when it is gone (a zombie
+ * whose other threads are gone too counts as gone) or EACCES when /proc
+ * hides it (hidepid: alive, start unknown).  Two processes that had the same
+ * pid differ in start time unless they started in the same clock tick. */
+int pm_proc_start(pid_t pid, uint64_t *start);
+
+/* Does process `pid` hold `uid` as its real, effective, saved or filesystem
+ * uid?  1, 0, or -1 with errno when /proc does not say (gone or hidden). */
+int pm_proc_holds_uid(pid_t pid, uid_t uid);
+
+/* The real and effective uid of process `pid` from /proc/PID/status:
+ * 0, or -1 with errno (ESRCH gone, EACCES hidden). */
+int pm_proc_uids(pid_t pid, uid_t *ruid, uid_t *euid);
+
+/* --- pidfds (pidfd.c) ------------------------------------------------- */
+
+/* The pid a pidfd refers to, in our pid namespace, read from the kernel's
+ * fdinfo: the pid (> 0), or -1 with ESRCH when that process has exited
+ * (the number may already belong to someone else), EBADF when fd is no
+ * pidfd. */
+pid_t pm_pidfd_pid(int pidfd);
+
+/* Is the process behind `pidfd` still alive?  1 or 0. */
+int pm_pidfd_alive(int pidfd);
+
+/* --- socket peers (peer_id.c) ----------------------------------------- */
+
+/* The process at the other end of a connected AF_UNIX socket, as the kernel
+ * recorded it when that process called connect() (or listen(), for the
+ * listening side we connected to). */
+struct pm_peer_id {
+    pid_t pid;     /* SO_PEERCRED: the pid at connect/listen time; after that
+                      process exits the number may name someone else */
+    uid_t uid;     /* SO_PEERCRED: the effective ids at that moment */
+    gid_t gid;
+    int pidfd;     /* SO_PEERPIDFD (Linux >= 6.5): that very process, or -1
+                      where the kernel does not offer it; owned by the
+                      struct (pm_peer_release) */
+};
+
+/* Fill *id for socket `sock`.  0, or -1 with errno: ESRCH when the kernel
+ * already knows the peer has exited, or getsockopt's error.  A kernel
+ * without SO_PEERPIDFD is not an error: id->pidfd is -1. */
+int pm_peer_get(int sock, struct pm_peer_id *id);
+
+/* Close id->pidfd (if any) and mark it -1.  Safe to call twice. */
+void pm_peer_release(struct pm_peer_id *id);
+
+/* Is the socket's peer the live process `pid` that `pidfd` (opened by the
+ * caller beforehand, e.g. with pidfd_open) refers to - the same process,
+ * not just the same pid number?
+ *   1   proven: both pidfds name the same live pid
+ *   0   disproved: another pid, or the peer (or the target) has exited
+ *  -1   errno ENOTSUP: this kernel gives no pidfd for socket peers; the
+ *       pid number matches but a process that held this pid earlier and
+ *       passed the socket on cannot be told apart.  Callers then fall back
+ *       to a weaker rule (e.g. the peer's uid must be the target's) and
+ *       document it.
+ * Ordering makes the proof sound: a live process keeps its pid number for
+ * life, so if the peer holds pid P at time t1 and the target - alive since
+ * before t1 - still holds P at t2 > t1, they are one process. */
+int pm_peer_is_process(const struct pm_peer_id *id, pid_t pid, int pidfd);
+
+/* Whether this kernel offers SO_PEERPIDFD (probed once). */
+int pm_peer_pidfd_supported(void);
+
+#endif
