@@ -95,6 +95,8 @@ static int answer(struct slot *s, const struct pm_shm_req *rq)
             rp.err = EACCES;
         else if (!may_grant(s->g.access, want))
             rp.err = EACCES;
+        else if (s->g.access == O_RDONLY && pm_shm_keep_read_only(s->g.objfd, s->g.pid) < 0)
+            rp.err = EACCES;
         else if ((fd = pm_shm_reopen(s->g.objfd, want)) < 0)
             rp.err = errno == EMFILE || errno == ENFILE ? errno : EACCES;
         break;

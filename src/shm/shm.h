@@ -157,9 +157,8 @@ int pm_shm_reopen(int fd, int access);
 
 /* --- recipients (recipient.c) ------------------------------------------ */
 
-/* Could process `pid` open the object `st` describes for writing, given a
- * descriptor (has_fd) or only a mapping?  1, 0, or -1 when /proc does not
- * say. */
-int pm_shm_recipient_may_write(pid_t pid, const struct stat *st, int has_fd);
+/* Make sure process `pid` cannot turn a read-only grant of the object
+ * behind objfd into write access: 0, or -1 with EACCES. */
+int pm_shm_keep_read_only(int objfd, pid_t pid);
 
 #endif
