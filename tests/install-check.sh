@@ -15,6 +15,28 @@ LD_LIBRARY_PATH="$(pkg-config --variable=libdir peermap)" "$tmp/app"
 cc -Wall -Wextra -Werror -o "$tmp/app-static" "$app" $(pkg-config --cflags peermap) \
    "$(pkg-config --variable=libdir peermap)/libpeermap.a"
 "$tmp/app-static"
+# QNX code: shm_open(SHM_ANON) and a handle through <sys/mman.h> alone.
+cat >"$tmp/qnx.c" <<'QNX'
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(void)
+{
+    shm_handle_t h;
+    int fd = shm_open(SHM_ANON, O_RDWR | O_CREAT, 0600);
+    if (fd < 0 || shm_ctl(fd, SHMCTL_ANON, 0, 4096) < 0 ||
+        shm_create_handle(fd, getpid(), O_RDONLY, &h, 0) < 0) {
+        perror("qnx");
+        return 1;
+    }
+    void *p = mmap_handle(NULL, 4096, PROT_READ, MAP_SHARED, h, 0);
+    return p == MAP_FAILED;
+}
+QNX
+cc -Wall -Wextra -Werror -o "$tmp/qnx" "$tmp/qnx.c" $(pkg-config --cflags peermap) \
+   "$(pkg-config --variable=libdir peermap)/libpeermap.a" -pthread
+"$tmp/qnx" || { echo "QNX shm_open(SHM_ANON) program failed"; exit 1; }
 for page in mmap_peer.3 munmap_peer.3 procmgr_ability.3 peermap.1; do
     find "$tmp" -name "$page" | grep -q . || { echo "man page $page not installed"; exit 1; }
 done
