@@ -456,3 +456,79 @@ else
     echo
     echo "- bench_memmgr: not available (mmap of a resource not measured)"
 fi
+
+# Shared-memory handles: bench_shm once per configuration (the server = the
+# target).  BENCH_SHM_N / BENCH_SHM_WARMUP: requests of each kind (default
+# 2000 / 200).
+if [ -x "$bin/bench_shm" ]; then
+    shm_n=${BENCH_SHM_N:-2000}
+    shm_warmup=${BENCH_SHM_WARMUP:-200}
+    : >"$tmp/shm"
+    for c in $configs; do
+        cfg=${c%%:*}
+        tcpu=${c#*:}
+        if ! "$bin/bench_shm" --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$shm_n" -w "$shm_warmup" >"$tmp/out"; then
+            echo "run.sh: bench_shm failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/shm"
+    done
+    echo
+    echo "### shared-memory handles"
+    echo
+    echo "- client = caller (timed, from before MsgSend() until the server's mark is read through the new mapping; munmap untimed); server: a forked child on the target CPU holding one 64 KiB memfd; same/cross as above"
+    echo "- each kind: $shm_n requests after $shm_warmup warm-up ones, the kinds alternating in blocks of 100"
+    echo
+    awk -v configs="$configs" '
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+function has(c, k) { return ((c SUBSEP k) in med) }
+END {
+    nc = split(configs, cl, " ")
+    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
+    nr = 0
+    row[++nr] = "shm_floor|MsgSend() round trip + local mmap/munmap of a 64 KiB memfd"
+    row[++nr] = "shm_handle|MsgSend(GET): shm_create_handle() + reply; mmap_handle()"
+    row[++nr] = "shm_peer_inband|MsgSend(MAP): mmap_peer() of the same memfd in-band + reply"
+    row[++nr] = "shm_peer_ptrace|the same, the server forced to ptrace"
+    hdr = "| measurement | what |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) {
+        hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"
+        sep = sep " ---: | ---: |"
+    }
+    print hdr " n |"; print sep " ---: |"
+    for (r = 1; r <= nr; r++) {
+        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
+        line = "| " k " | " f[2] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
+            else line = line " - | - |"
+        }
+        if (any) print line " " n " |"
+    }
+    nq = 0
+    q[++nq] = "shm_handle|shm_peer_inband|create + redeem + map / mmap_peer() in-band"
+    q[++nq] = "shm_handle|shm_peer_ptrace|create + redeem + map / mmap_peer() by ptrace"
+    q[++nq] = "shm_handle|shm_floor|create + redeem + map / floor"
+    q[++nq] = "shm_peer_inband|shm_floor|mmap_peer() in-band / floor"
+    print ""
+    hdr = "| ratio of medians |"; sep = "| --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
+    print hdr; print sep
+    for (r = 1; r <= nq; r++) {
+        split(q[r], f, "|")
+        line = "| " f[3] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0)
+                line = line " " sprintf("%.2f", med[c, f[1]] / med[c, f[2]]) " |"
+            else line = line " - |"
+        }
+        print line
+    }
+}' "$tmp/shm"
+else
+    echo
+    echo "- bench_shm: not available (shared-memory handles not measured)"
+fi

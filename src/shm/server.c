@@ -172,13 +172,16 @@ static void judge(struct slot *s, int idx, int c)
         close(s->conn); /* the recipient started over */
     s->conn = c;
     s->conn_deadline = pm_now_ns() + pm_timeout_ns();
+    /* The request is usually there already (sent right after connect()). */
+    uint32_t gen = s->gen;
+    read_request(s);
+    if (!s->used || s->gen != gen || s->conn != c)
+        return; /* answered (and spent, or refused) */
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = tag(idx, KIND_CONN) };
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, c, &ev) < 0) {
         close(c);
         s->conn = -1;
-        return;
     }
-    read_request(s); /* it may be there already */
 }
 
 static void on_listener(int idx)
