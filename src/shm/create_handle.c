@@ -51,12 +51,14 @@ PM_EXPORT int shm_create_handle(int fd, pid_t pid, int flags, shm_handle_t *hand
                        "shm_create_handle: no process %d", (int)pid);
     struct pm_shm_grant g = { .pid = pid, .pidfd = pidfd, .access = want,
                               .options = options, .dev = st.st_dev, .ino = st.st_ino };
-    g.objfd = pm_shm_reopen(fd, want);
+    /* Our own reference to the object: the caller may close fd.  It only
+     * ever serves as the source of the recipient's reopen, which asks for
+     * no more than was granted. */
+    g.objfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (g.objfd < 0) {
         int e = errno;
         close(pidfd);
-        return pm_fail(e == EACCES ? EACCES : e, "shm_create_handle: cannot reopen "
-                       "the object with the granted access");
+        return pm_fail(e, "shm_create_handle: no descriptor left");
     }
     struct pm_shm_object obj;
     if (pm_shm_object_get(st.st_dev, st.st_ino, &obj) == 0 && obj.creator == getpid() &&

@@ -2,8 +2,9 @@
  * The creator's side of handles: one library thread serves every handle
  * this process made, without a daemon.
  *
- * Each outstanding handle is a slot: the object (reopened with exactly the
- * granted access), the recipient's pidfd, and a listening SOCK_SEQPACKET
+ * Each outstanding handle is a slot: the object (a duplicate of the
+ * creator's descriptor; the recipient gets a reopen of it with no more than
+ * the granted access), the recipient's pidfd, and a listening SOCK_SEQPACKET
  * socket bound in the abstract namespace under pm_shm_name(handle).  A
  * connection is judged the moment it is accepted, from the kernel's record
  * alone: if the connecting process is not the recipient it is closed
@@ -11,11 +12,13 @@
  * for anything.  The recipient's connection waits (until the deadline) for
  * its one request; a granted request spends the handle.
  *
- * Why the judgment is sound even on kernels without SO_PEERPIDFD: the
- * listener's name did not exist before the handle was made, so whoever
- * connected did so after the recipient's pidfd was taken; if the recipient
- * is still alive now, the pid the kernel recorded at connect() was the
- * recipient's (a live process keeps its pid), so the two are one process.
+ * Why the judgment is sound: the listener did not exist before the handle
+ * was made, so whoever connected did so after the recipient's pidfd was
+ * taken; if the recipient is still alive now (its pidfd says so), the pid
+ * the kernel recorded at connect() (SO_PEERCRED) was the recipient's - a
+ * live process keeps its pid, and no two live processes share one - so the
+ * two are one process.  A later holder of the recipient's pid number can
+ * only connect after the recipient has exited, which the pidfd shows.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -158,10 +161,11 @@ static void judge(struct slot *s, int idx, int c)
     struct pm_peer_id id;
     int ok = 0;
     if (pm_peer_get(c, &id) == 0) {
-        int r = pm_peer_is_process(&id, s->g.pid, s->g.pidfd);
-        if (r < 0 && errno == ENOTSUP) /* see the top of this file */
-            r = id.pid == s->g.pid && pm_pidfd_alive(s->g.pidfd);
-        ok = r == 1;
+        /* The ordering proof at the top of this file: the pid the kernel
+         * recorded at connect() and a recipient alive since before listen()
+         * and still alive now.  (pm_peer_is_process() would prove the same
+         * with two /proc reads more per redemption.) */
+        ok = id.pid == s->g.pid && pm_pidfd_alive(s->g.pidfd) == 1;
         pm_peer_release(&id);
     }
     if (!ok) {

@@ -2,7 +2,7 @@
  * Shared-memory handles: what the files of src/shm/ share.
  *
  * Creator side (server.c): every outstanding handle is one slot holding
- * the object (a descriptor reopened with exactly the granted access), the
+ * the object (the creator's descriptor, duplicated), the
  * recipient (a pidfd taken when the handle was made, so a later holder of
  * the same pid number is someone else), and a listening SOCK_SEQPACKET
  * socket in the abstract namespace whose name is derived from the handle by
@@ -91,7 +91,7 @@ int pm_shm_equal(const uint8_t *a, const uint8_t *b, size_t n);
 /* --- the creator's side (server.c) -------------------------------------- */
 
 struct pm_shm_grant {
-    int objfd;            /* the object, opened with exactly `access` */
+    int objfd;            /* the object (the creator's descriptor, duplicated) */
     pid_t pid;            /* the recipient */
     int pidfd;            /* ...that very process */
     int access;           /* O_RDONLY, O_WRONLY or O_RDWR */
