@@ -37,7 +37,7 @@ QNX
 cc -Wall -Wextra -Werror -o "$tmp/qnx" "$tmp/qnx.c" $(pkg-config --cflags peermap) \
    "$(pkg-config --variable=libdir peermap)/libpeermap.a" -pthread
 "$tmp/qnx" || { echo "QNX shm_open(SHM_ANON) program failed"; exit 1; }
-for page in mmap_peer.3 munmap_peer.3 procmgr_ability.3 peermap.1; do
+for page in mmap_peer.3 munmap_peer.3 procmgr_ability.3 shm_create_handle.3 shm_ctl_special.3 peermap.1; do
     find "$tmp" -name "$page" | grep -q . || { echo "man page $page not installed"; exit 1; }
 done
 echo "install check: 1 passed, 0 failed"
