@@ -154,9 +154,13 @@ static int agent(int in, int out, void *arg)
             r.rc = shm_delete_handle(c.h);
             r.err = errno;
             break;
-        case 't': /* touch: a revoked mapping kills us here with SIGSEGV */
+        case 't': { /* touch: a revoked mapping kills us here with SIGSEGV */
+            /* The kernel's default action, not a sanitizer's handler. */
+            struct sigaction dfl = { .sa_handler = SIG_DFL };
+            sigaction(SIGSEGV, &dfl, NULL);
             r.rc = *(volatile char *)(uintptr_t)c.addr;
             break;
+        }
         case 'f': { /* does a child made by fork() see the mapping? */
             pid_t k = fork();
             if (k == 0)
