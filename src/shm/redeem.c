@@ -85,11 +85,12 @@ int pm_shm_redeem(shm_handle_t h, int op, int access, uint32_t *reply_flags)
         return no_handle(s, "the creator closed the connection");
 
     struct pm_shm_reply rp;
+    char raw[sizeof rp + 1]; /* one byte more: a longer message is malformed */
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(4 * sizeof(int))];
     } cm;
-    struct iovec iov = { &rp, sizeof rp };
+    struct iovec iov = { raw, sizeof raw };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
                         .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
     ssize_t n;
@@ -110,14 +111,9 @@ int pm_shm_redeem(shm_handle_t h, int op, int access, uint32_t *reply_flags)
         break;
     }
     close(s);
-    if (n != (ssize_t)sizeof rp || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-        if (n > 0)
-            close_all(&m);
+    if (n <= 0)
         return no_handle(-1, "the creator did not answer this process");
-    }
-    uint8_t want[32];
-    pm_shm_proof(h, &rq, &rp, want);
-    if (rp.magic != PM_SHM_MAGIC || !pm_shm_equal(want, rp.proof, sizeof want)) {
+    if ((m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || pm_shm_reply_parse(h, &rq, raw, n, &rp) < 0) {
         close_all(&m);
         return no_handle(-1, "the answer does not come from the handle's creator");
     }

@@ -143,11 +143,11 @@ static int answer(struct slot *s, const struct pm_shm_req *rq)
 static void read_request(struct slot *s)
 {
     struct pm_shm_req rq;
-    ssize_t n = recv(s->conn, &rq, sizeof rq, MSG_DONTWAIT);
+    char buf[sizeof rq + 1]; /* one byte more: a longer message is malformed */
+    ssize_t n = recv(s->conn, buf, sizeof buf, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    if (n != (ssize_t)sizeof rq || rq.magic != PM_SHM_MAGIC ||
-        rq.version != PM_SHM_VERSION || rq.zero != 0) {
+    if (pm_shm_req_parse(buf, n, &rq) < 0) {
         close(s->conn);
         s->conn = -1;
         return;

@@ -85,6 +85,15 @@ void pm_shm_name(shm_handle_t h, char out[PM_SHM_NAME_LEN + 1]);
 void pm_shm_proof(shm_handle_t h, const struct pm_shm_req *rq,
                   const struct pm_shm_reply *rp, uint8_t out[32]);
 
+/* The creator's judge of a request: 0 when buf (n bytes, as received)
+ * is a well-formed request, copied to *out; -1 otherwise. */
+int pm_shm_req_parse(const void *buf, ssize_t n, struct pm_shm_req *out);
+
+/* The recipient's judge of an answer to *rq for handle h: 0 when buf is a
+ * well-formed answer carrying the proof, copied to *out; -1 otherwise. */
+int pm_shm_reply_parse(shm_handle_t h, const struct pm_shm_req *rq, const void *buf,
+                       ssize_t n, struct pm_shm_reply *out);
+
 /* Constant-time comparison: 1 when equal. */
 int pm_shm_equal(const uint8_t *a, const uint8_t *b, size_t n);
 

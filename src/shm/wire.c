@@ -3,6 +3,7 @@
  * and the proof in the creator's answer.  Both are SHA-256 with a label of
  * their own, so neither can stand in for the other.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,4 +50,35 @@ int pm_shm_equal(const uint8_t *a, const uint8_t *b, size_t n)
     for (size_t i = 0; i < n; i++)
         d |= a[i] ^ b[i];
     return d == 0;
+}
+
+int pm_shm_req_parse(const void *buf, ssize_t n, struct pm_shm_req *out)
+{
+    if (n != (ssize_t)sizeof *out)
+        return -1;
+    memcpy(out, buf, sizeof *out);
+    if (out->magic != PM_SHM_MAGIC || out->version != PM_SHM_VERSION || out->zero != 0)
+        return -1;
+    if (out->op < PM_SHM_OP_OPEN || out->op > PM_SHM_OP_DELETE)
+        return -1;
+    if (out->op != PM_SHM_OP_DELETE && out->access != O_RDONLY &&
+        out->access != O_WRONLY && out->access != O_RDWR)
+        return -1;
+    return 0;
+}
+
+int pm_shm_reply_parse(shm_handle_t h, const struct pm_shm_req *rq, const void *buf,
+                       ssize_t n, struct pm_shm_reply *out)
+{
+    if (n != (ssize_t)sizeof *out)
+        return -1;
+    memcpy(out, buf, sizeof *out);
+    uint8_t want[32];
+    pm_shm_proof(h, rq, out, want);
+    if (out->magic != PM_SHM_MAGIC || !pm_shm_equal(want, out->proof, sizeof want))
+        return -1;
+    /* Proven, but still checked: an errno the caller can take. */
+    if (out->err < 0 || out->err > 4095)
+        return -1;
+    return 0;
 }
