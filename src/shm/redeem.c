@@ -132,7 +132,9 @@ int pm_shm_redeem(shm_handle_t h, int op, int access, uint32_t *reply_flags)
         if (fd >= 0)
             close(fd);
         return pm_fail(rp.err, rp.err == EACCES
-                       ? "the handle does not grant that access"
+                       ? "refused by the handle's creator: more access than granted, "
+                         "a descriptor from a map-only (NOFD) handle, or a read-only "
+                         "object it cannot keep read-only for this process"
                        : "the handle's creator refused");
     }
     if (op == PM_SHM_OP_DELETE) {
