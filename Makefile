@@ -92,8 +92,12 @@ fuzz: $(FUZZ)/CMakeCache.txt
 bench: build
 	bench/run.sh $(BUILD)
 
+# As root, refresh the dynamic linker's cache: /usr/local/lib is searched
+# only through it, and a program linked with -lpeermap would otherwise not
+# find libpeermap.so.0 until the next ldconfig.
 install: build
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)
