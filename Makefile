@@ -4,7 +4,8 @@
 # Both build quietly (the log goes to $(BUILD)/build.log and is shown only
 # when the build fails) and work for any user: see the two recipes.
 # Others: make sanitize (the tests under ASan+UBSan), make fuzz (libFuzzer,
-#         FUZZ_SECONDS each), make bench, make install PREFIX=/usr/local,
+#         FUZZ_SECONDS each), make bench (make bench-update writes the
+#         results into BENCHMARKS.md), make install PREFIX=/usr/local,
 #         make clean.
 
 BUILD    ?= build
@@ -16,7 +17,7 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE    ?= cmake
 CTEST    ?= ctest
 
-.PHONY: all build quiet-build demo test check sanitize fuzz bench install clean
+.PHONY: all build quiet-build demo test check sanitize fuzz bench bench-update install clean
 
 all: build
 
@@ -91,6 +92,10 @@ fuzz: $(FUZZ)/CMakeCache.txt
 
 bench: build
 	bench/run.sh $(BUILD)
+
+# The same, written into BENCHMARKS.md's "Current run" section.
+bench-update: build
+	bench/run.sh --update BENCHMARKS.md $(BUILD)
 
 # As root, refresh the dynamic linker's cache: /usr/local/lib is searched
 # only through it, and a program linked with -lpeermap would otherwise not
