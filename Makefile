@@ -54,13 +54,14 @@ demo: quiet-build
 # second time as uid 65534 (label as_nobody).  Another user cannot drop to
 # 65534, so those runs are left out rather than listed as 200 skips; the
 # tests that need root are still run and show as skipped, with their reason.
+# CTest lists skipped tests without their reasons: skip-reasons.sh prints them.
 test: quiet-build
 	@if [ "$$(id -u)" = 0 ]; then \
 	    $(CTEST) --test-dir $(BUILD) --output-on-failure -j $(JOBS); \
 	else \
 	    echo "not root: the second run as uid 65534 (label as_nobody) needs root to drop to that user; left out"; \
 	    $(CTEST) --test-dir $(BUILD) --output-on-failure -j $(JOBS) -LE as_nobody; \
-	fi
+	fi; status=$$?; tests/skip-reasons.sh $(BUILD); exit $$status
 
 check: test
 
