@@ -3,7 +3,12 @@
 # Markdown: the machine, one table of medians and p99s, one table of ratios
 # against the goals.  Builds nothing.
 #
-#   bench/run.sh [BUILD_DIR]        (default: ./build)
+#   bench/run.sh [--update FILE] [BUILD_DIR]        (default: ./build)
+#
+# --update FILE: instead of printing, put the results into FILE (normally
+# BENCHMARKS.md) between its lines "<!-- bench/run.sh: current run -->" and
+# "<!-- bench/run.sh: end of current run -->", replacing what was there;
+# the rest of FILE (goals, method, history) is left as it is.
 #
 # Two configurations, each measured in one run of each benchmark:
 #   same   caller and target both pinned to CPU 0
@@ -19,6 +24,18 @@
 # of each kind of the in-band benchmark (default 2000 / 200).
 set -eu
 
+update=
+if [ "${1:-}" = --update ]; then
+    [ $# -ge 2 ] || { echo "run.sh: --update needs a file" >&2; exit 2; }
+    update=$2
+    shift 2
+    begin="<!-- bench/run.sh: current run -->"
+    end="<!-- bench/run.sh: end of current run -->"
+    if ! grep -qxF "$begin" "$update" || ! grep -qxF "$end" "$update"; then
+        echo "run.sh: $update has no lines '$begin' and '$end'" >&2
+        exit 2
+    fi
+fi
 build=${1:-build}
 bin=$build/bench
 if [ ! -x "$bin/bench_peermap" ]; then
@@ -42,6 +59,10 @@ ib_warmup=${BENCH_IB_WARMUP:-200}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
+# With --update, the report is collected and spliced in at the end.
+if [ -n "$update" ]; then
+    exec 3>&1 >"$tmp/report"
+fi
 
 configs="same:0"
 if [ "$(nproc)" -ge 2 ]; then
@@ -60,6 +81,8 @@ run() {
     grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/results"
 }
 
+# Other work on the machine moves the figures: say how busy it was.
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$tmp/results"
 notes=""
 for c in $configs; do
@@ -113,10 +136,11 @@ fi
 command -v gdb >/dev/null 2>&1 || notes="$notes gdb"
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-echo "## peermap benchmarks"
+echo "## Current run"
 echo
 echo "- kernel: $(uname -r); CPUs: $(nproc); CPU: ${cpu:-unknown}"
-echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average before the run: $load"
+echo "- written by \`bench/run.sh\`; every ratio is of medians from this one run; a goal reads \"met\" or \"not met\""
 echo "- calls per measurement: $n after $warmup warm-up calls (gdb: $gdb_n runs after 1)"
 echo "- mapping: 64 KiB, PROT_READ|PROT_WRITE, MAP_SHARED, anonymous unless noted; never touched"
 echo "- same: caller and target on CPU 0; cross: caller on CPU 0, target on CPU 1"
@@ -531,4 +555,14 @@ END {
 else
     echo
     echo "- bench_shm: not available (shared-memory handles not measured)"
+fi
+
+if [ -n "$update" ]; then
+    exec 1>&3 3>&-
+    awk -v begin="$begin" -v end="$end" -v report="$tmp/report" '
+    $0 == begin { print; while ((getline line < report) > 0) print line; skip = 1; next }
+    $0 == end { skip = 0 }
+    !skip' "$update" >"$tmp/updated"
+    cat "$tmp/updated" >"$update"
+    echo "run.sh: the current run is now in $update"
 fi

@@ -149,7 +149,9 @@ int maps_has(pid_t pid, uintptr_t addr, size_t len, const char *perms)
         char p[5];
         if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) != 3)
             continue;
-        if (addr >= lo && addr + len <= hi) {
+        /* Written so that no sum can wrap: MAP_FAILED + len would, and
+         * then seem to lie inside [vsyscall]. */
+        if (addr >= lo && addr < hi && len <= hi - addr) {
             found = !perms || strncmp(p, perms, 4) == 0;
             break;
         }

@@ -37,7 +37,11 @@ QNX
 cc -Wall -Wextra -Werror -o "$tmp/qnx" "$tmp/qnx.c" $(pkg-config --cflags peermap) \
    "$(pkg-config --variable=libdir peermap)/libpeermap.a" -pthread
 "$tmp/qnx" || { echo "QNX shm_open(SHM_ANON) program failed"; exit 1; }
-for page in mmap_peer.3 munmap_peer.3 procmgr_ability.3 shm_create_handle.3 shm_ctl_special.3 peermap.1; do
+# QNX's <sys/mman.h> brings NULL, size_t and the PROT_/MAP_ names with it:
+# a call written as the documentation shows it needs no other header.
+printf '#include <sys/mman_peer.h>\nvoid *f(pid_t pid, size_t len);\nvoid *f(pid_t pid, size_t len) { return mmap_peer(pid, NULL, len, PROT_READ, MAP_SHARED, NOFD, 0); }\n' > "$tmp/alone.c"
+cc -Wall -Wextra -Werror -c -o "$tmp/alone.o" "$tmp/alone.c" $(pkg-config --cflags peermap)
+for page in mmap_peer.3 munmap_peer.3 procmgr_ability.3 shm_create_handle.3 shm_ctl_special.3 peermap.1 peermap.7; do
     find "$tmp" -name "$page" | grep -q . || { echo "man page $page not installed"; exit 1; }
 done
 echo "install check: 1 passed, 0 failed"
