@@ -1,0 +1,10 @@
+/*
+ * <devctl.h> as QNX code sees it: peermap's, plus <limits.h>, which QNX's
+ * includes.
+ */
+#include_next <devctl.h>
+
+#ifndef PEERMAP_QNX_DEVCTL_H
+#define PEERMAP_QNX_DEVCTL_H
+#include <limits.h>
+#endif
