@@ -40,7 +40,9 @@ typedef struct can_msg {
     CAN_MSG_EXT ext;
 } CAN_MSG;
 
-/* Device-specific error words. */
+/* Device-specific error words.  (As in QNX's header, the name
+ * CAN_DEVCTL_ERROR is also the command defined below, which hides the type
+ * name from then on: use struct can_devctl_error.) */
 typedef struct can_devctl_error {
     uint32_t drvr1;
     uint32_t drvr2;
