@@ -17,6 +17,10 @@ case "$cflags" in
     *"/qnx -I"*) ;;
     *) echo "pkg-config --cflags does not put the QNX layer first: $cflags"; exit 1 ;;
 esac
+find "$tmp/prefix" -name peermap-porting.7 | grep -q . || { echo "peermap-porting(7) not installed"; exit 1; }
+for h in qnx/atomic.h qnx/errno.h qnx/bits/types/__sigval_t.h qnx/sys/can_dcmd.h sys/siginfo.h; do
+    [ -f "$(pkg-config --variable=includedir peermap)/$h" ] || { echo "$h not installed"; exit 1; }
+done
 passed=0 failed=0
 for src in "$srcdir"/qnx_*.c; do
     case "$src" in *_plain.c) continue ;; esac
