@@ -9,6 +9,7 @@
  * tests for them.  strerror() of these says "Unknown error N": glibc has no
  * text for them.
  */
+#pragma GCC system_header  /* #include_next is a GNU extension: no -pedantic warning */
 #include_next <errno.h>
 
 #ifndef PEERMAP_QNX_ERRNO_H

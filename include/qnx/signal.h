@@ -3,6 +3,7 @@
  * which QNX's <signal.h> includes (struct sigevent's QNX members and the
  * SIGEV_*_INIT() macros).
  */
+#pragma GCC system_header  /* #include_next is a GNU extension: no -pedantic warning */
 #include_next <signal.h>
 
 #ifndef PEERMAP_QNX_SIGNAL_H

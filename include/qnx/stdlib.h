@@ -8,6 +8,7 @@
  * its own.  __min() and __max() are defined in both languages, as QNX does.
  * Each argument may be evaluated twice (they are macros on QNX too).
  */
+#pragma GCC system_header  /* #include_next is a GNU extension: no -pedantic warning */
 #include_next <stdlib.h>
 
 #ifndef PEERMAP_QNX_STDLIB_H

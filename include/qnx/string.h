@@ -7,6 +7,7 @@
  * they are declared here.  The declarations are the same as glibc's, so a
  * program that also declares them itself still compiles.
  */
+#pragma GCC system_header  /* #include_next is a GNU extension: no -pedantic warning */
 #include_next <string.h>
 
 #ifndef PEERMAP_QNX_STRING_H

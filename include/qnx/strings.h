@@ -2,6 +2,7 @@
  * <strings.h> as QNX code sees it: the C library's, plus fls(), which
  * QNX's C library has and glibc does not (libpeermap provides it).
  */
+#pragma GCC system_header  /* #include_next is a GNU extension: no -pedantic warning */
 #include_next <strings.h>
 
 #ifndef PEERMAP_QNX_STRINGS_H

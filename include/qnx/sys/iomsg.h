@@ -3,6 +3,7 @@
  * includes - <limits.h>, <sys/statvfs.h>, <utime.h> and <sys/mount.h>.
  * <sys/resmgr.h>, <sys/iofunc.h> and <sys/dispatch.h> include this one.
  */
+#pragma GCC system_header  /* #include_next is a GNU extension: no -pedantic warning */
 #include_next <sys/iomsg.h>
 
 #ifndef PEERMAP_QNX_SYS_IOMSG_H

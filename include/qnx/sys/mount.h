@@ -12,6 +12,7 @@
  * mount(spec, dir, flags, type, data, datalen) is not declared: Linux's
  * mount() keeps its meaning.
  */
+#pragma GCC system_header  /* #include_next is a GNU extension: no -pedantic warning */
 #include_next <sys/mount.h>
 
 #ifndef PEERMAP_QNX_SYS_MOUNT_H

@@ -9,6 +9,7 @@
  * resource-manager headers included, and every one of those includes this
  * header.  None of them changes the meaning of anything.
  */
+#pragma GCC system_header  /* #include_next is a GNU extension: no -pedantic warning */
 #include_next <sys/neutrino.h>
 
 #ifndef PEERMAP_QNX_SYS_NEUTRINO_H

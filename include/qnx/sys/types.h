@@ -7,6 +7,7 @@
  * 64-bit QNX target (peermap never hands out physical addresses: see
  * MAP_PHYS in mmap_peer(3)).
  */
+#pragma GCC system_header  /* #include_next is a GNU extension: no -pedantic warning */
 #include_next <sys/types.h>
 
 #ifndef PEERMAP_QNX_SYS_TYPES_H
