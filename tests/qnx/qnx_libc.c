@@ -3,10 +3,12 @@
  * QNX code uses it: EOK and ESRVRFAULT from <errno.h> alone, min()/max()
  * from <stdlib.h>, strlcpy()/strlcat() from <string.h>, fls() from
  * <strings.h>, uint_t and friends from <sys/types.h>, getpid() and gettid()
- * from <process.h>.  Each must compile with nothing else included, and
+ * from <process.h>, and QNX's fixed-width names (_Uint32t) from
+ * <inttypes.h>.  Each must compile with nothing else included, and
  * behave as QNX's C library reference describes.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <process.h>
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * peermap has no Qnet: the local node is the only one, ND_LOCAL_NODE (0),
  * and the calls answer as QNX's do on a node where Qnet is not running -
  * ENOTSUP for anything but the local node - while still naming the local
- * node (netmgr-calls(3)).
+ * node (netmgr_ndtostr(3)).
  */
 #ifndef PEERMAP_QNX_SYS_NETMGR_H
 #define PEERMAP_QNX_SYS_NETMGR_H

@@ -2,7 +2,8 @@
  * <sys/platform.h> - the QNX names of the fixed-width types and of the
  * byte order, which QNX's headers (and code written against them) use:
  * _Uint32t, _Int64t, _Uintptrt, _Paddrt, __LITTLEENDIAN__ or
- * __BIGENDIAN__.  Every QNX header includes it; here <sys/types.h> does.
+ * __BIGENDIAN__.  Every QNX header includes it; here <sys/types.h> and
+ * <stdint.h> do.
  *
  * __QNX__ and __QNXNTO__ are not defined: code that tests them expects the
  * QNX kernel, its compiler and its inline assembly.
