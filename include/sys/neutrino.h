@@ -12,9 +12,11 @@
 #ifndef PEERMAP_SYS_NEUTRINO_H
 #define PEERMAP_SYS_NEUTRINO_H
 
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/siginfo.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -25,6 +27,10 @@ extern "C" {
 #ifndef EOK
 #define EOK 0
 #endif
+
+/* The QNX release whose interfaces these are, times 100 (QNX 7.1); code
+ * tests it to choose between older and newer calls. */
+#define _NTO_VERSION 710
 
 /* ---- I/O vectors ---- */
 
@@ -127,23 +133,29 @@ struct _pulse {
 
 int MsgSendPulse(int coid, int priority, int code, int value);
 
-/*
- * A pulse as a sigevent, for MsgDeliverEvent().  Linux's struct sigevent has
- * no pulse fields: SIGEV_PULSE is a value Linux does not use, the connection
- * travels in sigev_signo, and the code, priority and the channel the
- * connection leads to (its process and chid, so that a server can deliver
- * the pulse without knowing the client's coids) in the otherwise unused tail
- * of the structure.  Fill it with SIGEV_PULSE_INIT() only.
- */
-#define SIGEV_PULSE 0x5050
-#define SIGEV_PULSE_PRIO_INHERIT (-1)
-void _pm_sigev_pulse_init(struct sigevent *e, int coid, int priority, int code, int value);
-#define SIGEV_PULSE_INIT(e, coid, prio, code, val) \
-    _pm_sigev_pulse_init((e), (coid), (prio), (code), (int)(intptr_t)(val))
+/* Pulses as events (SIGEV_PULSE_INIT() and the rest of the sigevent
+ * family, and how QNX's sigevent members are carried): <sys/siginfo.h>. */
 
 /* Deliver `event` to the client of `rcvid` (its pid gets it): a pulse to the
  * connection named in the event, or a signal (SIGEV_SIGNAL). */
 int MsgDeliverEvent(rcvid_t rcvid, const struct sigevent *event);
+
+/* ---- clock and scheduling ---- */
+
+/* A free-running 64-bit counter; SYSPAGE_ENTRY(qtime)->cycles_per_sec
+ * (<sys/syspage.h>) is its rate.  Here it counts nanoseconds of
+ * CLOCK_MONOTONIC_RAW, so the rate is exactly 1000000000. */
+uint64_t ClockCycles(void);
+
+/* SchedSet(): keep the thread's policy, change only its parameters (-1:
+ * no Linux policy has that value). */
+#define SCHED_NOCHANGE (-1)
+
+/* The policy and parameters of thread `tid` (a Linux thread ID, gettid(); 0
+ * for the calling thread) of process `pid` (0: the caller's); -1 and errno
+ * on error.  SchedSet() returns 0 on success. */
+int SchedGet(pid_t pid, int tid, struct sched_param *param);
+int SchedSet(pid_t pid, int tid, int policy, const struct sched_param *param);
 
 /* ---- the client's identity ---- */
 
