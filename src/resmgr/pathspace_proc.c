@@ -1,8 +1,12 @@
 /*
- * Is an entry's manager still the process that attached?  A pid alone is not
- * enough (pids are reused), so entries also carry the process start time,
- * field 22 of /proc/PID/stat, which a new process with the same pid cannot
- * share unless it started in the same clock tick (trust/proc.c reads it).
+ * Is an entry's manager still the process that attached, and is it still
+ * the entry owner's?  A pid alone is not enough (pids are reused), so
+ * entries also carry the process start time, field 22 of /proc/PID/stat,
+ * which a new process with the same pid cannot share unless it started in
+ * the same clock tick (trust/proc.c reads it).  And an entry speaks for its
+ * owner only while the manager holds the owner's uid: the same rule for
+ * root as for everyone, so that a root manager that dropped to another user
+ * (whom that user might then control) no longer carries root's word.
  */
 #include <errno.h>
 
@@ -13,14 +17,11 @@ enum pm_ps_state pm_ps_manager_state(pid_t pid, uint64_t start, uid_t owner)
 {
     uint64_t now;
     if (pm_proc_start(pid, &now) < 0)
-        /* Hidden by hidepid: alive as far as anyone here can tell. */
+        /* Hidden by hidepid: alive as far as anyone here can tell, and the
+         * entry is in its owner's own directory. */
         return errno == EACCES ? PM_PS_LIVE : PM_PS_GONE;
     if (now != start)
         return PM_PS_GONE;
-    /* Root's entries are trusted whatever the manager became (a manager may
-     * attach as root and then drop privileges). */
-    if (owner == 0)
-        return PM_PS_LIVE;
     int held = pm_proc_holds_uid(pid, owner);
     if (held < 0) {
         /* Raced with its exit, or status hidden: decide on what is known. */
