@@ -62,6 +62,15 @@ static int publish(int bfd, const char *name, const char *rec, size_t len, mode_
     return 0;
 }
 
+/* pm_ps_read_names() from the start of the directory: attach reads its
+ * directories more than once. */
+static int reread(int fd, unsigned max, int (*cb)(const char *name, void *arg), void *arg)
+{
+    if (lseek(fd, 0, SEEK_SET) < 0)
+        return -1;
+    return pm_ps_read_names(fd, max, cb, arg);
+}
+
 struct sweep_ctx { int ufd, bfd; const char *bucket; uid_t uid; };
 
 static int sweep_one(const char *name, void *arg)
@@ -75,7 +84,7 @@ static int sweep_one(const char *name, void *arg)
 static void sweep_bucket(int ufd, int bfd, const char *bucket, uid_t me)
 {
     struct sweep_ctx c = { ufd, bfd, bucket, me };
-    pm_ps_read_names(bfd, UINT32_MAX - 1, sweep_one, &c);
+    reread(bfd, UINT32_MAX - 1, sweep_one, &c);
 }
 
 static int sweep_user_bucket(const char *bucket, void *arg)
@@ -98,21 +107,21 @@ static int sweep_user_bucket(const char *bucket, void *arg)
 static int within_limits(int ufd, int bfd, const char *bucket, const char *path, uid_t me,
                          int created, const struct pm_policy *pol)
 {
-    if (created && pm_ps_read_names(ufd, pol->paths_per_user, NULL, NULL) >
+    if (created && reread(ufd, pol->paths_per_user, NULL, NULL) >
                    (int)pol->paths_per_user) {
         struct sweep_ctx c = { ufd, -1, NULL, me };
-        pm_ps_read_names(ufd, UINT32_MAX - 1, sweep_user_bucket, &c);
-        if (pm_ps_read_names(ufd, pol->paths_per_user, NULL, NULL) > (int)pol->paths_per_user) {
+        reread(ufd, UINT32_MAX - 1, sweep_user_bucket, &c);
+        if (reread(ufd, pol->paths_per_user, NULL, NULL) > (int)pol->paths_per_user) {
             unlinkat(ufd, bucket, AT_REMOVEDIR);
             return pm_fail(ENOSPC, "uid %u has attached %u different paths, the limit "
                            "(\"limit paths_per_user\" in %s)", (unsigned)me,
                            pol->paths_per_user, pol->file);
         }
     }
-    if (pm_ps_read_names(bfd, pol->entries_per_path, NULL, NULL) >=
+    if (reread(bfd, pol->entries_per_path, NULL, NULL) >=
         (int)pol->entries_per_path) {
         sweep_bucket(ufd, bfd, bucket, me);
-        if (pm_ps_read_names(bfd, pol->entries_per_path, NULL, NULL) >=
+        if (reread(bfd, pol->entries_per_path, NULL, NULL) >=
             (int)pol->entries_per_path)
             return pm_fail(ENOSPC, "uid %u has attached %s %u times, the limit "
                            "(\"limit entries_per_path\" in %s)", (unsigned)me, path,

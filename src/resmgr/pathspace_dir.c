@@ -4,6 +4,7 @@
  * have been put there by its owner (or root).
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,63 @@ static int make_dir(const char *path)
     return 0;
 }
 
+/*
+ * The last directory proven safe, so that the walk from "/" is not repeated
+ * on every lookup.  Reopening the same path and finding the same inode,
+ * with the same owner and mode, is enough: a directory someone swapped in
+ * (through an ancestor that became writable, a symbolic link, a mount) is
+ * another inode and is walked again; what protects the directory's own
+ * contents is its own mode, which is compared.
+ */
+static pthread_mutex_t proven_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int valid;
+    char path[PATH_MAX];
+    dev_t dev;
+    ino_t ino;
+    uid_t uid;
+    mode_t mode;
+    uid_t owner;
+} proven;
+
+static int reopen_proven(struct pm_ps_space *s)
+{
+    struct stat st;
+    int fd = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) == 0) {
+        pthread_mutex_lock(&proven_lock);
+        int same = proven.valid && strcmp(proven.path, s->path) == 0 &&
+                   proven.dev == st.st_dev && proven.ino == st.st_ino &&
+                   proven.uid == st.st_uid && proven.mode == st.st_mode;
+        s->owner = proven.owner;
+        pthread_mutex_unlock(&proven_lock);
+        if (same) {
+            s->fd = fd;
+            return 0;
+        }
+    }
+    close(fd);
+    return -1;
+}
+
+static void remember(const struct pm_ps_space *s)
+{
+    struct stat st;
+    if (fstat(s->fd, &st) < 0)
+        return;
+    pthread_mutex_lock(&proven_lock);
+    proven.valid = 1;
+    strcpy(proven.path, s->path);
+    proven.dev = st.st_dev;
+    proven.ino = st.st_ino;
+    proven.uid = st.st_uid;
+    proven.mode = st.st_mode;
+    proven.owner = s->owner;
+    pthread_mutex_unlock(&proven_lock);
+}
+
 int pm_ps_space_open(int create, struct pm_ps_space *s)
 {
     struct pm_safe_dir sd;
@@ -73,6 +131,8 @@ int pm_ps_space_open(int create, struct pm_ps_space *s)
     s->fd = -1;
     if (choose(s->path, sizeof s->path) < 0)
         return -1;
+    if (reopen_proven(s) == 0)
+        return 0;
     if (create && access(s->path, F_OK) < 0 && errno == ENOENT && make_dir(s->path) < 0)
         return -1;
     if (pm_safe_dir_open(s->path, 0, &sd) < 0) {
@@ -92,6 +152,7 @@ int pm_ps_space_open(int create, struct pm_ps_space *s)
     }
     s->fd = sd.fd;
     s->owner = sd.owner;
+    remember(s);
     return 0;
 }
 
@@ -267,8 +328,6 @@ int pm_ps_read_names(int fd, unsigned max, int (*cb)(const char *name, void *arg
 {
     char buf[8192] __attribute__((aligned(8)));
     int seen = 0;
-    if (lseek(fd, 0, SEEK_SET) < 0)
-        return -1;
     for (;;) {
         long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
         if (n < 0)

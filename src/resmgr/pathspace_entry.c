@@ -84,6 +84,8 @@ enum pm_ps_load pm_ps_entry_load(int bfd, const char *name, uid_t uid, uint64_t 
         close(fd);
         return PM_PS_SKIP;
     }
+    /* Read until the size fstat gave (a record is written before the file
+     * is renamed into place and never changes), or the buffer is full. */
     for (;;) {
         ssize_t got = read(fd, buf + len, sizeof buf - 1 - len);
         if (got < 0 && errno == EINTR)
@@ -91,7 +93,7 @@ enum pm_ps_load pm_ps_entry_load(int bfd, const char *name, uid_t uid, uint64_t 
         if (got <= 0)
             break;
         len += (size_t)got;
-        if (len == sizeof buf - 1)
+        if (len == sizeof buf - 1 || (off_t)len >= fst.st_size)
             break;
     }
     close(fd);

@@ -105,7 +105,8 @@ int pm_ps_entry_claims(int bfd, const char *name, uid_t uid);
  * and the caller is its owner or root; then the bucket if it is empty. */
 void pm_ps_entry_sweep(int ufd, int bfd, const char *bucket, const char *name, uid_t uid);
 
-/* Read the names of directory fd (from its start) other than "." and "..",
+/* Read the names of directory fd (from where its offset is: a fresh
+ * descriptor, or one rewound with lseek) other than "." and "..",
  * calling cb(name, arg) for each of the first `max`; stops early when cb
  * returns nonzero.  The number of names seen, max + 1 when there are more
  * than max (cb was not called for the extra one), or -1 with errno. */

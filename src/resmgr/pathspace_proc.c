@@ -7,8 +7,15 @@
  * owner only while the manager holds the owner's uid: the same rule for
  * root as for everyone, so that a root manager that dropped to another user
  * (whom that user might then control) no longer carries root's word.
+ *
+ * The order makes the answer about one process: a pidfd is taken first,
+ * then the start time is read, then the uids are asked through the pidfd,
+ * which fails if its process has exited meanwhile - so the process whose
+ * start time was read is the one whose uids were read.
  */
 #include <errno.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
 
 #include "resmgr/pathspace_internal.h"
 #include "trust/trust.h"
@@ -16,13 +23,29 @@
 enum pm_ps_state pm_ps_manager_state(pid_t pid, uint64_t start, uid_t owner)
 {
     uint64_t now;
-    if (pm_proc_start(pid, &now) < 0)
+    int pidfd = pidfd_open(pid, 0);
+    if (pidfd < 0 && errno == ESRCH)
+        return PM_PS_GONE;
+    if (pm_proc_start(pid, &now) < 0) {
+        int e = errno;
+        if (pidfd >= 0)
+            close(pidfd);
         /* Hidden by hidepid: alive as far as anyone here can tell, and the
          * entry is in its owner's own directory. */
-        return errno == EACCES ? PM_PS_LIVE : PM_PS_GONE;
-    if (now != start)
+        return e == EACCES ? PM_PS_LIVE : PM_PS_GONE;
+    }
+    if (now != start) {
+        if (pidfd >= 0)
+            close(pidfd);
         return PM_PS_GONE;
-    int held = pm_proc_holds_uid(pid, owner);
+    }
+    int held = pidfd >= 0 ? pm_pidfd_holds_uid(pidfd, owner) : (errno = ENOTSUP, -1);
+    if (pidfd >= 0)
+        close(pidfd);
+    if (held < 0 && errno == ESRCH)
+        return PM_PS_GONE;
+    if (held < 0)
+        held = pm_proc_holds_uid(pid, owner);
     if (held < 0) {
         /* Raced with its exit, or status hidden: decide on what is known. */
         uint64_t again;

@@ -415,6 +415,8 @@ static void make_key(const char *path, struct key *k)
     memset(k, 0, sizeof *k);
     snprintf(k->path, sizeof k->path, "%s", path);
     k->present = stat(path, &k->st) == 0;
+    if (!k->present)
+        return;     /* no file: nothing of its directory matters */
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
