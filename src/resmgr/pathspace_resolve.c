@@ -298,8 +298,9 @@ int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
         rc = 0;
         goto out;
     }
-    if (c.pol->state == PM_POLICY_REFUSED)
-        note(&c, "policy %s ignored: %s", c.pol->file, c.pol->why);
+    if (c.pol->why[0])
+        note(&c, "policy %s %s: %s", c.pol->file,
+             c.pol->state == PM_POLICY_REFUSED ? "ignored" : "partly ignored", c.pol->why);
     pm_fail(ENOENT, "nothing uid %u trusts is attached at or above %s in %s (root's and "
             "its own entries count, other users' where %s allows)%s%s", (unsigned)c.me, norm,
             s.path, c.pol->file, c.note[0] ? "; " : "", c.note);
