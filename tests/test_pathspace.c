@@ -664,9 +664,12 @@ TEST(managers_of_two_users_coexist)
     REQUIRE(target_read(&t, &c, 1, 5000) == 0);
     REQUIRE(pm_pathspace_attach("/root", 20, PM_PS_DIR, 0644, &h) == 0);
 
-    /* Root believes nobody's attaches only where root's policy says so. */
+    /* Root believes nobody's attaches only where root's policy says so;
+     * a listing shows what the caller believes. */
     CHECK_EQ_LONG(resolve_errno("/user/a"), ENOENT);
+    CHECK_EQ_LONG(pm_pathspace_list(NULL, NULL), 1);
     REQUIRE(policy_set("allow_attach 65534 /user\n") == 0);
+    CHECK_EQ_LONG(pm_pathspace_list(NULL, NULL), 2);
     REQUIRE(pm_pathspace_resolve("/user/a", &m) == 0);
     CHECK_EQ_LONG(m.pid, t.pid);
     CHECK_EQ_LONG(m.uid, NOBODY);
