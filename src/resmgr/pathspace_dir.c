@@ -86,9 +86,17 @@ static struct {
     uid_t owner;
 } proven;
 
+/* A fork while another thread holds the lock must not leave the child's
+ * copy locked forever. */
+static pthread_once_t proven_once = PTHREAD_ONCE_INIT;
+static void proven_prepare(void) { pthread_mutex_lock(&proven_lock); }
+static void proven_release(void) { pthread_mutex_unlock(&proven_lock); }
+static void proven_init(void) { pthread_atfork(proven_prepare, proven_release, proven_release); }
+
 static int reopen_proven(struct pm_ps_space *s)
 {
     struct stat st;
+    pthread_once(&proven_once, proven_init);
     int fd = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;
