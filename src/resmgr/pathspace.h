@@ -12,9 +12,12 @@
  *      at a directory of its own;
  *   2. else /run/peermap/pathspace, if it exists or /run is writable by the
  *      caller (root);
- *   3. else /tmp/peermap-pathspace.
+ *   3. else /tmp/peermap-pathspace-<euid>, the user's own: a shared one in
+ *      /tmp would belong to whoever made it first, who could rearrange
+ *      everyone else's entries in it (so nobody else could use it).
  * It is created on first attach with mode 01777 (anyone may make a
- * directory of their own in it, nobody may touch another's).  A system
+ * directory of their own in it, nobody may touch another's; 0755 for the
+ * per-user one in /tmp).  A system
  * that runs managers of several users should create /run/peermap/pathspace
  * at boot (systemd-tmpfiles: "d /run/peermap/pathspace 1777 root root -"),
  * otherwise a non-root manager started before any root one registers in

@@ -19,12 +19,13 @@
 
 #define RUN_PARENT "/run/peermap"
 #define RUN_DIR    RUN_PARENT "/pathspace"
-#define TMP_DIR    "/tmp/peermap-pathspace"
+#define TMP_DIR    "/tmp/peermap-pathspace-" /* + the effective uid */
 
 static int choose(char *buf, size_t size)
 {
     const char *env = secure_getenv("PEERMAP_PATHSPACE");
     const char *dir;
+    char tmp[64];
     struct stat st;
 
     if (env && *env) {
@@ -36,7 +37,13 @@ static int choose(char *buf, size_t size)
                faccessat(AT_FDCWD, "/run", W_OK, AT_EACCESS) == 0) {
         dir = RUN_DIR;
     } else {
-        dir = TMP_DIR;
+        /* One per user: a shared directory in /tmp would belong to whoever
+         * made it first, who could then rearrange everyone else's entries,
+         * so nobody else could use it.  Without /run/peermap/pathspace,
+         * users cannot see each other's managers anyway: root's policy
+         * needs root's set-up. */
+        snprintf(tmp, sizeof tmp, TMP_DIR "%u", (unsigned)geteuid());
+        dir = tmp;
     }
     if (strlen(dir) >= size)
         return pm_fail(ENAMETOOLONG, "path space directory name too long");
@@ -51,18 +58,20 @@ int pm_pathspace_dir(char *buf, size_t size)
 
 /* mkdir with the sticky, world-writable mode, which the umask would cut:
  * anyone may make a directory of their own in it, nobody may touch
- * another's.  Someone else creating it first is not an error here: the
- * ownership check that follows decides whether it can be used. */
+ * another's (a per-user directory in /tmp: 0755, its user's alone).
+ * Someone else creating it first is not an error here: the ownership check
+ * that follows decides whether it can be used. */
 static int make_dir(const char *path)
 {
+    mode_t mode = strncmp(path, TMP_DIR, strlen(TMP_DIR)) == 0 ? 0755 : 01777;
     if (strcmp(path, RUN_DIR) == 0 && mkdir(RUN_PARENT, 0755) < 0 && errno != EEXIST)
         return pm_fail(errno, "cannot create %s: %s", RUN_PARENT, strerror(errno));
-    if (mkdir(path, 01777) < 0) {
+    if (mkdir(path, mode) < 0) {
         if (errno == EEXIST)
             return 0;
         return pm_fail(errno, "cannot create the path space %s: %s", path, strerror(errno));
     }
-    if (chmod(path, 01777) < 0)
+    if (chmod(path, mode) < 0)
         return pm_fail(errno, "cannot chmod the path space %s: %s", path, strerror(errno));
     return 0;
 }
