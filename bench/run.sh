@@ -60,6 +60,78 @@ ib_warmup=${BENCH_IB_WARMUP:-200}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 # With --update, the report is collected and spliced in at the end.
+# The path space: a root client's pm_open() of a root manager's path, with
+# and without a flood of another user's entries (bench_pathspace; the flood
+# needs root to have another user: otherwise only the clean lines).
+if [ -x "$bin/bench_pathspace" ]; then
+    ps_n=${BENCH_PS_N:-2000}
+    ps_warmup=${BENCH_PS_WARMUP:-200}
+    ps_flood=${BENCH_PS_FLOOD:-60000}
+    : >"$tmp/ps"
+    for c in $configs; do
+        cfg=${c%%:*}
+        tcpu=${c#*:}
+        if ! "$bin/bench_pathspace" --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$ps_n" -w "$ps_warmup" --flood "$ps_flood" >"$tmp/out"; then
+            echo "run.sh: bench_pathspace failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/ps"
+    done
+    echo
+    echo "### path space"
+    echo
+    echo "- $ps_n pm_open() + pm_close() (and as many lookups alone) per path space after $ps_warmup warm-up ones, the two path spaces alternating in blocks of 100"
+    echo "- client: this process, root; manager: a forked root child attached in both; flood: $ps_flood entries for \"/\" of a live uid-65534 process (copies of its own entry, as an attacker ignoring the library's limits makes them) and $((ps_flood / 6)) junk names beside them"
+    echo
+    awk -v configs="$configs" '
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+function has(c, k) { return ((c SUBSEP k) in med) }
+END {
+    nc = split(configs, cl, " ")
+    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
+    row[1] = "ps_open_clean|pm_open() + pm_close() of a root manager\x27s path, nothing else attached"
+    row[2] = "ps_open_flood|the same, with the other user\x27s flood"
+    row[3] = "ps_resolve_clean|the path-space lookup alone, nothing else attached"
+    row[4] = "ps_resolve_flood|the lookup alone, with the flood"
+    hdr = "| measurement | what |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"; sep = sep " ---: | ---: |" }
+    print hdr " n |"; print sep " ---: |"
+    for (r = 1; r <= 4; r++) {
+        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
+        line = "| " k " | " f[2] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
+            else line = line " - | - |"
+        }
+        if (any) print line " " n " |"
+    }
+    print ""
+    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
+    print hdr; print sep
+    q[1] = "ps_open_flood|ps_open_clean|<= 1.1|pm_open() with the flood / without"
+    q[2] = "ps_resolve_flood|ps_resolve_clean||lookup with the flood / without"
+    for (r = 1; r <= 2; r++) {
+        split(q[r], f, "|")
+        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0) {
+                x = sprintf("%.2f", med[c, f[1]] / med[c, f[2]])
+                if (f[3] != "") x = x " (" (x + 0 <= substr(f[3], 4) + 0 ? "met" : "not met") ")"
+                line = line " " x " |"
+            } else line = line " - |"
+        }
+        print line
+    }
+}' "$tmp/ps"
+else
+    echo
+    echo "- bench_pathspace: not available (path space not measured)"
+fi
+
 if [ -n "$update" ]; then
     exec 3>&1 >"$tmp/report"
 fi

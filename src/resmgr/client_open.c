@@ -83,17 +83,12 @@ PM_EXPORT int pm_open(const char *path, int oflag, ...)
         goto out;
     }
 
-    fd = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, 0,
-                       (oflag & O_CLOEXEC) ? _NTO_COF_CLOEXEC : 0);
-    if (fd < 0) {
-        /* The manager went away between resolving and connecting: for the
-         * caller nobody serves the path. */
-        int e = errno;
-        pm_fail_over(e == ESRCH ? ENOENT : e, "%s: its manager (pid %d) is "
-                     "gone", path, (int)m->pid);
-        fd = -1;
+    /* ENOENT when the manager went away between resolving and connecting,
+     * or its channel is someone else's now: for the caller nobody serves
+     * the path. */
+    fd = pm_pathspace_connect(m, (oflag & O_CLOEXEC) ? _NTO_COF_CLOEXEC : 0);
+    if (fd < 0)
         goto out;
-    }
 
     /* QNX's encoding: the access mode plus one gives the _IO_FLAG_RD/WR
      * bits; the other O_* flags go as they are (O_CLOEXEC is ours, not the

@@ -167,13 +167,15 @@ PM_EXPORT int name_open(const char *name, int flags)
     c->ioflag = _IO_FLAG_RD | _IO_FLAG_WR;
     c->path_len = (uint16_t)(rest + 1);
     memcpy(c->path, m->rest, rest + 1);
-    int coid = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, 0, _NTO_COF_CLOEXEC);
+    /* ENOENT also when the entry outlived its channel (destroyed, not yet
+     * detached) or the channel there is not the entry's manager's. */
+    int coid = pm_pathspace_connect(m, _NTO_COF_CLOEXEC);
     free(m);
     if (coid < 0) {
         int e = errno;
         free(c);
-        /* The entry outlived its channel (destroyed, not yet detached). */
-        return pm_fail_over(e == ESRCH ? ENOENT : e, "name_open(%s): cannot connect", name);
+        errno = e;
+        return -1;
     }
     long st = MsgSend(coid, c, len, NULL, 0);
     int e = errno;

@@ -48,6 +48,12 @@ pid_t pm_pidfd_pid(int pidfd);
 /* Is the process behind `pidfd` still alive?  1 or 0. */
 int pm_pidfd_alive(int pidfd);
 
+/* Does the process behind `pidfd` hold `uid` as its real, effective, saved
+ * or filesystem uid, as the kernel says through the pidfd (creds.c)?  1, 0,
+ * or -1 with errno: ESRCH (it has exited), ENOTSUP (a kernel before 6.13:
+ * ask /proc with pm_proc_holds_uid() instead). */
+int pm_pidfd_holds_uid(int pidfd, uid_t uid);
+
 /* --- socket peers (peer_id.c) ----------------------------------------- */
 
 /* The process at the other end of a connected AF_UNIX socket, as the kernel
