@@ -94,8 +94,16 @@ static void *serve(void *arg)
 {
     dispatch_t *dpp = arg;
     dispatch_context_t *ctp = dispatch_context_alloc(dpp);
-    while (ctp && (ctp = dispatch_block(ctp)))
+    while (ctp) {
+        /* EINTR is an answer (QNX's too): glibc's setresuid() in another
+         * thread interrupts this one to change its ids as well. */
+        dispatch_context_t *got = dispatch_block(ctp);
+        if (!got && errno == EINTR)
+            continue;
+        if (!(ctp = got))
+            break;
         dispatch_handler(ctp);
+    }
     return NULL;
 }
 

@@ -8,11 +8,11 @@
  * that another user could now control no longer carries its owner's word.
  * One exception keeps QNX's usual start-up working (attach as root, then
  * drop privileges): root's entry still speaks for a manager that dropped
- * root as long as the kernel keeps it non-dumpable - /proc/PID then belongs
- * to root, and no other user may ptrace it or read its memory.  Dropping
- * privileges makes a process non-dumpable; an exec() of an ordinary
- * program (or PR_SET_DUMPABLE) makes it the new user's, and root's word
- * goes with that.
+ * root as long as the kernel keeps it non-dumpable - the files of
+ * /proc/PID then belong to root, and no other user may ptrace it or read
+ * its memory.  Dropping privileges makes a process non-dumpable; an exec()
+ * of an ordinary program (or PR_SET_DUMPABLE) makes it the new user's, and
+ * root's word goes with that.
  *
  * The order makes the answer about one process: a pidfd is taken first,
  * then the start time is read, then the uids are asked through the pidfd,
@@ -28,12 +28,13 @@
 #include "resmgr/pathspace_internal.h"
 #include "trust/trust.h"
 
-/* Is the process non-dumpable (its /proc directory is root's)? */
+/* Is the process non-dumpable?  The files in its /proc directory are then
+ * root's (the directory itself keeps the process's owner). */
 static int root_only(pid_t pid)
 {
-    char path[32];
+    char path[40];
     struct stat st;
-    snprintf(path, sizeof path, "/proc/%d", (int)pid);
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     return stat(path, &st) == 0 && st.st_uid == 0;
 }
 
