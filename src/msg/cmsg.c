@@ -19,31 +19,38 @@ int pm_cmsg_fds(const struct msghdr *m, int *fds, int max, void (*drop)(int))
     if (!drop)
         drop = close_fd;
     int total = 0;
-    if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+    if (!m->msg_control)
         return 0;
-    const unsigned char *base = m->msg_control, *end = base + m->msg_controllen;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c;
-         c = CMSG_NXTHDR((struct msghdr *)m, c)) {
-        const unsigned char *hdr = (const unsigned char *)c;
-        if (c->cmsg_len < CMSG_LEN(0) || (size_t)(end - hdr) < CMSG_LEN(0))
+    /* The walk of CMSG_FIRSTHDR/CMSG_NXTHDR, by offsets that are checked
+     * before they are used (glibc's CMSG_NXTHDR adds an unchecked length
+     * to a pointer).  The kernel writes consistent headers; this stays in
+     * the buffer whatever is there. */
+    const unsigned char *base = m->msg_control;
+    size_t clen = m->msg_controllen, off = 0;
+    while (clen - off >= sizeof(struct cmsghdr)) {
+        struct cmsghdr h;
+        memcpy(&h, base + off, sizeof h);
+        if (h.cmsg_len < CMSG_LEN(0))
             break;
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        /* The data the header claims, but never past the buffer. */
-        size_t len = c->cmsg_len - CMSG_LEN(0);
-        size_t room = (size_t)(end - CMSG_DATA(c));
-        if (len > room)
-            len = room;
-        const unsigned char *d = CMSG_DATA(c);
-        for (size_t i = 0; i + sizeof(int) <= len; i += sizeof(int)) {
-            int fd;
-            memcpy(&fd, d + i, sizeof fd);
-            if (total < max)
-                fds[total] = fd;
-            else
-                drop(fd);
-            total++;
+        if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
+            size_t len = h.cmsg_len - CMSG_LEN(0), room = clen - off - CMSG_LEN(0);
+            if (len > room)
+                len = room;
+            const unsigned char *d = base + off + CMSG_LEN(0);
+            for (size_t i = 0; i + sizeof(int) <= len; i += sizeof(int)) {
+                int fd;
+                memcpy(&fd, d + i, sizeof fd);
+                if (total < max)
+                    fds[total] = fd;
+                else
+                    drop(fd);
+                total++;
+            }
         }
+        size_t step = CMSG_ALIGN(h.cmsg_len);
+        if (step < h.cmsg_len || step > clen - off)
+            break;
+        off += step;
     }
     return total;
 }
