@@ -9,7 +9,8 @@
 # measurement, every round's median for each build, then the median over
 # the rounds, the spread (min-max of the rounds' medians) and the ratio
 # new/base of the medians.  BENCH_AB_N / BENCH_AB_WARMUP: round trips per
-# round (default 20000 / 2000), BENCH_AB_OPEN_N: opens per round (2000).
+# round (default 20000 / 2000), BENCH_AB_OPEN_N: opens per round (2000),
+# BENCH_AB_TARGET_CPU: the server's CPU (default 1; 0 puts both on CPU 0).
 set -eu
 
 base=$1
@@ -23,7 +24,7 @@ for b in "$base" "$new"; do
         [ -x "$b/bench/$p" ] || { echo "ab.sh: $b/bench/$p not found" >&2; exit 1; }
     done
 done
-tcpu=1
+tcpu=${BENCH_AB_TARGET_CPU:-1}
 [ "$(nproc)" -ge 2 ] || tcpu=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM

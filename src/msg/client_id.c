@@ -48,18 +48,21 @@ int pm_client_id_capture(int fd, struct pm_client_id *who)
         }
         return 0;
     }
-    struct pm_proc_creds c;
-    if (pm_pidfd_creds(id.pidfd, &c) == 0 && c.euid == id.uid && c.egid == id.gid) {
-        who->ruid = c.ruid;
-        who->suid = c.suid;
-        who->rgid = c.rgid;
-        who->sgid = c.sgid;
-    }
+    /* getsid() asks by number: its answer is the client's if the client
+     * still holds that number afterwards, which reading its ids through
+     * the pidfd proves (a live process keeps its pid). */
     pid_t sid = getsid(id.pid);
-    /* getsid() asks by number: the answer is the client's only if the
-     * client still holds that number afterwards. */
-    if (sid > 0 && pm_pidfd_alive(id.pidfd))
-        who->sid = sid;
+    struct pm_proc_creds c;
+    if (pm_pidfd_creds(id.pidfd, &c) == 0) {
+        if (sid > 0)
+            who->sid = sid;
+        if (c.euid == id.uid && c.egid == id.gid) {
+            who->ruid = c.ruid;
+            who->suid = c.suid;
+            who->rgid = c.rgid;
+            who->sgid = c.sgid;
+        }
+    }
     uint64_t k;
     if (pm_pidfd_key(id.pidfd, &k) == 0)
         who->key = k;
