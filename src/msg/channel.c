@@ -138,6 +138,7 @@ static int bind_name(struct pm_channel *ch, int chid, struct sockaddr_un *sa)
     }
     memcpy(ch->name, sa->sun_path, nlen);
     ch->namelen = (unsigned)nlen;
+    ch->owner = getpid();
     return 0;
 }
 

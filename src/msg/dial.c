@@ -154,6 +154,10 @@ int pm_channel_dial(pid_t pid, int chid, int cloexec)
         /* Our own channel: its name is the one we bound, and a name is the
          * socket that holds it - no one else can be listening on it. */
         struct pm_channel *ch = pm_channel_get(chid);
+        if (ch && ch->owner != pid) {
+            pm_channel_put(ch); /* a fork child's copy: its parent's channel */
+            ch = NULL;
+        }
         if (!ch)
             return pm_fail_over(ESRCH, "no channel %d in this process", chid);
         len = ch->namelen;

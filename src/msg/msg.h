@@ -88,6 +88,8 @@ struct pm_channel {
                              * process has no descriptor to accept with */
     char name[108];         /* the listener's abstract name, and its length */
     unsigned namelen;
+    pid_t owner;            /* the process that made it (a fork child's
+                             * copy of the table is not its channel) */
     /* Pulses made up by the channel itself (disconnect, unblock). */
     struct _pulse *pending;
     int npending, cap_pending;
