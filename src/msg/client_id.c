@@ -26,6 +26,8 @@ int pm_client_id_capture(int fd, struct pm_client_id *who)
 {
     struct pm_peer_id id;
     if (pm_peer_get(fd, &id) < 0) {
+        if (errno == EMFILE || errno == ENFILE)
+            return -1; /* no room for its pidfd: the caller refuses it */
         /* ESRCH: the kernel already knows the client is gone; what it
          * recorded at connect() still holds. */
         struct ucred cr;

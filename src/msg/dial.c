@@ -39,14 +39,16 @@ struct why {
     pid_t squatter;   /* the process listening there instead, or 0 */
     uid_t uid;
     int full;         /* a listener's backlog stayed full */
+    int nofd;         /* no descriptor left to check a listener with */
 };
 
-/* Is the listener fd reached the live process `pid`? */
+/* Is the listener fd reached the live process `pid`?  1, 0, or -1 with
+ * errno when it cannot be told (out of descriptors for the pidfd). */
 static int is_target(int fd, pid_t pid, struct why *why)
 {
     struct pm_peer_id id;
     if (pm_peer_get(fd, &id) < 0)
-        return 0;
+        return errno == EMFILE || errno == ENFILE ? -1 : 0;
     int ok = pm_peer_is_pid(&id, pid);
     if (ok < 0) /* no SO_PEERPIDFD: the uid rule (see above) */
         ok = id.pid == pid && pm_proc_holds_uid(pid, id.uid) == 1;
@@ -133,9 +135,14 @@ static int scan(pid_t pid, const char *prefix, size_t plen, int cloexec, struct 
         size_t len = strlen(path + 1) + 1;
         memcpy(name + 1, path + 1, len - 1);
         int c = knock(name, len, cloexec, why);
-        if (c >= 0 && !is_target(c, pid, why)) {
+        int t = c >= 0 ? is_target(c, pid, why) : 0;
+        if (c >= 0 && t != 1) {
             close(c);
             c = -1;
+        }
+        if (t < 0) {
+            why->nofd = 1;
+            break;
         }
         fd = c;
     }
@@ -172,16 +179,21 @@ int pm_channel_dial(pid_t pid, int chid, int cloexec)
 
     pm_channel_name(pid, chid, name, sizeof name, &len);
     int fd = knock(name, len, cloexec, &why);
-    if (fd >= 0 && is_target(fd, pid, &why))
+    if (fd < 0 && errno != ECONNREFUSED && errno != EAGAIN)
+        return pm_fail(errno == EMFILE || errno == ENFILE ? EAGAIN : errno,
+                       "connecting to channel %d of process %d: %m", chid, (int)pid);
+    int t = fd >= 0 ? is_target(fd, pid, &why) : 0;
+    if (t == 1)
         return fd;
     if (fd >= 0)
         close(fd);
-    else if (errno != ECONNREFUSED && errno != EAGAIN)
-        return pm_fail(errno == EMFILE || errno == ENFILE ? EAGAIN : errno,
-                       "connecting to channel %d of process %d: %m", chid, (int)pid);
-    fd = scan(pid, name, len, cloexec, &why);
-    if (fd >= 0)
+    if (t < 0)
+        why.nofd = 1;
+    else if ((fd = scan(pid, name, len, cloexec, &why)) >= 0)
         return fd;
+    if (why.nofd)
+        return pm_fail(EAGAIN, "channel %d of process %d: no descriptor left to "
+                       "check who listens there", chid, (int)pid);
     if (why.full)
         return pm_fail(EAGAIN, "channel %d of process %d: its server accepts no "
                        "connection (backlog full) within %lld ms", chid, (int)pid,

@@ -129,7 +129,8 @@ struct pm_peer {
 int pm_scoid_peer(int scoid, struct pm_peer *p);
 
 /* Fill `who` for a connection just accepted on `fd` (client_id.c).  0, or
- * -1 with errno when the kernel gives no credentials at all. */
+ * -1 with errno: EMFILE/ENFILE (no descriptor for the client's pidfd), or
+ * the kernel gives no credentials at all. */
 int pm_client_id_capture(int fd, struct pm_client_id *who);
 
 /* Release what a connection holds against its user's share and the record

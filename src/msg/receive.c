@@ -133,7 +133,8 @@ static void refuse(int fd, int err)
 }
 
 /* Out of descriptors: refuse one waiting client with the reserve.  0 when
- * one was refused, -1 when that could not be done. */
+ * one was refused, 1 when none was waiting, -1 when it could not be done
+ * (no reserve, or another thread took the number meanwhile). */
 static int refuse_with_reserve(struct pm_channel *ch)
 {
     int done = -1;
@@ -145,6 +146,8 @@ static int refuse_with_reserve(struct pm_channel *ch)
         if (fd >= 0) {
             refuse(fd, EAGAIN);
             done = 0;
+        } else if (errno == EAGAIN) {
+            done = 1;
         }
         reserve_take();
     }
@@ -180,17 +183,30 @@ static void accept_all(struct pm_channel *ch)
     for (int round = 0; round < ACCEPT_BATCH; round++) {
         int fd = accept4(ch->lsn, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
-            if (errno == ECONNABORTED || errno == EINTR)
+            int e = errno;
+            if (e == ECONNABORTED || e == EINTR)
                 continue;
-            if ((errno == EMFILE || errno == ENFILE) && refuse_with_reserve(ch) == 0)
-                continue;
-            if (errno != EAGAIN)
-                park(ch);
+            if (e == EMFILE || e == ENFILE) {
+                int r = refuse_with_reserve(ch);
+                if (r == 0)
+                    continue;
+                if (r < 0)
+                    park(ch);
+            } else if (e != EAGAIN) {
+                park(ch); /* ENOMEM, ENOBUFS...: try again later */
+            }
             return;
         }
         struct pm_client_id who;
-        if (pm_client_id_capture(fd, &who) < 0 ||
-            ((ch->flags & _NTO_CHF_PRIVATE) && who.pid != getpid())) {
+        if (pm_client_id_capture(fd, &who) < 0) {
+            /* Out of descriptors for its pidfd: as for the socket itself. */
+            if (errno == EMFILE || errno == ENFILE)
+                refuse(fd, EAGAIN);
+            else
+                close(fd);
+            continue;
+        }
+        if ((ch->flags & _NTO_CHF_PRIVATE) && who.pid != getpid()) {
             close(fd); /* a private channel takes only its own process */
             continue;
         }
