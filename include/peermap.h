@@ -229,6 +229,37 @@ int peermap_inband_accept(int on);
 int peermap_agent_start(const uid_t *uids, size_t n);
 int peermap_agent_stop(void);
 
+/*
+ * What the clients of one user may make this process hold on its channels
+ * (connections, the descriptors behind them and the reply memory kept for
+ * them), so that another user's flood leaves room for everyone else.  The
+ * shares bind every user except root and this process's effective uid,
+ * which are bounded only by the process's own limits.  A field set to 0
+ * takes its default; PEERMAP_UNLIMITED lifts that limit.  A connection
+ * over its user's share is refused at once: the client's MsgSend() (or
+ * pm_open()) fails with EAGAIN.  Process-wide; see
+ * peermap_set_client_limits(3).
+ */
+#define PEERMAP_UNLIMITED ((unsigned long long)-1)
+struct peermap_client_limits {
+    unsigned long long conns;    /* connections of one user, all channels;
+                                    default 2047 (a quarter of a channel's
+                                    8191 slots) */
+    unsigned long long fds;      /* descriptors held for one user's
+                                    connections (a socket each, plus message
+                                    bodies and kept reply files); default a
+                                    quarter of RLIMIT_NOFILE */
+    unsigned long long cache;    /* bytes of reply memory kept for one user;
+                                    default 64 MiB */
+    unsigned long long others;   /* per cent of a channel's slots and of
+                                    RLIMIT_NOFILE that all those users
+                                    together may hold (the rest is kept for
+                                    root and this process's user); 1-100,
+                                    default 75 */
+};
+int peermap_set_client_limits(const struct peermap_client_limits *l);
+int peermap_client_limits(struct peermap_client_limits *l);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,22 @@
+/*
+ * Channels: ChannelCreate(), ChannelDestroy() and the table behind chids.
+ *
+ * Names.  A channel listens on the abstract name "peermap.ch.<pid>.<chid>",
+ * which a client can compute from (pid, chid) alone.  Anyone may bind any
+ * abstract name, so another user can take that name before the process
+ * that will have <pid> exists.  Then the channel listens on
+ * "peermap.ch.<pid>.<chid>.<16 random hex digits>" instead - a name nobody
+ * can bind in advance - and clients find it in /proc/net/unix (dial.c).
+ * Names only say where to knock: a client believes a listener only once
+ * the kernel has shown it to be process <pid> (dial.c), so a squatter gets
+ * an empty connection, never a message.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -73,6 +87,7 @@ static void channel_free(struct pm_channel *ch)
     for (int i = 1; i < ch->nconns; i++) {
         if (ch->conns[i].fd >= 0) {
             pm_sconn_finish(&ch->conns[i]);
+            pm_sconn_release(&ch->conns[i]);
             close(ch->conns[i].fd);
         }
         if (ch->conns[i].reply_cache >= 0)
@@ -99,10 +114,37 @@ void pm_channel_put(struct pm_channel *ch)
         channel_free(ch);
 }
 
+/* Bind the listener: the predictable name, else an unpredictable one. */
+static int bind_name(struct pm_channel *ch, int chid, struct sockaddr_un *sa)
+{
+    size_t nlen;
+    pm_channel_name(getpid(), chid, sa->sun_path, sizeof sa->sun_path, &nlen);
+    for (int attempt = 0;; attempt++) {
+        if (bind(ch->lsn, (struct sockaddr *)sa,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen)) == 0)
+            break;
+        /* Taken: by another process (a squatter), since our own chids are
+         * never reused while their socket lives.  A 64-bit random suffix
+         * cannot be bound in advance; a few tries cover the absurd. */
+        if (errno != EADDRINUSE || attempt == 4)
+            return -1;
+        uint64_t r;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            return -1;
+        pm_channel_name(getpid(), chid, sa->sun_path, sizeof sa->sun_path, &nlen);
+        int k = snprintf(sa->sun_path + nlen, sizeof sa->sun_path - nlen, ".%0*llx",
+                         PM_CHANNEL_ALT_HEX, (unsigned long long)r);
+        nlen += (size_t)k;
+    }
+    memcpy(ch->name, sa->sun_path, nlen);
+    ch->namelen = (unsigned)nlen;
+    ch->owner = getpid();
+    return 0;
+}
+
 PM_EXPORT int ChannelCreate(unsigned flags)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    size_t nlen;
     int chid = -1;
 
     pm_begin();
@@ -131,16 +173,13 @@ PM_EXPORT int ChannelCreate(unsigned flags)
     }
     ch->chid = chid;
 
-    pm_channel_name(getpid(), chid, sa.sun_path, sizeof sa.sun_path, &nlen);
     ch->lsn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     ch->ep = epoll_create1(EPOLL_CLOEXEC);
     ch->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     /* data.u64: 0 the listener, 1 the wake-up, slot + 1 a connection. */
     struct epoll_event lev = { .events = EPOLLIN, .data.u64 = 0 };
     struct epoll_event wev = { .events = EPOLLIN, .data.u64 = 1 };
-    if (ch->lsn < 0 || ch->ep < 0 || ch->wake < 0 ||
-        bind(ch->lsn, (struct sockaddr *)&sa,
-             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen)) < 0 ||
+    if (ch->lsn < 0 || ch->ep < 0 || ch->wake < 0 || bind_name(ch, chid, &sa) < 0 ||
         listen(ch->lsn, SOMAXCONN) < 0 ||
         epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->lsn, &lev) < 0 ||
         epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->wake, &wev) < 0) {
@@ -152,6 +191,7 @@ PM_EXPORT int ChannelCreate(unsigned flags)
         return pm_fail(e == EMFILE || e == ENFILE ? EAGAIN : e,
                        "cannot create channel: %s", strerror(e));
     }
+    pm_channel_reserve();
     pthread_mutex_lock(&table_lock);
     ch->dead = 0;
     pthread_mutex_unlock(&table_lock);

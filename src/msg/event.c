@@ -4,10 +4,13 @@
  */
 #include <signal.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/internal.h"
 #include "msg/msg.h"
+#include "trust/trust.h"
 
 PM_EXPORT void _pm_sigev_pulse_init(struct sigevent *e, int coid, int priority,
                                     int code, int value)
@@ -49,6 +52,44 @@ static int deliver_pulse(const struct sigevent *e)
     return rc;
 }
 
+/*
+ * A signal for the client behind a connection: to that process, never to
+ * whoever holds its pid number now.  Through its pidfd (SO_PEERPIDFD on
+ * the connection); without one, only if the process at that pid still has
+ * the client's key (a window of a few system calls).
+ */
+static int signal_client(const struct pm_peer *peer, const struct sigevent *e)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = e->sigev_signo;
+    si.si_code = SI_QUEUE;
+    si.si_pid = getpid();
+    si.si_uid = getuid();
+    si.si_value = e->sigev_value;
+    struct pm_peer_id id;
+    int rc;
+    if (peer->fd >= 0 && pm_peer_get(peer->fd, &id) == 0 && id.pidfd >= 0) {
+        rc = pidfd_send_signal(id.pidfd, e->sigev_signo, &si, 0);
+        int err = errno;
+        pm_peer_release(&id);
+        errno = err;
+    } else {
+        uint64_t now;
+        if (!peer->who.key || pm_proc_key(peer->pid, &now) < 0 || now != peer->who.key) {
+            errno = ESRCH;
+            rc = -1;
+        } else {
+            rc = sigqueue(peer->pid, e->sigev_signo, e->sigev_value);
+        }
+    }
+    if (rc < 0)
+        return pm_fail(errno, "signal %d to the client (PID %d): %s%s", e->sigev_signo,
+                       (int)peer->pid, strerror(errno),
+                       errno == ESRCH ? " (it has exited)" : "");
+    return 0;
+}
+
 PM_EXPORT int MsgDeliverEvent(rcvid_t rcvid, const struct sigevent *event)
 {
     struct pm_peer peer;
@@ -59,22 +100,25 @@ PM_EXPORT int MsgDeliverEvent(rcvid_t rcvid, const struct sigevent *event)
      * still exist is its connection. */
     if (rcvid <= 0 || pm_scoid_peer((int)(rcvid >> 8), &peer) < 0)
         return pm_fail(ESRCH, "rcvid %ld: no such client", (long)rcvid);
-    pid_t client = peer.pid;
-    if (peer.fd >= 0)
-        close(peer.fd);
+    int rc;
     switch (event->sigev_notify) {
     case SIGEV_NONE:
-        return 0;
+        rc = 0;
+        break;
     case SIGEV_PULSE:
-        return deliver_pulse(event);
+        rc = deliver_pulse(event);
+        break;
     case SIGEV_SIGNAL:
-        /* sigqueue() lets the kernel fill in who sent it. */
-        if (sigqueue(client, event->sigev_signo, event->sigev_value) < 0)
-            return pm_fail(errno, "signal %d to PID %d: %m", event->sigev_signo,
-                           (int)client);
-        return 0;
+        rc = signal_client(&peer, event);
+        break;
     default:
-        return pm_fail(EINVAL, "event type %d is not supported (SIGEV_PULSE, "
-                       "SIGEV_SIGNAL, SIGEV_NONE are)", event->sigev_notify);
+        rc = pm_fail(EINVAL, "event type %d is not supported (SIGEV_PULSE, "
+                     "SIGEV_SIGNAL, SIGEV_NONE are)", event->sigev_notify);
     }
+    if (peer.fd >= 0) {
+        int e = errno;
+        close(peer.fd);
+        errno = e;
+    }
+    return rc;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "msg/cmsg.h"
 #include "msg/msg.h"
 
 /* Copy a reply carried in a memfd into the caller's buffers. */
@@ -79,11 +80,35 @@ static int on_signal(struct pm_cconn *cc, int fd, uint32_t seq, int coid, int *s
     return cc->hello && (cc->chflags & _NTO_CHF_UNBLOCK);
 }
 
+static long refused(int coid, int err)
+{
+    return pm_fail(err, "connection %d: the server refused it (this user holds "
+                   "its share of the server's connections, or the server is out "
+                   "of descriptors): %s", coid, strerror(err));
+}
+
+/* Our message could not be sent because the server hung up: if it said
+ * why first, that is the answer.  The errno to report. */
+static int why_hung_up(int fd, int e)
+{
+    struct pm_wire_reply h;
+    for (int i = 0; i < 3; i++) {
+        ssize_t r = recv(fd, &h, sizeof h, MSG_DONTWAIT);
+        if (r < 0 && errno == ECONNRESET)
+            continue; /* said once, before what is still queued */
+        if (r != (ssize_t)sizeof h)
+            break;
+        if (h.kind == PM_WIRE_REFUSED && h.status > 0 && h.status < 4096)
+            return (int)h.status;
+    }
+    return e;
+}
+
 /* Wait for the reply to `seq`.  Returns the status, or -1 with errno. */
 static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
                         const iov_t *riov, size_t rparts)
 {
-    int unblock_sent = 0;
+    int unblock_sent = 0, reset_seen = 0;
     for (;;) {
         struct pm_wire_reply h;
         iov_t stack[16];
@@ -128,6 +153,13 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             }
             return pm_fail(EINTR, "interrupted by a signal before the reply");
         }
+        /* ECONNRESET: the server closed with our message unread.  The
+         * kernel says so once, before what the server sent us (a refusal,
+         * say) - which is still there to read. */
+        if (r < 0 && e == ECONNRESET && !reset_seen) {
+            reset_seen = 1;
+            continue;
+        }
         if (r < 0)
             return pm_fail(e == ECONNRESET ? ESRCH : e,
                            "waiting for the reply on connection %d: %s", coid, strerror(e));
@@ -135,26 +167,23 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             return pm_fail(ESRCH, "the server went away (exited, or destroyed "
                            "its channel) before replying on connection %d", coid);
 
-        int fds[2] = { -1, -1 }, nfds = 0;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-            nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            if (nfds > 2)
-                nfds = 2; /* MSG_CTRUNC says the rest were dropped */
-            memcpy(fds, CMSG_DATA(c), (size_t)nfds * sizeof(int));
-        }
+        /* Every descriptor that came is closed unless this reply's kind
+         * consumes it (at most two: an in-band doorbell's). */
+        int fds[2] = { -1, -1 };
+        int nfds = pm_cmsg_fds(&m, fds, 2, NULL);
+        int ok = nfds <= 2 && !(m.msg_flags & MSG_CTRUNC);
+        if (!ok)
+            nfds = nfds > 2 ? 2 : nfds;
         int body = nfds == 1 ? fds[0] : -1;
         struct stat st = { 0 };
-        if (body >= 0 && h.kind != PM_WIRE_REPLY_FD && h.kind != PM_WIRE_INBAND &&
-            fstat(body, &st) < 0)
-            st.st_size = 0;
-        int ok = !(m.msg_flags & MSG_CTRUNC) &&
-                 pm_wire_check_reply(&h, (size_t)r, nfds, (uint64_t)st.st_size) == 0;
-        if (!ok && nfds == 2) {
-            close(fds[0]);
-            close(fds[1]);
-            fds[0] = fds[1] = -1;
+        if (ok && body >= 0 && h.kind == PM_WIRE_REPLY &&
+            (!pm_fd_is_memfile(body) || fstat(body, &st) < 0))
+            st.st_size = 0; /* a body must be a file in memory: refused */
+        ok = ok && pm_wire_check_reply(&h, (size_t)r, nfds, (uint64_t)st.st_size) == 0;
+        if (!ok) {
+            for (int i = 0; i < nfds; i++)
+                close(fds[i]);
+            fds[0] = fds[1] = body = -1;
             nfds = 0;
         }
         if (ok && h.kind == PM_WIRE_HELLO) {
@@ -168,17 +197,23 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             pm_inband_serve(cc, &h, fds, nfds, seq);
             continue;
         }
+        if (ok && h.kind == PM_WIRE_REFUSED) {
+            /* The server would not take this connection (it comes instead
+             * of the hello, whatever we sent). */
+            if (cc->body_cache >= 0) {
+                close(cc->body_cache);
+                cc->body_cache = -1;
+            }
+            return refused(coid, (int)h.status);
+        }
         if (ok && h.seq != seq) {
             /* The late reply to an exchange we gave up on: not ours. */
             if (body >= 0)
                 close(body);
             continue;
         }
-        if (!ok) {
-            if (body >= 0)
-                close(body);
+        if (!ok)
             return pm_fail(EIO, "malformed reply on connection %d", coid);
-        }
         if (h.kind == PM_WIRE_REPLY_FD) {
             /* The body came inline; the descriptor is for the caller. */
             received_fd = body;
@@ -217,9 +252,13 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
     pthread_cleanup_push((void (*)(void *))pm_cconn_end_exchange, c);
     if (pm_send_datagram(fd, &h, sizeof h, siov, sparts, total, &c->body_cache) < 0) {
         int e = errno;
-        rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == ENOTSOCK ||
-                     e == EBADF ? EBADF : e,
-                     "connection %d: the channel is gone (%s)", coid, strerror(e));
+        int why = e == EPIPE || e == ECONNRESET ? why_hung_up(fd, e) : e;
+        if (why != e)
+            rc = refused(coid, why);
+        else
+            rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == ENOTSOCK ||
+                         e == EBADF ? EBADF : e,
+                         "connection %d: the channel is gone (%s)", coid, strerror(e));
     } else {
         rc = await_reply(c, fd, h.seq, coid, riov, rparts);
     }
@@ -291,6 +330,17 @@ PM_EXPORT int MsgSendPulse(int coid, int priority, int code, int value)
     struct pm_cconn *c = pm_cconn_get(coid);
     if (!c)
         return -1;
+    /* Negative codes are the system's: a server trusts a
+     * _PULSE_CODE_UNBLOCK or _DISCONNECT to come from the kernel (here: its
+     * own library).  Another process's channel drops them, and its sender
+     * hears why here rather than never. */
+    if (code < 0 && c->pid != getpid()) {
+        pid_t to = c->pid;
+        pm_cconn_put(c);
+        return pm_fail(EPERM, "pulse code %d: codes below _PULSE_CODE_MINAVAIL "
+                       "(0) are the system's; only a process's own library sends "
+                       "them, and process %d would drop it", code, (int)to);
+    }
     struct pm_wire_send h = { .kind = PM_WIRE_PULSE, .coid = coid,
                               .tid = pm_self_tid(), .code = code,
                               .priority = priority, .value = value };

@@ -29,6 +29,12 @@ enum pm_wire_kind {
     PM_WIRE_HELLO = 0x48454c31,   /* "HEL1": sent on accept; status = the
                                    * channel's flags (the client needs
                                    * _NTO_CHF_UNBLOCK when signalled) */
+    PM_WIRE_REFUSED = 0x52454631, /* "REF1": sent instead of the hello when
+                                   * the server will not take the
+                                   * connection (its user's share, or the
+                                   * process's descriptors, are used up);
+                                   * status = the errno for the client
+                                   * (EAGAIN); then the server hangs up */
     PM_WIRE_MEMMGR = 0x4d4d4731,  /* "MMG1" (client to server, first on a
                                    * connection): this is the memory
                                    * manager's connection (memmgr/) */
@@ -53,7 +59,8 @@ struct pm_wire_send {
     int32_t tid;       /* the sending thread, for _msg_info */
     uint64_t srclen;   /* bytes in the message */
     uint64_t dstlen;   /* bytes the client can take back */
-    int32_t code;      /* pulse code */
+    int32_t code;      /* pulse code: -128..127 (it is 8 bits in a
+                          * struct _pulse), anything else is refused */
     int32_t priority;
     int64_t value;     /* pulse value */
 };

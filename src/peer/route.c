@@ -13,6 +13,7 @@
  */
 #include "peermap.h"
 #include "common/internal.h"
+#include "msg/clients.h"
 #include "peer/path.h"
 #include "peer/remote_map.h"
 
@@ -50,6 +51,13 @@ static int route(const struct call *c)
             return rc;
         }
     }
+    /* The in-band route reaches a client through its own connection; the
+     * others reach a pid, which a client that has exited leaves to
+     * whoever comes next (src/msg/clients.c). */
+    if (pm_msg_client_gone(c->pid))
+        return pm_fail(ESRCH, "PID %d was a client of this process that has "
+                       "exited: the number may name another process now",
+                       (int)c->pid);
     if (path == PEERMAP_PATH_INBAND) {
         rc = by(c, PEERMAP_PATH_AGENT);
         if (rc != 1) {

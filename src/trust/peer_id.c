@@ -89,3 +89,23 @@ int pm_peer_is_process(const struct pm_peer_id *id, pid_t pid, int pidfd)
         return 0;
     return 1;
 }
+
+int pm_peer_is_pid(const struct pm_peer_id *id, pid_t pid)
+{
+    if (id->pid != pid)
+        return 0;
+    if (id->pidfd < 0) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    /* Alive now, and it held `pid` at connect/listen time: it holds it now
+     * (a process keeps its pid for life; a zombie too, until reaped). */
+    return pm_pidfd_alive(id->pidfd);
+}
+
+int pm_peer_key(const struct pm_peer_id *id, uint64_t *key)
+{
+    if (id->pidfd >= 0)
+        return pm_pidfd_key(id->pidfd, key);
+    return pm_proc_key(id->pid, key);
+}
