@@ -19,7 +19,7 @@ for page in "$src"/man/man*/*.[0-9]; do
 done | grep -vx 'peermap(7)' | sort -u > "$tmp/pages"
 # The pages the PAGES section names.
 awk '/^\.SH/ { inpages = ($2 == "PAGES") } inpages' "$index" |
-    grep -o '\\fB[A-Za-z0-9_-]*\\fR([0-9])' | sed 's/\\fB//; s/\\fR//' | sort > "$tmp/listed.all"
+    grep -o '\\fB[A-Za-z0-9_.-]*\\fR([0-9])' | sed 's/\\fB//; s/\\fR//' | sort > "$tmp/listed.all"
 sort -u "$tmp/listed.all" > "$tmp/listed"
 
 failed=0
