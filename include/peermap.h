@@ -38,6 +38,22 @@ void peermap_set_timeout_ms(unsigned ms);
 unsigned peermap_timeout_ms(void);
 
 /*
+ * How long mmap_peer()/munmap_peer() wait for the target's own library to
+ * answer a request made without ptrace: a client reply-blocked on the
+ * caller, or the target's agent (see below).  Such a client answers from a
+ * thread that does nothing else, in microseconds; only one that will not
+ * answer (stopped, or not peermap at all) waits out the deadline, which is
+ * therefore far shorter than the one for stopping a target.  Process-wide;
+ * ms is capped at 3600000.  Until set, the environment variable
+ * PEERMAP_INBAND_TIMEOUT_MS (1 to 3600000), else the smaller of
+ * PEERMAP_DEFAULT_INBAND_TIMEOUT_MS and peermap_timeout_ms().
+ * peermap_set_inband_timeout_ms(0) goes back to that.
+ */
+#define PEERMAP_DEFAULT_INBAND_TIMEOUT_MS 100u
+void peermap_set_inband_timeout_ms(unsigned ms);
+unsigned peermap_inband_timeout_ms(void);
+
+/*
  * Sessions: pay the attach cost once when mapping many regions into one
  * target.  peermap_attach() stops one thread of `pid` (the others keep
  * running) and holds it until peermap_detach(), which restores its registers

@@ -37,23 +37,27 @@ static _Thread_local struct {
     int refused;        /* the reply-blocked route: pm_inband_refusal, or -1
                          * when the target was not reply-blocked on us */
     int agent_tried;    /* and no agent accepted */
+    struct pm_agent_miss miss; /* and why */
 } closed;
-static _Thread_local char why_closed[320];
+static _Thread_local char why_closed[512];
 
 /* The reply-blocked route (needs nothing of the target but its waiting
  * thread), or the target's agent. */
 static int call(pid_t pid, int route, struct pm_inband_req *rq, int objfd, uint64_t *out)
 {
     if (route == PEERMAP_PATH_AGENT) {
-        int rc = pm_agent_call(pid, rq, objfd, out);
+        struct pm_agent_miss miss;
+        int rc = pm_agent_call(pid, rq, objfd, out, &miss);
         if (rc == 1) {
             closed.pid = pid;
             closed.agent_tried = 1;
+            closed.miss = miss;
         }
         return rc;
     }
     int refused = 0;
-    int rc = pm_inband_call(pid, rq, objfd, pm_now_ns() + pm_timeout_ns(), out, &refused);
+    int rc = pm_inband_call(pid, rq, objfd, pm_now_ns() + pm_inband_timeout_ns(), out,
+                            &refused);
     if (rc == 1) {
         closed.pid = pid;
         closed.refused = refused ? refused : -1;
@@ -71,11 +75,27 @@ const char *pm_inband_why_closed(void)
                      closed.refused > 0 ? refusal(closed.refused)
                                         : "is not reply-blocked on any channel of this "
                                           "process");
-    if (closed.agent_tried && n >= 0 && (size_t)n < sizeof why_closed)
-        snprintf(why_closed + n, sizeof why_closed - (size_t)n, "%sPID %d runs no agent "
-                 "that accepts us (peermap_agent_start())", n ? "; " : "",
-                 (int)closed.pid);
+    if (!closed.agent_tried || n < 0 || (size_t)n >= sizeof why_closed)
+        return why_closed;
+    const struct pm_agent_miss *m = &closed.miss;
+    if (m->squatted)
+        n += snprintf(why_closed + n, sizeof why_closed - (size_t)n,
+                      "%sthe agent name of PID %d is held by PID %d (uid %u)%s, not by "
+                      "PID %d: nothing was sent to it; and PID %d publishes no agent "
+                      "name of its own%s", n ? "; " : "", (int)closed.pid, (int)m->pid,
+                      (unsigned)m->uid, m->exited ? ", which has exited (its socket "
+                      "lives on in another process)" : "", (int)closed.pid,
+                      (int)closed.pid, m->hidden ? " that /proc lets us see" : "");
+    else
+        n += snprintf(why_closed + n, sizeof why_closed - (size_t)n, "%sPID %d runs no "
+                      "agent that accepts us (peermap_agent_start())%s", n ? "; " : "",
+                      (int)closed.pid, m->hidden ? " that /proc lets us see" : "");
     return why_closed;
+}
+
+int pm_agent_was_squatted(void)
+{
+    return closed.agent_tried && closed.miss.squatted;
 }
 
 int pm_inband_map(pid_t pid, int route, const struct pm_map_req *rq, uintptr_t *out)

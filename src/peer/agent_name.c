@@ -1,0 +1,107 @@
+/*
+ * Where an agent listens, and how a caller finds it when another process
+ * holds the usual name (agent.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "peer/agent.h"
+
+socklen_t pm_agent_addr(pid_t pid, const char *token, struct sockaddr_un *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    /* sun_path[0] = 0: abstract, no file, gone with the socket. */
+    int k = token ? snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1,
+                             "peermap.agent.%d.%s", (int)pid, token)
+                  : snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1,
+                             "peermap.agent.%d", (int)pid);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)k);
+}
+
+static const char b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int pm_agent_new_token(char token[PM_AGENT_TOKEN_LEN + 1])
+{
+    unsigned char r[9]; /* 72 bits, 66 of them used */
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = getrandom(r + got, sizeof r - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    uint64_t bits = 0;
+    memcpy(&bits, r, 8);
+    for (int i = 0; i < PM_AGENT_TOKEN_LEN; i++) {
+        unsigned v = i < 10 ? (unsigned)(bits >> (6 * i)) & 63 : r[8] & 63;
+        token[i] = b64url[v];
+    }
+    token[PM_AGENT_TOKEN_LEN] = 0;
+    return 0;
+}
+
+static int is_token(const char *s)
+{
+    for (int i = 0; i < PM_AGENT_TOKEN_LEN; i++)
+        if (!s[i] || !strchr(b64url, s[i]))
+            return 0;
+    return s[PM_AGENT_TOKEN_LEN] == 0 || s[PM_AGENT_TOKEN_LEN] == '\n';
+}
+
+int pm_agent_find_token(pid_t pid, char token[PM_AGENT_TOKEN_LEN + 1], int64_t deadline_ns)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) {
+        /* Hidden (hidepid) or gone: kill(0) tells which. */
+        if (kill(pid, 0) == 0 || errno == EPERM)
+            errno = EACCES;
+        else
+            errno = ESRCH;
+        return -1;
+    }
+    int found = 0, n = 0;
+    struct dirent *e;
+    /* A target may run thousands of threads: the deadline bounds the look. */
+    while (!found && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (++n % 64 == 0 && pm_now_ns() > deadline_ns) {
+            closedir(d);
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        char cpath[48], comm[32];
+        snprintf(cpath, sizeof cpath, "%.32s/comm", e->d_name); /* a tid */
+        int fd = openat(dirfd(d), cpath, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* that thread has just exited */
+        ssize_t r = read(fd, comm, sizeof comm - 1);
+        close(fd);
+        if (r <= 0)
+            continue;
+        comm[r] = 0;
+        size_t pl = strlen(PM_AGENT_TOKEN_PREFIX);
+        if (!strncmp(comm, PM_AGENT_TOKEN_PREFIX, pl) && is_token(comm + pl)) {
+            memcpy(token, comm + pl, PM_AGENT_TOKEN_LEN);
+            token[PM_AGENT_TOKEN_LEN] = 0;
+            found = 1;
+        }
+    }
+    closedir(d);
+    return found;
+}
