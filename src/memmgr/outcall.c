@@ -22,7 +22,13 @@
  * failure; our callers add context with pm_fail(), which keeps it.) */
 static long send_timed(int coid, const iov_t *s, size_t sn, const iov_t *r, size_t rn)
 {
-    return pm_msg_sendv_timed(coid, s, sn, r, rn, (int)peermap_timeout_ms());
+    long st = pm_msg_sendv_timed(coid, s, sn, r, rn, (int)peermap_timeout_ms());
+    /* The memory manager's connection lives as long as its object: EBADF
+     * from MsgSend() (QNX's word for "the channel is gone") means the
+     * manager died, which pm_mmap(3) and its kin report as ESRCH. */
+    if (st < 0 && errno == EBADF)
+        errno = ESRCH;
+    return st;
 }
 
 static int fill_stat_form(struct pm_mgrant *g, unsigned form)
