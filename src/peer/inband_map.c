@@ -66,6 +66,24 @@ static int call(pid_t pid, int route, struct pm_inband_req *rq, int objfd, uint6
     return rc;
 }
 
+/* The agent's part of the reason, at why_closed + n. */
+static void agent_words(int n)
+{
+    const struct pm_agent_miss *m = &closed.miss;
+    if (n < 0 || (size_t)n >= sizeof why_closed)
+        return;
+    if (m->squatted)
+        snprintf(why_closed + n, sizeof why_closed - (size_t)n,
+                 "%sits agent name is held by PID %d (uid %u%s), not by it: nothing was "
+                 "sent there, and no other agent of PID %d was found", n ? "; " : "",
+                 (int)m->pid, (unsigned)m->uid, m->exited ? ", now exited" : "",
+                 (int)closed.pid);
+    else
+        snprintf(why_closed + n, sizeof why_closed - (size_t)n, "%sPID %d runs no "
+                 "agent that accepts us (peermap_agent_start())%s", n ? "; " : "",
+                 (int)closed.pid, m->hidden ? " that /proc lets us see" : "");
+}
+
 const char *pm_inband_why_closed(void)
 {
     int n = 0;
@@ -75,21 +93,16 @@ const char *pm_inband_why_closed(void)
                      closed.refused > 0 ? refusal(closed.refused)
                                         : "is not reply-blocked on any channel of this "
                                           "process");
-    if (!closed.agent_tried || n < 0 || (size_t)n >= sizeof why_closed)
-        return why_closed;
-    const struct pm_agent_miss *m = &closed.miss;
-    if (m->squatted)
-        n += snprintf(why_closed + n, sizeof why_closed - (size_t)n,
-                      "%sthe agent name of PID %d is held by PID %d (uid %u)%s, not by "
-                      "PID %d: nothing was sent to it; and PID %d publishes no agent "
-                      "name of its own%s", n ? "; " : "", (int)closed.pid, (int)m->pid,
-                      (unsigned)m->uid, m->exited ? ", which has exited (its socket "
-                      "lives on in another process)" : "", (int)closed.pid,
-                      (int)closed.pid, m->hidden ? " that /proc lets us see" : "");
-    else
-        n += snprintf(why_closed + n, sizeof why_closed - (size_t)n, "%sPID %d runs no "
-                      "agent that accepts us (peermap_agent_start())%s", n ? "; " : "",
-                      (int)closed.pid, m->hidden ? " that /proc lets us see" : "");
+    if (closed.agent_tried)
+        agent_words(n);
+    return why_closed;
+}
+
+const char *pm_agent_why_closed(void)
+{
+    why_closed[0] = 0;
+    if (closed.agent_tried)
+        agent_words(0);
     return why_closed;
 }
 

@@ -46,6 +46,7 @@ int pm_agent_call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out,
  * whether the agent's name was held by another process (worth telling even
  * when another route's failure is the call's answer). */
 const char *pm_inband_why_closed(void);
+const char *pm_agent_why_closed(void);
 int pm_agent_was_squatted(void);
 
 #endif

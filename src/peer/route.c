@@ -79,7 +79,7 @@ static int route(const struct call *c)
         return arc;
     }
     if (pm_agent_was_squatted())
-        return pm_fail_over(e, "%s; %s", why, pm_inband_why_closed());
+        return pm_fail_over(e, "%s; %s", why, pm_agent_why_closed());
     errno = e;
     return -1;
 }
