@@ -447,7 +447,8 @@ TEST(a_squatter_that_held_the_victims_pid_gets_nothing)
     /* Without an agent in the victim: a clear error naming the squatter,
      * nothing sent to it. */
     char c = 's';
-    REQUIRE(target_write(&vt, &c, 1) == 0 && target_read(&vt, &c, 1, 5000) == 0 && c == 1);
+    REQUIRE(target_write(&vt, &c, 1) == 0 && target_read(&vt, &c, 1, 5000) == 0);
+    CHECK(rep[0] != 0 || c == 1); /* stopped (unless it never started) */
     errno = 0;
     p = mmap_peer(victim, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     CHECK(p == MAP_FAILED);
