@@ -23,10 +23,10 @@
 static long send_timed(int coid, const iov_t *s, size_t sn, const iov_t *r, size_t rn)
 {
     long st = pm_msg_sendv_timed(coid, s, sn, r, rn, (int)peermap_timeout_ms());
-    /* The memory manager's connection lives as long as its object: EBADF
-     * from MsgSend() (QNX's word for "the channel is gone") means the
-     * manager died, which pm_mmap(3) and its kin report as ESRCH. */
-    if (st < 0 && errno == EBADF)
+    /* EBADF from MsgSend() is QNX's word for "the channel is gone" (or the
+     * manager's own answer): a dead manager is ESRCH for pm_mmap(3) and its
+     * kin. */
+    if (st < 0 && errno == EBADF && pm_cconn_gone(coid))
         errno = ESRCH;
     return st;
 }

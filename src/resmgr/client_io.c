@@ -18,18 +18,13 @@
 
 /* After a failed MsgSend() on fd.  MsgSend() says EBADF both for a
  * descriptor that is no connection and for one whose manager has gone
- * (QNX's rule); these calls promise ESRCH for the latter (pm_open(3)). */
+ * (QNX's rule), and a manager may answer EBADF itself (a write on a
+ * read-only open); these calls promise ESRCH for the second (pm_open(3)). */
 static long io_failed(int fd)
 {
-    if (errno != EBADF)
-        return -1;
-    struct pm_cconn *c = pm_cconn_get(fd);
-    if (!c) {
-        errno = EBADF;
-        return -1;
-    }
-    pm_cconn_put(c);
-    return pm_fail(ESRCH, "the manager of fd %d is gone", fd);
+    if (errno == EBADF && pm_cconn_gone(fd))
+        return pm_fail(ESRCH, "the manager of fd %d is gone", fd);
+    return -1;
 }
 
 /* io_read_t and io_write_t share their header's shape: the plain form, or
