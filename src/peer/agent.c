@@ -238,11 +238,45 @@ static int bind_name(int lsn, char token[PM_AGENT_TOKEN_LEN + 1])
                    "a name of its own: %m", (int)getpid());
 }
 
+/* fork(): the agent's thread is not in the child; neither may its socket
+ * be, or the child would hold a name that callers take for its parent's
+ * (they would refuse it: its maker is the parent) and could not start an
+ * agent of its own. */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&agent_lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&agent_lock);
+}
+
+static void atfork_child(void)
+{
+    if (agent.running) {
+        close(agent.lsn);
+        close(agent.stop);
+        free(agent.uids);
+        agent.uids = NULL;
+        agent.lsn = agent.stop = -1;
+        agent.running = 0;
+    }
+    pthread_mutex_unlock(&agent_lock);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
 PM_EXPORT int peermap_agent_start(const uid_t *uids, size_t n)
 {
     pm_begin();
     if (n && !uids)
         return pm_fail(EINVAL, "peermap_agent_start(): %zu uids but no array", n);
+    pthread_once(&atfork_once, install_atfork);
     pthread_mutex_lock(&agent_lock);
     if (agent.running) {
         pthread_mutex_unlock(&agent_lock);
