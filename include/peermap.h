@@ -236,10 +236,14 @@ int peermap_inband_accept(int on);
  * "peermap.agent.<pid>" and does the same requests, with the same checks,
  * as the in-band route, for callers running as root or as one of the `n`
  * uids in `uids` (n == 0: this process's real uid), as the kernel reports
- * them.  Callers use it (PEERMAP_PATH_AGENT) when the target is not
- * reply-blocked on them and ptrace is refused (EPERM), or at once under
- * PEERMAP_PATH_INBAND.  0, or -1: EBUSY (already running,
- * or the name is taken), EAGAIN, ENOMEM, EINVAL.  peermap_agent_stop()
+ * them; each of those users may hold 32 connections at a time.  Callers use
+ * it (PEERMAP_PATH_AGENT) when the target is not reply-blocked on them and
+ * ptrace is refused (EPERM), or at once under PEERMAP_PATH_INBAND, and send
+ * nothing before the kernel shows that the socket's maker is the target
+ * process itself (SO_PEERPIDFD; without it, the target's user).  If another
+ * process holds the name, the agent listens on a name with 66 random bits
+ * instead, published as its thread's name, where callers look.  0, or -1:
+ * EBUSY (already running), EAGAIN, ENOMEM, EINVAL.  peermap_agent_stop()
  * ends it: 0, or -1/ESRCH if none runs.
  */
 int peermap_agent_start(const uid_t *uids, size_t n);
