@@ -31,6 +31,11 @@ socklen_t pm_agent_addr(pid_t pid, const char *token, struct sockaddr_un *sa);
 /* A fresh token from getrandom(): 0, or -1 with errno. */
 int pm_agent_new_token(char token[PM_AGENT_TOKEN_LEN + 1]);
 
+/* The token in a thread's name as /proc shows it (n bytes, maybe with a
+ * newline): 1 with token set, 0 when it is not "pma.<token>".  Pure:
+ * fuzzed, since another process chose those bytes. */
+int pm_agent_token_of(const char *comm, size_t n, char token[PM_AGENT_TOKEN_LEN + 1]);
+
 /* Look for the token process `pid` publishes in one of its threads' names,
  * giving up at deadline_ns (CLOCK_MONOTONIC): 1 found, 0 it publishes none,
  * -1 with errno EACCES (/proc hides its threads from us), ESRCH (gone),

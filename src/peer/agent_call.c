@@ -141,39 +141,44 @@ static int connect_agent(pid_t pid, int64_t deadline, struct pm_agent_miss *miss
     return -1;
 }
 
-/* Wait for the answer to rq until the deadline.  0 with *a, -1 with errno
- * (ETIMEDOUT), or 1: closed without an answer. */
-static int await_answer(int s, const struct pm_inband_req *rq, int64_t deadline,
-                        struct pm_inband_ans *a)
+/* Wait for the answer until the deadline.  0 with *a (its size checked:
+ * a->magic is 0 for a datagram of another size), -1 with ETIMEDOUT, or 1:
+ * closed without an answer. */
+static int await_answer(int s, int64_t deadline, struct pm_inband_ans *a)
 {
+    int spent = 0;
     for (;;) {
-        int64_t left = (deadline - pm_now_ns() + 999999) / 1000000;
-        struct pollfd p = { .fd = s, .events = POLLIN };
-        int n = left > 0 ? poll(&p, 1, (int)(left > INT32_MAX ? INT32_MAX : left)) : 0;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0) {
-            /* Too late.  Close the way back first, then look once more:
-             * an answer that got in before is taken (the agent did it), one
-             * that comes after cannot be sent, and the agent undoes what it
-             * made (pm_inband_do()).  Either way nothing is left behind
-             * that we do not report. */
-            shutdown(s, SHUT_RD);
-            ssize_t r = recv(s, a, sizeof *a, MSG_TRUNC | MSG_DONTWAIT);
-            if (r == (ssize_t)sizeof *a)
-                return 0;
-            errno = ETIMEDOUT;
-            return -1;
+        ssize_t r;
+        if (spent) {
+            r = recv(s, a, sizeof *a, MSG_TRUNC | MSG_DONTWAIT);
+            if (r <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+        } else {
+            int64_t left = (deadline - pm_now_ns() + 999999) / 1000000;
+            struct pollfd p = { .fd = s, .events = POLLIN };
+            int n = left > 0 ? poll(&p, 1, (int)(left > INT32_MAX ? INT32_MAX : left)) : 0;
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n == 0) {
+                /* Too late.  Close the way back first, then take what is
+                 * queued: an answer that got in before is the result (the
+                 * agent did it); one after cannot be sent, and the agent
+                 * undoes what it made (pm_inband_do()).  Nothing is left
+                 * behind that we do not report. */
+                shutdown(s, SHUT_RD);
+                spent = 1;
+                continue;
+            }
+            r = recv(s, a, sizeof *a, MSG_TRUNC | MSG_DONTWAIT);
+            if (r < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (r <= 0)
+                return 1;
         }
-        ssize_t r = recv(s, a, sizeof *a, MSG_TRUNC);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (r <= 0)
-            return 1;
-        (void)rq;
-        if (r != (ssize_t)sizeof *a) {
+        if (r != (ssize_t)sizeof *a)
             a->magic = 0; /* garbage: the caller says so */
-        }
         return 0;
     }
 }
@@ -199,7 +204,7 @@ int pm_agent_call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out,
         return 1;
     }
     struct pm_inband_ans a;
-    int rc = await_answer(s, rq, deadline, &a);
+    int rc = await_answer(s, deadline, &a);
     close(s);
     if (rc < 0)
         return pm_fail(ETIMEDOUT, "the agent of PID %d did not answer in time "

@@ -53,12 +53,24 @@ int pm_agent_new_token(char token[PM_AGENT_TOKEN_LEN + 1])
     return 0;
 }
 
-static int is_token(const char *s)
+int pm_agent_token_of(const char *comm, size_t n, char token[PM_AGENT_TOKEN_LEN + 1])
 {
-    for (int i = 0; i < PM_AGENT_TOKEN_LEN; i++)
-        if (!s[i] || !strchr(b64url, s[i]))
+    size_t pl = sizeof PM_AGENT_TOKEN_PREFIX - 1;
+    /* "pma." + 11 characters of the alphabet, then the end (a newline from
+     * /proc, or nothing). */
+    if (n < pl + PM_AGENT_TOKEN_LEN || memcmp(comm, PM_AGENT_TOKEN_PREFIX, pl) != 0)
+        return 0;
+    for (size_t i = 0; i < PM_AGENT_TOKEN_LEN; i++) {
+        char c = comm[pl + i];
+        if (!c || !memchr(b64url, c, sizeof b64url - 1))
             return 0;
-    return s[PM_AGENT_TOKEN_LEN] == 0 || s[PM_AGENT_TOKEN_LEN] == '\n';
+    }
+    size_t end = pl + PM_AGENT_TOKEN_LEN;
+    if (n > end && !(n == end + 1 && (comm[end] == '\n' || comm[end] == 0)))
+        return 0;
+    memcpy(token, comm + pl, PM_AGENT_TOKEN_LEN);
+    token[PM_AGENT_TOKEN_LEN] = 0;
+    return 1;
 }
 
 int pm_agent_find_token(pid_t pid, char token[PM_AGENT_TOKEN_LEN + 1], int64_t deadline_ns)
@@ -90,17 +102,10 @@ int pm_agent_find_token(pid_t pid, char token[PM_AGENT_TOKEN_LEN + 1], int64_t d
         int fd = openat(dirfd(d), cpath, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             continue; /* that thread has just exited */
-        ssize_t r = read(fd, comm, sizeof comm - 1);
+        ssize_t r = read(fd, comm, sizeof comm);
         close(fd);
-        if (r <= 0)
-            continue;
-        comm[r] = 0;
-        size_t pl = strlen(PM_AGENT_TOKEN_PREFIX);
-        if (!strncmp(comm, PM_AGENT_TOKEN_PREFIX, pl) && is_token(comm + pl)) {
-            memcpy(token, comm + pl, PM_AGENT_TOKEN_LEN);
-            token[PM_AGENT_TOKEN_LEN] = 0;
+        if (r > 0 && pm_agent_token_of(comm, (size_t)r, token))
             found = 1;
-        }
     }
     closedir(d);
     return found;
