@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/internal.h"
@@ -77,8 +78,10 @@ int pm_agent_find_token(pid_t pid, char token[PM_AGENT_TOKEN_LEN + 1], int64_t d
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    if (!d) {
+    /* getdents64() into a buffer on the stack rather than opendir(): no
+     * allocation on mmap_peer()'s path. */
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
         /* Hidden (hidepid) or gone: kill(0) tells which. */
         if (kill(pid, 0) == 0 || errno == EPERM)
             errno = EACCES;
@@ -86,27 +89,32 @@ int pm_agent_find_token(pid_t pid, char token[PM_AGENT_TOKEN_LEN + 1], int64_t d
             errno = ESRCH;
         return -1;
     }
+    union { struct dirent64 align; char b[4096]; } buf;
     int found = 0, n = 0;
-    struct dirent *e;
+    long got;
     /* A target may run thousands of threads: the deadline bounds the look. */
-    while (!found && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (++n % 64 == 0 && pm_now_ns() > deadline_ns) {
-            closedir(d);
-            errno = ETIMEDOUT;
-            return -1;
+    while (!found && (got = syscall(SYS_getdents64, dfd, buf.b, sizeof buf.b)) > 0) {
+        for (long off = 0; !found && off < got;) {
+            struct dirent64 *e = (struct dirent64 *)(buf.b + off);
+            off += e->d_reclen;
+            if (e->d_name[0] == '.')
+                continue;
+            if (++n % 64 == 0 && pm_now_ns() > deadline_ns) {
+                close(dfd);
+                errno = ETIMEDOUT;
+                return -1;
+            }
+            char cpath[48], comm[32];
+            snprintf(cpath, sizeof cpath, "%.32s/comm", e->d_name); /* a tid */
+            int fd = openat(dfd, cpath, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                continue; /* that thread has just exited */
+            ssize_t r = read(fd, comm, sizeof comm);
+            close(fd);
+            if (r > 0 && pm_agent_token_of(comm, (size_t)r, token))
+                found = 1;
         }
-        char cpath[48], comm[32];
-        snprintf(cpath, sizeof cpath, "%.32s/comm", e->d_name); /* a tid */
-        int fd = openat(dirfd(d), cpath, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue; /* that thread has just exited */
-        ssize_t r = read(fd, comm, sizeof comm);
-        close(fd);
-        if (r > 0 && pm_agent_token_of(comm, (size_t)r, token))
-            found = 1;
     }
-    closedir(d);
+    close(dfd);
     return found;
 }
