@@ -175,7 +175,7 @@ END {
     q[++nq] = "ib_cycle_inband|ib_msg_small||(d) in-band ALLOC/FREE cycle / (a) one round trip"
     } else if (section == "agent") {
     row[++nr] = "ag_connect_floor|(a) connect + one datagram with a descriptor + answer + close, to a plain thread"
-    row[++nr] = "ag_mmap_agent|(b) mmap_peer() of 1 memfd page by the target's agent (identity proven first)"
+    row[++nr] = "ag_mmap_agent|(b) mmap_peer() of 1 memfd page by the agent of the target (identity proven first)"
     row[++nr] = "ag_munmap_agent|munmap_peer() of that page by the agent"
     q[++nq] = "ag_mmap_agent|ag_connect_floor||(b) agent mmap_peer() / (a) its transport"
     q[++nq] = "ag_mmap_agent|ib_mmap_inband||(b) agent mmap_peer() / in-band mmap_peer()"
