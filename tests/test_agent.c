@@ -321,7 +321,7 @@ static int memfd_with(const char *text)
     return fd;
 }
 
-/* ---- finding: an agent whose name another user took ---- */
+/* ---- an agent whose name another user took ---- */
 
 TEST(an_agent_whose_name_is_taken_serves_under_a_name_of_its_own)
 {
@@ -372,7 +372,7 @@ TEST(an_agent_whose_name_is_taken_serves_under_a_name_of_its_own)
     close(fd);
 }
 
-/* ---- finding: a squatter that held the victim's pid before it ---- */
+/* ---- a squatter that held the victim's pid before it ---- */
 
 /* A caller as uid 1000, AUTO route: reports errno and the reason. */
 struct caller_report {
@@ -494,7 +494,7 @@ TEST(a_squatter_that_held_the_victims_pid_gets_nothing)
     close(fd);
 }
 
-/* ---- finding: the agent stopped after 64 calls ---- */
+/* ---- call after call ---- */
 
 TEST(an_agent_serves_ten_thousand_calls_with_bounded_descriptors)
 {
@@ -507,6 +507,9 @@ TEST(an_agent_serves_ten_thousand_calls_with_bounded_descriptors)
     int fd = memfd_with("page");
     REQUIRE(fd >= 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    /* Not about the answer deadline, which one of 10,000 calls could miss
+     * on a loaded machine. */
+    peermap_set_inband_timeout_ms(10000);
     int fds_before = -1, failed = 0;
     for (int i = 0; i < 5000 && failed < 5; i++) {
         void *p = mmap_peer(vt.pid, NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
@@ -530,11 +533,12 @@ TEST(an_agent_serves_ten_thousand_calls_with_bounded_descriptors)
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
     REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    peermap_set_inband_timeout_ms(0);
     target_finish(&vt, 2000);
     close(fd);
 }
 
-/* ---- finding: another user's idle connections ---- */
+/* ---- another user's idle connections ---- */
 
 #define IDLERS 1000
 

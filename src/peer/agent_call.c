@@ -218,6 +218,11 @@ int pm_agent_call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out,
     }
     if (a.magic != PM_INBAND_ANS || a.id != rq->id || !pm_inband_answer_sane(rq, &a))
         return pm_fail(EIO, "the agent of PID %d answered with garbage", (int)pid);
+    /* An agent's only "stale" is "too late": it found our deadline passed
+     * before it could act (a loaded machine), and did nothing. */
+    if (a.refused == PM_INBAND_REFUSED_STALE)
+        return pm_fail(ETIMEDOUT, "the agent of PID %d took the request too late "
+                       "(peermap_inband_timeout_ms())", (int)pid);
     if (a.refused)
         return 1;
     if (a.err)
