@@ -21,7 +21,8 @@
 # small ops per client under 64 clients (default 5000 / 100),
 # BENCH_RM_WAIT_OPS / BENCH_RM_WAIT_WARMUP the same when every read handler
 # waits 200 us (default 200 / 10), BENCH_IB_N / BENCH_IB_WARMUP the calls
-# of each kind of the in-band benchmark (default 2000 / 200).
+# of each kind of the in-band benchmark (default 2000 / 200), and of the
+# agent benchmark.
 set -eu
 
 update=
@@ -173,6 +174,9 @@ for c in $configs; do
     if [ -x "$bin/bench_inband" ]; then
         run "$cfg" "$tcpu" bench_inband -n "$ib_n" -w "$ib_warmup"
     fi
+    if [ -x "$bin/bench_agent" ]; then
+        run "$cfg" "$tcpu" bench_agent -n "$ib_n" -w "$ib_warmup"
+    fi
 done
 [ -x "$bin/bench_compel" ] || notes="$notes compel"
 [ -x "$bin/bench_msg" ] || notes="$notes bench_msg"
@@ -265,6 +269,12 @@ END {
     q[++nq] = "ib_munmap_ptrace|ib_munmap_inband||ptrace munmap_peer() / in-band munmap_peer()"
     q[++nq] = "ib_cycle_ptrace|ib_cycle_inband||(d) ALLOC/FREE cycle: ptrace / in-band"
     q[++nq] = "ib_cycle_inband|ib_msg_small||(d) in-band ALLOC/FREE cycle / (a) one round trip"
+    } else if (section == "agent") {
+    row[++nr] = "ag_connect_floor|(a) connect + one datagram with a descriptor + answer + close, to a plain thread"
+    row[++nr] = "ag_mmap_agent|(b) mmap_peer() of 1 memfd page by the agent of the target (identity proven first)"
+    row[++nr] = "ag_munmap_agent|munmap_peer() of that page by the agent"
+    q[++nq] = "ag_mmap_agent|ag_connect_floor||(b) agent mmap_peer() / (a) its transport"
+    q[++nq] = "ag_mmap_agent|ib_mmap_inband||(b) agent mmap_peer() / in-band mmap_peer()"
     } else {
     row[++nr] = "floor_pair|local mmap + munmap (the floor)"
     row[++nr] = "floor_mmap|local mmap alone"
@@ -347,6 +357,16 @@ if [ -x "$bin/bench_inband" ]; then
     echo "- same: both on CPU 0; cross: server on CPU 0, client on CPU 1"
     echo
     tables inband
+fi
+
+if [ -x "$bin/bench_agent" ]; then
+    echo
+    echo "### mmap_peer() by the target's agent"
+    echo
+    echo "- each kind: $ib_n calls after $ib_warmup warm-up ones, alternating in blocks of 100"
+    echo "- caller: this process, peermap_set_path(INBAND); target: a forked child blocked in read() running peermap_agent_start(); same/cross as above"
+    echo
+    tables agent
 fi
 
 if [ -x "$bin/bench_resmgr" ]; then

@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <grp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -932,7 +933,9 @@ TEST(other_users_target_is_eperm_and_untouched)
 
 static int vfork_parent_body(int in, int out, void *arg)
 {
-    (void)arg;
+    /* arg: run an agent as well, in a thread that vfork() does not stop. */
+    if (arg && peermap_agent_start(NULL, 0) < 0)
+        return 9;
     child_write_full(out, "R", 1);
     /* The vfork parent sleeps uninterruptibly (for ptrace) until the
      * child exits; the child waits for the test's go. */
@@ -1040,6 +1043,101 @@ TEST(slow_call_is_finished_and_undone_in_the_background)
     CHECK(obedient_ping(&b) == 0);
     CHECK(map_cycle(b.pid) == 0);
     /* B was forked holding A's pipe ends: it goes first, or A sees no EOF. */
+    CHECK_EQ_LONG(target_finish(&b, 10000), 0);
+    CHECK_EQ_LONG(target_finish(&a, 10000), 0);
+}
+
+/* After a call gave up on a target (ETIMEDOUT), the library's own tracer
+ * may still hold it for a while: a retired tracer thread that has not
+ * exited yet, or this one finishing a system call that outlived the
+ * deadline.  Later calls on that target must wait for that (within their
+ * deadline), never be refused as "already traced by peermap-tracer", and
+ * the automatic route must not go to the target's agent because of it. */
+TEST(after_a_timeout_the_library_does_not_refuse_itself)
+{
+    struct target a, b;
+    char r;
+    REQUIRE(obedient_start(&a) == 0);
+    /* A: a call inside it outlives its 5 ms; this tracer thread finishes it
+     * in the background.  The next call on A waits for that. */
+    peermap_set_timeout_ms(5);
+    errno = 0;
+    CHECK(mmap_peer(a.pid, NULL, SLOW_LEN, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_POPULATE, NOFD, 0) == MAP_FAILED);
+    CHECK_EQ_LONG(errno, ETIMEDOUT);
+    peermap_set_timeout_ms(20000);
+    errno = 0;
+    void *p = mmap_peer(a.pid, NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, NOFD, 0);
+    if (p == MAP_FAILED)
+        fprintf(stderr, "  A again: %s\n", peermap_errmsg());
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
+    if (p != MAP_FAILED)
+        CHECK(munmap_peer(a.pid, p, 8192) == 0);
+    CHECK_EQ_LONG(mappings_of_size(a.pid, SLOW_LEN), 0); /* undone before */
+
+    /* B cannot be stopped (a vfork parent) and runs an agent.  Another slow
+     * call in A first, so that the tracer thread that gives up on B lingers
+     * (it must finish A's call before it may exit and release B). */
+    REQUIRE(target_start(&b, vfork_parent_body, &b) == 0);
+    REQUIRE(target_read(&b, &r, 1, 10000) == 0);
+    /* Its main thread waits in vfork() (the agent's thread does not). */
+    long long until = now_ms() + 10000;
+    while (proc_state(b.pid) != 'D' && now_ms() < until) {
+        struct pollfd none;
+        poll(&none, 0, 1);
+    }
+    REQUIRE(proc_state(b.pid) == 'D');
+    peermap_set_timeout_ms(5);
+    CHECK(mmap_peer(a.pid, NULL, SLOW_LEN, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_POPULATE, NOFD, 0) == MAP_FAILED);
+    peermap_set_timeout_ms(100);
+    errno = 0;
+    CHECK(mmap_peer(b.pid, NULL, 4096, PROT_READ, MAP_SHARED, NOFD, 0) == MAP_FAILED);
+    CHECK_EQ_LONG(errno, ETIMEDOUT);
+    /* At once again, automatic route: our own hold is no refusal. */
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    peermap_set_timeout_ms(1000);
+    errno = 0;
+    CHECK(mmap_peer(b.pid, NULL, 4096, PROT_READ, MAP_SHARED, NOFD, 0) == MAP_FAILED);
+    CHECK_EQ_LONG(errno, ETIMEDOUT);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
+    fprintf(stderr, "  B again: %s\n", peermap_errmsg());
+
+    /* Call after call on one CPU, where an exiting tracer thread gets to run
+     * only when we wait: never EPERM. */
+    cpu_set_t one, old;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
+    int pinned = sched_getaffinity(0, sizeof old, &old) == 0 &&
+                 sched_setaffinity(0, sizeof one, &one) == 0;
+    peermap_set_timeout_ms(5);
+    int eperm = 0;
+    for (int i = 0; i < 40; i++) {
+        errno = 0;
+        if (mmap_peer(b.pid, NULL, 4096, PROT_READ, MAP_SHARED, NOFD, 0) == MAP_FAILED &&
+            errno == EPERM && eperm++ == 0)
+            fprintf(stderr, "  call %d: %s\n", i, peermap_errmsg());
+    }
+    CHECK_EQ_LONG(eperm, 0);
+    if (pinned)
+        sched_setaffinity(0, sizeof old, &old);
+    peermap_set_timeout_ms(0);
+
+    /* Released, both run on, untraced, and the library serves them. */
+    CHECK(target_write(&b, "g", 1) == 0);
+    r = 0;
+    CHECK(target_read(&b, &r, 1, 10000) == 0 && r == 'R');
+    CHECK(obedient_ping(&b) == 0);
+    CHECK(map_cycle(b.pid) == 0);
+    CHECK(obedient_ping(&a) == 0);
+    long long end = now_ms() + 20000;
+    while (mappings_of_size(a.pid, SLOW_LEN) != 0 && now_ms() < end) {
+        struct pollfd none;
+        poll(&none, 0, 1);
+    }
+    CHECK_EQ_LONG(mappings_of_size(a.pid, SLOW_LEN), 0);
+    CHECK(map_cycle(a.pid) == 0);
     CHECK_EQ_LONG(target_finish(&b, 10000), 0);
     CHECK_EQ_LONG(target_finish(&a, 10000), 0);
 }

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -78,6 +79,18 @@ struct pm_cconn *pm_cconn_get(int coid)
 void pm_cconn_put(struct pm_cconn *c)
 {
     pthread_mutex_unlock(&c->lock);
+}
+
+int pm_cconn_gone(int coid)
+{
+    struct pm_cconn *c = pm_cconn_get(coid);
+    if (!c)
+        return 0;
+    /* The server's end closed: its process died or it dropped us. */
+    struct pollfd p = { .fd = c->fd, .events = POLLIN };
+    int gone = poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+    pm_cconn_put(c);
+    return gone;
 }
 
 uint64_t pm_cconn_ino(struct pm_cconn *c)

@@ -184,6 +184,10 @@ struct pm_cconn {
  * taken first and kept until pm_cconn_end_exchange(). */
 struct pm_cconn *pm_cconn_get(int coid);
 void pm_cconn_put(struct pm_cconn *c);
+/* Is coid a connection whose channel is gone (the server's end closed)?
+ * MsgSend() says EBADF for that, as for a coid that is no connection, and
+ * a server may reply EBADF too: callers that promise ESRCH ask this. */
+int pm_cconn_gone(int coid);
 /* The inode of c's socket (lock held): an identity of the open that stays
  * while it is open; asked of the kernel once per connection.  0 on error. */
 uint64_t pm_cconn_ino(struct pm_cconn *c);

@@ -11,6 +11,8 @@
  * cannot reach.  Only a route that is not open falls through: a failure
  * after the target accepted the request is the call's result.
  */
+#include <stdio.h>
+
 #include "peermap.h"
 #include "common/internal.h"
 #include "msg/clients.h"
@@ -71,8 +73,12 @@ static int route(const struct call *c)
     rc = by(c, PEERMAP_PATH_PTRACE);
     if (rc == 0 || errno != EPERM || path == PEERMAP_PATH_PTRACE)
         return rc;
-    /* ptrace refused: the agent, if any, else that refusal. */
+    /* ptrace refused: the agent, if any, else that refusal - telling as
+     * well of a process that holds the target's agent name (nothing was
+     * sent to it).  This is the failure path: copying the reason is free. */
     int e = errno;
+    char why[256];
+    snprintf(why, sizeof why, "%s", pm_reason());
     int arc = by(c, PEERMAP_PATH_AGENT);
     if (arc != 1) {
         pm_path_taken(PEERMAP_PATH_AGENT);
@@ -80,6 +86,8 @@ static int route(const struct call *c)
             pm_begin(); /* the ptrace reason no longer applies */
         return arc;
     }
+    if (pm_agent_was_squatted())
+        return pm_fail_over(e, "%s; %s", why, pm_agent_why_closed());
     errno = e;
     return -1;
 }

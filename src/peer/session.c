@@ -30,7 +30,7 @@ struct session_job {
 static int attach_job(void *arg)
 {
     struct session_job *j = arg;
-    if (pm_tracee_attach(&j->s->t, j->s->t.pid) < 0) {
+    if (pm_worker_attach(&j->s->t, j->s->t.pid) < 0) {
         if (j->s->t.stuck)
             pm_worker_adopt(&j->s->t);
         return -1;

@@ -57,6 +57,14 @@ int pm_peer_get(int sock, struct pm_peer_id *id)
         id->pidfd = pfd;
         return 0;
     }
+    if (errno == EINVAL && pm_peer_pidfd_supported()) {
+        /* Linux 6.5 to 6.14 make pidfds for live processes only: EINVAL
+         * for a peer that has exited (later kernels give a pidfd that says
+         * so).  The kernel knows SO_PEERPIDFD, as our own socketpair shows:
+         * this peer is gone. */
+        errno = ESRCH;
+        return -1;
+    }
     if (errno == ENOPROTOOPT || errno == EINVAL) {
         /* An older kernel: remember, so that the next peer costs nothing. */
         atomic_store(&peerpidfd_support, -1);
