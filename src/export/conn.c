@@ -1,0 +1,101 @@
+/*
+ * A connection to a manager for one caller.
+ *
+ * Every open on the export is one connection, as every pm_open() is: the
+ * manager binds its OCB to it, counts it, checks it and closes it when the
+ * connection goes.  The connection speaks for the caller (delegate.c) when
+ * the manager will believe it - the export runs as root, or as the
+ * manager's own user - so the manager's iofunc checks judge the program
+ * that called open(), not the export.  Otherwise (a user's export reaching
+ * another user's manager) it speaks as the export itself: the kernel lets
+ * only the mounting user into a user's export, so that is the caller's
+ * own identity anyway, and the manager gets nothing pm_open() would not
+ * give that user.
+ *
+ * Every exchange has a deadline (pmx_op_begin() sets it for the thread):
+ * a manager that stalls costs the request EIO, never a hung program.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <peermap.h>
+#include <sys/iomsg.h>
+#include <sys/neutrino.h>
+
+#include "export/export.h"
+#include "msg/msg.h"
+#include "resmgr/client.h"
+
+int pmx_err(int e)
+{
+    switch (e) {
+    case ESRCH:
+    case EBADF:
+    case ECONNRESET:
+    case EPIPE:
+        return ENXIO;      /* the manager went away */
+    case ETIMEDOUT:
+        return EIO;        /* it did not answer within the deadline */
+    case 0:
+        return EIO;
+    default:
+        return e;
+    }
+}
+
+uint32_t pmx_ioflag(int flags)
+{
+    /* What the kernel adds for its own sake, or what concerns the
+     * descriptor rather than the open, stays here. */
+    int keep = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_LARGEFILE | O_CLOEXEC |
+                         O_NOFOLLOW | O_DIRECTORY | O_NOATIME | O_PATH | O_TMPFILE |
+                         O_DIRECT | O_ASYNC);
+    return pm_open_ioflag(keep);
+}
+
+int pmx_connect(const struct pm_ps_match *m, const struct pmx_caller *c, const char *path,
+                uint32_t ioflag, uint32_t mode)
+{
+    int coid;
+    if (pmx_cfg.euid == 0 || pmx_cfg.euid == m->uid) {
+        struct pm_wire_delegate w;
+        pmx_caller_wire(c, &w);
+        coid = pm_delegate_connect(m->pid, m->chid, &w);
+    } else {
+        coid = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, 0, _NTO_COF_CLOEXEC);
+        if (coid >= 0) {
+            /* The coid is the socket: let its waits wake for the deadline. */
+            struct timeval slice = { .tv_usec = PM_MEMMGR_SLICE_MS * 1000 };
+            setsockopt(coid, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
+        }
+    }
+    if (coid < 0) {
+        int e = errno;
+        pmx_log("%s: cannot reach its manager (pid %d): %s", path, (int)m->pid,
+                peermap_errmsg());
+        return -(e == ESRCH ? ENOENT : e);
+    }
+    if (pm_open_on(coid, m, path, ioflag, mode) < 0) {
+        int e = errno;
+        ConnectDetach(coid);
+        return -(e == ETIMEDOUT ? EIO : e);
+    }
+    return coid;
+}
+
+void pmx_disconnect(int coid)
+{
+    /* The manager closes its OCB when the connection goes, even if the
+     * close message itself fails (gone, or past the deadline). */
+    pm_close(coid);
+}
+
+int pmx_stat(int coid, struct stat *st)
+{
+    if (pm_fstat(coid, st) < 0)
+        return -pmx_err(errno);
+    return 0;
+}
