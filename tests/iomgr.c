@@ -29,7 +29,7 @@ struct ires {
     struct ires *child[2];           /* IOM_DIR: alpha, beta */
 };
 
-static resmgr_connect_funcs_t connect_funcs;
+static resmgr_connect_funcs_t connect_funcs, dir_connect_funcs;
 static resmgr_io_funcs_t io_funcs;
 static int stall_in = -1, stall_out = -1;
 
@@ -56,7 +56,7 @@ static struct ires *new_res(enum iom_kind kind, mode_t type, mode_t mode, uid_t 
 static int io_open(resmgr_context_t *ctp, io_open_t *msg, struct ires *r, void *extra)
 {
     const char *name = msg->connect.path;
-    if (r->kind != IOM_DIR || name[0] == '\0')
+    if (name[0] == '\0')
         return iofunc_open_default(ctp, msg, r, extra);
     for (int i = 0; i < 2; i++) {
         struct ires *c = r->child[i];
@@ -224,7 +224,10 @@ static int body(int in, int out, void *varg)
     if (!dpp)
         return 11;
     iofunc_func_init(_RESMGR_CONNECT_NFUNCS, &connect_funcs, _RESMGR_IO_NFUNCS, &io_funcs);
-    connect_funcs.open = io_open;
+    /* Files keep iofunc_open_default(): their path-space entries then
+     * carry the resource's permission classes (0600 stays 0600). */
+    dir_connect_funcs = connect_funcs;
+    dir_connect_funcs.open = io_open;
     io_funcs.read = io_read;
     io_funcs.write = io_write;
     io_funcs.devctl = io_devctl;
@@ -248,8 +251,9 @@ static int body(int in, int out, void *varg)
             }
         }
         if (resmgr_attach(dpp, &ra, s->path, _FTYPE_ANY,
-                          s->kind == IOM_DIR ? _RESMGR_FLAG_DIR : 0, &connect_funcs,
-                          &io_funcs, r) == -1)
+                          s->kind == IOM_DIR ? _RESMGR_FLAG_DIR : 0,
+                          s->kind == IOM_DIR ? &dir_connect_funcs : &connect_funcs, &io_funcs,
+                          r) == -1)
             return 13;
     }
     char ok = 1;

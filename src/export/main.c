@@ -308,7 +308,9 @@ int pm_export_main(int argc, char **argv)
              * thread until the deadline, the others go on. */
             fuse_loop_cfg_set_max_threads(cfg, 32);
             fuse_loop_cfg_set_idle_threads(cfg, 4);
-            rc = fuse_session_loop_mt(se, cfg) != 0;
+            /* A signal that ended the loop is its answer (> 0): not an
+             * error. */
+            rc = fuse_session_loop_mt(se, cfg) < 0;
             fuse_loop_cfg_destroy(cfg);
         } else {
             rc = 1;

@@ -165,8 +165,15 @@ void pmx_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         }
         pmx_act_as_self();
     }
-    if (!e && (w.kind == PMX_MANAGED || w.covered))
+    if (!e && w.kind == PMX_MANAGED) {
         e = read_manager_dir(&w.m, &c, path, d);
+    } else if (!e && w.covered) {
+        /* A directory manager above may know this directory too; if it
+         * does not, the names attached below are the listing. */
+        e = read_manager_dir(&w.m, &c, path, d);
+        if (e == ENOENT || e == ENOTDIR)
+            e = 0;
+    }
     if (!e && d->nomem)
         e = ENOMEM;
     if (!e)
