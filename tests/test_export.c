@@ -15,6 +15,7 @@
  * as root a failed mount is a failure.
  */
 #include <dirent.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -42,6 +43,19 @@
 
 #define NOBODY 65534
 
+/* snprintf() that must not truncate (a test's paths are short; a longer
+ * one is a broken test). */
+__attribute__((format(printf, 3, 4)))
+static void fmt(char *buf, size_t n, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int r = vsnprintf(buf, n, f, ap);
+    va_end(ap);
+    if (r < 0 || (size_t)r >= n)
+        abort();
+}
+
 /* ---- the tool and the examples ---- */
 
 static const char *tool(void)
@@ -57,7 +71,7 @@ static int example(const char *name, char *out)
     if (!t)
         return -1;
     char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", t);
+    fmt(buf, sizeof buf, "%s", t);
     char *slash = strrchr(buf, '/');
     if (!slash)
         return -1;
@@ -66,7 +80,7 @@ static int example(const char *name, char *out)
     if (!slash)
         return -1;
     *slash = '\0';
-    snprintf(out, PATH_MAX, "%s/examples/%s", buf, name);
+    fmt(out, PATH_MAX, "%s/examples/%s", buf, name);
     return access(out, X_OK);
 }
 
@@ -165,14 +179,14 @@ static int xport_start_as(struct xport *x, const char *const *extra, int timeout
     strcpy(x->dir, "/tmp/pm-export-XXXXXX");
     if (!mkdtemp(x->dir) || chmod(x->dir, 0755) < 0)
         return -1;
-    snprintf(x->mnt, sizeof x->mnt, "%s/mnt", x->dir);
+    fmt(x->mnt, sizeof x->mnt, "%s/mnt", x->dir);
     if (mkdir(x->mnt, 0755) < 0 || (run_as && chown(x->mnt, run_as, run_as) < 0))
         return -1;
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return -1;
     char ms[16];
-    snprintf(ms, sizeof ms, "%d", timeout_ms);
+    fmt(ms, sizeof ms, "%d", timeout_ms);
     const char *argv[16];
     int n = 0;
     argv[n++] = tool();
@@ -200,7 +214,7 @@ static int xport_start_as(struct xport *x, const char *const *extra, int timeout
     close(p[0]);
     if (r < 0 || !strstr(line, "the path space is at")) {
         int st = wait_ms(pid, 5000);
-        snprintf(x->why, sizeof x->why, "peermap export did not mount (status %#x)", st);
+        fmt(x->why, sizeof x->why, "peermap export did not mount (status %#x)", st);
         x->pid = 0;
         rmdir(x->mnt);
         rmdir(x->dir);
@@ -251,7 +265,7 @@ static int xport_stop(struct xport *x)
 
 static void mpath(const struct xport *x, const char *path, char *out)
 {
-    snprintf(out, PATH_MAX, "%s%s", x->mnt, path);
+    fmt(out, PATH_MAX, "%s%s", x->mnt, path);
 }
 
 /* ---- running things as someone ---- */
@@ -355,7 +369,7 @@ static int start_example(struct proc *p, const char *name, const char *const *ar
         return -1;
     fcntl(r[0], F_SETFD, FD_CLOEXEC);
     char fdarg[16];
-    snprintf(fdarg, sizeof fdarg, "%d", r[1]);
+    fmt(fdarg, sizeof fdarg, "%d", r[1]);
     const char *argv[16];
     int n = 0;
     argv[n++] = bin;
@@ -411,28 +425,28 @@ TEST(shell_tools_on_the_sample_device)
     char cmd[1024], out[4096], p[PATH_MAX];
     mpath(&x, "/dev/sample", p);
 
-    snprintf(cmd, sizeof cmd, "echo hello > %s", p);
+    fmt(cmd, sizeof cmd, "echo hello > %s", p);
     CHECK_EQ_LONG(sh(cmd, out, sizeof out), 0);
-    snprintf(cmd, sizeof cmd, "cat %s", p);
+    fmt(cmd, sizeof cmd, "cat %s", p);
     CHECK_EQ_LONG(sh(cmd, out, sizeof out), 0);
     CHECK(strcmp(out, "hello\n") == 0);
     /* dd at offsets: reading bytes 1-3, writing at 2. */
-    snprintf(cmd, sizeof cmd, "dd if=%s bs=1 skip=1 count=3 status=none", p);
+    fmt(cmd, sizeof cmd, "dd if=%s bs=1 skip=1 count=3 status=none", p);
     CHECK_EQ_LONG(sh(cmd, out, sizeof out), 0);
     CHECK(strcmp(out, "ell") == 0);
-    snprintf(cmd, sizeof cmd, "printf XY | dd of=%s bs=1 seek=2 conv=notrunc status=none && cat %s",
+    fmt(cmd, sizeof cmd, "printf XY | dd of=%s bs=1 seek=2 conv=notrunc status=none && cat %s",
              p, p);
     CHECK_EQ_LONG(sh(cmd, out, sizeof out), 0);
     CHECK(strcmp(out, "heXYo\n") == 0);
     /* stat: the manager's size and mode; a plain file to the kernel. */
-    snprintf(cmd, sizeof cmd, "stat -c '%%s %%a %%F %%u' %s", p);
+    fmt(cmd, sizeof cmd, "stat -c '%%s %%a %%F %%u' %s", p);
     CHECK_EQ_LONG(sh(cmd, out, sizeof out), 0);
     CHECK(strcmp(out, "6 666 regular file 0\n") == 0);
-    snprintf(cmd, sizeof cmd, "ls -l %s/dev", x.mnt);
+    fmt(cmd, sizeof cmd, "ls -l %s/dev", x.mnt);
     CHECK_EQ_LONG(sh(cmd, out, sizeof out), 0);
     CHECK(strstr(out, "-rw-rw-rw- 1 root root 6 ") && strstr(out, " sample\n"));
     /* Anyone, as the device's mode says. */
-    snprintf(cmd, sizeof cmd, "cat %s && echo nobody > %s && cat %s", p, p, p);
+    fmt(cmd, sizeof cmd, "cat %s && echo nobody > %s && cat %s", p, p, p);
     if (geteuid() == 0) {
         CHECK_EQ_LONG(sh_as(NOBODY, cmd, out, sizeof out), 0);
         CHECK(strcmp(out, "heXYo\nnobody\n") == 0);
@@ -441,12 +455,12 @@ TEST(shell_tools_on_the_sample_device)
     char nothing[PATH_MAX];
     mpath(&x, "/dev/nothing", nothing);
     CHECK(open(nothing, O_CREAT | O_WRONLY, 0644) < 0 && errno == ENOENT);
-    snprintf(cmd, sizeof cmd, "echo x > %s", nothing);
+    fmt(cmd, sizeof cmd, "echo x > %s", nothing);
     CHECK(sh(cmd, out, sizeof out) != 0);
 
     /* The manager goes: so does its path. */
     CHECK_EQ_LONG(stop_example(&sample), 0);
-    snprintf(cmd, sizeof cmd, "ls %s; cat %s", x.mnt, p);
+    fmt(cmd, sizeof cmd, "ls %s; cat %s", x.mnt, p);
     CHECK(sh(cmd, out, sizeof out) != 0);
     CHECK(!strstr(out, "dev\n"));
     CHECK(strstr(out, "No such file or directory") != NULL);
@@ -635,8 +649,8 @@ static int perm_client(void *varg)
 {
     struct perm_arg *a = varg;
     char pub[PATH_MAX], priv[PATH_MAX];
-    snprintf(pub, sizeof pub, "%s/perm/pub", a->mnt);
-    snprintf(priv, sizeof priv, "%s/perm/priv", a->mnt);
+    fmt(pub, sizeof pub, "%s/perm/pub", a->mnt);
+    fmt(priv, sizeof priv, "%s/perm/priv", a->mnt);
     int fd = open(pub, O_RDONLY);
     CC(fd >= 0);
     unsigned char b[4];
@@ -664,7 +678,7 @@ static int perm_client(void *varg)
     }
     /* Listing: only what this caller may reach of the path space. */
     char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/perm", a->mnt);
+    fmt(dir, sizeof dir, "%s/perm", a->mnt);
     DIR *d = opendir(dir);
     CC(d != NULL);
     int saw_pub = 0, saw_priv = 0;
@@ -690,7 +704,7 @@ TEST(each_caller_gets_what_the_manager_gives_it)
     struct xport x;
     START_EXPORT(&x, NULL, 3000);
     struct perm_arg a;
-    snprintf(a.mnt, sizeof a.mnt, "%s", x.mnt);
+    fmt(a.mnt, sizeof a.mnt, "%s", x.mnt);
     a.root = 1;
     CHECK_EQ_LONG(as_user(0, perm_client, &a), 0);
     a.root = 0;
@@ -710,13 +724,13 @@ TEST(a_directory_manager_is_listed)
     START_EXPORT(&x, NULL, 3000);
     char cmd[1024], out[4096];
     /* The manager's own entries, and what is attached below it. */
-    snprintf(cmd, sizeof cmd, "ls %s/dm", x.mnt);
+    fmt(cmd, sizeof cmd, "ls %s/dm", x.mnt);
     CHECK_EQ_LONG(sh(cmd, out, sizeof out), 0);
     CHECK(strcmp(out, "alpha\nbeta\nsub\n") == 0);
-    snprintf(cmd, sizeof cmd, "ls -l %s/dm | sed 1d | cut -c1", x.mnt);
+    fmt(cmd, sizeof cmd, "ls -l %s/dm | sed 1d | cut -c1", x.mnt);
     CHECK_EQ_LONG(sh(cmd, out, sizeof out), 0);
     CHECK(strcmp(out, "-\n-\nd\n") == 0);
-    snprintf(cmd, sizeof cmd, "wc -c < %s/dm/alpha; ls %s/dm/sub", x.mnt, x.mnt);
+    fmt(cmd, sizeof cmd, "wc -c < %s/dm/alpha; ls %s/dm/sub", x.mnt, x.mnt);
     CHECK_EQ_LONG(sh(cmd, out, sizeof out), 0);
     CHECK(strcmp(out, "1048576\nx\n") == 0);
     char p[PATH_MAX];
@@ -866,7 +880,7 @@ TEST(a_stalled_manager_costs_its_reader_eio_and_others_go_on)
     REQUIRE(target_read(&m1, &c, 1, 10000) == 0);
     /* While that read waits in its manager, another manager is served. */
     char cmd[PATH_MAX + 64], out[256];
-    snprintf(cmd, sizeof cmd, "head -c 3 %s | od -An -tu1", pf);
+    fmt(cmd, sizeof cmd, "head -c 3 %s | od -An -tu1", pf);
     CHECK_EQ_LONG(sh(cmd, out, sizeof out), 0);
     CHECK(strstr(out, "3") != NULL);
     /* The stalled read ends with EIO at the deadline, not before. */
@@ -974,11 +988,11 @@ TEST(link_makes_the_attached_paths_lead_to_the_export)
     REQUIRE(mkdtemp(scratch) != NULL);
     REQUIRE(chmod(scratch, 0755) == 0);
     char dev[PATH_MAX], taken[PATH_MAX], lnk[PATH_MAX], deep[PATH_MAX], usr[PATH_MAX];
-    snprintf(dev, sizeof dev, "%s/dev", scratch);
-    snprintf(taken, sizeof taken, "%s/dev/taken", scratch);
-    snprintf(lnk, sizeof lnk, "%s/dev/lnk", scratch);
-    snprintf(deep, sizeof deep, "%s/deep", scratch);
-    snprintf(usr, sizeof usr, "%s/dev/usr", scratch);
+    fmt(dev, sizeof dev, "%s/dev", scratch);
+    fmt(taken, sizeof taken, "%s/dev/taken", scratch);
+    fmt(lnk, sizeof lnk, "%s/dev/lnk", scratch);
+    fmt(deep, sizeof deep, "%s/deep", scratch);
+    fmt(usr, sizeof usr, "%s/dev/usr", scratch);
     REQUIRE(mkdir(dev, 0755) == 0);
     int fd = open(taken, O_CREAT | O_WRONLY, 0644);
     REQUIRE(fd >= 0);
@@ -1006,7 +1020,7 @@ TEST(link_makes_the_attached_paths_lead_to_the_export)
     if (fd >= 0)
         close(fd);
     char x_link[PATH_MAX], x_target[PATH_MAX];
-    snprintf(x_link, sizeof x_link, "%s/deep/er/x", scratch);
+    fmt(x_link, sizeof x_link, "%s/deep/er/x", scratch);
     mpath(&x, "/deep/er/x", x_target);
     CHECK(wait_for(is_link_to, x_link, x_target, 1, 10000) == 0);
     /* Never over a file that was there; never for another user's entry. */
@@ -1044,8 +1058,8 @@ static int user_client(void *varg)
 {
     struct user_arg *a = varg;
     char pub[PATH_MAX], priv[PATH_MAX];
-    snprintf(pub, sizeof pub, "%s/nr/pub", a->mnt);
-    snprintf(priv, sizeof priv, "%s/nr/priv", a->mnt);
+    fmt(pub, sizeof pub, "%s/nr/pub", a->mnt);
+    fmt(priv, sizeof priv, "%s/nr/priv", a->mnt);
     int fd = open(pub, O_RDONLY);
     CC(fd >= 0);
     struct iom_who w;
@@ -1078,12 +1092,12 @@ TEST(a_user_s_export_serves_that_user_only)
     REQUIRE(mkdtemp(dir) != NULL);
     REQUIRE(chmod(dir, 0755) == 0);
     char mnt[PATH_MAX];
-    snprintf(mnt, sizeof mnt, "%s/mnt", dir);
+    fmt(mnt, sizeof mnt, "%s/mnt", dir);
     REQUIRE(mkdir(mnt, 0755) == 0 && chown(mnt, NOBODY, NOBODY) == 0);
     int dev = open("/dev/fuse", O_RDWR);
     REQUIRE(dev >= 0);
     char opts[128];
-    snprintf(opts, sizeof opts, "fd=%d,rootmode=40000,user_id=%d,group_id=%d", dev, NOBODY,
+    fmt(opts, sizeof opts, "fd=%d,rootmode=40000,user_id=%d,group_id=%d", dev, NOBODY,
              NOBODY);
     REQUIRE(mount("peermap", mnt, "fuse.peermap", MS_NOSUID | MS_NODEV, opts) == 0);
     int p[2];
@@ -1094,7 +1108,7 @@ TEST(a_user_s_export_serves_that_user_only)
         close(p[0]);
         dup2(p[1], STDOUT_FILENO);
         char devpath[32];
-        snprintf(devpath, sizeof devpath, "/dev/fd/%d", dev);
+        fmt(devpath, sizeof devpath, "/dev/fd/%d", dev);
         if (drop_to(NOBODY) < 0)
             _exit(126);
         execl(tool(), tool(), "export", "-t", "3000", devpath, (char *)NULL);
@@ -1108,10 +1122,10 @@ TEST(a_user_s_export_serves_that_user_only)
 
     /* Root is not that user: the kernel keeps it out. */
     char pub[PATH_MAX];
-    snprintf(pub, sizeof pub, "%s/nr/pub", mnt);
+    fmt(pub, sizeof pub, "%s/nr/pub", mnt);
     CHECK(open(pub, O_RDONLY) < 0 && errno == EACCES);
     struct user_arg a;
-    snprintf(a.mnt, sizeof a.mnt, "%s", mnt);
+    fmt(a.mnt, sizeof a.mnt, "%s", mnt);
     a.export_pid = pid;
     CHECK_EQ_LONG(as_user(NOBODY, user_client, &a), 0);
 
