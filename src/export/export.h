@@ -17,6 +17,7 @@
  *   ops_file.c  open, create, read, write, flush, release, fsync, ioctl
  *   ops_dir.c   opendir, readdir, releasedir
  *   links.c     --link: the attached paths themselves lead to the export
+ *   watchdog.c  the mount removed after a crash
  *
  * Everything here runs in the `peermap` tool's process; nothing is part of
  * the library's public API.
@@ -148,6 +149,7 @@ uint32_t pmx_ioflag(int flags);
 /* ---- an open file (fi->fh) ---- */
 
 struct pmx_file {
+    struct pmx_file *prev, *next; /* every open file (teardown closes them) */
     int coid;                    /* the open's connection to its manager */
     pthread_mutex_t lock;        /* a seek and its read/write go together */
     off_t pos;                   /* the manager's offset for this open as
@@ -196,6 +198,20 @@ void pmx_attr(fuse_ino_t ino, int is_dir, const struct stat *st, struct stat *ou
 
 /* Start every operation: the deadline of this thread's exchanges. */
 void pmx_op_begin(void);
+
+/* At exit, after the session loop: close the opens and free the listings
+ * the kernel never released (their release was still queued, or the
+ * export was stopped in the middle of one). */
+void pmx_files_close_all(void);
+void pmx_dirs_free_all(void);
+
+/* ---- after a crash (watchdog.c) ---- */
+
+/* A child that removes the mount if the export dies without saying
+ * goodbye (SIGKILL).  0 or an errno. */
+int pmx_watchdog_start(void);
+/* Goodbye: the export unmounts itself. */
+void pmx_watchdog_stop(void);
 
 /* ---- --link (links.c) ---- */
 

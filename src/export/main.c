@@ -17,12 +17,13 @@
  * mounted by a privileged helper (libfuse's convention).
  *
  * Ending.  SIGINT, SIGTERM and SIGHUP unmount and exit 0.  The mount is
- * made with auto_unmount when fusermount3 allows it, so an export killed
- * with SIGKILL is unmounted by fusermount3's watcher; otherwise (and in
- * the moment before it acts) programs get ENOTCONN, never a hang, and
- * `fusermount3 -u MOUNTPOINT` (or `umount -l`) removes the mount.
+ * made with auto_unmount when fusermount3 allows it, and a watchdog child
+ * (watchdog.c) unmounts too, so an export killed with SIGKILL leaves no
+ * mount; in the moment before that, programs get ENOTCONN, never a hang.
+ * By hand: `fusermount3 -u MOUNTPOINT` (or `umount -l`).
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,24 +51,58 @@ void pmx_log(const char *fmt, ...)
     va_end(ap);
 }
 
+/*
+ * Each operation runs with cancellation disabled: when the session ends,
+ * libfuse cancels its worker threads, and one cancelled in the middle of
+ * an exchange with a manager would leave its open half closed.  A worker
+ * busy in an operation finishes it (within the deadline) and is cancelled
+ * when it goes back to waiting for the next request.
+ */
+#define WRAP(op, params, args)                                               \
+    static void w_##op params                                                \
+    {                                                                        \
+        int old;                                                             \
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);                \
+        pmx_op_##op args;                                                    \
+        pthread_setcancelstate(old, NULL);                                   \
+    }
+
+WRAP(lookup, (fuse_req_t r, fuse_ino_t p, const char *n), (r, p, n))
+WRAP(getattr, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
+WRAP(setattr, (fuse_req_t r, fuse_ino_t i, struct stat *a, int t, struct fuse_file_info *f),
+     (r, i, a, t, f))
+WRAP(access, (fuse_req_t r, fuse_ino_t i, int m), (r, i, m))
+WRAP(open, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
+WRAP(create, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m, struct fuse_file_info *f),
+     (r, p, n, m, f))
+WRAP(read, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, struct fuse_file_info *f),
+     (r, i, s, o, f))
+WRAP(write, (fuse_req_t r, fuse_ino_t i, const char *b, size_t s, off_t o,
+             struct fuse_file_info *f), (r, i, b, s, o, f))
+WRAP(release, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
+WRAP(fsync, (fuse_req_t r, fuse_ino_t i, int d, struct fuse_file_info *f), (r, i, d, f))
+WRAP(ioctl, (fuse_req_t r, fuse_ino_t i, unsigned int c, void *a, struct fuse_file_info *f,
+             unsigned fl, const void *ib, size_t is, size_t os), (r, i, c, a, f, fl, ib, is, os))
+WRAP(opendir, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
+
 static const struct fuse_lowlevel_ops ops = {
     .init = pmx_op_init,
-    .lookup = pmx_op_lookup,
+    .lookup = w_lookup,
     .forget = pmx_op_forget,
     .forget_multi = pmx_op_forget_multi,
-    .getattr = pmx_op_getattr,
-    .setattr = pmx_op_setattr,
-    .access = pmx_op_access,
+    .getattr = w_getattr,
+    .setattr = w_setattr,
+    .access = w_access,
     .statfs = pmx_op_statfs,
-    .open = pmx_op_open,
-    .create = pmx_op_create,
-    .read = pmx_op_read,
-    .write = pmx_op_write,
+    .open = w_open,
+    .create = w_create,
+    .read = w_read,
+    .write = w_write,
     .flush = pmx_op_flush,
-    .release = pmx_op_release,
-    .fsync = pmx_op_fsync,
-    .ioctl = pmx_op_ioctl,
-    .opendir = pmx_op_opendir,
+    .release = w_release,
+    .fsync = w_fsync,
+    .ioctl = w_ioctl,
+    .opendir = w_opendir,
     .readdir = pmx_op_readdir,
     .releasedir = pmx_op_releasedir,
 };
@@ -157,6 +192,7 @@ static struct fuse_session *mount_session(int auto_unmount)
     char *argv[] = { (char *)"peermap-export", (char *)"-o", opts, NULL };
     struct fuse_args args = FUSE_ARGS_INIT(3, argv);
     struct fuse_session *se = fuse_session_new(&args, &ops, sizeof ops, NULL);
+    fuse_opt_free_args(&args);  /* parsing may have copied them */
     if (!se)
         return NULL;
     if (fuse_session_mount(se, pmx_cfg.mountpoint) != 0) {
@@ -294,6 +330,9 @@ int pm_export_main(int argc, char **argv)
         return 1;
     }
     int rc = 0;
+    if (strncmp(pmx_cfg.mountpoint, "/dev/fd/", 8) != 0 && pmx_watchdog_start() != 0)
+        fprintf(stderr, "peermap export: no watchdog: if this process is killed, run "
+                "fusermount3 -u %s\n", pmx_cfg.mountpoint);
     if (pmx_cfg.link) {
         int e = pmx_links_start();
         if (e) {
@@ -318,9 +357,14 @@ int pm_export_main(int argc, char **argv)
     }
     if (pmx_cfg.link)
         pmx_links_stop();
+    pmx_watchdog_stop();
     fuse_remove_signal_handlers(se);
     fuse_session_unmount(se);
     fuse_session_destroy(se);
+    /* What the kernel never released: the managers hear of it now. */
+    pmx_op_begin();
+    pmx_files_close_all();
+    pmx_dirs_free_all();
     pmx_nodes_free();
     return rc;
 }

@@ -33,6 +33,7 @@ struct dent {
 };
 
 struct dirlist {
+    struct dirlist *prev, *next;   /* every listing held (teardown) */
     struct dent *v;
     size_t n, cap;
     int overflow, nomem;
@@ -88,8 +89,32 @@ static void settle(struct dirlist *d)
     d->n = out;
 }
 
+static pthread_mutex_t lists_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dirlist *lists;
+
+static void lists_add(struct dirlist *d)
+{
+    pthread_mutex_lock(&lists_lock);
+    d->prev = NULL;
+    d->next = lists;
+    if (lists)
+        lists->prev = d;
+    lists = d;
+    pthread_mutex_unlock(&lists_lock);
+}
+
 static void free_list(struct dirlist *d)
 {
+    pthread_mutex_lock(&lists_lock);
+    if (d->prev || lists == d) {
+        if (d->prev)
+            d->prev->next = d->next;
+        else
+            lists = d->next;
+        if (d->next)
+            d->next->prev = d->prev;
+    }
+    pthread_mutex_unlock(&lists_lock);
     for (size_t i = 0; i < d->n; i++)
         free(d->v[i].name);
     free(d->v);
@@ -185,6 +210,7 @@ void pmx_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     fi->fh = (uint64_t)(uintptr_t)d;
+    lists_add(d);
     if (fuse_reply_open(req, fi) != 0)
         free_list(d);
 }
@@ -242,4 +268,10 @@ void pmx_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     (void)ino;
     free_list((struct dirlist *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
+}
+
+void pmx_dirs_free_all(void)
+{
+    while (lists)
+        free_list(lists);
 }

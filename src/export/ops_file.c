@@ -82,6 +82,34 @@ static void *thread_buffer(size_t size)
     return b->p;
 }
 
+/* ---- every open file ---- */
+
+static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pmx_file *files;
+
+static void files_add(struct pmx_file *f)
+{
+    pthread_mutex_lock(&files_lock);
+    f->prev = NULL;
+    f->next = files;
+    if (files)
+        files->prev = f;
+    files = f;
+    pthread_mutex_unlock(&files_lock);
+}
+
+static void files_remove(struct pmx_file *f)
+{
+    pthread_mutex_lock(&files_lock);
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        files = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    pthread_mutex_unlock(&files_lock);
+}
+
 /* ---- opening ---- */
 
 static struct pmx_file *file_new(int coid, int flags, const struct stat *st)
@@ -103,14 +131,22 @@ static struct pmx_file *file_new(int coid, int flags, const struct stat *st)
         else if (at >= 0)
             f->pos = at;
     }
+    files_add(f);
     return f;
 }
 
 static void file_free(struct pmx_file *f)
 {
+    files_remove(f);
     pmx_disconnect(f->coid);
     pthread_mutex_destroy(&f->lock);
     free(f);
+}
+
+void pmx_files_close_all(void)
+{
+    while (files)
+        file_free(files);
 }
 
 static void set_open_flags(struct fuse_file_info *fi, struct pmx_file *f)
