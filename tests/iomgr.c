@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -217,6 +218,8 @@ static int body(int in, int out, void *varg)
     stall_in = in;
     stall_out = out;
     signal(SIGTERM, SIG_DFL);
+    /* Never outlive the test (a test that gave up early, a killed suite). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (a->uid && (setgroups(0, NULL) < 0 || setresgid(a->gid, a->gid, a->gid) < 0 ||
                    setresuid(a->uid, a->uid, a->uid) < 0))
         return 10;

@@ -28,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -202,6 +203,8 @@ static int xport_start_as(struct xport *x, const char *const *extra, int timeout
         return -1;
     if (pid == 0) {
         dup2(p[1], STDOUT_FILENO);
+        /* A test that gave up early still unmounts when the suite ends. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (drop_to(run_as) < 0)
             _exit(126);
         execv(argv[0], (char *const *)argv);
@@ -385,6 +388,7 @@ static int start_example(struct proc *p, const char *name, const char *const *ar
         int null = open("/dev/null", O_WRONLY);
         if (null >= 0)
             dup2(null, STDOUT_FILENO);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execv(bin, (char *const *)argv);
         _exit(127);
     }
@@ -417,11 +421,11 @@ static int stop_example(struct proc *p)
 TEST(shell_tools_on_the_sample_device)
 {
     REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 3000);
     struct proc sample;
     const char *args[] = { "-p", "/dev/sample", NULL };
     REQUIRE(start_example(&sample, "resmgr_sample", args) == 0);
-    struct xport x;
-    START_EXPORT(&x, NULL, 3000);
     char cmd[1024], out[4096], p[PATH_MAX];
     mpath(&x, "/dev/sample", p);
 
@@ -519,11 +523,11 @@ static int sample_client(void *varg)
 TEST(c_client_on_the_sample_device)
 {
     REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 3000);
     struct proc sample;
     const char *args[] = { "-p", "/dev/sample", "-t", "4", NULL };
     REQUIRE(start_example(&sample, "resmgr_sample", args) == 0);
-    struct xport x;
-    START_EXPORT(&x, NULL, 3000);
     struct client_arg a;
     mpath(&x, "/dev/sample", a.path);
     a.write = 1;
@@ -585,11 +589,11 @@ static int mmap_client(void *varg)
 TEST(mmap_shared_and_private_of_a_regular_file)
 {
     REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 3000);
     struct iom_res res[] = { { "/mm/file", IOM_FILE, 0666, 0, 0 } };
     struct target mgr;
     REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
-    struct xport x;
-    START_EXPORT(&x, NULL, 3000);
     struct mmap_arg a;
     mpath(&x, "/mm/file", a.path);
     strcpy(a.lib_path, "/mm/file");
@@ -627,11 +631,11 @@ static int shmem_client(void *varg)
 TEST(create_and_mmap_on_the_shmem_example)
 {
     REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 3000);
     struct proc shm;
     const char *args[] = { "-p", "/dev/pmshm", "-s", "64K", NULL };
     REQUIRE(start_example(&shm, "shmem_server", args) == 0);
-    struct xport x;
-    START_EXPORT(&x, NULL, 3000);
     struct mmap_arg a;
     mpath(&x, "/dev/pmshm/obj", a.path);
     strcpy(a.lib_path, "/dev/pmshm/obj");
@@ -697,12 +701,12 @@ TEST(each_caller_gets_what_the_manager_gives_it)
     if (geteuid() != 0)
         SKIP("needs root: a root export serving uid 65534");
     REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 3000);
     struct iom_res res[] = { { "/perm/pub", IOM_FILE, 0644, 0, 0 },
                              { "/perm/priv", IOM_FILE, 0600, 0, 0 } };
     struct target mgr;
     REQUIRE(iom_start(&mgr, res, 2, 0, 0) == 0);
-    struct xport x;
-    START_EXPORT(&x, NULL, 3000);
     struct perm_arg a;
     fmt(a.mnt, sizeof a.mnt, "%s", x.mnt);
     a.root = 1;
@@ -716,12 +720,12 @@ TEST(each_caller_gets_what_the_manager_gives_it)
 TEST(a_directory_manager_is_listed)
 {
     REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 3000);
     struct iom_res res[] = { { "/dm", IOM_DIR, 0755, geteuid(), getegid() },
                              { "/dm/sub/x", IOM_FILE, 0644, geteuid(), getegid() } };
     struct target mgr;
     REQUIRE(iom_start(&mgr, res, 2, 0, 0) == 0);
-    struct xport x;
-    START_EXPORT(&x, NULL, 3000);
     char cmd[1024], out[4096];
     /* The manager's own entries, and what is attached below it. */
     fmt(cmd, sizeof cmd, "ls %s/dm", x.mnt);
@@ -779,11 +783,11 @@ static int two_reader(void *varg)
 TEST(two_clients_at_once)
 {
     REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 3000);
     struct iom_res res[] = { { "/two/f", IOM_FILE, 0666, 0, 0 } };
     struct target mgr;
     REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
-    struct xport x;
-    START_EXPORT(&x, NULL, 3000);
     struct two_arg a[2];
     pid_t kids[2];
     for (int i = 0; i < 2; i++) {
@@ -838,11 +842,11 @@ static int reader_result(pid_t pid, int fd, int ms)
 TEST(a_manager_killed_during_a_read)
 {
     REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 30000);  /* the death ends the wait, not the deadline */
     struct iom_res res[] = { { "/kill/stall", IOM_STALL, 0666, 0, 0 } };
     struct target mgr;
     REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
-    struct xport x;
-    START_EXPORT(&x, NULL, 30000);  /* the death ends the wait, not the deadline */
     char p[PATH_MAX];
     mpath(&x, "/kill/stall", p);
     int rfd;
@@ -862,13 +866,13 @@ TEST(a_manager_killed_during_a_read)
 TEST(a_stalled_manager_costs_its_reader_eio_and_others_go_on)
 {
     REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 400);
     struct iom_res stall[] = { { "/st/stall", IOM_STALL, 0666, 0, 0 } };
     struct iom_res file[] = { { "/st/file", IOM_FILE, 0666, 0, 0 } };
     struct target m1, m2;
     REQUIRE(iom_start(&m1, stall, 1, 0, 0) == 0);
     REQUIRE(iom_start(&m2, file, 1, 0, 0) == 0);
-    struct xport x;
-    START_EXPORT(&x, NULL, 400);
     char ps[PATH_MAX], pf[PATH_MAX];
     mpath(&x, "/st/stall", ps);
     mpath(&x, "/st/file", pf);
@@ -896,11 +900,11 @@ TEST(a_stalled_manager_costs_its_reader_eio_and_others_go_on)
 TEST(the_export_killed_during_a_read)
 {
     REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 30000);
     struct iom_res res[] = { { "/ek/stall", IOM_STALL, 0666, 0, 0 } };
     struct target mgr;
     REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
-    struct xport x;
-    START_EXPORT(&x, NULL, 30000);
     char p[PATH_MAX];
     mpath(&x, "/ek/stall", p);
     int rfd;
@@ -1001,6 +1005,9 @@ TEST(link_makes_the_attached_paths_lead_to_the_export)
     REQUIRE(fd >= 0);
     REQUIRE(write(fd, "mine", 4) == 4);
     close(fd);
+    struct xport x;
+    const char *extra[] = { "--link", "--link-root", scratch, NULL };
+    START_EXPORT(&x, extra, 3000);
 
     struct iom_res rootres[] = { { "/dev/lnk", IOM_DEV, 0666, 0, 0 },
                                  { "/dev/taken", IOM_FILE, 0666, 0, 0 },
@@ -1009,9 +1016,6 @@ TEST(link_makes_the_attached_paths_lead_to_the_export)
     struct target mroot, muser;
     REQUIRE(iom_start(&muser, userres, 1, NOBODY, NOBODY) == 0);
     REQUIRE(iom_start(&mroot, rootres, 3, 0, 0) == 0);
-    struct xport x;
-    const char *extra[] = { "--link", "--link-root", scratch, NULL };
-    START_EXPORT(&x, extra, 3000);
     char target[PATH_MAX];
     mpath(&x, "/dev/lnk", target);
     CHECK(wait_for(is_link_to, lnk, target, 1, 10000) == 0);
