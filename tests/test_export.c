@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -640,6 +641,72 @@ TEST(create_and_mmap_on_the_shmem_example)
     mpath(&x, "/dev/pmshm/obj", a.path);
     strcpy(a.lib_path, "/dev/pmshm/obj");
     CHECK_EQ_LONG(as_user(0, shmem_client, &a), 0);
+    CHECK_EQ_LONG(xport_stop(&x), 0);
+    CHECK_EQ_LONG(stop_example(&shm), 0);
+}
+
+/* Linux >= 6.9: FUSE passthrough. */
+static int kernel_at_least(int major, int minor)
+{
+    struct utsname u;
+    int a = 0, b = 0;
+    return uname(&u) == 0 && sscanf(u.release, "%d.%d", &a, &b) == 2 &&
+           (a > major || (a == major && b >= minor));
+}
+
+static int passthrough_client(void *varg)
+{
+    struct mmap_arg *a = varg;
+    int fd = open(a->path, O_CREAT | O_RDWR, 0666);
+    CC(fd >= 0);
+    char *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CC(m != MAP_FAILED);
+    /* The manager's own object, zero-copy: a pm_mmap() client and the
+     * export's mapping are the same memory, with no msync() in between. */
+    int lfd = pm_open(a->lib_path, O_RDWR);
+    CC(lfd >= 0);
+    char *lm = pm_mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+    CC(lm != MAP_FAILED);
+    strcpy(lm + 100, "from a pm_mmap() client");
+    CC(strcmp(m + 100, "from a pm_mmap() client") == 0);
+    strcpy(m + 200, "through the export");
+    CC(strcmp(lm + 200, "through the export") == 0);
+    char b[32] = { 0 };
+    CC(pread(fd, b, 23, 100) == 23 && strcmp(b, "from a pm_mmap() client") == 0);
+    /* More opens of the same file share the object; a read-only one
+     * cannot write through it. */
+    int ro = open(a->path, O_RDONLY);
+    CC(ro >= 0);
+    CC(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0) == MAP_FAILED &&
+       errno == EACCES);
+    CC(write(ro, "x", 1) < 0 && errno == EBADF);
+    char *r = mmap(NULL, 4096, PROT_READ, MAP_SHARED, ro, 0);
+    CC(r != MAP_FAILED && strcmp(r + 200, "through the export") == 0);
+    munmap(r, 4096);
+    close(ro);
+    pm_munmap(lm, 8192);
+    pm_close(lfd);
+    munmap(m, 8192);
+    close(fd);
+    return 0;
+}
+
+TEST(a_manager_s_shared_memory_object_is_passed_through)
+{
+    if (geteuid() != 0)
+        SKIP("needs root: registering a FUSE backing file needs CAP_SYS_ADMIN");
+    if (!kernel_at_least(6, 9))
+        SKIP("FUSE passthrough needs Linux >= 6.9");
+    REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 3000);
+    struct proc shm;
+    const char *args[] = { "-p", "/dev/pmshm", "-s", "64K", NULL };
+    REQUIRE(start_example(&shm, "shmem_server", args) == 0);
+    struct mmap_arg a;
+    mpath(&x, "/dev/pmshm/pt", a.path);
+    strcpy(a.lib_path, "/dev/pmshm/pt");
+    CHECK_EQ_LONG(as_user(0, passthrough_client, &a), 0);
     CHECK_EQ_LONG(xport_stop(&x), 0);
     CHECK_EQ_LONG(stop_example(&shm), 0);
 }

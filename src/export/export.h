@@ -17,6 +17,7 @@
  *   ops_file.c  open, create, read, write, flush, release, fsync, ioctl
  *   ops_dir.c   opendir, readdir, releasedir
  *   links.c     --link: the attached paths themselves lead to the export
+ *   passthrough.c  a manager's shared memory object served by the kernel
  *   watchdog.c  the mount removed after a crash
  *
  * Everything here runs in the `peermap` tool's process; nothing is part of
@@ -51,6 +52,7 @@ struct pmx_config {
     gid_t egid;
     time_t started;              /* times of the directories in between */
     int verbose;
+    int no_passthrough;          /* --no-passthrough */
     struct fuse_session *se;
 };
 extern struct pmx_config pmx_cfg;
@@ -158,6 +160,10 @@ struct pmx_file {
     int stream;                  /* the manager cannot seek (ESPIPE) */
     int no_xtype;                /* it ignores _IO_XTYPE_OFFSET */
     int append;                  /* O_APPEND: writes go to the end */
+    int backing_id;              /* passthrough: the kernel's id of the
+                                    manager's object, else -1 */
+    int mm_coid;                 /* passthrough: the memory-manager
+                                    connection that holds it, else -1 */
 };
 
 /* ---- the operations (ops_*.c) ---- */
@@ -204,6 +210,25 @@ void pmx_op_begin(void);
  * export was stopped in the middle of one). */
 void pmx_files_close_all(void);
 void pmx_dirs_free_all(void);
+
+/* ---- passthrough of managers' objects (passthrough.c) ---- */
+
+/* Before the session loop: watch INIT to take the kernel's passthrough
+ * (root only).  0 or an errno. */
+int pmx_passthrough_setup(struct fuse_session *se);
+/* Whether the kernel agreed. */
+int pmx_passthrough_on(void);
+/* For a regular file just opened (f->coid): ask its manager for its
+ * object (_IO_MMAP, SERVER_SHMEM_OBJECT) and register it with the kernel.
+ * 0 (f->backing_id set), or -1: serve the file through the page cache. */
+int pmx_passthrough_open(struct pmx_file *f, fuse_ino_t node, const struct pm_ps_match *m,
+                         int flags, const struct stat *st);
+/* Answer the open / create with FOPEN_PASSTHROUGH (fuse_reply_* result). */
+int pmx_passthrough_reply_open(fuse_req_t req, const struct pmx_file *f);
+int pmx_passthrough_reply_create(fuse_req_t req, const struct pmx_file *f, fuse_ino_t ino,
+                                 const struct stat *attr);
+/* At release: let go of the object. */
+void pmx_passthrough_release(struct pmx_file *f);
 
 /* ---- after a crash (watchdog.c) ---- */
 

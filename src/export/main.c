@@ -108,7 +108,8 @@ static const struct fuse_lowlevel_ops ops = {
 };
 
 static const char usage_text[] =
-    "Usage: peermap export [-d] [-v] [-t MS] [--link [--link-root DIR]] [MOUNTPOINT]\n";
+    "Usage: peermap export [-d] [-v] [-t MS] [--link [--link-root DIR]] [--no-passthrough]\n"
+    "                      [MOUNTPOINT]\n";
 
 static const char help_text[] =
     "\n"
@@ -125,6 +126,9 @@ static const char help_text[] =
     "                     its manager attaches and removed when it goes; never\n"
     "                     over an existing file\n"
     "  --link-root DIR    make those links under DIR instead of /\n"
+    "  --no-passthrough   serve managers' shared memory objects through the page\n"
+    "                     cache too (default for root: the kernel serves them\n"
+    "                     directly, zero-copy, where Linux >= 6.9 allows)\n"
     "\n"
     "MOUNTPOINT defaults to /run/peermap/fs for root, else\n"
     "$XDG_RUNTIME_DIR/peermap/fs or /tmp/peermap-UID/fs.  SIGINT or SIGTERM\n"
@@ -210,6 +214,7 @@ int pm_export_main(int argc, char **argv)
         { "timeout", required_argument, NULL, 't' },
         { "link", no_argument, NULL, 'L' },
         { "link-root", required_argument, NULL, 'R' },
+        { "no-passthrough", no_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -235,6 +240,8 @@ int pm_export_main(int argc, char **argv)
                 return 2;
             }
             pmx_cfg.timeout_ms = (int)ms;
+            /* The memory manager's outcalls (passthrough) wait as long. */
+            peermap_set_timeout_ms((unsigned)ms);
             break;
         }
         case 'L':
@@ -242,6 +249,9 @@ int pm_export_main(int argc, char **argv)
             break;
         case 'R':
             link_root = optarg;
+            break;
+        case 'P':
+            pmx_cfg.no_passthrough = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -316,6 +326,9 @@ int pm_export_main(int argc, char **argv)
         return 1;
     }
     pmx_cfg.se = se;
+    if (!pmx_cfg.no_passthrough && strncmp(pmx_cfg.mountpoint, "/dev/fd/", 8) != 0 &&
+        pmx_passthrough_setup(se) != 0)
+        pmx_log("no passthrough: the session's I/O cannot be watched");
     if (fuse_set_signal_handlers(se) != 0) {
         fuse_session_unmount(se);
         fuse_session_destroy(se);

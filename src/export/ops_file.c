@@ -16,6 +16,10 @@
  *     file's size does not limit reads, so `cat` of a device works.  A
  *     manager that cannot seek (ESPIPE) makes the file non-seekable.
  *
+ * A regular file whose manager hands over its shared memory object
+ * (_IO_MMAP_REPLY_FLAGS_SERVER_SHMEM_OBJECT) is passed through instead: the
+ * kernel serves read(), write() and mmap() from that object (passthrough.c).
+ *
  * Offsets.  The kernel names an offset with every read and write; the
  * manager keeps its own per open.  While they agree the plain message is
  * sent (one round trip); otherwise _IO_XTYPE_OFFSET (pread), and for a
@@ -24,7 +28,8 @@
  * ioctl(): the number is a QNX command with its two direction bits
  * swapped (<devctl.h>: PEERMAP_DCMD_TO_IOCTL); it becomes _IO_DEVCTL with
  * the data the kernel copied, and the manager's ret_val is ioctl()'s
- * result.
+ * result (0 for a negative one, which the kernel would turn into an
+ * error).
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -118,6 +123,8 @@ static struct pmx_file *file_new(int coid, int flags, const struct stat *st)
     if (!f)
         return NULL;
     f->coid = coid;
+    f->backing_id = -1;
+    f->mm_coid = -1;
     pthread_mutex_init(&f->lock, NULL);
     f->direct = !S_ISREG(st->st_mode);
     f->append = (flags & O_APPEND) != 0;
@@ -138,6 +145,7 @@ static struct pmx_file *file_new(int coid, int flags, const struct stat *st)
 static void file_free(struct pmx_file *f)
 {
     files_remove(f);
+    pmx_passthrough_release(f);
     pmx_disconnect(f->coid);
     pthread_mutex_destroy(&f->lock);
     free(f);
@@ -191,7 +199,10 @@ void pmx_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     set_open_flags(fi, f);
-    if (fuse_reply_open(req, fi) != 0)
+    int sent = pmx_passthrough_open(f, ino, &w.m, fi->flags, &st) == 0
+                   ? pmx_passthrough_reply_open(req, f)
+                   : fuse_reply_open(req, fi);
+    if (sent != 0)
         file_free(f);  /* the caller was interrupted: nobody holds it */
 }
 
@@ -243,7 +254,10 @@ void pmx_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
     ent.ino = ino;
     pmx_attr(ino, S_ISDIR(st.st_mode), &st, &ent.attr);
     set_open_flags(fi, f);
-    if (fuse_reply_create(req, &ent, fi) != 0) {
+    int sent = pmx_passthrough_open(f, ino, &w.m, fi->flags, &st) == 0
+                   ? pmx_passthrough_reply_create(req, f, ino, &ent.attr)
+                   : fuse_reply_create(req, &ent, fi);
+    if (sent != 0) {
         file_free(f);
         pmx_node_forget(ino, 1);
     }
@@ -443,9 +457,16 @@ void pmx_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
     struct iovec sv = { buf, in_bufsz }, rv = { buf, out_bufsz };
     int info = 0;
     int err = devctlv(f->coid, dcmd, in_bufsz ? 1 : 0, out_bufsz ? 1 : 0, &sv, &rv, &info);
-    if (err)
+    if (err) {
         fuse_reply_err(req, err == ENOSYS ? ENOTTY : pmx_err(err));
-    else
-        fuse_reply_ioctl(req, info, out_bufsz ? buf : NULL, out_bufsz);
+    } else {
+        /* ioctl()'s result is the manager's ret_val; a negative one would
+         * reach the program as an error (-1, errno = -ret_val) although
+         * the command succeeded and its data came back: it becomes 0. */
+        if (info < 0)
+            pmx_log("ioctl %#x: the manager's ret_val %d cannot travel as ioctl()'s "
+                    "result: 0 instead", cmd, info);
+        fuse_reply_ioctl(req, info < 0 ? 0 : info, out_bufsz ? buf : NULL, out_bufsz);
+    }
     free(buf);
 }
