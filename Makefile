@@ -1,5 +1,7 @@
 # Convenience front end to CMake.  The two commands the README starts with:
-#   make demo   build, then run the demos (shared buffer, then mmap of resources)
+#   make demo   build, then run the demos (shared buffer, then mmap of resources,
+#               then a manager read with cat and written with echo through the
+#               FUSE export)
 #   make test   build, then run every test (CTest)
 # Others: make sanitize (the tests under ASan+UBSan), make fuzz (libFuzzer,
 #         FUZZ_SECONDS each), make bench, make install PREFIX=/usr/local,
@@ -28,7 +30,8 @@ demo: build
 	./$(BUILD)/examples/demo_shared_buffer && \
 	./$(BUILD)/examples/demo_resource_mmap --spawn-servers \
 	    --shmem-server ./$(BUILD)/examples/shmem_server \
-	    --image-server ./$(BUILD)/examples/image_server
+	    --image-server ./$(BUILD)/examples/image_server && \
+	examples/demo_export.sh $(BUILD)
 
 test: build
 	$(CTEST) --test-dir $(BUILD) --output-on-failure -j $(JOBS)
