@@ -5,8 +5,9 @@
  * (timeouts 0), so every path walk asks again, as the walking caller -
  * managers come and go, and what a caller may see of the path space is
  * its own.  A manager's file is described by its _IO_STAT, asked on an
- * open of its own that requests neither reading nor writing (what QNX's
- * stat() sends), so stat() needs no read permission, as everywhere.
+ * open of its own whose access bits ask for neither reading nor writing,
+ * so stat() needs no read permission, as everywhere (iofunc_open() checks
+ * no permission for such an open).
  */
 #include <fcntl.h>
 #include <string.h>
