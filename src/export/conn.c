@@ -9,8 +9,9 @@
  * that called open(), not the export.  Otherwise (a user's export reaching
  * another user's manager) it speaks as the export itself: the kernel lets
  * only the mounting user into a user's export, so that is the caller's
- * own identity anyway, and the manager gets nothing pm_open() would not
- * give that user.
+ * own user - and a caller that lacks one of the export's groups (a process
+ * of that user started with fewer) is refused (EACCES), since the manager
+ * would judge it with the export's.
  *
  * Every exchange has a deadline (pmx_op_begin() sets it for the thread):
  * a manager that stalls costs the request EIO, never a hung program.
@@ -56,10 +57,36 @@ uint32_t pmx_ioflag(int flags)
     return pm_open_ioflag(keep);
 }
 
+/* Speaking as ourselves for c gives c our rights: only when c has them
+ * all (our uid, our gid, and every group of ours; the kernel already
+ * admits no other user to a user's export). */
+static int caller_holds_ours(const struct pmx_caller *c)
+{
+    if (c->uid != pmx_cfg.euid || c->gid != pmx_cfg.egid)
+        return 0;
+    gid_t mine[PM_WIRE_DELEGATE_GROUPS];
+    int n = getgroups(PM_WIRE_DELEGATE_GROUPS, mine);
+    if (n < 0)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        int has = mine[i] == c->gid;
+        for (uint32_t k = 0; k < c->ngroups && !has; k++)
+            has = c->groups[k] == mine[i];
+        if (!has)
+            return 0;
+    }
+    return 1;
+}
+
 int pmx_connect(const struct pm_ps_match *m, const struct pmx_caller *c, const char *path,
                 uint32_t ioflag, uint32_t mode)
 {
     int coid;
+    if (pmx_cfg.euid != 0 && pmx_cfg.euid != m->uid && !caller_holds_ours(c)) {
+        pmx_log("%s: caller pid %d lacks some of this export's ids or groups: refused",
+                path, (int)c->pid);
+        return -EACCES;
+    }
     if (pmx_cfg.euid == 0 || pmx_cfg.euid == m->uid) {
         struct pm_wire_delegate w;
         pmx_caller_wire(c, &w);
