@@ -86,11 +86,15 @@ static int example(const char *name, char *out)
     return access(out, X_OK);
 }
 
+/* The supplementary groups drop_to() gives (none unless a test says). */
+static gid_t drop_groups[4];
+static size_t drop_ngroups;
+
 static int drop_to(uid_t uid)
 {
     if (uid == 0)
         return 0;
-    return setgroups(0, NULL) == 0 && setresgid(uid, uid, uid) == 0 &&
+    return setgroups(drop_ngroups, drop_groups) == 0 && setresgid(uid, uid, uid) == 0 &&
                    setresuid(uid, uid, uid) == 0
                ? 0
                : -1;
@@ -1147,6 +1151,15 @@ static int user_client(void *varg)
     return 0;
 }
 
+static int user_fewer_groups(void *varg)
+{
+    struct user_arg *a = varg;
+    char pub[PATH_MAX];
+    fmt(pub, sizeof pub, "%s/nr/pub", a->mnt);
+    CC(open(pub, O_RDONLY) < 0 && errno == EACCES);
+    return 0;
+}
+
 TEST(a_user_s_export_serves_that_user_only)
 {
     if (geteuid() != 0)
@@ -1183,6 +1196,9 @@ TEST(a_user_s_export_serves_that_user_only)
         dup2(p[1], STDOUT_FILENO);
         char devpath[32];
         fmt(devpath, sizeof devpath, "/dev/fd/%d", dev);
+        /* The export holds a group (100) its callers may lack. */
+        drop_groups[0] = 100;
+        drop_ngroups = 1;
         if (drop_to(NOBODY) < 0)
             _exit(126);
         execl(tool(), tool(), "export", "-t", "3000", devpath, (char *)NULL);
@@ -1201,7 +1217,13 @@ TEST(a_user_s_export_serves_that_user_only)
     struct user_arg a;
     fmt(a.mnt, sizeof a.mnt, "%s", mnt);
     a.export_pid = pid;
+    /* A caller of that user with the export's groups: served. */
+    drop_groups[0] = 100;
+    drop_ngroups = 1;
     CHECK_EQ_LONG(as_user(NOBODY, user_client, &a), 0);
+    /* Without group 100 it would get the export's group rights: refused. */
+    drop_ngroups = 0;
+    CHECK_EQ_LONG(as_user(NOBODY, user_fewer_groups, &a), 0);
 
     kill(pid, SIGTERM);
     int st = wait_ms(pid, 10000);
