@@ -16,7 +16,9 @@
 # small ops per client under 64 clients (default 5000 / 100),
 # BENCH_RM_WAIT_OPS / BENCH_RM_WAIT_WARMUP the same when every read handler
 # waits 200 us (default 200 / 10), BENCH_IB_N / BENCH_IB_WARMUP the calls
-# of each kind of the in-band benchmark (default 2000 / 200).
+# of each kind of the in-band benchmark (default 2000 / 200), BENCH_EX_N /
+# BENCH_EX_WARMUP the 4 KiB reads of the FUSE export's benchmark (default
+# 2000 / 200; it needs a user allowed to mount FUSE).
 set -eu
 
 build=${1:-build}
