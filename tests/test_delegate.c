@@ -50,9 +50,14 @@ static int open_for(const char *path, const struct pm_wire_delegate *w, int ofla
     struct pm_ps_match m;
     if (pm_pathspace_resolve(path, &m) < 0)
         return -errno;
-    int coid = pm_delegate_connect(m.pid, m.chid, w);
+    int coid = ConnectAttach(ND_LOCAL_NODE, m.pid, m.chid, 0, _NTO_COF_CLOEXEC);
     if (coid < 0)
         return -errno;
+    if (pm_delegate_announce(coid, w) < 0) {
+        int e = errno;
+        ConnectDetach(coid);
+        return -e;
+    }
     if (pm_open_on(coid, &m, path, pm_open_ioflag(oflag), 0) < 0) {
         int e = errno;
         ConnectDetach(coid);

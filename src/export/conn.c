@@ -87,16 +87,20 @@ int pmx_connect(const struct pm_ps_match *m, const struct pmx_caller *c, const c
                 path, (int)c->pid);
         return -EACCES;
     }
-    if (pmx_cfg.euid == 0 || pmx_cfg.euid == m->uid) {
-        struct pm_wire_delegate w;
-        pmx_caller_wire(c, &w);
-        coid = pm_delegate_connect(m->pid, m->chid, &w);
-    } else {
-        coid = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, 0, _NTO_COF_CLOEXEC);
-        if (coid >= 0) {
-            /* The coid is the socket: let its waits wake for the deadline. */
-            struct timeval slice = { .tv_usec = PM_MEMMGR_SLICE_MS * 1000 };
-            setsockopt(coid, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
+    coid = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, 0, _NTO_COF_CLOEXEC);
+    if (coid >= 0) {
+        /* The coid is the socket: let its waits wake for the deadline. */
+        struct timeval slice = { .tv_usec = PM_MEMMGR_SLICE_MS * 1000 };
+        setsockopt(coid, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
+        if (pmx_cfg.euid == 0 || pmx_cfg.euid == m->uid) {
+            struct pm_wire_delegate w;
+            pmx_caller_wire(c, &w);
+            if (pm_delegate_announce(coid, &w) < 0) {
+                int e = errno;
+                ConnectDetach(coid);
+                errno = e;
+                coid = -1;
+            }
         }
     }
     if (coid < 0) {

@@ -31,13 +31,10 @@
 #include "common/internal.h"
 #include "msg/msg.h"
 
-int pm_delegate_connect(pid_t pid, int chid, const struct pm_wire_delegate *who)
+int pm_delegate_announce(int coid, const struct pm_wire_delegate *who)
 {
     if (!who || who->ngroups > PM_WIRE_DELEGATE_GROUPS || who->pid <= 0)
         return pm_fail(EINVAL, "delegation: bad caller description");
-    int coid = ConnectAttach(ND_LOCAL_NODE, pid, chid, 0, _NTO_COF_CLOEXEC);
-    if (coid < 0)
-        return -1;
     struct pm_cconn *c = pm_cconn_get(coid);
     if (!c)
         return -1;
@@ -53,13 +50,10 @@ int pm_delegate_connect(pid_t pid, int chid, const struct pm_wire_delegate *who)
     ssize_t r = pm_sendmsg_fds(c->fd, v, 2, NULL, 0, 0);
     int e = errno;
     pm_cconn_put(c);
-    if (r != (ssize_t)(sizeof h + sizeof *who)) {
-        ConnectDetach(coid);
+    if (r != (ssize_t)(sizeof h + sizeof *who))
         return pm_fail(e == EPIPE || e == ECONNRESET ? ESRCH : e,
-                       "cannot announce the caller to channel %d of process %d",
-                       chid, (int)pid);
-    }
-    return coid;
+                       "cannot announce the caller on connection %d", coid);
+    return 0;
 }
 
 int pm_delegate_accept(struct pm_sconn *c, const void *body)

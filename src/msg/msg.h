@@ -198,15 +198,15 @@ long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
 /*
  * Connections that speak for another process (delegate.c): the FUSE
  * export's, one per open of one caller.
- *   pm_delegate_connect()  ConnectAttach() to (pid, chid), then announce
- *                          `who` before anything else (PM_WIRE_DELEGATE).
- *                          The server honours it only when our connection
+ *   pm_delegate_announce() on a connection just made (no message sent
+ *                          yet), announce `who` (PM_WIRE_DELEGATE).  The
+ *                          server honours it only when our connection
  *                          runs as root or as the server's own effective
- *                          user, and otherwise drops the connection.
- *                          Its waits wake every PM_MEMMGR_SLICE_MS, so
- *                          pm_msg_thread_timeout() deadlines hold on it.
- *                          The coid (a real descriptor), or -1 with errno
- *                          as ConnectAttach().
+ *                          user, and otherwise drops the connection.  The
+ *                          connection's waits then wake every
+ *                          PM_MEMMGR_SLICE_MS, so pm_msg_thread_timeout()
+ *                          deadlines hold on it.  0, or -1 with errno
+ *                          (ESRCH: the server is gone).
  *   pm_delegate_accept()   the server's side, channel lock held: 0 when
  *                          the connection now speaks for the body's
  *                          caller, -1 when it must be dropped.
@@ -214,7 +214,7 @@ long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
  *                          1 when filled from the delegation, 0 when the
  *                          connection speaks for itself, -1 (ESRCH).
  */
-int pm_delegate_connect(pid_t pid, int chid, const struct pm_wire_delegate *who);
+int pm_delegate_announce(int coid, const struct pm_wire_delegate *who);
 int pm_delegate_accept(struct pm_sconn *c, const void *body);
 struct _client_info;
 int pm_delegate_fill(int scoid, struct _client_info *info, int ngroups, int whole);
@@ -222,7 +222,7 @@ int pm_delegate_fill(int scoid, struct _client_info *info, int ngroups, int whol
 /* Every MsgSend*() of the calling thread gives up after `ms` milliseconds
  * (0: waits as long as it takes, the default) with ETIMEDOUT, on
  * connections whose waits wake every slice (pm_memmgr_connect(),
- * pm_delegate_connect()); a reply that comes later is discarded. */
+ * pm_delegate_announce()); a reply that comes later is discarded. */
 void pm_msg_thread_timeout(int ms);
 
 /* The client's side of an in-band request (inband_client.c): called by a
