@@ -1,5 +1,7 @@
 # Convenience front end to CMake.  The two commands the README starts with:
-#   make demo   build, then run the demos (shared buffer, then mmap of resources)
+#   make demo   build, then run the demos (shared buffer, then mmap of resources,
+#               then a manager read with cat and written with echo through the
+#               FUSE export)
 #   make test   build, then run every test (CTest)
 # Both build quietly (the log goes to $(BUILD)/build.log and is shown only
 # when the build fails) and work for any user: see the two recipes.
@@ -48,7 +50,8 @@ demo: quiet-build
 	./$(BUILD)/examples/demo_shared_buffer && echo && \
 	./$(BUILD)/examples/demo_resource_mmap --spawn-servers \
 	    --shmem-server ./$(BUILD)/examples/shmem_server \
-	    --image-server ./$(BUILD)/examples/image_server
+	    --image-server ./$(BUILD)/examples/image_server && \
+	examples/demo_export.sh $(BUILD)
 
 # As root, every program in tests/CMakeLists.txt's UNPRIVILEGED_TESTS runs a
 # second time as uid 65534 (label as_nobody).  Another user cannot drop to

@@ -22,6 +22,18 @@
 /* Internal to the library (linked statically): whether PEERMAP_ABILITIES
  * was ignored, and why. */
 #include "peer/ability.h"
+#ifdef PEERMAP_HAVE_EXPORT
+#include "export/main.h"
+#else
+/* Built without libfuse3: the command exists and says so. */
+static int pm_export_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fputs("peermap: this peermap was built without libfuse3: no export\n", stderr);
+    return 1;
+}
+#endif
 
 #ifndef PEERMAP_VERSION
 #define PEERMAP_VERSION "0.1.0"
@@ -48,6 +60,7 @@ static const char synopsis[] =
     "                   [--at ADDR [--fixed|--noreplace]] [--nocache]\n"
     "       peermap unmap PID ADDR LEN\n"
     "       peermap maps PID\n"
+    "       peermap export [-d] [-v] [-t MS] [--link [--link-root DIR]] [MOUNTPOINT]\n"
     "       peermap help | --help | --version\n";
 
 static const char description[] =
@@ -61,6 +74,9 @@ static const char description[] =
     "                      the mapping has there\n"
     "  unmap PID ADDR LEN  unmap [ADDR, ADDR+LEN) in process PID\n"
     "  maps PID            list the mappings of process PID\n"
+    "  export [MOUNTPOINT] serve the path space through FUSE, so that any program\n"
+    "                      reaches resource managers with open(), read(), cat...\n"
+    "                      (peermap export --help)\n"
     "  help                show this help\n"
     "\n"
     "Options of map:\n"
@@ -682,6 +698,7 @@ int main(int argc, char **argv)
         { "map",   "peermap map",   cmd_map },
         { "unmap", "peermap unmap", cmd_unmap },
         { "maps",  "peermap maps",  cmd_maps },
+        { "export", "peermap export", pm_export_main },
     };
     int c;
 

@@ -30,6 +30,9 @@ PM_EXPORT int ConnectClientInfo(int scoid, struct _client_info *info, int ngroup
 
 static int fill(int scoid, struct _client_info *info, int ngroups, int whole)
 {
+    int d = info ? pm_delegate_fill(scoid, info, ngroups, whole) : 0;
+    if (d != 0)
+        return d > 0 ? 0 : -1;  /* a connection that speaks for a caller */
     struct pm_peer p;
     if (pm_scoid_peer(scoid, &p) < 0)
         return -1;

@@ -49,6 +49,17 @@ struct pm_client_id {
     uint64_t key;           /* its process key (trust.h), 0 unknown */
 };
 
+/* Whom a connection speaks for, when its client is trusted to speak for
+ * others (PM_WIRE_DELEGATE; delegate.c).  Unset (on == 0) otherwise. */
+struct pm_delegate {
+    int on;
+    pid_t pid;
+    uid_t ruid, euid, suid;
+    gid_t rgid, egid, sgid;
+    uint32_t ngroups;
+    gid_t groups[PM_WIRE_DELEGATE_GROUPS];
+};
+
 /* The server's record of one client connection. */
 struct pm_sconn {
     int fd;                 /* accepted socket, -1 when the slot is free */
@@ -72,6 +83,7 @@ struct pm_sconn {
     int inband_side;        /* our end of the in-band socket, or -1 */
     int inband_busy;        /* a request waits on it: the waiter closes it
                              * if the connection goes meanwhile */
+    struct pm_delegate delegate; /* the caller it speaks for (delegate.c) */
 };
 
 struct pm_channel {
@@ -257,6 +269,36 @@ int pm_memmgr_connect(pid_t pid, int chid);
 int pm_rcvid_memmgr(rcvid_t rcvid);
 long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
                         const iov_t *riov, size_t rparts, int timeout_ms);
+
+/*
+ * Connections that speak for another process (delegate.c): the FUSE
+ * export's, one per open of one caller.
+ *   pm_delegate_announce() on a connection just made (no message sent
+ *                          yet), announce `who` (PM_WIRE_DELEGATE).  The
+ *                          server honours it only when our connection
+ *                          runs as root or as the server's own effective
+ *                          user, and otherwise drops the connection.  The
+ *                          connection's waits then wake every
+ *                          PM_MEMMGR_SLICE_MS, so pm_msg_thread_timeout()
+ *                          deadlines hold on it.  0, or -1 with errno
+ *                          (ESRCH: the server is gone).
+ *   pm_delegate_accept()   the server's side, channel lock held: 0 when
+ *                          the connection now speaks for the body's
+ *                          caller, -1 when it must be dropped.
+ *   pm_delegate_fill()     ConnectClientInfo() of a delegated connection:
+ *                          1 when filled from the delegation, 0 when the
+ *                          connection speaks for itself, -1 (ESRCH).
+ */
+int pm_delegate_announce(int coid, const struct pm_wire_delegate *who);
+int pm_delegate_accept(struct pm_sconn *c, const void *body);
+struct _client_info;
+int pm_delegate_fill(int scoid, struct _client_info *info, int ngroups, int whole);
+
+/* Every MsgSend*() of the calling thread gives up after `ms` milliseconds
+ * (0: waits as long as it takes, the default) with ETIMEDOUT, on
+ * connections whose waits wake every slice (pm_memmgr_connect(),
+ * pm_delegate_announce()); a reply that comes later is discarded. */
+void pm_msg_thread_timeout(int ms);
 
 /* The client's side of an in-band request (inband_client.c): called by a
  * thread waiting for the reply to `seq` when the server rings (doorbell

@@ -403,6 +403,12 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         c->memmgr = 1;
         return 0;
     }
+    if (h.kind == PM_WIRE_DELEGATE) {
+        /* Speaking for others is for root and our own user (delegate.c). */
+        if (pm_delegate_accept(c, scratch) < 0)
+            drop_conn(ch, slot);
+        return 0;
+    }
     if (h.kind == PM_WIRE_PULSE) {
         struct _pulse p = { .type = _PULSE_TYPE, .subtype = _PULSE_SUBTYPE,
                             .code = (int8_t)h.code,

@@ -276,11 +276,27 @@ long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
     return rc;
 }
 
+/* pm_msg_thread_timeout(): the deadline every send of this thread gets. */
+static _Thread_local int thread_timeout_ms;
+
+void pm_msg_thread_timeout(int ms)
+{
+    thread_timeout_ms = ms > 0 ? ms : 0;
+}
+
+static long exchange_or_timed(int coid, const iov_t *siov, size_t sparts,
+                              const iov_t *riov, size_t rparts)
+{
+    if (thread_timeout_ms)
+        return pm_msg_sendv_timed(coid, siov, sparts, riov, rparts, thread_timeout_ms);
+    return exchange(coid, siov, sparts, riov, rparts);
+}
+
 PM_EXPORT long MsgSendv(int coid, const iov_t *siov, size_t sparts,
                         const iov_t *riov, size_t rparts)
 {
     pm_begin();
-    return exchange(coid, siov, sparts, riov, rparts);
+    return exchange_or_timed(coid, siov, sparts, riov, rparts);
 }
 
 PM_EXPORT long MsgSendvnc(int coid, const iov_t *siov, size_t sparts,
@@ -290,7 +306,7 @@ PM_EXPORT long MsgSendvnc(int coid, const iov_t *siov, size_t sparts,
     pm_begin();
     /* "nc": not a cancellation point, although recvmsg() is one. */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-    long rc = exchange(coid, siov, sparts, riov, rparts);
+    long rc = exchange_or_timed(coid, siov, sparts, riov, rparts);
     int e = errno;
     pthread_setcancelstate(old, NULL);
     errno = e;

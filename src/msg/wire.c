@@ -27,6 +27,9 @@ int pm_wire_check_send(const struct pm_wire_send *h, size_t got, int has_fd,
     case PM_WIRE_UNBLOCK:
     case PM_WIRE_MEMMGR:
         return got == sizeof *h && !has_fd && h->srclen == 0 ? 0 : -1;
+    case PM_WIRE_DELEGATE:
+        return got == sizeof *h + sizeof(struct pm_wire_delegate) && !has_fd &&
+               h->srclen == sizeof(struct pm_wire_delegate) ? 0 : -1;
     default:
         return -1;
     }

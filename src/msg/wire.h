@@ -38,6 +38,12 @@ enum pm_wire_kind {
     PM_WIRE_MEMMGR = 0x4d4d4731,  /* "MMG1" (client to server, first on a
                                    * connection): this is the memory
                                    * manager's connection (memmgr/) */
+    PM_WIRE_DELEGATE = 0x444c4731, /* "DLG1" (client to server, first on a
+                                   * connection): this connection speaks for
+                                   * the caller in the body (struct
+                                   * pm_wire_delegate); honoured only from
+                                   * root or the server's own user
+                                   * (msg/delegate.c) */
     PM_WIRE_INBAND = 0x494e4231,  /* "INB1" (server to a reply-blocked
                                    * client): a map/unmap request (inband.h)
                                    * in the header's `inband` bytes; seq =
@@ -63,6 +69,20 @@ struct pm_wire_send {
                           * struct _pulse), anything else is refused */
     int32_t priority;
     int64_t value;     /* pulse value */
+};
+
+/* The body of PM_WIRE_DELEGATE: the caller a connection speaks for, as
+ * the kernel told the sender (e.g. a FUSE request's ids and the caller's
+ * /proc/PID/status).  Fixed size; ngroups <= PM_WIRE_DELEGATE_GROUPS. */
+#define PM_WIRE_DELEGATE_VERSION 1
+#define PM_WIRE_DELEGATE_GROUPS 64
+struct pm_wire_delegate {
+    uint32_t version;
+    int32_t pid;
+    uint32_t ruid, euid, suid;
+    uint32_t rgid, egid, sgid;
+    uint32_t ngroups;
+    uint32_t groups[PM_WIRE_DELEGATE_GROUPS];
 };
 
 /* Server to client.  The in-band request travels in the header, not in

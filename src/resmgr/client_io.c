@@ -15,6 +15,7 @@
 
 #include "common/internal.h"
 #include "msg/msg.h"
+#include "resmgr/client.h"
 
 /* After a failed MsgSend() on fd.  MsgSend() says EBADF both for a
  * descriptor that is no connection and for one whose manager has gone
@@ -129,4 +130,52 @@ PM_EXPORT int pm_fstat(int fd, struct stat *st)
         return (int)io_failed(fd);
     *st = tmp;
     return 0;
+}
+
+ssize_t pm_read_at(int fd, void *buf, size_t n, off_t off)
+{
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    struct {
+        struct _io_read r;
+        struct _xtype_offset x;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.r.type = _IO_READ;
+    msg.r.combine_len = sizeof msg;
+    msg.r.nbytes = (uint32_t)n;
+    msg.r.xtype = _IO_XTYPE_OFFSET;
+    msg.x.offset = (int64_t)off;
+    long st = MsgSend(fd, &msg, sizeof msg, buf, n);
+    if (st < 0)
+        return -1;
+    if ((unsigned long)st > n)
+        return pm_fail_over(EIO, "the manager claims %ld bytes for a read of %zu", st, n);
+    return (ssize_t)st;
+}
+
+ssize_t pm_write_at(int fd, const void *buf, size_t n, off_t off)
+{
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    struct {
+        struct _io_write w;
+        struct _xtype_offset x;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.w.type = _IO_WRITE;
+    msg.w.combine_len = sizeof msg;
+    msg.w.nbytes = (uint32_t)n;
+    msg.w.xtype = _IO_XTYPE_OFFSET;
+    msg.x.offset = (int64_t)off;
+    iov_t iov[2], none;
+    SETIOV(&iov[0], &msg, sizeof msg);
+    SETIOV(&iov[1], (void *)buf, n);
+    SETIOV(&none, NULL, 0);
+    long st = MsgSendv(fd, iov, n ? 2 : 1, &none, 1);
+    if (st < 0)
+        return -1;
+    if ((unsigned long)st > n)
+        return pm_fail_over(EIO, "the manager claims %ld bytes for a write of %zu", st, n);
+    return (ssize_t)st;
 }
