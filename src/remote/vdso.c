@@ -11,7 +11,6 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/ptrace.h>
@@ -50,7 +49,7 @@ static uintptr_t auxv_vdso_base(pid_t pid)
 {
     char path[64];
     unsigned long av[2 * 64];
-    snprintf(path, sizeof path, "/proc/%d/auxv", (int)pid);
+    pm_fmt(path, sizeof path, "/proc/%d/auxv", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
