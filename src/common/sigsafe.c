@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,22 +46,42 @@ void pm_futex_wake(atomic_uint *word, int n)
     errno = e;
 }
 
+/* A lock held with no holder recorded: its holder is between taking it and
+ * recording itself, or between erasing itself and letting go - a few
+ * instructions for another thread, forever for this very one, interrupted
+ * there by the signal whose handler asks.  Looked at again for this long,
+ * then counted as this thread's. */
+#define UNKNOWN_HOLDER_NS 50000
+
 int pm_lock_sigsafe(pthread_mutex_t *m, int64_t deadline_ns)
 {
     if (pthread_mutex_trylock(m) == 0)
         return 0;
     pid_t me = pm_gettid();
+    int64_t unknown_since = 0;
     for (;;) {
         /* glibc records the holder of a default mutex in __owner (the
-         * public layout of pthread_mutex_t).  Between a holder's atomic
-         * acquisition and that store there is a window of a few
-         * instructions; a handler arriving in it waits until its
-         * deadline rather than mistaking its own thread for another. */
-        if (__atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED) == me) {
+         * public layout of pthread_mutex_t). */
+        pid_t owner = __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED);
+        if (owner == me) {
             errno = EDEADLK;
             return -1;
         }
-        int64_t left = deadline_ns - pm_now_ns();
+        int64_t now = pm_now_ns();
+        if (owner == 0) {
+            if (!unknown_since) {
+                unknown_since = now;
+            } else if (now - unknown_since > UNKNOWN_HOLDER_NS) {
+                errno = EDEADLK;
+                return -1;
+            }
+            sched_yield();
+            if (pthread_mutex_trylock(m) == 0)
+                return 0;
+            continue;
+        }
+        unknown_since = 0;
+        int64_t left = deadline_ns - now;
         if (left <= 0) {
             errno = ETIMEDOUT;
             return -1;
@@ -87,17 +108,37 @@ int pm_lock_sigsafe(pthread_mutex_t *m, int64_t deadline_ns)
 int pm_rw_read_lock(struct pm_rwlock *l, int64_t deadline_ns)
 {
     unsigned w = atomic_load(&l->word);
+    pid_t me = 0;
+    int64_t unknown_since = 0;
     for (;;) {
         if (!(w & PM_RW_WRITER)) {
             if (atomic_compare_exchange_weak(&l->word, &w, w + 1))
                 return 0;
             continue;
         }
-        if (atomic_load(&l->writer) == (int)pm_gettid()) {
+        if (!me)
+            me = pm_gettid();
+        int writer = atomic_load(&l->writer);
+        if (writer == (int)me) {
             errno = EDEADLK;
             return -1;
         }
-        if (pm_now_ns() >= deadline_ns) {
+        int64_t now = pm_now_ns();
+        if (writer == 0) {
+            /* As for mutexes above: a writer between taking the word and
+             * naming itself, or between the two on its way out. */
+            if (!unknown_since) {
+                unknown_since = now;
+            } else if (now - unknown_since > UNKNOWN_HOLDER_NS) {
+                errno = EDEADLK;
+                return -1;
+            }
+            sched_yield();
+            w = atomic_load(&l->word);
+            continue;
+        }
+        unknown_since = 0;
+        if (now >= deadline_ns) {
             errno = ETIMEDOUT;
             return -1;
         }

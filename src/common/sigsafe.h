@@ -32,8 +32,10 @@ void pm_futex_wake(atomic_uint *word, int n);
 /*
  * Lock m (a default glibc mutex, which records its owner's thread id) for a
  * path a signal handler may take: 0 with m locked; -1 with errno EDEADLK
- * when this thread holds it already (the code this handler interrupted),
- * or ETIMEDOUT at deadline_ns.  Unlock with pthread_mutex_unlock().
+ * when this thread holds it already (the code this handler interrupted) -
+ * or may: a lock caught for 50 us in the instant of changing hands, no
+ * holder recorded, counts as this thread's - or ETIMEDOUT at deadline_ns
+ * while another thread holds it.  Unlock with pthread_mutex_unlock().
  */
 int pm_lock_sigsafe(pthread_mutex_t *m, int64_t deadline_ns);
 

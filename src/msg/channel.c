@@ -59,6 +59,10 @@ struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot, int64_t deadlin
 {
     struct pm_channel *found = NULL;
     *busy = 0;
+    /* A process without channels (most callers of mmap_peer()) has no
+     * client to look for: no lock taken. */
+    if (__atomic_load_n(&chid_end, __ATOMIC_RELAXED) <= 1)
+        return NULL;
     if (pm_lock_sigsafe(&table_lock, deadline_ns) < 0) {
         *busy = errno;
         return NULL;
@@ -211,7 +215,7 @@ PM_EXPORT int ChannelCreate(unsigned flags)
             chid = i;
             channels[i] = ch;
             if (i >= chid_end)
-                chid_end = i + 1;
+                __atomic_store_n(&chid_end, i + 1, __ATOMIC_RELAXED);
             ch->dead = 1; /* not usable until set up */
             break;
         }

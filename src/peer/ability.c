@@ -61,6 +61,7 @@ static pthread_once_t table_once = PTHREAD_ONCE_INIT;
  * consults it and may run in a signal handler, which must not wait for
  * table_lock (the code it interrupted may hold it). */
 static atomic_uint allowed_bits;
+static atomic_int table_ready; /* table_init() has run: no pthread_once() on the way */
 /* Without the fork handler INHERIT_NO could not be kept, so it is refused
  * rather than silently ignored (a child would keep what it should lose). */
 static bool fork_handler_ok;
@@ -201,12 +202,14 @@ static void table_init(void)
     grant_from_environment();
     publish();
     fork_handler_ok = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+    atomic_store(&table_ready, 1);
     errno = saved_errno;
 }
 
 static void ensure_init(void)
 {
-    pthread_once(&table_once, table_init);
+    if (!atomic_load(&table_ready))
+        pthread_once(&table_once, table_init);
 }
 
 /* At load: the first pm_ability_check() may come from a signal handler,

@@ -350,6 +350,8 @@ static void release(struct slot *s)
     pm_futex_wake(&freed, 1);
 }
 
+static int run_job(int (*fn)(void *), void *arg, int64_t deadline);
+
 int pm_worker_run(int (*fn)(void *), void *arg)
 {
     if (!atomic_load(&have_tracer)) {
@@ -360,6 +362,23 @@ int pm_worker_run(int (*fn)(void *), void *arg)
             return -1;
     }
     int64_t deadline = pm_now_ns() + pm_timeout_ns();
+    /* The job's ptrace stops each send SIGCHLD to this process; the tracer
+     * thread blocks it, so the kernel would wake this thread, asleep below,
+     * to take it (three times a call, or more).  Blocked here for the wait,
+     * it stays pending and is taken once, as this thread unblocks it. */
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, &old);
+    int rc = run_job(fn, arg, deadline);
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return rc;
+}
+
+static int run_job(int (*fn)(void *), void *arg, int64_t deadline)
+{
     struct slot *s = claim(deadline);
     if (!s)
         return -1;
