@@ -387,7 +387,14 @@ int pm_pager_init(void)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_t th;
+    /* Signals blocked from the thread's first instruction (service() blocks
+     * them too, but a signal could find it before): no handler of the
+     * program ever runs on a library thread. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int e = pthread_create(&th, &a, service, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&a);
     if (e) {
         close(tfd);

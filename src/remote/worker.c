@@ -354,6 +354,12 @@ static int run_job(int (*fn)(void *), void *arg, int64_t deadline);
 
 int pm_worker_run(int (*fn)(void *), void *arg)
 {
+    /* The tracer thread blocks every signal, but not those it causes itself
+     * (SIGSEGV...): a handler of one calling us there would wait for its
+     * own thread. */
+    if (my_tid)
+        return pm_fail(EDEADLK, "called on the library's tracer thread (in the "
+                       "handler of a signal that thread caused?)");
     if (!atomic_load(&have_tracer)) {
         if (!ondemand)
             return pm_fail(EAGAIN, "the library's tracer thread could not be "
