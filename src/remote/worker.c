@@ -208,6 +208,9 @@ static int hand_over(void)
     return 0;
 }
 
+/* Bumped by each new tracer thread once it runs (start_tracer() waits). */
+static atomic_uint started;
+
 static void *tracer_main(void *arg)
 {
     /* Every signal blocked (already from the creator: see start_tracer()).
@@ -226,6 +229,8 @@ static void *tracer_main(void *arg)
     norphans = 0;
     my_gen = (unsigned)(uintptr_t)arg;
     my_tid = pm_gettid();
+    atomic_fetch_add(&started, 1);
+    pm_futex_wake(&started, INT_MAX);
 
     while (atomic_load(&generation) == my_gen) {
         unsigned p = atomic_load(&posted);
@@ -258,6 +263,7 @@ static int start_tracer(unsigned gen)
     pthread_attr_setstacksize(&attr, 256 * 1024 + ORPHANS_MAX * sizeof(struct pm_tracee));
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    unsigned seen = atomic_load(&started);
     int e = pthread_create(&th, &attr, tracer_main, (void *)(uintptr_t)gen);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
@@ -265,6 +271,14 @@ static int start_tracer(unsigned gen)
         pm_fmt(start_error, sizeof start_error, "pthread_create(): %s", pm_strerror(e));
         return -1;
     }
+    /* Until the thread runs, its start-up may hold the allocator's locks
+     * (a sanitizer's do, for the new thread's bookkeeping): a fork() by the
+     * program meanwhile would leave them held in the child.  At load the
+     * program forks soon after, so wait for the thread to be under way. */
+    int64_t until = pm_now_ns() + 5000000000;
+    unsigned now;
+    while ((now = atomic_load(&started)) == seen && pm_now_ns() < until)
+        pm_futex_wait(&started, now, until);
     atomic_store(&have_tracer, 1);
     return 0;
 }
