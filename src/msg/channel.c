@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "msg/event.h"
 #include "msg/msg.h"
 
 #define MAX_CHANNELS 1024 /* chid fits the 10 bits scoids leave it */
@@ -79,9 +80,13 @@ static void channel_free(struct pm_channel *ch)
             close(ch->conns[i].reply_cache);
         if (ch->conns[i].inband_side >= 0)
             close(ch->conns[i].inband_side);
+        pm_evsock_release(&ch->conns[i]);
     }
     free(ch->conns);
     free(ch->pending);
+    free(ch->deferred);
+    if (ch->defer_ev >= 0)
+        close(ch->defer_ev);
     pthread_mutex_destroy(&ch->lock);
     free(ch);
 }
@@ -110,7 +115,7 @@ PM_EXPORT int ChannelCreate(unsigned flags)
     if (!ch)
         return pm_fail(ENOMEM, "out of memory");
     ch->flags = flags;
-    ch->lsn = ch->ep = ch->wake = -1;
+    ch->lsn = ch->ep = ch->wake = ch->defer_ev = -1;
     ch->refs = 1; /* the table's */
     pthread_mutex_init(&ch->lock, NULL);
 

@@ -54,6 +54,11 @@ struct pm_sconn {
     int inband_side;        /* our end of the in-band socket, or -1 */
     int inband_busy;        /* a request waits on it: the waiter closes it
                              * if the connection goes meanwhile */
+    int evs;                /* the client's event relay (msg/event_sock.c):
+                             * index + 1, 0 none */
+    int evflags;            /* PM_EVSOCK_* the client set for it */
+    int unblock_req;        /* the sender of the busy message asked to be
+                             * unblocked (_NTO_MI_UNBLOCK_REQ) */
 };
 
 struct pm_channel {
@@ -69,7 +74,25 @@ struct pm_channel {
     /* Pulses made up by the channel itself (disconnect, unblock). */
     struct _pulse *pending;
     int npending, cap_pending;
+    /* Messages MsgReceivePulse() took off their sockets, for the next
+     * MsgReceive() (receive_defer.c); defer_ev (eventfd, -1 until needed)
+     * is readable while there are some. */
+    rcvid_t *deferred;
+    int ndeferred, cap_deferred;
+    int defer_ev;
 };
+
+/* epoll tag of a channel's defer_ev (connections use slot + 1). */
+#define PM_EV_DEFER UINT64_MAX
+
+/* MsgReceivev(), or MsgReceivePulsev() with pulse_only (receive.c). */
+rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info *info,
+                   int pulse_only);
+/* receive_defer.c (lock held): keep message `id` for a later MsgReceive();
+ * hand the oldest still valid one over (1, *out = its rcvid), or 0. */
+void pm_defer_push(struct pm_channel *ch, rcvid_t id);
+int pm_defer_pop(struct pm_channel *ch, const iov_t *riov, size_t rparts,
+                 struct _msg_info *info, rcvid_t *out);
 
 /* The channel table (channel.c): a reference, released with put. */
 struct pm_channel *pm_channel_get(int chid);   /* NULL + EINVAL if none */
@@ -101,6 +124,10 @@ int pm_scoid_peer(int scoid, struct pm_peer *p);
 struct _client_info;
 int pm_client_cred(int scoid, struct _client_info *info, int ngroups);
 
+/* Queue a pulse the channel makes up itself (disconnect, unblock), for
+ * the next MsgReceive() (lock held). */
+void pm_channel_queue_pulse(struct pm_channel *ch, int code, int value, int scoid);
+
 /* Mark a connection idle again and free the message it held. */
 void pm_sconn_finish(struct pm_sconn *c);
 
@@ -118,6 +145,10 @@ struct pm_cconn {
     unsigned chflags;       /* ... and its channel has these flags */
     int inband_side;        /* our end of the in-band socket, or -1 */
     int inband_trust;       /* the server may ask in-band: 1/0, -1 unknown */
+    int coflags;            /* ConnectAttach()'s flags (_NTO_COF_*) */
+    unsigned ev_gen;        /* our event relay was offered to the server in
+                             * this fork generation (msg/event_relay.c) */
+    int notified;           /* PM_WIRE_NOTIFY conditions not yet taken */
 };
 /* The connection behind coid, with `lock` held (pm_cconn_put releases it).
  * NULL + EBADF when there is none.  With `exchange`, the exchange lock is
@@ -129,12 +160,6 @@ void pm_cconn_put(struct pm_cconn *c);
 uint64_t pm_cconn_ino(struct pm_cconn *c);
 struct pm_cconn *pm_cconn_begin_exchange(int coid, int *fd);
 void pm_cconn_end_exchange(struct pm_cconn *c);
-
-/* Where a sigevent's pulse goes (event.c keeps them in the pad). */
-#define PM_SIGEV_CODE(e)     (((int *)&(e)->_sigev_un._pad)[0])
-#define PM_SIGEV_PRIORITY(e) (((int *)&(e)->_sigev_un._pad)[1])
-#define PM_SIGEV_CHID(e)     (((int *)&(e)->_sigev_un._pad)[2])
-#define PM_SIGEV_PID(e)      (((int *)&(e)->_sigev_un._pad)[3])
 
 /* Send a whole datagram: header + iov body inline, or header + memfd.
  * `cache` (may be NULL) keeps the connection's memfd between messages: the

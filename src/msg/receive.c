@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "msg/event.h"
 #include "msg/msg.h"
+#include "msg/timeout.h"
 
 #define EV_LISTEN 0
 #define EV_WAKE 1
@@ -37,6 +39,7 @@ void pm_sconn_finish(struct pm_sconn *c)
     c->reply = NULL;
     c->reply_len = c->reply_cap = 0;
     c->busy = 0;
+    c->unblock_req = 0;
 }
 
 struct pm_sconn *pm_rcvid_lookup(rcvid_t rcvid, struct pm_channel **chp)
@@ -148,7 +151,7 @@ static void accept_all(struct pm_channel *ch)
     }
 }
 
-static void queue_pulse(struct pm_channel *ch, int code, int value, int scoid)
+void pm_channel_queue_pulse(struct pm_channel *ch, int code, int value, int scoid)
 {
     if (ch->npending == ch->cap_pending) {
         int n = ch->cap_pending ? ch->cap_pending * 2 : 8;
@@ -194,10 +197,11 @@ static void drop_conn(struct pm_channel *ch, int slot)
     c->inband_side = -1;
     c->inband_busy = 0;
     c->memmgr = 0;
+    pm_evsock_release(c);
     c->fd = -1;
     c->gen++; /* whatever rcvid was out for it is now stale */
     if (ch->flags & _NTO_CHF_DISCONNECT)
-        queue_pulse(ch, _PULSE_CODE_DISCONNECT, 0, PM_SCOID(ch->chid, slot));
+        pm_channel_queue_pulse(ch, _PULSE_CODE_DISCONNECT, 0, PM_SCOID(ch->chid, slot));
 }
 
 /* One 64 KiB receive buffer per receiving thread, freed with the thread:
@@ -279,6 +283,10 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         c->memmgr = 1;
         return 0;
     }
+    if (h.kind == PM_WIRE_EVSOCK) {
+        pm_evsock_take(c, fd, h.code); /* checked there; takes fd */
+        return 0;
+    }
     if (h.kind == PM_WIRE_PULSE) {
         struct _pulse p = { .type = _PULSE_TYPE, .subtype = _PULSE_SUBTYPE,
                             .code = (int8_t)h.code,
@@ -296,6 +304,7 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         if (!c->busy || c->seq != h.seq)
             return 0; /* already replied to: nothing to unblock */
         if (ch->flags & _NTO_CHF_UNBLOCK) {
+            c->unblock_req = 1; /* MsgInfo() reports it */
             struct _pulse p = { .type = _PULSE_TYPE, .code = _PULSE_CODE_UNBLOCK,
                                 .value.sival_int = (int)rcvid_of(ch->chid, slot, c->gen),
                                 .scoid = scoid };
@@ -363,10 +372,12 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     return 1;
 }
 
-PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
-                              struct _msg_info *info)
+rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info *info,
+                   int pulse_only)
 {
     pm_begin();
+    int64_t deadline;
+    int tt = pm_timeout_take(_NTO_TIMEOUT_RECEIVE, &deadline);
     struct pm_channel *ch = pm_channel_get(chid);
     if (!ch)
         return -1;
@@ -390,9 +401,30 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
             }
             pthread_mutex_unlock(&ch->lock);
         }
+        /* Messages MsgReceivePulse() left for us (receive_defer.c). */
+        if (!pulse_only && __atomic_load_n(&ch->ndeferred, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_lock(&ch->lock);
+            int got = pm_defer_pop(ch, riov, rparts, info, &out);
+            pthread_mutex_unlock(&ch->lock);
+            if (got)
+                break;
+        }
 
         struct epoll_event ev;
-        int n = epoll_wait(ch->ep, &ev, 1, -1);
+        struct timespec left = { 0, 0 };
+        if (tt) {
+            int64_t ns = deadline - pm_now_ns();
+            if (ns > 0) {
+                left.tv_sec = ns / 1000000000;
+                left.tv_nsec = ns % 1000000000;
+            }
+        }
+        int n = epoll_pwait2(ch->ep, &ev, 1, tt ? &left : NULL, NULL);
+        if (n == 0 && tt) {
+            out = pm_fail(ETIMEDOUT, "MsgReceive(): nothing before the TimerTimeout() "
+                          "deadline");
+            break;
+        }
         if (n < 0 && errno == EINTR) {
             out = pm_fail(EINTR, "MsgReceive() interrupted by a signal");
             break;
@@ -407,6 +439,8 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
             out = pm_fail(ESRCH, "channel %d was destroyed", chid);
             break;
         }
+        if (ev.data.u64 == PM_EV_DEFER)
+            continue; /* deferred messages: looked at above */
         pthread_mutex_lock(&ch->lock);
         if (ev.data.u64 == EV_LISTEN) {
             accept_all(ch);
@@ -416,6 +450,13 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
         int slot = (int)ev.data.u64 - 1;
         int got = slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0 &&
                   take(ch, slot, riov, rparts, info, &out);
+        if (got && pulse_only && out > 0) {
+            /* A message while we take pulses only: it waits for a
+             * MsgReceive(), already taken off its socket. */
+            pm_defer_push(ch, out);
+            got = 0;
+            out = -1;
+        }
         pthread_mutex_unlock(&ch->lock);
         if (got)
             break;
@@ -424,8 +465,14 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
     return out;
 }
 
+PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
+                              struct _msg_info *info)
+{
+    return pm_receive(chid, riov, rparts, info, 0);
+}
+
 PM_EXPORT rcvid_t MsgReceive(int chid, void *msg, size_t bytes, struct _msg_info *info)
 {
     iov_t v = { msg, bytes };
-    return MsgReceivev(chid, &v, 1, info);
+    return pm_receive(chid, &v, 1, info, 0);
 }

@@ -5,12 +5,17 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "msg/event.h"
 #include "msg/msg.h"
+#include "msg/timeout.h"
 
 /* Copy a reply carried in a memfd into the caller's buffers. */
 static void read_body(int fd, uint64_t len, const iov_t *riov, size_t rparts)
@@ -79,12 +84,77 @@ static int on_signal(struct pm_cconn *cc, int fd, uint32_t seq, int coid, int *s
     return cc->hello && (cc->chflags & _NTO_CHF_UNBLOCK);
 }
 
+/*
+ * TimerTimeout() for this exchange (msg/timeout.c): wait until the reply
+ * can be read or the deadline passes.  Returns 1 to go on and read, 0 when
+ * the timeout ended the exchange (errno ETIMEDOUT), -1 with errno EINTR.
+ * Once the deadline is past in a state the timeout does not name, it is
+ * dropped and the exchange waits as if there had been none.
+ */
+static int await_deadline(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
+                          int *tt, int64_t deadline, int *unblock_sent)
+{
+    while (*tt) {
+        int64_t left = deadline - pm_now_ns();
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (left > 0) {
+            struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
+            int n = ppoll(&p, 1, &ts, NULL);
+            if (n > 0)
+                return 1;
+            if (n < 0 && errno == EINTR)
+                return -1;
+            if (n < 0)
+                return 1; /* let recvmsg() report it */
+        } else if (poll(&p, 1, 0) > 0) {
+            return 1;
+        }
+        /* The deadline passed: is the server holding our message yet?  The
+         * kernel knows: our bytes still queued on the socket say no. */
+        int queued = 0;
+        if (ioctl(fd, SIOCOUTQ, &queued) < 0)
+            queued = 0;
+        int state = queued > 0 ? _NTO_TIMEOUT_SEND : _NTO_TIMEOUT_REPLY;
+        if (!(*tt & state)) {
+            *tt = 0; /* a state the timeout does not cover: wait for ever */
+            return 1;
+        }
+        *tt = 0;
+        /* Tell the server, as a signal would; on a _NTO_CHF_UNBLOCK channel
+         * a reply-blocked client then waits for its answer. */
+        if (on_signal(cc, fd, seq, coid, unblock_sent) && state == _NTO_TIMEOUT_REPLY)
+            return 1;
+        if (cc->body_cache >= 0) { /* the server may still read it */
+            close(cc->body_cache);
+            cc->body_cache = -1;
+        }
+        pm_fail(ETIMEDOUT, "connection %d: no %s before the TimerTimeout() deadline",
+                coid, state == _NTO_TIMEOUT_SEND ? "receive by the server" : "reply");
+        return 0;
+    }
+    return 1;
+}
+
 /* Wait for the reply to `seq`.  Returns the status, or -1 with errno. */
 static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
-                        const iov_t *riov, size_t rparts)
+                        const iov_t *riov, size_t rparts, int tt, int64_t tt_deadline)
 {
     int unblock_sent = 0;
     for (;;) {
+        if (tt) {
+            int w = await_deadline(cc, fd, seq, coid, &tt, tt_deadline, &unblock_sent);
+            if (w == 0)
+                return -1;
+            if (w < 0) {
+                if (on_signal(cc, fd, seq, coid, &unblock_sent))
+                    continue;
+                if (cc->body_cache >= 0) {
+                    close(cc->body_cache);
+                    cc->body_cache = -1;
+                }
+                return pm_fail(EINTR, "interrupted by a signal before the reply");
+            }
+        }
         struct pm_wire_reply h;
         iov_t stack[16];
         iov_t *v = rparts + 1 <= 16 ? stack : malloc((rparts + 1) * sizeof *v);
@@ -162,6 +232,12 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             cc->chflags = (unsigned)h.status;
             continue;
         }
+        if (ok && h.kind == PM_WIRE_NOTIFY) {
+            /* A notification (ionotify() with SIGEV_PM_CONNECTION) that
+             * came before our reply: kept for pm_poll(), not a reply. */
+            cc->notified |= (int)h.status;
+            continue;
+        }
         if (ok && h.kind == PM_WIRE_INBAND) {
             /* Our server asks us to map or unmap for it (mmap_peer()
              * without ptrace); then we go on waiting. */
@@ -202,9 +278,14 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
         close(received_fd);
         received_fd = -1;
     }
+    int64_t tt_deadline;
+    int tt = pm_timeout_take(_NTO_TIMEOUT_SEND | _NTO_TIMEOUT_REPLY, &tt_deadline);
     struct pm_cconn *c = pm_cconn_begin_exchange(coid, &fd);
     if (!c)
         return -1;
+    /* Before our first message to another process: how its server can
+     * reach us with events (msg/event.h). */
+    pm_relay_offer(c, fd, coid);
     uint64_t total = pm_iov_total(siov, sparts);
     struct pm_wire_send h = {
         .kind = PM_WIRE_MSG, .seq = ++c->seq, .coid = coid,
@@ -221,7 +302,7 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
                      e == EBADF ? EBADF : e,
                      "connection %d: the channel is gone (%s)", coid, strerror(e));
     } else {
-        rc = await_reply(c, fd, h.seq, coid, riov, rparts);
+        rc = await_reply(c, fd, h.seq, coid, riov, rparts, tt, tt_deadline);
     }
     pthread_cleanup_pop(1);
     return rc;

@@ -25,8 +25,12 @@
  *    errno says the wait cannot succeed (not EINTR, ECANCELED, EAGAIN or
  *    ENOMEM: e.g. ESRCH, the channel was destroyed); otherwise it blocks
  *    again.
- *  - Threads are detached and block every signal but the synchronous ones;
- *    a thread's context is allocated when it starts.
+ *  - Threads are detached; a thread's context is allocated when it starts.
+ *  - Pool threads run the application's handlers: they are the
+ *    application's threads, with the signal mask of the thread that made
+ *    them (thread_pool_start()'s caller, or a pool thread), never a mask of
+ *    the library's.  With POOL_FLAG_EXIT_SELF they are the only threads
+ *    left, so a blocked SIGTERM would never take its default action.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -82,13 +86,8 @@ static void *pool_thread(void *arg);
 static int spawn(struct _thread_pool *p, int n)
 {
     int made = 0;
-    sigset_t all, old;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    /* The threads inherit the signal mask of the thread making them: the
+     * application's, as with any thread it creates itself. */
     for (int i = 0; i < n && p->nthreads < p->attr.maximum; i++) {
         pthread_t t;
         pthread_attr_t local, *a = p->attr.attr;
@@ -105,7 +104,6 @@ static int spawn(struct _thread_pool *p, int n)
         p->nthreads++;
         made++;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return made;
 }
 

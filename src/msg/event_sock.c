@@ -1,0 +1,203 @@
+/*
+ * The server's side of event delivery to another process: the relay
+ * endpoints clients handed over (PM_WIRE_EVSOCK), and sending a request
+ * to one.
+ *
+ * Decisions:
+ *  - An endpoint is accepted only if it is an AF_UNIX datagram socket made
+ *    by the very process at the other end of the connection (its peer
+ *    credentials, set by socketpair(), name that pid while the connection
+ *    is alive).  A client cannot so make the server write into somebody
+ *    else's relay or socket, with the server's name on it.
+ *  - One descriptor per client process, however many connections it has
+ *    (every connection brings the same endpoint: kept once, counted), so
+ *    that events cost a server one descriptor per client process.
+ *  - Requests go with MSG_DONTWAIT: a client that does not read its relay
+ *    fills it (the kernel's datagram queue, a few hundred requests) and the
+ *    server gets EAGAIN, as QNX's MsgDeliverEvent() says when it is out of
+ *    pulse buffers; the server never waits for a client.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "msg/event.h"
+#include "msg/msg.h"
+
+struct endpoint {
+    int fd;        /* -1 when free */
+    uint64_t ino;  /* the socket's identity */
+    int refs;      /* connections that brought it */
+};
+
+static struct endpoint *tab;
+static int ntab;
+static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int endpoint_ok(int fd, pid_t client, uint64_t *ino)
+{
+    struct stat st;
+    int type = 0, domain = 0;
+    socklen_t len = sizeof type;
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_DGRAM)
+        return 0;
+    len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cr.pid != client)
+        return 0;
+    *ino = (uint64_t)st.st_ino;
+    return 1;
+}
+
+static void put_locked(int evs)
+{
+    struct endpoint *e = &tab[evs - 1];
+    if (--e->refs == 0) {
+        close(e->fd);
+        e->fd = -1;
+        e->ino = 0;
+    }
+}
+
+void pm_evsock_take(struct pm_sconn *c, int fd, int32_t flags)
+{
+    uint64_t ino;
+    if (!endpoint_ok(fd, c->pid, &ino)) {
+        close(fd); /* not the client's own relay: ignored */
+        return;
+    }
+    pthread_mutex_lock(&tab_lock);
+    int idx = -1, spare = -1;
+    for (int i = 0; i < ntab; i++) {
+        if (tab[i].fd >= 0 && tab[i].ino == ino) {
+            idx = i;
+            break;
+        }
+        if (tab[i].fd < 0 && spare < 0)
+            spare = i;
+    }
+    if (idx >= 0) {
+        close(fd);
+        tab[idx].refs++;
+    } else {
+        if (spare < 0) {
+            struct endpoint *t = realloc(tab, (size_t)(ntab ? ntab * 2 : 16) * sizeof *t);
+            if (!t) {
+                pthread_mutex_unlock(&tab_lock);
+                close(fd); /* events to this client will fail with ESRCH */
+                return;
+            }
+            int n = ntab ? ntab * 2 : 16;
+            for (int i = ntab; i < n; i++)
+                t[i] = (struct endpoint){ .fd = -1 };
+            spare = ntab;
+            tab = t;
+            ntab = n;
+        }
+        idx = spare;
+        tab[idx] = (struct endpoint){ .fd = fd, .ino = ino, .refs = 1 };
+    }
+    if (c->evs)
+        put_locked(c->evs);
+    c->evs = idx + 1;
+    c->evflags = flags & (PM_EVSOCK_REG_EVENTS | PM_EVSOCK_NOEVENT);
+    pthread_mutex_unlock(&tab_lock);
+}
+
+void pm_evsock_release(struct pm_sconn *c)
+{
+    if (!c->evs)
+        return;
+    pthread_mutex_lock(&tab_lock);
+    put_locked(c->evs);
+    pthread_mutex_unlock(&tab_lock);
+    c->evs = 0;
+    c->evflags = 0;
+}
+
+/* Copy what we need of the connection behind scoid. */
+static int client_of(int scoid, pid_t *pid, uid_t *uid, pid_t *tid, int *evs, int *flags)
+{
+    int slot = PM_SCOID_SLOT(scoid), found = 0;
+    struct pm_channel *ch = scoid > 0 ? pm_channel_get(PM_SCOID_CHID(scoid)) : NULL;
+    if (!ch)
+        return pm_fail_over(ESRCH, "no connection %d", scoid);
+    pthread_mutex_lock(&ch->lock);
+    if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
+        struct pm_sconn *c = &ch->conns[slot];
+        *pid = c->pid;
+        if (uid)
+            *uid = c->uid;
+        if (tid)
+            *tid = c->tid;
+        if (evs)
+            *evs = c->evs;
+        if (flags)
+            *flags = c->evflags;
+        found = 1;
+    }
+    pthread_mutex_unlock(&ch->lock);
+    pm_channel_put(ch);
+    return found ? 0 : pm_fail_over(ESRCH, "no connection %d", scoid);
+}
+
+int pm_evsock_client(int scoid, pid_t *pid, uid_t *uid, pid_t *tid)
+{
+    return client_of(scoid, pid, uid, tid, NULL, NULL);
+}
+
+static int may_deliver(int evs, int flags, int handle, pid_t pid)
+{
+    if (!evs)
+        return pm_fail(ESRCH, "client PID %d never gave us a way to deliver events "
+                       "to it (it has sent no message on this connection)", (int)pid);
+    if (flags & PM_EVSOCK_NOEVENT)
+        return pm_fail(EACCES, "client PID %d connected with _NTO_COF_NOEVENT",
+                       (int)pid);
+    if ((flags & PM_EVSOCK_REG_EVENTS) && !handle)
+        return pm_fail(EACCES, "client PID %d takes registered events only "
+                       "(_NTO_COF_REG_EVENTS)", (int)pid);
+    return 0;
+}
+
+int pm_evsock_send(int scoid, const struct pm_evreq *r)
+{
+    pid_t pid;
+    int evs, flags;
+    if (client_of(scoid, &pid, NULL, NULL, &evs, &flags) < 0)
+        return -1;
+    if (may_deliver(evs, flags, !!(r->notify & SIGEV_FLAG_HANDLE), pid) < 0)
+        return -1;
+    pthread_mutex_lock(&tab_lock);
+    ssize_t n = tab[evs - 1].fd >= 0
+                    ? send(tab[evs - 1].fd, r, sizeof *r, MSG_DONTWAIT | MSG_NOSIGNAL)
+                    : -1;
+    int e = tab[evs - 1].fd >= 0 ? errno : ECONNREFUSED;
+    pthread_mutex_unlock(&tab_lock);
+    if (n == (ssize_t)sizeof *r)
+        return 0;
+    if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS)
+        return pm_fail(EAGAIN, "client PID %d does not take its events (its queue "
+                       "is full)", (int)pid);
+    return pm_fail(ESRCH, "client PID %d is gone, or exec'd (its event relay is "
+                   "closed): %s", (int)pid, strerror(e));
+}
+
+int pm_evsock_verify(int scoid, const struct sigevent *ev)
+{
+    pid_t pid;
+    int evs, flags;
+    if (client_of(scoid, &pid, NULL, NULL, &evs, &flags) < 0)
+        return -1;
+    if (may_deliver(evs, flags, !!(ev->sigev_notify & SIGEV_FLAG_HANDLE), pid) < 0)
+        return -1;
+    pm_begin();
+    return EOK;
+}
