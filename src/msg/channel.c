@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -23,6 +24,43 @@ void pm_channel_name(pid_t pid, int chid, char *buf, size_t n, size_t *len)
     buf[0] = 0;
     int k = snprintf(buf + 1, n - 1, "peermap.ch.%d.%d", (int)pid, chid);
     *len = 1 + (size_t)k;
+}
+
+/*
+ * A private channel (_NTO_CHF_PRIVATE) takes connections from its own
+ * process only.  It listens under a name no other process is told
+ * (random, 128 bits), not under the public "peermap.ch.<pid>.<chid>": a
+ * ConnectAttach() from another process finds no such channel (ESRCH) at
+ * once, instead of a connection the channel would drop unread - and a
+ * MsgSendPulse() on it that "succeeds" while the pulse goes nowhere.  The
+ * check in accept_all() stays: the name can be read in /proc/net/unix.
+ */
+static void private_name(pid_t pid, int chid, char *buf, size_t n, size_t *len)
+{
+    uint64_t r[2] = { 0, 0 };
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        r[0] ^= (uint64_t)pm_now_ns();
+        r[1] ^= (uint64_t)(uintptr_t)&r;
+    }
+    buf[0] = 0;
+    int k = snprintf(buf + 1, n - 1, "peermap.chp.%d.%d.%016llx%016llx", (int)pid, chid,
+                     (unsigned long long)r[0], (unsigned long long)r[1]);
+    *len = 1 + (size_t)k;
+}
+
+void pm_channel_addr(pid_t pid, int chid, char *buf, size_t n, size_t *len)
+{
+    if (pid == getpid()) {
+        struct pm_channel *ch = pm_channel_get(chid);
+        if (ch) {
+            size_t k = ch->namelen < n ? ch->namelen : n;
+            memcpy(buf, ch->name, k);
+            *len = k;
+            pm_channel_put(ch);
+            return;
+        }
+    }
+    pm_channel_name(pid, chid, buf, n, len);
 }
 
 struct pm_channel *pm_channel_get(int chid)
@@ -136,7 +174,12 @@ PM_EXPORT int ChannelCreate(unsigned flags)
     }
     ch->chid = chid;
 
-    pm_channel_name(getpid(), chid, sa.sun_path, sizeof sa.sun_path, &nlen);
+    if (flags & _NTO_CHF_PRIVATE)
+        private_name(getpid(), chid, ch->name, sizeof ch->name, &ch->namelen);
+    else
+        pm_channel_name(getpid(), chid, ch->name, sizeof ch->name, &ch->namelen);
+    memcpy(sa.sun_path, ch->name, ch->namelen);
+    nlen = ch->namelen;
     ch->lsn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     ch->ep = epoll_create1(EPOLL_CLOEXEC);
     ch->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

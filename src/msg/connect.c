@@ -128,7 +128,7 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
         pid = getpid();
     if (pid < 0 || chid <= 0)
         return pm_fail(ESRCH, "no channel %d in process %d", chid, (int)pid);
-    pm_channel_name(pid, chid, sa.sun_path, sizeof sa.sun_path, &nlen);
+    pm_channel_addr(pid, chid, sa.sun_path, sizeof sa.sun_path, &nlen);
 
     int side = (index & _NTO_SIDE_CHANNEL) != 0;
     int cloexec = side || (flags & _NTO_COF_CLOEXEC);

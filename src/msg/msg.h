@@ -64,6 +64,8 @@ struct pm_sconn {
 struct pm_channel {
     int chid;
     unsigned flags;
+    char name[64];          /* the listener's abstract name (leading NUL) */
+    size_t namelen;
     int lsn;                /* listening socket */
     int ep;                 /* epoll set: listener, wake-up, every connection */
     int wake;               /* eventfd: ChannelDestroy() wakes receivers */
@@ -98,6 +100,10 @@ int pm_defer_pop(struct pm_channel *ch, const iov_t *riov, size_t rparts,
 struct pm_channel *pm_channel_get(int chid);   /* NULL + EINVAL if none */
 void pm_channel_put(struct pm_channel *ch);
 void pm_channel_name(pid_t pid, int chid, char *buf, size_t n, size_t *len);
+/* The name to connect to for (pid, chid): a channel of this process is
+ * looked up (a private one has a name of its own, which only this process
+ * knows); another process's has pm_channel_name(). */
+void pm_channel_addr(pid_t pid, int chid, char *buf, size_t n, size_t *len);
 /* A channel (referenced) on which process `pid` waits for a reply, and the
  * slot of its connection; NULL when it waits on none of ours. */
 struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot);
