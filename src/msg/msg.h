@@ -134,6 +134,16 @@ int pm_client_cred(int scoid, struct _client_info *info, int ngroups);
  * the next MsgReceive() (lock held). */
 void pm_channel_queue_pulse(struct pm_channel *ch, int code, int value, int scoid);
 
+/* Wake the threads waiting in MsgReceive() on ch to look at its queues
+ * again (lock held); pm_channel_unkick() when they are empty. */
+void pm_channel_kick(struct pm_channel *ch);
+void pm_channel_unkick(struct pm_channel *ch);
+
+/* unblock.c (lock held): has the sender of c's busy message asked to be
+ * unblocked?  1 yes (c->unblock_req), 0 no, -1 it was let go (EINTR, on a
+ * channel without _NTO_CHF_UNBLOCK): the message is finished. */
+int pm_sconn_check_unblock(struct pm_channel *ch, struct pm_sconn *c);
+
 /* Mark a connection idle again and free the message it held. */
 void pm_sconn_finish(struct pm_sconn *c);
 

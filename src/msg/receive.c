@@ -382,6 +382,7 @@ rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info 
     if (!ch)
         return -1;
     rcvid_t out = -1;
+    int late = 0;
     /* epoll_wait() is a cancellation point: release the channel then. */
     pthread_cleanup_push((void (*)(void *))pm_channel_put, ch);
     for (;;) {
@@ -420,6 +421,10 @@ rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info 
             }
         }
         int n = epoll_pwait2(ch->ep, &ev, 1, tt ? &left : NULL, NULL);
+        /* Past the deadline, a channel that keeps waking us with nothing
+         * for us still times out. */
+        if (tt && n > 0 && left.tv_sec == 0 && left.tv_nsec == 0 && ++late > 64)
+            n = 0;
         if (n == 0 && tt) {
             out = pm_fail(ETIMEDOUT, "MsgReceive(): nothing before the TimerTimeout() "
                           "deadline");
@@ -439,8 +444,13 @@ rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info 
             out = pm_fail(ESRCH, "channel %d was destroyed", chid);
             break;
         }
-        if (ev.data.u64 == PM_EV_DEFER)
-            continue; /* deferred messages: looked at above */
+        if (ev.data.u64 == PM_EV_DEFER) {
+            /* Deferred messages, or a queued pulse: looked at above. */
+            pthread_mutex_lock(&ch->lock);
+            pm_channel_unkick(ch);
+            pthread_mutex_unlock(&ch->lock);
+            continue;
+        }
         pthread_mutex_lock(&ch->lock);
         if (ev.data.u64 == EV_LISTEN) {
             accept_all(ch);

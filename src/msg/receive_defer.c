@@ -7,7 +7,8 @@
  * message is until its reply - and its rcvid waits on the channel's
  * deferred list.  The next MsgReceive() on the channel hands it over
  * before waiting for anything new; a thread already waiting is woken
- * (defer_ev).
+ * (defer_ev, which also wakes waiters for a pulse queued from outside the
+ * receive path: pm_channel_kick()).
  *
  * A deferred rcvid that is no longer valid (the client was let go after a
  * signal, or disconnected) is dropped when its turn comes.  The list holds
@@ -30,7 +31,10 @@ static void defer_signal(struct pm_channel *ch, int on)
         if (!on)
             return;
         ch->defer_ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PM_EV_DEFER };
+        /* Edge-triggered: each kick wakes the waiters once, and a thread
+         * that takes pulses only is not woken again and again by deferred
+         * messages it must leave alone. */
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = PM_EV_DEFER };
         if (ch->defer_ev >= 0 && epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->defer_ev, &ev) < 0) {
             close(ch->defer_ev);
             ch->defer_ev = -1;
@@ -38,14 +42,29 @@ static void defer_signal(struct pm_channel *ch, int on)
         if (ch->defer_ev < 0)
             return; /* a waiting thread sees the list on its next round */
     }
+    /* Each write is an edge; reading resets the counter so that writes
+     * never find it full. */
     uint64_t v = 1;
-    if (on) {
-        if (write(ch->defer_ev, &v, sizeof v) < 0) {
-            /* the counter is full: it is readable anyway */
+    if (!on) {
+        if (read(ch->defer_ev, &v, sizeof v) < 0) {
+            /* already clear */
         }
-    } else if (read(ch->defer_ev, &v, sizeof v) < 0) {
-        /* already clear */
+    } else if (write(ch->defer_ev, &v, sizeof v) < 0 && read(ch->defer_ev, &v, sizeof v) == 8) {
+        v = 1;
+        if (write(ch->defer_ev, &v, sizeof v) < 0) {
+            /* cannot happen: just emptied */
+        }
     }
+}
+
+void pm_channel_kick(struct pm_channel *ch)
+{
+    defer_signal(ch, 1);
+}
+
+void pm_channel_unkick(struct pm_channel *ch)
+{
+    defer_signal(ch, 0);
 }
 
 void pm_defer_push(struct pm_channel *ch, rcvid_t id)
@@ -124,7 +143,5 @@ int pm_defer_pop(struct pm_channel *ch, const iov_t *riov, size_t rparts,
             done = 1;
         }
     }
-    if (!ch->ndeferred)
-        defer_signal(ch, 0);
     return done;
 }

@@ -121,6 +121,10 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
     struct pm_sconn *c = pm_rcvid_lookup(rcvid, &ch);
     if (!c)
         return -1;
+    if (pm_sconn_check_unblock(ch, c) < 0) {
+        pm_rcvid_release(ch);
+        return pm_fail(ESRCH, "rcvid %ld: the client was unblocked (EINTR)", (long)rcvid);
+    }
     int slot = (int)(c - ch->conns);
     memset(info, 0, sizeof *info);
     info->pid = c->pid;
@@ -131,6 +135,8 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
     info->srcmsglen = c->srclen > INT32_MAX ? INT32_MAX : (int32_t)c->srclen;
     info->msglen = info->srcmsglen;
     info->dstmsglen = c->dstlen > INT32_MAX ? INT32_MAX : (int32_t)c->dstlen;
+    if (c->unblock_req)
+        info->flags |= _NTO_MI_UNBLOCK_REQ;
     pm_rcvid_release(ch);
     return 0;
 }

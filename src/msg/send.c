@@ -88,16 +88,24 @@ static int on_signal(struct pm_cconn *cc, int fd, uint32_t seq, int coid, int *s
  * TimerTimeout() for this exchange (msg/timeout.c): wait until the reply
  * can be read or the deadline passes.  Returns 1 to go on and read, 0 when
  * the timeout ended the exchange (errno ETIMEDOUT), -1 with errno EINTR.
- * Once the deadline is past in a state the timeout does not name, it is
- * dropped and the exchange waits as if there had been none.
+ * Past the deadline, a SEND-blocked client whose timeout names REPLY only
+ * times out as soon as the server takes the message (looked at every
+ * PM_TT_SLICE_NS); a REPLY-blocked one whose timeout names SEND only
+ * waits as if there had been none.
  */
+#define PM_TT_SLICE_NS 5000000
+
 static int await_deadline(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
                           int *tt, int64_t deadline, int *unblock_sent)
 {
     while (*tt) {
         int64_t left = deadline - pm_now_ns();
         struct pollfd p = { .fd = fd, .events = POLLIN };
-        if (left > 0) {
+        if (left <= 0 && !(*tt & _NTO_TIMEOUT_SEND))
+            left = -1; /* REPLY only: see below */
+        if (left > 0 || left == -1) {
+            if (left == -1)
+                left = PM_TT_SLICE_NS;
             struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
             int n = ppoll(&p, 1, &ts, NULL);
             if (n > 0)
@@ -115,8 +123,10 @@ static int await_deadline(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         if (ioctl(fd, SIOCOUTQ, &queued) < 0)
             queued = 0;
         int state = queued > 0 ? _NTO_TIMEOUT_SEND : _NTO_TIMEOUT_REPLY;
+        if (state == _NTO_TIMEOUT_SEND && !(*tt & state))
+            continue; /* REPLY only: wait for the server to take it */
         if (!(*tt & state)) {
-            *tt = 0; /* a state the timeout does not cover: wait for ever */
+            *tt = 0; /* SEND only, and already received: wait for ever */
             return 1;
         }
         *tt = 0;
