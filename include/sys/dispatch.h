@@ -123,14 +123,23 @@ typedef struct _name_attach {
     int zero[2];
 } name_attach_t;
 
-#define NAME_FLAG_ATTACH_GLOBAL 0x0002u /* accepted: there is no network */
+#define NAME_FLAG_ATTACH_GLOBAL 0x0002u /* no network: the local name; for
+                                           name_open(), also the _IO_CONNECT
+                                           QNX's gns would send */
 #define NAME_FLAG_DETACH_SAVEDPP 0x0001u /* name_detach() keeps the dispatch */
+/* name_open(): the connection's _NTO_COF_* flags. */
+#define _NAME_FLAG_COF_CLOEXEC    0x0010u /* always: side channels are */
+#define _NAME_FLAG_COF_INSECURE   0x0020u
+#define _NAME_FLAG_COF_NOEVENT    0x0040u /* the server may deliver no event */
+#define _NAME_FLAG_COF_REG_EVENTS 0x0080u /* ... registered events only */
 
 /* Register `name` (no '/', or a relative path) for a new channel created
  * with _NTO_CHF_DISCONNECT | _NTO_CHF_COID_DISCONNECT | _NTO_CHF_UNBLOCK,
  * as on QNX; with dpp NULL a dispatch handle is made.  Clients reach it with
- * name_open(name), which sends the _IO_CONNECT a server written for QNX
- * expects (reply EOK to it). */
+ * name_open(name): a side-channel connection and, as on QNX 7.1 without
+ * its global name service, no message (NAME_FLAG_ATTACH_GLOBAL, or
+ * PEERMAP_NAME_OPEN_CONNECT=1 in the environment, send the _IO_CONNECT a
+ * server written for gns expects: reply EOK to it). */
 name_attach_t *name_attach(dispatch_t *dpp, const char *name, unsigned flags);
 int name_detach(name_attach_t *attach, unsigned flags);
 int name_open(const char *name, int flags);
