@@ -276,6 +276,15 @@ int iofunc_mmap_ext(resmgr_context_t *ctp, io_mmap_ext_t *msg, iofunc_ocb_t *ocb
                     iofunc_attr_t *attr, uint32_t const flags, struct stat const *const stat);
 int iofunc_mmap_default_ext(resmgr_context_t *ctp, io_mmap_ext_t *msg, IOFUNC_OCB_T *ocb);
 
+/* The unblock handler iofunc_func_init() installs: lets go a client that
+ * the iofunc layer itself holds (it holds none: no record locks here) and
+ * otherwise returns _RESMGR_DEFAULT, which the framework answers with
+ * EINTR to the client. */
+int iofunc_unblock_default(resmgr_context_t *ctp, io_pulse_t *msg, IOFUNC_OCB_T *ocb);
+/* The close_dup handler iofunc_func_init() installs: releases what the
+ * iofunc layer keeps per client (nothing without record locks): EOK. */
+int iofunc_close_dup_default(resmgr_context_t *ctp, io_close_t *msg, IOFUNC_OCB_T *ocb);
+
 int iofunc_pathconf_default(resmgr_context_t *ctp, io_pathconf_t *msg, IOFUNC_OCB_T *ocb);
 int iofunc_sync_default(resmgr_context_t *ctp, io_sync_t *msg, IOFUNC_OCB_T *ocb);
 

@@ -155,11 +155,6 @@ static void *pool_thread(void *arg)
     return NULL;
 }
 
-static void unblock_dispatch(dispatch_context_t *ctp)
-{
-    dispatch_unblock(ctp);
-}
-
 PM_EXPORT thread_pool_t *thread_pool_create(thread_pool_attr_t *attr, unsigned flags)
 {
     pm_begin();
@@ -185,7 +180,7 @@ PM_EXPORT thread_pool_t *thread_pool_create(thread_pool_attr_t *attr, unsigned f
             p->attr.context_free = dispatch_context_free;
     }
     if (!p->attr.unblock_func && p->attr.block_func == dispatch_block)
-        p->attr.unblock_func = unblock_dispatch;
+        p->attr.unblock_func = dispatch_unblock;
     p->flags = flags;
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_t ca;
