@@ -188,6 +188,10 @@ int MsgSendPulse(int coid, int priority, int code, int value);
 #ifndef SIGEV_MEMORY
 #define SIGEV_MEMORY        0x5055 /* refused (EINVAL) */
 #endif
+/* peermap's own: a notification that makes the client's connection to the
+ * server readable (a PM_WIRE_NOTIFY datagram on it), for poll()/select()
+ * on a descriptor from pm_open(); see ionotify(3). */
+#define SIGEV_PM_CONNECTION 0x5060
 #ifndef SIGEV_TYPE_MASK
 #define SIGEV_TYPE_MASK       0x0000ffff
 #define SIGEV_FLAG_UPDATEABLE 0x00100000 /* the server may set sigev_value */

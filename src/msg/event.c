@@ -74,6 +74,8 @@ int pm_event_check(const struct sigevent *ev)
         if (!ev->sigev_notify_function)
             return pm_fail(EINVAL, "SIGEV_THREAD event without a function");
         return 0;
+    case SIGEV_PM_CONNECTION:
+        return 0;
     case SIGEV_INTR:
     case SIGEV_MEMORY:
         return pm_fail(EINVAL, "event type %#x is not available on Linux", type);
@@ -195,7 +197,7 @@ int pm_event_deliver(const struct sigevent *ev, const struct pm_event_origin *fr
                             ev->_sigev_un._tid, from);
     case SIGEV_THREAD:
         return start_thread(ev);
-    default:
+    default: /* SIGEV_UNBLOCK, SIGEV_PM_CONNECTION (no connection here) */
         return pm_fail(EINVAL, "event type %#x cannot be delivered",
                        SIGEV_GET_TYPE(ev));
     }
@@ -213,6 +215,14 @@ PM_EXPORT int MsgDeliverEvent(rcvid_t rcvid, const struct sigevent *event)
         return pm_fail(EFAULT, "no event");
     if (pm_event_check(event) < 0)
         return -1;
+    int type = SIGEV_GET_TYPE(event);
+    if (type == SIGEV_PM_CONNECTION) {
+        /* Not for the client's library to deliver: the connection itself
+         * becomes readable (pm_poll()). */
+        if (rcvid <= 0 || rcvid > 0x7fffffff)
+            return pm_fail(EINVAL, "SIGEV_PM_CONNECTION needs the client's rcvid");
+        return pm_evsock_notify((int)(rcvid >> 8), event->sigev_value.sival_int);
+    }
     if (rcvid == 0) {
         struct pm_event_origin o = self_origin(gettid());
         return pm_event_deliver(event, &o);
@@ -230,7 +240,6 @@ PM_EXPORT int MsgDeliverEvent(rcvid_t rcvid, const struct sigevent *event)
     }
     /* What the client's relay will refuse, said here so that the server
      * gets an answer (the relay decides: event_relay.c). */
-    int type = SIGEV_GET_TYPE(event);
     if (!(event->sigev_notify & SIGEV_FLAG_HANDLE)) {
         if (type == SIGEV_THREAD)
             return pm_fail(EACCES, "a SIGEV_THREAD event for another process must be "

@@ -110,6 +110,11 @@ void pm_evsock_release(struct pm_sconn *c);
  * ESRCH (no such client, or it has gone), EAGAIN (its relay is full),
  * EACCES (its connection takes registered events only, and r is not). */
 int pm_evsock_send(int scoid, const struct pm_evreq *r);
+/* SIGEV_PM_CONNECTION: a PM_WIRE_NOTIFY datagram (status = conds) on the
+ * connection behind scoid, which makes it readable for the client's
+ * poll().  0, or -1 with ESRCH (no such connection).  A full socket is not
+ * an error: notifications it already holds wake the client. */
+int pm_evsock_notify(int scoid, int conds);
 /* The client behind scoid: its pid and (effective) uid from the kernel,
  * and the thread of its last message.  0, or -1 with ESRCH. */
 int pm_evsock_client(int scoid, pid_t *pid, uid_t *uid, pid_t *tid);

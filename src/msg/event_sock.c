@@ -201,3 +201,23 @@ int pm_evsock_verify(int scoid, const struct sigevent *ev)
     pm_begin();
     return EOK;
 }
+
+int pm_evsock_notify(int scoid, int conds)
+{
+    int slot = PM_SCOID_SLOT(scoid), found = 0;
+    struct pm_channel *ch = scoid > 0 ? pm_channel_get(PM_SCOID_CHID(scoid)) : NULL;
+    if (!ch)
+        return pm_fail_over(ESRCH, "no connection %d", scoid);
+    pthread_mutex_lock(&ch->lock);
+    if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
+        struct pm_wire_reply h = { .kind = PM_WIRE_NOTIFY, .status = conds };
+        send(ch->conns[slot].fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);
+        found = 1;
+    }
+    pthread_mutex_unlock(&ch->lock);
+    pm_channel_put(ch);
+    if (!found)
+        return pm_fail_over(ESRCH, "no connection %d", scoid);
+    pm_begin();
+    return 0;
+}

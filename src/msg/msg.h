@@ -177,6 +177,11 @@ uint64_t pm_cconn_ino(struct pm_cconn *c);
 struct pm_cconn *pm_cconn_begin_exchange(int coid, int *fd);
 void pm_cconn_end_exchange(struct pm_cconn *c);
 
+/* The _NOTIFY_COND_* bits notified on connection coid since last asked
+ * (notified.c), and whether its server has hung up.  0, or -1 with EBADF
+ * when coid is no connection. */
+int pm_conn_notified(int coid, int *conds, int *hup);
+
 /* Send a whole datagram: header + iov body inline, or header + memfd.
  * `cache` (may be NULL) keeps the connection's memfd between messages: the
  * receiver has always finished with the previous body before the next one
