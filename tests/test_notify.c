@@ -36,6 +36,23 @@ struct fifo_attr {
 
 static struct fifo_attr dev;
 static atomic_int read64_calls, unblocks_seen, connect_unblocks;
+static int held_ev; /* eventfd: a read or an open was held */
+
+static void note_held(void)
+{
+    uint64_t one = 1;
+    if (write(held_ev, &one, sizeof one) != sizeof one) {
+        /* cannot fail: an eventfd far from full */
+    }
+}
+
+/* Wait (10 s at most) until the manager holds a request. */
+static int wait_held(void)
+{
+    struct pollfd p = { .fd = held_ev, .events = POLLIN };
+    uint64_t v;
+    return poll(&p, 1, 10000) == 1 && read(held_ev, &v, sizeof v) == sizeof v ? 0 : -1;
+}
 static resmgr_connect_funcs_t cfuncs;
 static resmgr_io_funcs_t iofuncs;
 
@@ -52,6 +69,7 @@ static int fifo_read(resmgr_context_t *ctp, io_read_t *msg, iofunc_ocb_t *ocb)
         if (a->nheld == 8)
             return EBUSY;
         a->held[a->nheld++] = ctp->rcvid; /* answered when data comes */
+        note_held();
         return _RESMGR_NOREPLY;
     }
     size_t n = _IO_READ_GET_NBYTES(msg);
@@ -126,8 +144,10 @@ static int fifo_close_ocb(resmgr_context_t *ctp, void *reserved, iofunc_ocb_t *o
 /* An open of "hold" is held, to be unblocked by the client's signal. */
 static int fifo_open(resmgr_context_t *ctp, io_open_t *msg, struct fifo_attr *a, void *extra)
 {
-    if (strcmp(msg->connect.path, "hold") == 0)
+    if (strcmp(msg->connect.path, "hold") == 0) {
+        note_held();
         return _RESMGR_NOREPLY;
+    }
     return iofunc_open_default(ctp, msg, a, extra);
 }
 
@@ -177,6 +197,7 @@ static int start_manager(void)
                               &cfuncs, &iofuncs, &dev) < 0)
         return -1;
     ping_ev = eventfd(0, EFD_CLOEXEC);
+    held_ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     ping_code = pulse_attach(dpp, MSG_FLAG_ALLOC_PULSE, 0, on_ping, NULL);
     thread_pool_attr_t pa;
     memset(&pa, 0, sizeof pa);
@@ -198,6 +219,7 @@ static void stop_manager(void)
     thread_pool_destroy(pool);
     dispatch_destroy(dpp);
     close(ping_ev);
+    close(held_ev);
 }
 
 static uint64_t SEC = 1000000000ull;
@@ -393,7 +415,13 @@ TEST(a_held_read_is_answered_by_resmgr_msg_again_or_unblocked)
     /* Held again, and this time the reader is signalled: the manager's
      * unblock handler lets it go with EINTR. */
     atomic_store(&r.tid, 0);
+    uint64_t v;
+    while (read(held_ev, &v, sizeof v) == sizeof v) {}
     REQUIRE(pthread_create(&th, NULL, reader_main, &r) == 0);
+    /* Signalled once held and waiting in recvmsg(): a signal in the instant
+     * between a client's send and its wait does not unblock it (see
+     * ARCHITECTURE.md). */
+    CHECK(wait_held() == 0);
     CHECK(thread_in_syscall((const int *)&r.tid, SYS_recvmsg, 10000) == 0);
     int before = atomic_load(&unblocks_seen);
     pthread_kill(th, SIGUSR1);
@@ -438,6 +466,7 @@ TEST(a_held_open_reaches_the_connect_unblock_handler)
     struct reader r = { 0 };
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, opener_main, &r) == 0);
+    CHECK(wait_held() == 0);
     CHECK(thread_in_syscall((const int *)&r.tid, SYS_recvmsg, 10000) == 0);
     pthread_kill(th, SIGUSR1);
     CHECK(thread_join_ms(th, 10000) == 0);
