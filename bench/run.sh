@@ -456,3 +456,20 @@ else
     echo
     echo "- bench_memmgr: not available (mmap of a resource not measured)"
 fi
+
+# Timer pulses: a periodic timer_create(SIGEV_PULSE) received with
+# MsgReceive(), against a timerfd read directly, 1 ms and 10 ms, pinned to
+# CPU 0.  BENCH_TIMER_N: 1 ms periods measured (default 2000).
+echo
+echo "## Timer pulses"
+echo
+if [ -x "$bin/bench_timer" ]; then
+    echo "Periodic timers armed at an absolute time, pinned to CPU 0; lateness = delivery - due time."
+    echo
+    if ! taskset -c 0 "$bin/bench_timer" --caller-cpu 0 -n "${BENCH_TIMER_N:-2000}" --markdown; then
+        echo "run.sh: bench_timer failed" >&2
+        exit 1
+    fi
+else
+    echo "- bench_timer: not available"
+fi
