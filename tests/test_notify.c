@@ -441,6 +441,19 @@ TEST(a_held_read_is_answered_by_resmgr_msg_again_or_unblocked)
     errno = 0;
     CHECK(MsgSend(nb, &m.i64, sizeof m.i64, buf, sizeof buf) == -1 && errno == EAGAIN);
     CHECK_EQ_LONG(atomic_load(&read64_calls), 1);
+    /* _IO_WRITE64 without a write64 handler falls back to write. */
+    struct {
+        struct _io_write64 h;
+        char data[2];
+    } w64;
+    memset(&w64, 0, sizeof w64);
+    w64.h.type = _IO_WRITE64;
+    w64.h.combine_len = sizeof w64.h;
+    w64.h.nbytes = 2;
+    memcpy(w64.data, "zz", 2);
+    CHECK_EQ_LONG(MsgSend(w, &w64, sizeof w64, NULL, 0), 2);
+    CHECK_EQ_LONG(pm_read(nb, buf, sizeof buf), 2);
+    CHECK(memcmp(buf, "zz", 2) == 0);
     pm_close(nb);
     pm_close(w);
     pm_close(r.fd);

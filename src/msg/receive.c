@@ -372,6 +372,21 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     return 1;
 }
 
+/* epoll_wait() for at most `left` (TimerTimeout()): to the nanosecond with
+ * epoll_pwait2() (Linux 5.11), else rounded up to the millisecond. */
+static int wait_until(int ep, struct epoll_event *ev, const struct timespec *left)
+{
+    static int no_pwait2;
+    if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+        int n = epoll_pwait2(ep, ev, 1, left, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        __atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+    }
+    long long ms = (long long)left->tv_sec * 1000 + (left->tv_nsec + 999999) / 1000000;
+    return epoll_wait(ep, ev, 1, ms > 0x7fffffff ? 0x7fffffff : (int)ms);
+}
+
 rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info *info,
                    int pulse_only)
 {
@@ -420,7 +435,7 @@ rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info 
                 left.tv_nsec = ns % 1000000000;
             }
         }
-        int n = epoll_pwait2(ch->ep, &ev, 1, tt ? &left : NULL, NULL);
+        int n = tt ? wait_until(ch->ep, &ev, &left) : epoll_wait(ch->ep, &ev, 1, -1);
         /* Past the deadline, a channel that keeps waking us with nothing
          * for us still times out. */
         if (tt && n > 0 && left.tv_sec == 0 && left.tv_nsec == 0 && ++late > 64)
