@@ -305,7 +305,7 @@ TEST(events_within_one_process)
     ev.sigev_code = 300;
     errno = 0;
     CHECK(MsgDeliverEvent(0, &ev) == -1 && errno == EINVAL);
-    ev.sigev_notify = 0x7777;
+    ev.sigev_notify = 0x77; /* no such type */
     errno = 0;
     CHECK(MsgVerifyEvent(0, &ev) == -1 && errno == EINVAL);
     SIGEV_PULSE_INIT(&ev, 0x12345, 10, 1, 1);
@@ -318,10 +318,9 @@ TEST(events_within_one_process)
 /* ---- attacks ---- */
 
 /* Attacker client (uid 65534): sends a root server events meant to make
- * it pulse its own private channel.  The first fills the fields where the
- * target's pid and chid used to be kept (hidden in the structure, trusted
- * by the server) with the server's own; the second asks for a system pulse
- * code outright. */
+ * it pulse its own private channel: the fields where SIGEV_PULSE_INIT()
+ * records where a connection leads (pid, chid) name the server's own, with
+ * an ordinary code and with a system one. */
 struct attack_arg {
     pid_t server;
     int pub, priv;
@@ -342,11 +341,14 @@ static int forging_client(int in, int out, void *arg)
         ev[i].sigev_coid = 5; /* not a connection of ours */
         ev[i].sigev_value.sival_int = 0x666;
     }
-    int *pad = ev[0]._sigev_un._pad;
-    pad[0] = _PULSE_CODE_UNBLOCK; /* code, */
-    pad[1] = 10;                  /* priority, */
-    pad[2] = a->priv;             /* the victim's channel */
-    pad[3] = (int)a->server;      /* and pid, as they used to be kept */
+    for (int i = 0; i < 2; i++) {
+        /* Where SIGEV_PULSE_INIT() records where a connection leads: the
+         * victim's private channel. */
+        ev[i]._sigev_un._pad[2] = a->priv;
+        ev[i]._sigev_un._pad[3] = (int)a->server;
+        ev[i].sigev_priority = 10;
+    }
+    ev[0].sigev_code = 17;
     ev[1].sigev_code = _PULSE_CODE_DISCONNECT;
     for (int i = 0; i < 2; i++)
         if (MsgSend(srv, &ev[i], sizeof ev[i], NULL, 0) != 0)

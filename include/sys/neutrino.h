@@ -14,11 +14,11 @@
 
 #include <signal.h>
 #include <stddef.h>
-#include <string.h>
-#include <time.h>
 #include <stdint.h>
+#include <sys/siginfo.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -145,83 +145,17 @@ struct _pulse {
 
 int MsgSendPulse(int coid, int priority, int code, int value);
 
-/* ---- events (struct sigevent as QNX fills it) ----
- *
- * Linux's struct sigevent holds QNX's members here (the library reads these
- * places; see MsgDeliverEvent(3) and src/msg/event.c):
- *   sigev_coid, sigev_handle   share sigev_signo, as on QNX
- *   sigev_code                 _sigev_un._pad[2] (QNX shares it with
- *   sigev_priority             _sigev_un._pad[3]  sigev_notify_attributes)
- * The QNX-only types are values no glibc SIGEV_* uses; SIGEV_NONE,
- * SIGEV_SIGNAL and SIGEV_THREAD keep glibc's values.  The type is the low
- * 16 bits of sigev_notify, flags are above it.  Each name is defined only
- * if not defined already, so an identical definition elsewhere is harmless.
- */
-#ifndef sigev_coid
-#define sigev_coid     sigev_signo
-#endif
+/* ---- events ----
+ * struct sigevent as QNX fills it (sigev_coid, sigev_code, sigev_priority,
+ * the QNX-only types and flags, the SIGEV_*_INIT() macros): <sys/siginfo.h>.
+ * Besides those: */
 #ifndef sigev_handle
-#define sigev_handle   sigev_signo
+#define sigev_handle sigev_signo /* a registered event's handle (QNX 7.1) */
 #endif
-#ifndef sigev_code
-#define sigev_code     _sigev_un._pad[2]
-#endif
-#ifndef sigev_priority
-#define sigev_priority _sigev_un._pad[3]
-#endif
-
-#ifndef SIGEV_PULSE
-#define SIGEV_PULSE         0x5050 /* a pulse on sigev_coid */
-#endif
-#ifndef SIGEV_SIGNAL_CODE
-#define SIGEV_SIGNAL_CODE   0x5051 /* a signal with si_code = sigev_code */
-#endif
-#ifndef SIGEV_SIGNAL_THREAD
-#define SIGEV_SIGNAL_THREAD 0x5052 /* a signal to the client's thread */
-#endif
-#ifndef SIGEV_UNBLOCK
-#define SIGEV_UNBLOCK       0x5053 /* TimerTimeout(): fail with ETIMEDOUT */
-#endif
-#ifndef SIGEV_INTR
-#define SIGEV_INTR          0x5054 /* interrupts: refused (EINVAL) */
-#endif
-#ifndef SIGEV_MEMORY
-#define SIGEV_MEMORY        0x5055 /* refused (EINVAL) */
-#endif
-/* peermap's own: a notification that makes the client's connection to the
- * server readable (a PM_WIRE_NOTIFY datagram on it), for poll()/select()
- * on a descriptor from pm_open(); see ionotify(3). */
-#define SIGEV_PM_CONNECTION 0x5060
-#ifndef SIGEV_TYPE_MASK
-#define SIGEV_TYPE_MASK       0x0000ffff
-#define SIGEV_FLAG_UPDATEABLE 0x00100000 /* the server may set sigev_value */
-#define SIGEV_FLAG_HANDLE     0x00200000 /* sigev_handle names a registered event */
-#define SIGEV_FLAG_CRITICAL   0x00400000 /* accepted (no adaptive partitioning) */
-#endif
-#ifndef SIGEV_GET_TYPE
-#define SIGEV_GET_TYPE(e) ((e)->sigev_notify & SIGEV_TYPE_MASK)
-#define SIGEV_SET_TYPE(e, t) \
-    ((e)->sigev_notify = ((e)->sigev_notify & ~SIGEV_TYPE_MASK) | (t))
-#define SIGEV_MAKE_UPDATEABLE(e) ((e)->sigev_notify |= SIGEV_FLAG_UPDATEABLE)
-#define SIGEV_CLEAR_UPDATEABLE(e) ((e)->sigev_notify &= ~SIGEV_FLAG_UPDATEABLE)
-#define SIGEV_MAKE_CRITICAL(e) ((e)->sigev_notify |= SIGEV_FLAG_CRITICAL)
-#define SIGEV_CLEAR_CRITICAL(e) ((e)->sigev_notify &= ~SIGEV_FLAG_CRITICAL)
-#define SIGEV_GET_TYPE_CRITICAL(e) \
-    ((e)->sigev_notify & (SIGEV_TYPE_MASK | SIGEV_FLAG_CRITICAL))
-#endif
-#ifndef SIGEV_PULSE_PRIO_INHERIT
-#define SIGEV_PULSE_PRIO_INHERIT (-1)
-#endif
-#ifndef SIGEV_PULSE_INIT
-#define SIGEV_PULSE_INIT(e, coid, prio, code, val)                          \
-    (memset((e), 0, sizeof *(e)), (e)->sigev_notify = SIGEV_PULSE,          \
-     (e)->sigev_coid = (coid), (e)->sigev_priority = (prio),                \
-     (e)->sigev_code = (code), (e)->sigev_value.sival_ptr = (void *)(intptr_t)(val))
-#endif
-#ifndef SIGEV_UNBLOCK_INIT
-#define SIGEV_UNBLOCK_INIT(e) \
-    (memset((e), 0, sizeof *(e)), (e)->sigev_notify = SIGEV_UNBLOCK)
-#endif
+/* peermap's own type: a notification that makes the client's connection to
+ * the server readable (a PM_WIRE_NOTIFY datagram on it), for poll() and
+ * select() on a descriptor from pm_open(); see ionotify(3). */
+#define SIGEV_PM_CONNECTION 0x3f
 
 /*
  * Deliver `event` to the client of `rcvid` (0: to this process), as its

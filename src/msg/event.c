@@ -2,17 +2,18 @@
  * MsgDeliverEvent(), MsgVerifyEvent(), and delivering an event in this
  * process (for a server in the same process, for timers, for the relay).
  *
- * Where QNX's sigevent members are (the layout <sys/neutrino.h> defines
- * and the compatibility layer must agree with):
- *   sigev_notify                 type in the low 16 bits (SIGEV_TYPE_MASK),
- *                                SIGEV_FLAG_* above
- *   sigev_signo = sigev_coid = sigev_handle     (offset 8, one union, as QNX)
+ * Where QNX's sigevent members are (<sys/siginfo.h>, the compatibility
+ * layer's, which this code reads through the same names):
+ *   sigev_notify                 type in the low 8 bits (SIGEV_TYPE_MASK),
+ *                                QNX's SIGEV_FLAG_* above
+ *   sigev_signo = sigev_coid = sigev_handle     (one union, as on QNX)
  *   sigev_value                  glibc's
- *   sigev_code     _sigev_un._pad[2]  (offset 24: QNX shares code and
- *   sigev_priority _sigev_un._pad[3]   priority with notify_attributes)
+ *   sigev_code     _sigev_un._pad[0]
+ *   sigev_priority _sigev_un._pad[1]
  *   sigev_notify_function / sigev_notify_attributes: glibc's (SIGEV_THREAD)
- * An event filled field by field therefore works everywhere a
- * SIGEV_PULSE_INIT() one does: nothing else is hidden in the structure.
+ * Delivery reads nothing else: an event filled field by field works
+ * everywhere a SIGEV_PULSE_INIT() one does.  (_pad[2] and [3], where
+ * SIGEV_PULSE_INIT() records where the connection led, are not needed.)
  *
  * Decisions:
  *  - A pulse from an event is sent with MsgSendPulse() on sigev_coid of the
@@ -28,8 +29,8 @@
  *    (as glibc's SIGEV_THREAD timers run theirs); at most
  *    PM_EVENT_MAX_THREADS of them at once (EAGAIN beyond), so that a stream
  *    of events cannot exhaust the process.
- *  - SIGEV_UNBLOCK (for TimerTimeout()), SIGEV_INTR and SIGEV_MEMORY are
- *    not deliverable: EINVAL.
+ *  - SIGEV_UNBLOCK (for TimerTimeout()) and SIGEV_INTR are not
+ *    deliverable: EINVAL.
  *  - MsgDeliverEvent(0, ev) delivers to this process (QNX: "the active
  *    thread"'s process).
  */
@@ -46,6 +47,26 @@
 #include "msg/msg.h"
 
 #define PM_EVENT_MAX_THREADS 64
+
+PM_EXPORT void _pm_sigev_pulse_init(struct sigevent *e, int coid, int priority,
+                                    int code, int value)
+{
+    int saved = errno;
+    memset(e, 0, sizeof *e);
+    e->sigev_notify = SIGEV_PULSE;
+    e->sigev_coid = coid;
+    e->sigev_value.sival_int = value;
+    PM_SIGEV_CODE(e) = code;
+    PM_SIGEV_PRIORITY(e) = priority;
+    struct pm_cconn *c = pm_cconn_get(coid);
+    if (c) {
+        PM_SIGEV_PID(e) = c->pid;
+        PM_SIGEV_CHID(e) = c->chid;
+        pm_cconn_put(c);
+    }
+    pm_begin(); /* a macro's helper: no reason, errno untouched */
+    errno = saved;
+}
 
 int pm_event_check(const struct sigevent *ev)
 {
@@ -77,7 +98,6 @@ int pm_event_check(const struct sigevent *ev)
     case SIGEV_PM_CONNECTION:
         return 0;
     case SIGEV_INTR:
-    case SIGEV_MEMORY:
         return pm_fail(EINVAL, "event type %#x is not available on Linux", type);
     default:
         return pm_fail(EINVAL, "unknown event type %#x", type);

@@ -182,6 +182,15 @@ void pm_cconn_end_exchange(struct pm_cconn *c);
  * when coid is no connection. */
 int pm_conn_notified(int coid, int *conds, int *hup);
 
+/* Where a pulse event's members are (<sys/siginfo.h>); _pm_sigev_pulse_init()
+ * also records in the last two where its connection led (pid, chid),
+ * which delivery does not need (event.h): the client's relay sends the
+ * pulse on the coid itself. */
+#define PM_SIGEV_CODE(e)     (((int *)&(e)->_sigev_un._pad)[0])
+#define PM_SIGEV_PRIORITY(e) (((int *)&(e)->_sigev_un._pad)[1])
+#define PM_SIGEV_CHID(e)     (((int *)&(e)->_sigev_un._pad)[2])
+#define PM_SIGEV_PID(e)      (((int *)&(e)->_sigev_un._pad)[3])
+
 /* Send a whole datagram: header + iov body inline, or header + memfd.
  * `cache` (may be NULL) keeps the connection's memfd between messages: the
  * receiver has always finished with the previous body before the next one
