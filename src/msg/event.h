@@ -93,10 +93,6 @@ struct pm_cconn;
  * Failure is not an error for the message: events will fail instead. */
 void pm_relay_offer(struct pm_cconn *c, int fd, int coid);
 
-/* Is the process `pid` one of our servers, and may it deliver
- * unregistered events to us?  For event_register.c: 1 yes, 0 no. */
-int pm_relay_server_conn(pid_t pid, uid_t *uid, int *reg_only);
-
 /* ---- the server side (event_sock.c) ---- */
 
 struct pm_channel;

@@ -127,14 +127,6 @@ static int server_locked(pid_t pid, uid_t *uid, int *reg_only)
     return found;
 }
 
-int pm_relay_server_conn(pid_t pid, uid_t *uid, int *reg_only)
-{
-    pthread_mutex_lock(&lock);
-    int r = server_locked(pid, uid, reg_only);
-    pthread_mutex_unlock(&lock);
-    return r;
-}
-
 /* May a process with real uid `ruid` and effective uid `euid` signal us,
  * as kill() decides it? */
 static int may_signal(uid_t ruid, uid_t euid)
