@@ -94,22 +94,19 @@ static void fire(int id, uint32_t gen)
         pthread_mutex_unlock(&lock);
         return; /* re-armed meanwhile: nothing expired */
     }
-    struct sigevent ev = t->ev;
     struct pm_event_origin from = { .pid = getpid(), .uid = geteuid(), .tid = t->tid };
     t->expired = 1;
-    pthread_mutex_unlock(&lock);
-
+    /* Delivered with the table locked (no delivery waits: pulses go out
+     * with MSG_DONTWAIT), so that once TimerDestroy() or a disarming
+     * TimerSettime() has returned, no pulse of the old setting follows. */
     uint64_t sent = 0, burst = count < BURST_MAX ? count : BURST_MAX;
     for (uint64_t i = 0; i < burst; i++) {
-        if (pm_event_deliver(&ev, &from) < 0)
+        if (pm_event_deliver(&t->ev, &from) < 0)
             break; /* full queue, or the coid is gone: these are overruns */
         sent++;
     }
-    pthread_mutex_lock(&lock);
-    if (t->used && t->gen == gen) {
-        uint64_t over = count - sent + (uint64_t)t->overruns;
-        t->overruns = over > UINT32_MAX ? UINT32_MAX : (uint32_t)over;
-    }
+    uint64_t over = count - sent + (uint64_t)t->overruns;
+    t->overruns = over > UINT32_MAX ? UINT32_MAX : (uint32_t)over;
     pthread_mutex_unlock(&lock);
 }
 
