@@ -67,6 +67,9 @@ struct pm_sconn {
     uid_t uid;              /* names because the whole library reads them */
     gid_t gid;
     struct pm_client_id who;
+    uid_t share;            /* whose per-user share it counts against
+                             * (limits.c): who.uid, or the caller a
+                             * delegated connection speaks for */
     uint8_t gen;            /* of the message being served */
     /* The message being served (busy), addressed by its rcvid. */
     int busy;
@@ -284,7 +287,12 @@ long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
  *                          (ESRCH: the server is gone).
  *   pm_delegate_accept()   the server's side, channel lock held: 0 when
  *                          the connection now speaks for the body's
- *                          caller, -1 when it must be dropped.
+ *                          caller (and counts against that caller's
+ *                          user's share, limits.c); otherwise the errno
+ *                          for which it must be dropped: EPERM (not
+ *                          trusted to speak for others, or not first or
+ *                          once), EAGAIN (the caller's user holds its
+ *                          share of this server already).
  *   pm_delegate_fill()     ConnectClientInfo() of a delegated connection:
  *                          1 when filled from the delegation, 0 when the
  *                          connection speaks for itself, -1 (ESRCH).

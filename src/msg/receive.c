@@ -34,7 +34,7 @@ void pm_sconn_finish(struct pm_sconn *c)
     c->inline_body = NULL;
     if (c->body_fd >= 0) {
         close(c->body_fd);
-        pm_limits_fd_put(c->uid);
+        pm_limits_fd_put(c->share);
     }
     c->body_fd = -1;
     free(c->reply);
@@ -125,10 +125,15 @@ void pm_channel_reserve(void)
 }
 
 /* Tell a client we will not serve it, and hang up. */
-static void refuse(int fd, int err)
+static void say_refused(int fd, int err)
 {
     struct pm_wire_reply no = { .kind = PM_WIRE_REFUSED, .status = err };
     send(fd, &no, sizeof no, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void refuse(int fd, int err)
+{
+    say_refused(fd, err);
     close(fd);
 }
 
@@ -241,8 +246,8 @@ static void accept_all(struct pm_channel *ch)
         struct pm_sconn *c = &ch->conns[slot];
         uint8_t gen = c->gen;
         *c = (struct pm_sconn){ .fd = fd, .pid = who.pid, .uid = who.uid, .gid = who.gid,
-                                .who = who, .gen = gen, .body_fd = -1, .reply_cache = -1,
-                                .inband_side = -1 };
+                                .share = who.uid, .who = who, .gen = gen, .body_fd = -1,
+                                .reply_cache = -1, .inband_side = -1 };
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
                                   .data.u64 = (uint64_t)slot + 1 };
         if (epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -260,9 +265,9 @@ static void accept_all(struct pm_channel *ch)
 
 void pm_sconn_release(struct pm_sconn *c)
 {
-    pm_limits_leave(c->uid);
+    pm_limits_leave(c->share);
     if (c->reply_cache_bytes)
-        pm_limits_cache_put(c->uid, c->reply_cache_bytes);
+        pm_limits_cache_put(c->share, c->reply_cache_bytes);
     c->reply_cache_bytes = 0;
     pm_clients_remove(c->pid);
 }
@@ -404,8 +409,12 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         return 0;
     }
     if (h.kind == PM_WIRE_DELEGATE) {
-        /* Speaking for others is for root and our own user (delegate.c). */
-        if (pm_delegate_accept(c, scratch) < 0)
+        /* Speaking for others is for root and our own user (delegate.c);
+         * the caller spoken for is held to its own user's share. */
+        int e = pm_delegate_accept(c, scratch);
+        if (e == EAGAIN)
+            say_refused(c->fd, EAGAIN); /* then drop_conn() hangs up */
+        if (e)
             drop_conn(ch, slot);
         return 0;
     }
@@ -450,7 +459,7 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     c->srclen = h.srclen;
     c->dstlen = h.dstlen;
     if (fd >= 0) {
-        if (pm_limits_fd(c->uid) < 0) {
+        if (pm_limits_fd(c->share) < 0) {
             /* Its user holds its share of our descriptors: this message
              * waits for nothing, the client hears EAGAIN. */
             close(fd);

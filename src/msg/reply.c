@@ -147,7 +147,7 @@ static int *reply_cache_for(struct pm_sconn *c, uint64_t len)
     if (len <= PM_WIRE_INLINE_MAX || len > PM_BODY_CACHE_MAX ||
         (c->reply_cache >= 0 && c->reply_cache_bytes >= len))
         return &c->reply_cache; /* not used, or no bigger than it is */
-    if (pm_limits_cache(c->uid, c->reply_cache >= 0 ? c->reply_cache_bytes : 0, len) == 0) {
+    if (pm_limits_cache(c->share, c->reply_cache >= 0 ? c->reply_cache_bytes : 0, len) == 0) {
         c->reply_cache_bytes = len; /* the file grows to the largest reply */
         return &c->reply_cache;
     }
@@ -155,7 +155,7 @@ static int *reply_cache_for(struct pm_sconn *c, uint64_t len)
         close(c->reply_cache);
         c->reply_cache = -1;
     }
-    pm_limits_cache_put(c->uid, c->reply_cache_bytes);
+    pm_limits_cache_put(c->share, c->reply_cache_bytes);
     c->reply_cache_bytes = 0;
     return NULL;
 }
@@ -164,7 +164,7 @@ static int *reply_cache_for(struct pm_sconn *c, uint64_t len)
 static void reply_cache_settle(struct pm_sconn *c)
 {
     if (c->reply_cache < 0 && c->reply_cache_bytes) {
-        pm_limits_cache_put(c->uid, c->reply_cache_bytes);
+        pm_limits_cache_put(c->share, c->reply_cache_bytes);
         c->reply_cache_bytes = 0;
     }
 }
