@@ -334,20 +334,30 @@ static void __attribute__((noreturn)) server(int ready, int ctl, int cpu)
 static pid_t server_pid;
 static int server_ctl = -1;
 
+static void remove_tree(int at, const char *name, int depth)
+{
+    if (unlinkat(at, name, 0) == 0 || depth > 4)
+        return;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            remove_tree(dirfd(d), e->d_name, depth + 1);
+    if (d)
+        closedir(d);
+    else if (fd >= 0)
+        close(fd);
+    unlinkat(at, name, AT_REMOVEDIR);
+}
+
 static void remove_pathspace(void)
 {
     if (getpid() != main_pid || !pathspace[0])
         return;
-    /* Whatever entries the server left (the library names them), then the
-     * directory. */
-    DIR *d = opendir(pathspace);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlinkat(dirfd(d), e->d_name, 0);
-    if (d)
-        closedir(d);
-    rmdir(pathspace);
+    /* Whatever the server left (a directory per user and per attached path,
+     * the library names them), then the directory. */
+    remove_tree(AT_FDCWD, pathspace, 0);
     pathspace[0] = 0;
 }
 

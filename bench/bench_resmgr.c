@@ -161,7 +161,7 @@ static void kill_kids(void)
     }
 }
 
-/* Remove the path space: the entries the managers left, then the directory.
+/* Remove the path space: what the managers left, then the directory.
  * Async-signal-safe (getdents64 on a descriptor opened at the start), so
  * that the signal handler can call it too. */
 static int pathspace_fd = -1;
@@ -174,27 +174,47 @@ struct linux_dirent64 {
     char d_name[];
 };
 
+/* Empty directory fd: files, then (depth permitting) subdirectories, which
+ * the path space has (one per user, one per attached path).  Only
+ * async-signal-safe calls. */
+static void empty_dir(int fd, int depth)
+{
+    char buf[4096] __attribute__((aligned(8)));
+    for (int again = 1; again;) {
+        again = 0;
+        if (lseek(fd, 0, SEEK_SET) < 0)
+            return;
+        long n;
+        while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+            for (long off = 0; off < n;) {
+                struct linux_dirent64 *e = (struct linux_dirent64 *)(buf + off);
+                off += e->d_reclen;
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                    continue;
+                if (unlinkat(fd, e->d_name, 0) == 0) {
+                    again = 1; /* read it again from the start */
+                    continue;
+                }
+                int sub = depth < 3 ? openat(fd, e->d_name, O_RDONLY | O_DIRECTORY |
+                                                                O_NOFOLLOW | O_CLOEXEC)
+                                    : -1;
+                if (sub >= 0) {
+                    empty_dir(sub, depth + 1);
+                    close(sub);
+                    if (unlinkat(fd, e->d_name, AT_REMOVEDIR) == 0)
+                        again = 1;
+                }
+            }
+        }
+    }
+}
+
 static void remove_pathspace(void)
 {
     if (!pathspace[0])
         return;
     if (pathspace_fd >= 0) {
-        char buf[4096] __attribute__((aligned(8)));
-        for (int again = 1; again;) {
-            again = 0;
-            if (lseek(pathspace_fd, 0, SEEK_SET) < 0)
-                break;
-            long n;
-            while ((n = syscall(SYS_getdents64, pathspace_fd, buf, sizeof buf)) > 0) {
-                for (long off = 0; off < n;) {
-                    struct linux_dirent64 *e = (struct linux_dirent64 *)(buf + off);
-                    off += e->d_reclen;
-                    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-                        unlinkat(pathspace_fd, e->d_name, 0) == 0)
-                        again = 1; /* read it again from the start */
-                }
-            }
-        }
+        empty_dir(pathspace_fd, 0);
         close(pathspace_fd);
         pathspace_fd = -1;
     }

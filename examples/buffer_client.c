@@ -246,6 +246,12 @@ static void demo(const char *name, int quit)
 
     if (quit) {
         struct buf_hdr q = { BUF_MSG_QUIT, 0, 0 };
+        int err = 0;
+        st = ex_send_as_other_user(name, &q, sizeof q, &err);
+        if (st != -2) {
+            printf("QUIT from another user (uid 65534): status %ld (%s)\n", st, strerror(err));
+            EXPECT(st == -1 && err == EPERM, "QUIT from another user");
+        }
         st = MsgSend(coid, &q, sizeof q, NULL, 0);
         printf("QUIT: status %ld\n", st);
         EXPECT(st == EOK, "QUIT");

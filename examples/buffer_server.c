@@ -21,7 +21,8 @@
  *   PROBE_PTRACE               -> {err, path}: one mmap_peer() forced
  *                                 through ptrace (peermap_set_path()), to
  *                                 show what the in-band route saves us from
- *   QUIT                       -> EOK; the server exits 0
+ *   QUIT                       -> EOK; the server exits 0 (EPERM when
+ *                                 the sender is another user)
  *
  * For a QNX porter: everything here but the lines marked "Linux only" is
  * what the server would be on QNX.  On Linux, a client that is reply-
@@ -316,6 +317,17 @@ typedef union {
     struct buf_ref ref;
 } buf_msg_t;
 
+/* QUIT stops the server for every client, so only our own user may send
+ * it.  Who sent it is the kernel's record of the connection
+ * (ConnectClientInfo()), never anything the message says. */
+static int from_our_user(const struct _msg_info *info)
+{
+    struct _client_info ci;
+    if (ConnectClientInfo(info->scoid, &ci, 0) == -1)
+        return 0;
+    return ci.cred.euid == geteuid();
+}
+
 int main(int argc, char **argv)
 {
     const char *name = "peermap-buffers";
@@ -390,6 +402,10 @@ int main(int argc, char **argv)
         case BUF_MSG_FREE: on_free(rcvid, &msg.ref, &info); break;
         case BUF_MSG_PROBE: on_probe(rcvid, &info); break;
         case BUF_MSG_QUIT:
+            if (!from_our_user(&info)) {
+                MsgError(rcvid, EPERM);
+                break;
+            }
             MsgReply(rcvid, EOK, NULL, 0);
             while (buffers)
                 forget(buffers);

@@ -13,7 +13,8 @@
  *  5. A session maps three regions with one attach, then takes them away.
  *  6. Once the client has exited, mmap_peer() on it is refused, with a reason.
  *
- * Run it as root, or as any user with PEERMAP_ABILITIES=mem_peer.
+ * Run it as root, or as any user with PEERMAP_ABILITIES=mem_peer (make demo
+ * sets it for a non-root user, and the demo says so).
  * Exit status 0 when every step did what it should.
  */
 #include <errno.h>
@@ -375,6 +376,28 @@ static void refusal(void)
         fail_check("the client did not exit cleanly");
 }
 
+/* Which ability mmap_peer() needs and where this process got it: the first
+ * thing a non-root user should see, not an EPERM three steps later. */
+static void say_ability(void)
+{
+    const char *granted = getenv("PEERMAP_ABILITIES");
+
+    if (geteuid() == 0)
+        printf("Running as root, which holds PROCMGR_AID_MEM_PEER (QNX's default).\n\n");
+    else if (granted)
+        printf("Running as uid %d: a non-root process lacks PROCMGR_AID_MEM_PEER unless its\n"
+               "parent grants it, and PEERMAP_ABILITIES=%s does (make demo sets\n"
+               "PEERMAP_ABILITIES=mem_peer, as a QNX parent grants an ability to the\n"
+               "non-root program it starts).  The kernel still decides too: the client\n"
+               "is our own child, running as our user, so we may ptrace it.\n\n",
+               (int)geteuid(), granted);
+    else
+        printf("Running as uid %d without PEERMAP_ABILITIES: a non-root process lacks\n"
+               "PROCMGR_AID_MEM_PEER, so mmap_peer() will be refused (EPERM).  Run it as\n"
+               "PEERMAP_ABILITIES=mem_peer %s, or with make demo.\n\n",
+               (int)geteuid(), "./build/examples/demo_shared_buffer");
+}
+
 int main(void)
 {
     /* One line at a time: client and server share the terminal, and the
@@ -383,7 +406,8 @@ int main(void)
     /* A client that dies must show up as a failed step, not kill us. */
     signal(SIGPIPE, SIG_IGN);
 
-    printf("peermap demo: a server maps its buffer into a running client.\n\n");
+    printf("peermap demo: a server maps its buffer into a running client.\n");
+    say_ability();
     start_client();
 
     int memfd = memfd_create("peermap-demo", MFD_CLOEXEC);

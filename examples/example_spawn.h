@@ -11,7 +11,9 @@
 #define PEERMAP_EXAMPLE_SPAWN_H
 
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +24,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <sys/dispatch.h>
+#include <sys/neutrino.h>
 
 static char ex_space[64];
 
@@ -39,19 +44,31 @@ static inline int ex_pathspace(const char *tag)
     return 0;
 }
 
+/* Remove `name` in dirfd and what is below it (the path space holds a
+ * directory per user and one per attached path), never following links. */
+static inline void ex_remove_tree(int at, const char *name, int depth)
+{
+    if (unlinkat(at, name, 0) == 0 || depth > 4)
+        return;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            ex_remove_tree(dirfd(d), e->d_name, depth + 1);
+    if (d)
+        closedir(d);
+    else if (fd >= 0)
+        close(fd);
+    unlinkat(at, name, AT_REMOVEDIR);
+}
+
 /* Remove the path space and whatever the servers left in it. */
 static inline void ex_pathspace_remove(void)
 {
     if (!ex_space[0])
         return;
-    DIR *d = opendir(ex_space);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlinkat(dirfd(d), e->d_name, 0);
-    if (d)
-        closedir(d);
-    rmdir(ex_space);
+    ex_remove_tree(AT_FDCWD, ex_space, 0);
     ex_space[0] = '\0';
 }
 
@@ -139,6 +156,46 @@ static inline int ex_reap(pid_t pid, int term)
         return -1;
     }
     return 0;
+}
+
+/* Send `msg` (len bytes) to name `name` from a child running as uid and gid
+ * 65534, as another local user would, to show a server refusing what only
+ * its own user may ask.  The status the child's MsgSend() got (with *err its
+ * errno), -3 if the child could not say, or -2 when we are not root (there
+ * is no other user to become). */
+static inline long ex_send_as_other_user(const char *name, const void *msg, size_t len,
+                                         int *err)
+{
+    int p[2];
+    long res[2] = { -3, 0 };
+    if (geteuid() != 0)
+        return -2;
+    if (pipe(p) < 0)
+        return -3;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        /* setre*id() with a real id set the saved one too; unlike
+         * setres*id() they need no _GNU_SOURCE (QNX-style examples). */
+        if (setgroups(0, NULL) == 0 && setregid(65534, 65534) == 0 &&
+            setreuid(65534, 65534) == 0) {
+            int coid = name_open(name, 0);
+            res[0] = coid == -1 ? -1 : MsgSend(coid, msg, len, NULL, 0);
+            res[1] = errno;
+        }
+        _exit(write(p[1], res, sizeof res) == sizeof res ? 0 : 1);
+    }
+    close(p[1]);
+    struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+    if (pid > 0 && poll(&pfd, 1, 10000) == 1 && read(p[0], res, sizeof res) != sizeof res)
+        res[0] = -3;
+    close(p[0]);
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    *err = (int)res[1];
+    return res[0];
 }
 
 #endif

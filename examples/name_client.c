@@ -203,8 +203,14 @@ static void demo(const char *name, int quit)
     EXPECT(r == 0, "name_close");
 
     if (quit) {
-        coid = name_open(name, 0);
         struct ex_hdr q = { EX_MSG_QUIT, 0 };
+        int err = 0;
+        st = ex_send_as_other_user(name, &q, sizeof q, &err);
+        if (st != -2) {
+            printf("QUIT from another user (uid 65534): status %ld (%s)\n", st, strerror(err));
+            EXPECT(st == -1 && err == EPERM, "QUIT from another user");
+        }
+        coid = name_open(name, 0);
         st = coid == -1 ? -1 : MsgSend(coid, &q, sizeof q, NULL, 0);
         printf("QUIT: status %ld\n", st);
         EXPECT(st == EOK, "QUIT");

@@ -18,7 +18,8 @@
  *     service would (NAME_FLAG_ATTACH_GLOBAL): reply EOK;
  *   - any other _IO_* message (someone read() our name...): ENOSYS;
  *   - our messages (types below 0x100): CALC, UPPER, STATS, QUIT.
- * It exits 0 after a QUIT message, or on SIGTERM/SIGINT (default action).
+ * It exits 0 after a QUIT message from its own user (others get EPERM), or
+ * on SIGTERM/SIGINT (default action).
  * name_client is the matching client.
  */
 #include <ctype.h>
@@ -174,6 +175,17 @@ static int on_calc(rcvid_t rcvid, const ex_msg_t *msg, const struct _msg_info *i
     return MsgReply(rcvid, EOK, &r, sizeof r);
 }
 
+/* QUIT stops the server for every client, so only our own user may send
+ * it.  Who sent it is the kernel's record of the connection
+ * (ConnectClientInfo()), never anything the message says. */
+static int from_our_user(const struct _msg_info *info)
+{
+    struct _client_info ci;
+    if (ConnectClientInfo(info->scoid, &ci, 0) == -1)
+        return 0;
+    return ci.cred.euid == geteuid();
+}
+
 int main(int argc, char **argv)
 {
     const char *name = "peermap_example";
@@ -253,6 +265,12 @@ int main(int argc, char **argv)
             MsgReply(rcvid, EOK, &stats, sizeof stats);
             break;
         case EX_MSG_QUIT:
+            if (!from_our_user(&info)) {
+                stats.refused++;
+                say("QUIT from pid %d, another user: EPERM", (int)info.pid);
+                MsgError(rcvid, EPERM);
+                break;
+            }
             say("QUIT from pid %d", (int)info.pid);
             MsgReply(rcvid, EOK, NULL, 0);
             name_detach(attach, 0);

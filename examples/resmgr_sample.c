@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,46 @@ static char sample_buf[SAMPLE_SIZE];   /* attr.nbytes of it are valid */
 static int sample_value;               /* what the devctls get and set */
 static int verbose;
 
+/*
+ * -v: one line per handler call.  A thread pool under load repeats the same
+ * line hundreds of times, so a line equal to the one before is counted, not
+ * printed, and the count is said once something else happens (the way
+ * syslog says "last message repeated N times").
+ */
+static pthread_mutex_t say_lock = PTHREAD_MUTEX_INITIALIZER;
+static char said[128];
+static unsigned long repeats;
+
+static void say_repeats(void)
+{
+    if (repeats)
+        printf("resmgr_sample: (the line above %lu more time%s)\n", repeats,
+               repeats == 1 ? "" : "s");
+    repeats = 0;
+}
+
+__attribute__((format(printf, 1, 2)))
+static void say(const char *fmt, ...)
+{
+    char line[sizeof said];
+    va_list ap;
+
+    if (!verbose)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&say_lock);
+    if (strcmp(line, said) == 0) {
+        repeats++;
+    } else {
+        say_repeats();
+        printf("resmgr_sample: %s\n", line);
+        memcpy(said, line, sizeof said);
+    }
+    pthread_mutex_unlock(&say_lock);
+}
+
 static int io_read(resmgr_context_t *ctp, io_read_t *msg, RESMGR_OCB_T *ocb);
 static int io_write(resmgr_context_t *ctp, io_write_t *msg, RESMGR_OCB_T *ocb);
 static int io_devctl(resmgr_context_t *ctp, io_devctl_t *msg, RESMGR_OCB_T *ocb);
@@ -85,9 +126,7 @@ static int io_read(resmgr_context_t *ctp, io_read_t *msg, RESMGR_OCB_T *ocb)
     else if ((off_t)nbytes > left)
         nbytes = (size_t)left;
 
-    if (verbose)
-        printf("resmgr_sample: read %zu bytes at offset %lld\n", nbytes,
-               (long long)ocb->offset);
+    say("read %zu bytes at offset %lld", nbytes, (long long)ocb->offset);
     if (nbytes > 0) {
         SETIOV(ctp->iov, sample_buf + ocb->offset, nbytes);
         ocb->offset += (off_t)nbytes;
@@ -126,8 +165,7 @@ static int io_write(resmgr_context_t *ctp, io_write_t *msg, RESMGR_OCB_T *ocb)
             return errno;
         nbytes = (size_t)got;
     }
-    if (verbose)
-        printf("resmgr_sample: wrote %zu bytes at offset %lld\n", nbytes, (long long)at);
+    say("wrote %zu bytes at offset %lld", nbytes, (long long)at);
 
     ocb->offset = at + (off_t)nbytes;
     if (ocb->offset > ocb->attr->nbytes)
@@ -170,28 +208,24 @@ static int io_devctl(resmgr_context_t *ctp, io_devctl_t *msg, RESMGR_OCB_T *ocb)
     case SAMPLE_DEVCTL_GETVAL:
         data->rx = sample_value;
         nbytes = sizeof(data->rx);
-        if (verbose)
-            printf("resmgr_sample: devctl GETVAL -> %d\n", sample_value);
+        say("devctl GETVAL -> %d", sample_value);
         break;
     case SAMPLE_DEVCTL_SETVAL:
         sample_value = data->tx;
-        if (verbose)
-            printf("resmgr_sample: devctl SETVAL %d\n", sample_value);
+        say("devctl SETVAL %d", sample_value);
         break;
     case SAMPLE_DEVCTL_SETGET: {
         int old = sample_value;
         sample_value = data->tx;
         data->rx = old;
         nbytes = sizeof(data->rx);
-        if (verbose)
-            printf("resmgr_sample: devctl SETGET %d (was %d)\n", sample_value, old);
+        say("devctl SETGET %d (was %d)", sample_value, old);
         break;
     }
     case SAMPLE_DEVCTL_CLEAR:
         ocb->attr->nbytes = 0;
         ocb->attr->flags |= IOFUNC_ATTR_MTIME | IOFUNC_ATTR_CTIME;
-        if (verbose)
-            printf("resmgr_sample: devctl CLEAR\n");
+        say("devctl CLEAR");
         break;
     default:
         return ENOSYS;
@@ -214,8 +248,7 @@ static void *stopper(void *arg)
     (void)arg;
     int sig;
     sigwait(&stop_signals, &sig);
-    if (verbose)
-        printf("resmgr_sample: signal %d, detaching\n", sig);
+    say("signal %d, detaching", sig);
     resmgr_detach(dpp, attach_id, _RESMGR_DETACH_ALL);
     fflush(stdout);
     _exit(EXIT_SUCCESS);

@@ -90,6 +90,23 @@ extern "C" {
 /* No data. */
 #define __DION(class, cmd)        __PM_DCMD(class, cmd, 0, _POSIX_DEVDIR_NONE)
 
+/*
+ * The Linux ioctl number of a command, for a program that sends it with
+ * ioctl() to a path the FUSE export serves (peermap export): QNX puts
+ * "to the device" in bit 31 and "from the device" in bit 30, Linux's _IOC
+ * the other way round (_IOC_WRITE is bit 30, _IOC_READ bit 31); class,
+ * command and size sit where _IOC's type, number and size do.  So
+ * __DIOF(class, cmd, T) is _IOR(class, cmd, T), __DIOT is _IOW, __DIOTF is
+ * _IOWR, __DION(class, cmd) is _IO(class, cmd).  devctl() on such a
+ * descriptor does this itself.
+ */
+#define PEERMAP_DCMD_TO_IOCTL(dcmd)                                          \
+    (((unsigned)(dcmd) & 0x3fffffffu) |                                      \
+     (((unsigned)(dcmd) & _POSIX_DEVDIR_TO) ? 0x40000000u : 0u) |             \
+     (((unsigned)(dcmd) & _POSIX_DEVDIR_FROM) ? 0x80000000u : 0u))
+/* The other way: the QNX command an ioctl number stands for. */
+#define PEERMAP_IOCTL_TO_DCMD(cmd) PEERMAP_DCMD_TO_IOCTL(cmd)
+
 /* The data that follows a message header, e.g. _DEVCTL_DATA(msg->i) in an
  * io_devctl handler. */
 #define _DEVCTL_DATA(msg) ((void *)(sizeof(msg) + (char *)(&(msg))))

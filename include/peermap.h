@@ -38,6 +38,22 @@ void peermap_set_timeout_ms(unsigned ms);
 unsigned peermap_timeout_ms(void);
 
 /*
+ * How long mmap_peer()/munmap_peer() wait for the target's own library to
+ * answer a request made without ptrace: a client reply-blocked on the
+ * caller, or the target's agent (see below).  Such a client answers from a
+ * thread that does nothing else, in microseconds; only one that will not
+ * answer (stopped, or not peermap at all) waits out the deadline, which is
+ * therefore far shorter than the one for stopping a target.  Process-wide;
+ * ms is capped at 3600000.  Until set, the environment variable
+ * PEERMAP_INBAND_TIMEOUT_MS (1 to 3600000), else the smaller of
+ * PEERMAP_DEFAULT_INBAND_TIMEOUT_MS and peermap_timeout_ms().
+ * peermap_set_inband_timeout_ms(0) goes back to that.
+ */
+#define PEERMAP_DEFAULT_INBAND_TIMEOUT_MS 100u
+void peermap_set_inband_timeout_ms(unsigned ms);
+unsigned peermap_inband_timeout_ms(void);
+
+/*
  * Sessions: pay the attach cost once when mapping many regions into one
  * target.  peermap_attach() stops one thread of `pid` (the others keep
  * running) and holds it until peermap_detach(), which restores its registers
@@ -220,14 +236,49 @@ int peermap_inband_accept(int on);
  * "peermap.agent.<pid>" and does the same requests, with the same checks,
  * as the in-band route, for callers running as root or as one of the `n`
  * uids in `uids` (n == 0: this process's real uid), as the kernel reports
- * them.  Callers use it (PEERMAP_PATH_AGENT) when the target is not
- * reply-blocked on them and ptrace is refused (EPERM), or at once under
- * PEERMAP_PATH_INBAND.  0, or -1: EBUSY (already running,
- * or the name is taken), EAGAIN, ENOMEM, EINVAL.  peermap_agent_stop()
+ * them; each of those users may hold 32 connections at a time.  Callers use
+ * it (PEERMAP_PATH_AGENT) when the target is not reply-blocked on them and
+ * ptrace is refused (EPERM), or at once under PEERMAP_PATH_INBAND, and send
+ * nothing before the kernel shows that the socket's maker is the target
+ * process itself (SO_PEERPIDFD; without it, the target's user).  If another
+ * process holds the name, the agent listens on a name with 66 random bits
+ * instead, published as its thread's name, where callers look.  0, or -1:
+ * EBUSY (already running), EAGAIN, ENOMEM, EINVAL.  peermap_agent_stop()
  * ends it: 0, or -1/ESRCH if none runs.
  */
 int peermap_agent_start(const uid_t *uids, size_t n);
 int peermap_agent_stop(void);
+
+/*
+ * What the clients of one user may make this process hold on its channels
+ * (connections, the descriptors behind them and the reply memory kept for
+ * them), so that another user's flood leaves room for everyone else.  The
+ * shares bind every user except root and this process's effective uid,
+ * which are bounded only by the process's own limits.  A field set to 0
+ * takes its default; PEERMAP_UNLIMITED lifts that limit.  A connection
+ * over its user's share is refused at once: the client's MsgSend() (or
+ * pm_open()) fails with EAGAIN.  Process-wide; see
+ * peermap_set_client_limits(3).
+ */
+#define PEERMAP_UNLIMITED ((unsigned long long)-1)
+struct peermap_client_limits {
+    unsigned long long conns;    /* connections of one user, all channels;
+                                    default 2047 (a quarter of a channel's
+                                    8191 slots) */
+    unsigned long long fds;      /* descriptors held for one user's
+                                    connections (a socket each, plus message
+                                    bodies and kept reply files); default a
+                                    quarter of RLIMIT_NOFILE */
+    unsigned long long cache;    /* bytes of reply memory kept for one user;
+                                    default 64 MiB */
+    unsigned long long others;   /* per cent of a channel's slots and of
+                                    RLIMIT_NOFILE that all those users
+                                    together may hold (the rest is kept for
+                                    root and this process's user); 1-100,
+                                    default 75 */
+};
+int peermap_set_client_limits(const struct peermap_client_limits *l);
+int peermap_client_limits(struct peermap_client_limits *l);
 
 #ifdef __cplusplus
 }

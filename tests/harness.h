@@ -18,6 +18,19 @@ struct pm_test { const char *name; void (*fn)(void); };
 #define PM_MAX_TESTS 128
 extern struct pm_test pm_tests[PM_MAX_TESTS];
 extern int pm_ntests, pm_cur_failed;
+/* Run after each test, its CHECKs counting for that test (NULL: none). */
+extern void (*pm_after_each)(void);
+
+/* Every TEST() runs in a process of its own under CTest, so a test must not
+ * depend on what an earlier one left; what several tests share is checked
+ * after each of them:  AFTER_EACH(name) { ... }  */
+#define AFTER_EACH(name)                                                   \
+    static void after_##name(void);                                        \
+    __attribute__((constructor)) static void register_after_##name(void)  \
+    {                                                                      \
+        pm_after_each = after_##name;                                      \
+    }                                                                      \
+    static void after_##name(void)
 
 #define TEST(name)                                                         \
     static void test_##name(void);                                         \

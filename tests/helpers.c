@@ -149,7 +149,9 @@ int maps_has(pid_t pid, uintptr_t addr, size_t len, const char *perms)
         char p[5];
         if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) != 3)
             continue;
-        if (addr >= lo && addr + len <= hi) {
+        /* Written so that no sum can wrap: MAP_FAILED + len would, and
+         * then seem to lie inside [vsyscall]. */
+        if (addr >= lo && addr < hi && len <= hi - addr) {
             found = !perms || strncmp(p, perms, 4) == 0;
             break;
         }
@@ -223,26 +225,86 @@ int wait_state(pid_t pid, char want, int ms)
 
 static char space[64];
 
+/* Remove `name` in dirfd and everything below it, without following
+ * symbolic links (the path space holds other users' directories, and in
+ * the attack tests whatever an attacker put there). */
+static void remove_tree(int at, const char *name, int depth)
+{
+    if (unlinkat(at, name, 0) == 0 || depth > 8)
+        return;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        DIR *d = fdopendir(fd);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                    remove_tree(dirfd(d), e->d_name, depth + 1);
+            closedir(d);
+        } else {
+            close(fd);
+        }
+    }
+    unlinkat(at, name, AT_REMOVEDIR);
+}
+
 void pathspace_drop(void)
 {
     if (!space[0])
         return;
-    DIR *d = opendir(space);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlinkat(dirfd(d), e->d_name, 0);
-        closedir(d);
-    }
-    rmdir(space);
+    remove_tree(AT_FDCWD, space, 0);
     space[0] = 0;
+}
+
+static char policy_dir[64];
+
+void policy_drop(void)
+{
+    if (policy_dir[0])
+        remove_tree(AT_FDCWD, policy_dir, 0);
+    policy_dir[0] = 0;
+    setenv("PEERMAP_PATHSPACE_POLICY", NO_POLICY, 1);
+}
+
+int policy_set(const char *text)
+{
+    char file[128], tmp[140];
+    if (geteuid() != 0) {
+        errno = EPERM;
+        return -1;
+    }
+    if (!policy_dir[0]) {
+        strcpy(policy_dir, "/tmp/pm-test-policy-XXXXXX");
+        if (!mkdtemp(policy_dir) || chmod(policy_dir, 0755) < 0) {
+            policy_dir[0] = 0;
+            return -1;
+        }
+    }
+    snprintf(file, sizeof file, "%s/pathspace.conf", policy_dir);
+    snprintf(tmp, sizeof tmp, "%s.new", file);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    size_t n = strlen(text);
+    int ok = write(fd, text, n) == (ssize_t)n && fchmod(fd, 0644) == 0;
+    close(fd);
+    /* A new file (a new inode), so that the library's cache sees it. */
+    if (!ok || rename(tmp, file) < 0)
+        return -1;
+    return setenv("PEERMAP_PATHSPACE_POLICY", file, 1);
+}
+
+const char *policy_file_dir(void)
+{
+    return policy_dir;
 }
 
 /* Forked children _exit(): only the test process itself runs this. */
 __attribute__((destructor)) static void drop_at_exit(void)
 {
     pathspace_drop();
+    if (policy_dir[0])
+        remove_tree(AT_FDCWD, policy_dir, 0);
 }
 
 int pathspace_fresh(void)
@@ -250,6 +312,10 @@ int pathspace_fresh(void)
     pathspace_drop();
     strcpy(space, "/tmp/pm-test-space-XXXXXX");
     if (!mkdtemp(space) || chmod(space, 01777) < 0)
+        return -1;
+    /* Whatever this machine's /etc says, the tests trust only what they
+     * write themselves (policy_set()). */
+    if (!policy_dir[0] && setenv("PEERMAP_PATHSPACE_POLICY", NO_POLICY, 1) < 0)
         return -1;
     return setenv("PEERMAP_PATHSPACE", space, 1);
 }

@@ -59,6 +59,17 @@ void pathspace_drop(void);
 /* Its directory ("" when there is none). */
 const char *pathspace_dir(void);
 
+/* The path-space trust policy the tests use (PEERMAP_PATHSPACE_POLICY):
+ * none at all (a file that cannot exist: "/" is root's) unless policy_set()
+ * wrote one - root only (the library obeys only root's policy files): a
+ * fresh root-owned directory of mode 0755 holding `text` as a 0644 file.
+ * 0, or -1 with errno (EPERM when not root).  policy_drop() goes back to
+ * none; the directory goes at exit. */
+#define NO_POLICY "/nonexistent-peermap-test/pathspace.conf"
+int policy_set(const char *text);
+void policy_drop(void);
+const char *policy_file_dir(void);
+
 /* Wait (ms at most) until thread *tid of this process (0 until it has
  * started) sits in system call nr.  No event says so; /proc does, looked at
  * every millisecond.  0, or -1 on timeout. */

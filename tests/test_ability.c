@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include <peermap.h>
+#include <sys/mman_peer.h>
 #include <sys/procmgr.h>
 
 #include "harness.h"
@@ -48,11 +49,13 @@ static bool is_root(void)
     return geteuid() == 0;
 }
 
-/* Independent of the library's parser on purpose: a shared bug would hide. */
+/* Independent of the library's parser on purpose: a shared bug would hide.
+ * A name that is none of the three makes the whole list grant nothing. */
 static bool env_grants(const char *name)
 {
     const char *list = getenv("PEERMAP_ABILITIES");
     size_t want = strlen(name);
+    bool found = false;
 
     if (!list)
         return false;
@@ -63,11 +66,19 @@ static bool env_grants(const char *name)
             s++;
         while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
             e--;
+        bool known = e == s;
+        for (int i = 0; i < 3; i++) {
+            const char *k = i == 0 ? "mem_peer" : i == 1 ? "prot_exec" : "prot_write_and_exec";
+            if ((size_t)(e - s) == strlen(k) && strncasecmp(s, k, strlen(k)) == 0)
+                known = true;
+        }
+        if (!known)
+            return false;
         if ((size_t)(e - s) == want && strncasecmp(s, name, want) == 0)
-            return true;
+            found = true;
         p += len + (p[len] == ',');
     }
-    return false;
+    return found;
 }
 
 static const char *name_of(unsigned aid)
@@ -141,8 +152,21 @@ __attribute__((constructor)) static void probe_mode(void)
 
     if (!mode)
         return;
-    if (strcmp(mode, "nonroot") == 0 && geteuid() == 0 && seteuid(NOBODY) != 0)
+    if ((strcmp(mode, "nonroot") == 0 || strcmp(mode, "reason") == 0) && geteuid() == 0 &&
+        seteuid(NOBODY) != 0)
         _exit(100);
+    if (strcmp(mode, "reason") == 0) {
+        /* Refused for want of the ability (checked first, so that nothing
+         * is done to the parent should it be held after all): does the
+         * reason name the variable and the name it did not know? */
+        if (pm_ability_check(MEM_PEER) == 0)
+            _exit(104);
+        errno = 0;
+        int rc = munmap_peer(getppid(), (void *)(uintptr_t)0x10000, 4096);
+        const char *why = peermap_errmsg();
+        _exit(rc == -1 && errno == EPERM && strstr(why, "PEERMAP_ABILITIES") &&
+              strstr(why, "'memPeer'") && strstr(why, "mem_peer") ? 0 : 105);
+    }
     for (int i = 0; i < NABILITIES; i++) {
         int rc = pm_ability_check(abilities[i].aid);
         if (rc == 0)
@@ -215,13 +239,26 @@ TEST(environment_is_read_at_first_use)
 
     CHECK_EQ_LONG(probe(mode, NULL, NULL), 0);
     CHECK_EQ_LONG(probe(mode, "mem_peer", NULL), 1);
-    /* Blanks, case, empty items and unknown names are all tolerated. */
-    CHECK_EQ_LONG(probe(mode, " prot_exec,bogus,,PROT_WRITE_AND_EXEC ", NULL), 6);
+    /* Blanks, case and empty items are tolerated. */
+    CHECK_EQ_LONG(probe(mode, " prot_exec,,PROT_WRITE_AND_EXEC ", NULL), 6);
     CHECK_EQ_LONG(probe(mode, "mem_peer,prot_exec,prot_write_and_exec", NULL), 7);
+    CHECK_EQ_LONG(probe(mode, "", NULL), 0);
+    /* An unknown name (a typo) makes the whole list grant nothing: a policy
+     * is applied as written or not at all. */
     CHECK_EQ_LONG(probe(mode, "mem_peerx,mem,all", NULL), 0);
+    CHECK_EQ_LONG(probe(mode, "memPeer", NULL), 0);
+    CHECK_EQ_LONG(probe(mode, "mem_peer,memPeer", NULL), 0);
+    CHECK_EQ_LONG(probe(mode, " prot_exec,bogus,,PROT_WRITE_AND_EXEC ", NULL), 0);
     /* The root domain ignores the variable: it already holds everything. */
     if (is_root())
         CHECK_EQ_LONG(probe("current", NULL, NULL), 7);
+}
+
+/* The library cannot speak at start-up; the refusal the typo causes says
+ * what was wrong with the variable. */
+TEST(unknown_name_in_environment_is_named_in_the_refusal)
+{
+    CHECK_EQ_LONG(probe("reason", "mem_peer,memPeer", NULL), 0);
 }
 
 static void deny_and_lock_everything(void)

@@ -10,6 +10,7 @@
  */
 #include <sys/iomsg.h>
 #include <devctl.h>
+#include <sys/siginfo.h>
 
 #include <fcntl.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "msg/msg.h"   /* PM_SIGEV_*: where the library reads a pulse event */
 
 #define OFF(type, member) ((long)offsetof(type, member))
 
@@ -451,4 +453,84 @@ TEST(linux_headers_keep_their_meaning)
     CHECK_EQ_LONG(SEEK_END, 2);
     CHECK_EQ_LONG(S_IFMT, 0170000);
     CHECK_EQ_LONG(EOK, 0);
+}
+
+TEST(sigevent_types_fit_qnx_mask_and_miss_linux)
+{
+    int qnx[] = { SIGEV_SIGNAL_CODE, SIGEV_SIGNAL_THREAD, SIGEV_PULSE, SIGEV_UNBLOCK,
+                  SIGEV_INTR };
+    int linux_types[] = { SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID };
+    CHECK_EQ_LONG(SIGEV_TYPE_MASK, 0xff);
+    for (unsigned i = 0; i < sizeof qnx / sizeof qnx[0]; i++) {
+        CHECK_EQ_LONG(qnx[i] & ~SIGEV_TYPE_MASK, 0);
+        for (unsigned j = 0; j < sizeof linux_types / sizeof linux_types[0]; j++)
+            CHECK(qnx[i] != linux_types[j]);
+        for (unsigned j = 0; j < i; j++)
+            CHECK(qnx[i] != qnx[j]);
+    }
+    /* QNX's flag values, all above the type. */
+    CHECK_EQ_LONG(SIGEV_FLAG_CRITICAL, 0x100);
+    CHECK_EQ_LONG(SIGEV_FLAG_UPDATEABLE, 0x400);
+    CHECK_EQ_LONG(SIGEV_FLAG_SIVAL_INT, 0x800);
+    CHECK_EQ_LONG(SIGEV_FLAG_CODE_UPDATEABLE, 0x4000);
+    struct sigevent e = { .sigev_notify = SIGEV_PULSE };
+    SIGEV_MAKE_UPDATEABLE(&e);
+    CHECK_EQ_LONG(SIGEV_GET_TYPE(&e), SIGEV_PULSE);
+    SIGEV_SET_TYPE(&e, SIGEV_SIGNAL);
+    CHECK_EQ_LONG(e.sigev_notify, SIGEV_SIGNAL | SIGEV_FLAG_UPDATEABLE);
+}
+
+/* The header's names for QNX's members and the library's own reading of a
+ * pulse event (src/msg/msg.h) must be the same storage. */
+TEST(sigevent_qnx_members_are_where_the_library_reads_them)
+{
+    struct sigevent e;
+    memset(&e, 0, sizeof e);
+    CHECK((void *)&e.sigev_coid == (void *)&e.sigev_signo);
+    CHECK((void *)&e.sigev_code == (void *)&PM_SIGEV_CODE(&e));
+    CHECK((void *)&e.sigev_priority == (void *)&PM_SIGEV_PRIORITY(&e));
+    /* Code, priority and the library's two words fit the pad, and none
+     * overlaps the value, the signal number or the type. */
+    CHECK((char *)&PM_SIGEV_PID(&e) + sizeof(int) <= (char *)&e + sizeof e);
+    CHECK((char *)&e.sigev_code >= (char *)&e.sigev_notify + sizeof e.sigev_notify);
+    CHECK((char *)&e.sigev_code > (char *)&e.sigev_value);
+}
+
+TEST(sigev_init_macros_fill_qnx_fields)
+{
+    struct sigevent e;
+    memset(&e, 0xff, sizeof e);
+    SIGEV_SIGNAL_CODE_INIT(&e, SIGUSR1, 0x1234, 7);
+    CHECK_EQ_LONG(e.sigev_notify, SIGEV_SIGNAL_CODE);
+    CHECK_EQ_LONG(e.sigev_signo, SIGUSR1);
+    CHECK(e.sigev_value.sival_ptr == (void *)0x1234);
+    CHECK_EQ_LONG(e.sigev_code, 7);
+    SIGEV_SIGNAL_INIT(&e, SIGUSR2);
+    CHECK_EQ_LONG(e.sigev_notify, SIGEV_SIGNAL);
+    CHECK_EQ_LONG(e.sigev_signo, SIGUSR2);
+    SIGEV_UNBLOCK_INIT(&e);
+    CHECK_EQ_LONG(e.sigev_notify, SIGEV_UNBLOCK);
+    SIGEV_THREAD_INIT(&e, NULL, 5, NULL);
+    CHECK_EQ_LONG(e.sigev_notify, SIGEV_THREAD);
+    CHECK(e.sigev_notify_attributes == NULL);
+    CHECK_EQ_LONG(e.sigev_value.sival_int, 5);
+}
+
+/* Declared with QNX's signatures. */
+_Static_assert(__builtin_types_compatible_p(__typeof__(ClockCycles), uint64_t(void)),
+               "ClockCycles() has QNX's signature");
+_Static_assert(__builtin_types_compatible_p(__typeof__(SchedGet),
+                                            int(pid_t, int, struct sched_param *)),
+               "SchedGet() has QNX's signature");
+_Static_assert(__builtin_types_compatible_p(__typeof__(SchedSet),
+                                            int(pid_t, int, int, const struct sched_param *)),
+               "SchedSet() has QNX's signature");
+
+TEST(nto_version_and_sched_nochange)
+{
+    CHECK_EQ_LONG(_NTO_VERSION, 710);
+    /* SCHED_NOCHANGE is no Linux policy. */
+    CHECK(SCHED_NOCHANGE != SCHED_OTHER && SCHED_NOCHANGE != SCHED_FIFO &&
+          SCHED_NOCHANGE != SCHED_RR && SCHED_NOCHANGE != SCHED_BATCH &&
+          SCHED_NOCHANGE != SCHED_IDLE);
 }

@@ -8,6 +8,7 @@
  * clients speak the wire protocol by hand.
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -154,9 +155,11 @@ static rcvid_t take_message(struct target *t, int chid, struct _msg_info *info)
     return MsgReceive(chid, buf, sizeof buf, info);
 }
 
+/* A failed mapping is answered as "no address": the client must never be
+ * handed MAP_FAILED to read and write at. */
 static int reply_addr(rcvid_t r, void *addr)
 {
-    uint64_t a = (uint64_t)(uintptr_t)addr;
+    uint64_t a = addr == MAP_FAILED ? 0 : (uint64_t)(uintptr_t)addr;
     return MsgReply(r, 0, &a, sizeof a);
 }
 
@@ -335,6 +338,9 @@ TEST(many_requests_during_one_message)
     struct target t;
     REQUIRE(client_start(&t, getpid(), chid) == 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    /* 500 calls: not about the answer deadline, which a loaded machine
+     * could miss once (a thread not run for 100 ms). */
+    peermap_set_inband_timeout_ms(10000);
     for (int round = 0; round < 20; round++) {
         struct _msg_info info;
         rcvid_t r = take_message(&t, chid, &info);
@@ -353,6 +359,7 @@ TEST(many_requests_during_one_message)
         CHECK_EQ_LONG(rep.rc, 0);
     }
     REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    peermap_set_inband_timeout_ms(0);
     target_finish(&t, 2000);
     ChannelDestroy(chid);
 }
@@ -382,6 +389,9 @@ TEST(server_threads_share_one_client)
     rcvid_t r = take_message(&t, chid, &info);
     REQUIRE(r > 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    /* Each waits for the others' requests on the one connection: not
+     * about the answer deadline, which a loaded machine could miss. */
+    peermap_set_inband_timeout_ms(10000);
     pthread_t th[4];
     struct hammer h[4];
     for (int i = 0; i < 4; i++) {
@@ -393,6 +403,7 @@ TEST(server_threads_share_one_client)
         CHECK(h[i].ok);
     }
     REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    peermap_set_inband_timeout_ms(0);
     reply_addr(r, NULL);
     struct report rep;
     REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
@@ -418,7 +429,8 @@ TEST(only_the_reply_blocked_thread_acts)
     void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
-    CHECK(munmap_peer(t.pid, p, PAGE) == 0);
+    if (p != MAP_FAILED)
+        CHECK(munmap_peer(t.pid, p, PAGE) == 0);
     reply_addr(r, NULL);
     struct report rep;
     REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
@@ -436,12 +448,15 @@ TEST(only_the_reply_blocked_thread_acts)
 
 enum hostile { MUTE, DIE_ON_BELL, GARBAGE, BAD_ADDR, REFUSE_LIE };
 
-struct hostile_arg { enum hostile how; pid_t pid; int chid; };
+struct hostile_arg { enum hostile how; pid_t pid; int chid; uid_t drop_to; };
 
 static int hostile_body(int in, int out, void *arg)
 {
     struct hostile_arg *h = arg;
     (void)in;
+    if (h->drop_to && (setgroups(0, NULL) < 0 || setresgid(h->drop_to, h->drop_to, h->drop_to) < 0 ||
+                       setresuid(h->drop_to, h->drop_to, h->drop_to) < 0))
+        return 9;
     int coid = ConnectAttach(ND_LOCAL_NODE, h->pid, h->chid, 0, 0);
     if (coid < 0)
         return 10;
@@ -497,7 +512,7 @@ static void hostile_case(enum hostile how, int timeout_ms, int want_errno, long 
 {
     int chid = ChannelCreate(0);
     REQUIRE(chid > 0);
-    struct hostile_arg h = { how, getpid(), chid };
+    struct hostile_arg h = { how, getpid(), chid, 0 };
     struct target t;
     char ok;
     REQUIRE(target_start(&t, hostile_body, &h) == 0);
@@ -506,15 +521,18 @@ static void hostile_case(enum hostile how, int timeout_ms, int want_errno, long 
     char buf[8];
     rcvid_t r = MsgReceive(chid, buf, sizeof buf, &info);
     REQUIRE(r > 0);
-    peermap_set_timeout_ms((unsigned)timeout_ms);
+    /* The client's answer deadline, not the one for stopping a target. */
+    peermap_set_inband_timeout_ms((unsigned)timeout_ms);
     long long t0 = now_ms();
     void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
     long long took = now_ms() - t0;
-    peermap_set_timeout_ms(0);
+    peermap_set_inband_timeout_ms(0);
     CHECK(p == MAP_FAILED);
     CHECK_EQ_LONG(errno, want_errno);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
     CHECK(took <= max_ms);
+    if (want_errno == ETIMEDOUT)
+        CHECK(took >= timeout_ms - 20);
     MsgError(r, EIO);
     target_finish(&t, 2000);
     ChannelDestroy(chid);
@@ -536,6 +554,138 @@ TEST(garbage_and_impossible_answers_are_refused)
     hostile_case(GARBAGE, 20000, EIO, 10000);
     hostile_case(BAD_ADDR, 20000, EIO, 10000);
     hostile_case(REFUSE_LIE, 20000, EIO, 10000);
+}
+
+/* Ten clients of another user that never answer a doorbell, queued before
+ * an honest one, at a single-threaded server: each costs the short answer
+ * deadline, not the 2 s one for stopping a target. */
+TEST(ten_mute_clients_delay_an_honest_one_by_ten_short_deadlines)
+{
+    enum { MUTES = 10 };
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct hostile_arg h = { MUTE, getpid(), chid, unprivileged() ? 0 : 65534 };
+    struct target mute[MUTES], honest;
+    char ok;
+    for (int i = 0; i < MUTES; i++) {
+        REQUIRE(target_start(&mute[i], hostile_body, &h) == 0);
+        REQUIRE(target_read(&mute[i], &ok, 1, 5000) == 0);
+    }
+    rcvid_t rid[MUTES];
+    struct _msg_info info;
+    char buf[8];
+    for (int i = 0; i < MUTES; i++) {
+        rid[i] = MsgReceive(chid, buf, sizeof buf, &info);
+        REQUIRE(rid[i] > 0);
+    }
+    REQUIRE(client_start(&honest, getpid(), chid) == 0);
+    REQUIRE(target_write(&honest, "m", 1) == 0);
+    rcvid_t hr = MsgReceive(chid, buf, sizeof buf, &info);
+    REQUIRE(hr > 0 && info.pid == honest.pid);
+    long long t0 = now_ms();
+    unsigned deadline = peermap_inband_timeout_ms();
+    CHECK_EQ_LONG(deadline, PEERMAP_DEFAULT_INBAND_TIMEOUT_MS);
+    CHECK(deadline * 10 <= peermap_timeout_ms()); /* far shorter than a stop's */
+    for (int i = 0; i < MUTES; i++) {
+        long long s0 = now_ms();
+        errno = 0;
+        void *p = mmap_peer(mute[i].pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+        long long took = now_ms() - s0;
+        CHECK(p == MAP_FAILED && errno == ETIMEDOUT);
+        CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
+        CHECK(took >= (long long)deadline - 5);
+        MsgError(rid[i], EIO);
+    }
+    /* The honest one answers at once - unless the machine is so loaded
+     * that its thread is not run for 100 ms: not what this is about. */
+    peermap_set_inband_timeout_ms(10000);
+    void *p = mmap_peer(honest.pid, NULL, PAGE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    peermap_set_inband_timeout_ms(0);
+    CHECK(p != MAP_FAILED);
+    uint64_t addr = (uint64_t)(uintptr_t)p;
+    MsgReply(hr, 0, &addr, sizeof addr);
+    long long waited = now_ms() - t0;
+    fprintf(stderr, "  the honest client waited %lld ms behind %d mute ones "
+            "(answer deadline %u ms)\n", waited, MUTES, deadline);
+    /* Ten short deadlines and some slack for a loaded machine; with the
+     * stop deadline it was ten times 2 s. */
+    CHECK(waited < (long long)MUTES * deadline + 1500);
+    struct report r;
+    REQUIRE(target_read(&honest, &r, sizeof r, 5000) == 0);
+    CHECK(r.rc >= 0 && r.mapped);
+
+    /* The server chooses its deadline: the API, and the environment until
+     * the API sets one. */
+    peermap_set_inband_timeout_ms(20);
+    CHECK_EQ_LONG(peermap_inband_timeout_ms(), 20);
+    peermap_set_inband_timeout_ms(0);
+    setenv("PEERMAP_INBAND_TIMEOUT_MS", "35", 1);
+    CHECK_EQ_LONG(peermap_inband_timeout_ms(), 35);
+    unsetenv("PEERMAP_INBAND_TIMEOUT_MS");
+    /* Never longer than the deadline chosen for everything. */
+    peermap_set_timeout_ms(40);
+    CHECK_EQ_LONG(peermap_inband_timeout_ms(), 40);
+    peermap_set_timeout_ms(0);
+    CHECK_EQ_LONG(peermap_inband_timeout_ms(), PEERMAP_DEFAULT_INBAND_TIMEOUT_MS);
+
+    /* Each holds the others' pipes (forked from us): tell each to go. */
+    for (int i = 0; i < MUTES; i++)
+        target_write(&mute[i], "q", 1);
+    for (int i = 0; i < MUTES; i++)
+        target_finish(&mute[i], 2000);
+    target_finish(&honest, 2000);
+    ChannelDestroy(chid);
+}
+
+/* A client whose mapping takes longer than the answer deadline (a large
+ * MAP_POPULATE): the server reports ETIMEDOUT and the client must not keep
+ * the mapping nobody knows of - or the server gets the answer after all
+ * and reports it. */
+TEST(a_request_that_times_out_leaves_no_mapping_in_the_client)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    int fd = memfd_create("inband-probe", MFD_CLOEXEC);
+    size_t len = (size_t)128 << 20;
+    REQUIRE(fd >= 0 && ftruncate(fd, (off_t)len) == 0);
+    REQUIRE(target_write(&t, "m", 1) == 0);
+    struct _msg_info info;
+    char buf[8];
+    rcvid_t r = MsgReceive(chid, buf, sizeof buf, &info);
+    REQUIRE(r > 0);
+    peermap_set_inband_timeout_ms(1);
+    errno = 0;
+    void *p = mmap_peer(t.pid, NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                        fd, 0);
+    int e = errno;
+    peermap_set_inband_timeout_ms(0);
+    fprintf(stderr, "  mmap_peer: %s\n", p == MAP_FAILED ? peermap_errmsg() : "done in time");
+    uint64_t addr = p == MAP_FAILED ? 0 : (uint64_t)(uintptr_t)p;
+    CHECK(p != MAP_FAILED || e == ETIMEDOUT);
+    CHECK(MsgReply(r, 0, &addr, sizeof addr) == 0);
+    /* The client reports after its MsgSend() returned, i.e. after it dealt
+     * with the request (done, or undone when its answer could not go). */
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 10000) == 0);
+    CHECK_EQ_LONG(rep.probe, p != MAP_FAILED);
+    /* And the in-band route still works on that connection. */
+    REQUIRE(target_write(&t, "m", 1) == 0);
+    r = MsgReceive(chid, buf, sizeof buf, &info);
+    REQUIRE(r > 0);
+    void *q = mmap_peer(t.pid, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON,
+                        NOFD, 0);
+    CHECK(q != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
+    addr = (uint64_t)(uintptr_t)q;
+    MsgReply(r, 0, &addr, sizeof addr);
+    REQUIRE(target_read(&t, &rep, sizeof rep, 10000) == 0);
+    CHECK(rep.rc >= 0 && rep.mapped);
+    target_finish(&t, 2000);
+    close(fd);
+    ChannelDestroy(chid);
 }
 
 /* ---- the server dies while the client does the request ---- */
@@ -573,7 +723,7 @@ static int dying_server_body(int in, int out, void *arg)
     int fd = memfd_create("inband-probe", MFD_CLOEXEC);
     if (fd < 0 || ftruncate(fd, 7 * PAGE) < 0)
         return 13;
-    peermap_set_timeout_ms(60000);
+    peermap_set_inband_timeout_ms(60000);
     child_write_full(out, &c, 1);
     mmap_peer(info.pid, NULL, 7 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
     return 14; /* never here: killed while waiting */
@@ -647,7 +797,8 @@ TEST(an_agent_takes_requests_at_any_time)
     void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
-    CHECK(munmap_peer(t.pid, p, PAGE) == 0);
+    if (p != MAP_FAILED)
+        CHECK(munmap_peer(t.pid, p, PAGE) == 0);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
     /* Automatic: ptrace first; refused (non-dumpable, no CAP_SYS_PTRACE),
      * then the agent. */
@@ -656,7 +807,8 @@ TEST(an_agent_takes_requests_at_any_time)
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), unprivileged() ? PEERMAP_PATH_AGENT
                                                       : PEERMAP_PATH_PTRACE);
-    CHECK(munmap_peer(t.pid, p, PAGE) == 0);
+    if (p != MAP_FAILED)
+        CHECK(munmap_peer(t.pid, p, PAGE) == 0);
     /* Stopped: nothing but ptrace is left. */
     c = 's';
     REQUIRE(target_write(&t, &c, 1) == 0 && target_read(&t, &c, 1, 5000) == 0);
@@ -680,11 +832,11 @@ TEST(an_agent_that_never_answers_times_out)
     REQUIRE(kill(t.pid, SIGSTOP) == 0);
     REQUIRE(wait_state(t.pid, 'T', 5000) == 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
-    peermap_set_timeout_ms(300);
+    peermap_set_inband_timeout_ms(300);
     long long t0 = now_ms();
     void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
     long long took = now_ms() - t0;
-    peermap_set_timeout_ms(0);
+    peermap_set_inband_timeout_ms(0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
     CHECK(p == MAP_FAILED && errno == ETIMEDOUT);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
@@ -761,7 +913,8 @@ TEST(the_caller_itself_is_local)
     void *p = mmap_peer(0, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_LOCAL);
-    CHECK(munmap_peer(0, p, PAGE) == 0);
+    if (p != MAP_FAILED)
+        CHECK(munmap_peer(0, p, PAGE) == 0);
     CHECK(mmap_peer(-5, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0) == MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_NONE);
 }

@@ -982,3 +982,56 @@ TEST(force_invalidate_and_removable)
     unsetenv("PEERMAP_MEMMGR_IDLE_MS");
     mgr_stop(&m);
 }
+
+/* After the manager's death every call answers as its page says: pm_msync()
+ * that has changes to send, pm_mmap(), pm_read(), pm_write(), pm_lseek(),
+ * pm_fstat() ESRCH; pm_mprotect() and pm_munmap() (changes lost) and
+ * pm_close() succeed; pm_open() of its path ENOENT. */
+TEST(every_call_after_the_managers_death)
+{
+    struct mgr m;
+    REQUIRE(mgr_start(&m) == 0);
+    int fd = OPEN(&m, K_PAT, O_RDWR);
+    REQUIRE(fd >= 0);
+    unsigned char *p = map_or_say(PAT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    REQUIRE(p != MAP_FAILED);
+    unsigned char *q = map_or_say(PG, PROT_READ, MAP_SHARED, fd, 0);
+    REQUIRE(q != MAP_FAILED);
+    CHECK(p[10] == pat(10));
+    p[PG + 7] = 0xee;                  /* a change the manager will never see */
+    mgr_kill(&m);
+    errno = 0;
+    CHECK_EQ_LONG(pm_msync(p, PAT_SIZE, MS_SYNC), -1);
+    CHECK_EQ_LONG(errno, ESRCH);
+    fprintf(stderr, "  pm_msync: %s\n", peermap_errmsg());
+    errno = 0;
+    CHECK_EQ_LONG(pm_msync(p, PAT_SIZE, MS_ASYNC), -1);
+    CHECK_EQ_LONG(errno, ESRCH);
+    errno = 0;
+    CHECK(pm_mmap(NULL, PG, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED);
+    CHECK_EQ_LONG(errno, ESRCH);
+    char b[8];
+    errno = 0;
+    CHECK_EQ_LONG(pm_read(fd, b, sizeof b), -1);
+    CHECK_EQ_LONG(errno, ESRCH);
+    errno = 0;
+    CHECK_EQ_LONG(pm_write(fd, b, sizeof b), -1);
+    CHECK_EQ_LONG(errno, ESRCH);
+    errno = 0;
+    CHECK_EQ_LONG(pm_lseek(fd, 0, SEEK_SET), -1);
+    CHECK_EQ_LONG(errno, ESRCH);
+    struct stat st;
+    errno = 0;
+    CHECK_EQ_LONG(pm_fstat(fd, &st), -1);
+    CHECK_EQ_LONG(errno, ESRCH);
+    /* Pages already read stay; protections change locally. */
+    CHECK_EQ_LONG(pm_mprotect(q, PG, PROT_READ | PROT_WRITE), 0);
+    CHECK(q[10] == pat(10));
+    CHECK_EQ_LONG(pm_munmap(q, PG), 0);
+    CHECK_EQ_LONG(pm_munmap(p, PAT_SIZE), 0);
+    CHECK_EQ_LONG(pm_close(fd), 0);
+    errno = 0;
+    CHECK_EQ_LONG(pm_open(m.path[K_PAT], O_RDONLY), -1);
+    CHECK_EQ_LONG(errno, ENOENT);
+    mgr_stop(&m);
+}

@@ -720,3 +720,30 @@ TEST(forged_system_pulses_are_dropped)
     CHECK_EQ_LONG(target_finish(&t, 10000), 0);
     ChannelDestroy(chid);
 }
+
+/* A fork child gets a copy of its parent's channel table but not its
+ * channels: its "own" chid is not there (as on QNX), its parent's is. */
+static int fork_child_body(int in, int out, void *arg)
+{
+    (void)in;
+    (void)out;
+    int chid = *(int *)arg;
+    errno = 0;
+    if (ConnectAttach(ND_LOCAL_NODE, 0, chid, _NTO_SIDE_CHANNEL, 0) != -1 || errno != ESRCH)
+        return 10;
+    int coid = ConnectAttach(ND_LOCAL_NODE, getppid(), chid, _NTO_SIDE_CHANNEL, 0);
+    if (coid < 0)
+        return 11;
+    ConnectDetach(coid);
+    return 0;
+}
+
+TEST(a_fork_child_does_not_own_its_parents_channels)
+{
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(target_start(&t, fork_child_body, &chid) == 0);
+    CHECK_EQ_LONG(target_finish(&t, 10000), 0);
+    ChannelDestroy(chid);
+}

@@ -29,19 +29,36 @@
 #define NOBODY 65534
 
 
-/* Entries (not temporary files) in the path space. */
-static int count_entries(void)
+/* Entries (not temporary files) in the path space: the files in
+ * <space>/<uid>/<hash>/. */
+static int count_in(int fd0, int depth)
 {
     int n = 0;
-    DIR *d = opendir(pathspace_dir());
-    if (!d)
-        return -1;
+    DIR *d = fdopendir(fd0);
+    if (!d) {
+        close(fd0);
+        return 0;
+    }
     struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (depth == 2) {
             n++;
+            continue;
+        }
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0)
+            n += count_in(fd, depth + 1);
+    }
     closedir(d);
     return n;
+}
+
+static int count_entries(void)
+{
+    int fd = open(pathspace_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -1 : count_in(fd, 0);
 }
 
 static int resolve_errno(const char *path)
@@ -108,19 +125,29 @@ static unsigned long long start_time(pid_t pid)
     return v;
 }
 
+/* An entry of this process's user, written by hand in the version-2 layout
+ * and format: <space>/<uid>/<hash>/<seq>.<pid>.<start>.<flags>.<random>. */
 static int fake_entry(const char *path, pid_t pid, unsigned long long start, int chid,
                       unsigned flags, mode_t perms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     unsigned long long seq = (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-    char file[PATH_MAX], rec[PATH_MAX + 256];
-    snprintf(file, sizeof file, "%s/%020llu.%d.%llu.%x.%016llx.%08x", pathspace_dir(), seq, (int)pid,
-             start, flags, (unsigned long long)fnv1a(path), 0x1234u);
+    unsigned uid = (unsigned)geteuid();
+    char dir[PATH_MAX], file[PATH_MAX + 128], rec[PATH_MAX + 256];
+    snprintf(dir, sizeof dir, "%s/%u", pathspace_dir(), uid);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -1;
+    snprintf(dir, sizeof dir, "%s/%u/%016llx", pathspace_dir(), uid,
+             (unsigned long long)fnv1a(path));
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -1;
+    snprintf(file, sizeof file, "%s/%020llu.%d.%llu.%x.%08x", dir, seq, (int)pid, start, flags,
+             0x1234u);
     int len = snprintf(rec, sizeof rec,
-                       "peermap-pathspace 1\nseq %llu\npid %d\nstart %llu\nchid %d\n"
-                       "flags %#x\nmode %#o\npath %s\n",
-                       seq, (int)pid, start, chid, flags, (unsigned)(S_IFREG | perms), path);
+                       "peermap-pathspace 2\nseq %llu\npid %d\nstart %llu\nuid %u\nchid %d\n"
+                       "flags %#x\nmode %#o\nhandle 0\npath %s\n",
+                       seq, (int)pid, start, uid, chid, flags, (unsigned)(S_IFREG | perms), path);
     int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
@@ -360,8 +387,9 @@ TEST(nothing_attached_is_enoent)
     REQUIRE(pathspace_fresh() == 0);
     pm_begin();
     CHECK_EQ_LONG(resolve_errno("/"), ENOENT);
+    pm_begin();
     CHECK_EQ_LONG(resolve_errno("/dev/null"), ENOENT);
-    CHECK(strstr(pm_reason(), "nothing is attached") != NULL);
+    CHECK(strstr(pm_reason(), "is attached at or above /dev/null") != NULL);
     /* No directory at all is the same answer. */
     pathspace_drop();
     CHECK_EQ_LONG(resolve_errno("/dev/null"), ENOENT);
@@ -399,17 +427,26 @@ TEST(created_where_told_with_sticky_mode)
     REQUIRE(stat(sub, &st) == 0);
     CHECK_EQ_LONG(st.st_mode & 07777, 01777);
     CHECK(strcmp(h.dir, sub) == 0);
-    /* The entry's file mode is the entry's permissions. */
-    char file[PATH_MAX + PM_PS_NAME_MAX];
+    /* The entry's read bits are the entry's permissions; nobody may write
+     * it, and it lives in the user's own directory. */
+    char file[PATH_MAX + PM_PS_NAME_MAX], user[PATH_MAX + 16];
     snprintf(file, sizeof file, "%s/%s", sub, h.name);
     REQUIRE(stat(file, &st) == 0);
-    CHECK_EQ_LONG(st.st_mode & 07777, 0640);
+    CHECK_EQ_LONG(st.st_mode & 07777, 0440);
     CHECK_EQ_LONG(st.st_uid, geteuid());
+    snprintf(user, sizeof user, "%s/%u", sub, (unsigned)geteuid());
+    REQUIRE(stat(user, &st) == 0);
+    CHECK(S_ISDIR(st.st_mode));
+    CHECK_EQ_LONG(st.st_mode & 07777, 0755);
+    CHECK_EQ_LONG(st.st_uid, geteuid());
+    CHECK(strncmp(h.name, user + strlen(sub) + 1, strlen(user) - strlen(sub) - 1) == 0);
     CHECK_EQ_LONG(resolve_errno("/made"), 0);
     /* Detach uses the directory of the attach, whatever the variable says now. */
     REQUIRE(setenv("PEERMAP_PATHSPACE", pathspace_dir(), 1) == 0);
     CHECK_EQ_LONG(pm_pathspace_detach(&h), 0);
     CHECK(stat(file, &st) == -1 && errno == ENOENT);
+    /* The per-path directory went with its last entry; the user's stays. */
+    CHECK_EQ_LONG(rmdir(user), 0);
     CHECK_EQ_LONG(rmdir(sub), 0);
 
     REQUIRE(setenv("PEERMAP_PATHSPACE", "relative/dir", 1) == 0);
@@ -417,8 +454,9 @@ TEST(created_where_told_with_sticky_mode)
     /* The default, for the documentation's sake. */
     REQUIRE(unsetenv("PEERMAP_PATHSPACE") == 0);
     REQUIRE(pm_pathspace_dir(dir, sizeof dir) == 0);
-    CHECK(strcmp(dir, "/run/peermap/pathspace") == 0 ||
-          strcmp(dir, "/tmp/peermap-pathspace") == 0);
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "/tmp/peermap-pathspace-%u", (unsigned)geteuid());
+    CHECK(strcmp(dir, "/run/peermap/pathspace") == 0 || strcmp(dir, tmp) == 0);
     REQUIRE(setenv("PEERMAP_PATHSPACE", pathspace_dir(), 1) == 0);
 }
 
@@ -627,6 +665,12 @@ TEST(managers_of_two_users_coexist)
     REQUIRE(target_read(&t, &c, 1, 5000) == 0);
     REQUIRE(pm_pathspace_attach("/root", 20, PM_PS_DIR, 0644, &h) == 0);
 
+    /* Root believes nobody's attaches only where root's policy says so;
+     * a listing shows what the caller believes. */
+    CHECK_EQ_LONG(resolve_errno("/user/a"), ENOENT);
+    CHECK_EQ_LONG(pm_pathspace_list(NULL, NULL), 1);
+    REQUIRE(policy_set("allow_attach 65534 /user\n") == 0);
+    CHECK_EQ_LONG(pm_pathspace_list(NULL, NULL), 2);
     REQUIRE(pm_pathspace_resolve("/user/a", &m) == 0);
     CHECK_EQ_LONG(m.pid, t.pid);
     CHECK_EQ_LONG(m.uid, NOBODY);
@@ -658,13 +702,14 @@ TEST(managers_of_two_users_coexist)
     CHECK_EQ_LONG(resolve_errno("/rootstale"), ENOENT);
     CHECK_EQ_LONG(count_entries(), 1);
     CHECK_EQ_LONG(pm_pathspace_detach(&h), 0);
+    policy_drop();
 }
 
 static int plant_for_root(void *arg)
 {
     /* Nobody writes an entry claiming that pid (root's) serves /planted. */
     pid_t victim = *(pid_t *)arg;
-    return fake_entry("/planted", victim, start_time(victim), 40, 0, 0666) == 0 ? 0 : 1;
+    return fake_entry("/planted", victim, start_time(victim), 40, 0, 0644) == 0 ? 0 : 1;
 }
 
 TEST(entry_cannot_speak_for_another_users_process)
@@ -673,9 +718,13 @@ TEST(entry_cannot_speak_for_another_users_process)
     if (geteuid() != 0)
         SKIP("needs root to have entries of two users");
     REQUIRE(pathspace_fresh() == 0);
+    /* Even where root trusts nobody's attaches, an entry in nobody's
+     * directory speaks only for nobody's processes. */
+    REQUIRE(policy_set("allow_attach nobody /\n") == 0);
     CHECK_EQ_LONG(in_child_as_nobody(plant_for_root, &me), 0);
     CHECK_EQ_LONG(count_entries(), 1);
     CHECK_EQ_LONG(resolve_errno("/planted"), ENOENT);
+    policy_drop();
 }
 
 TEST(handle_is_recorded_and_defaults_to_zero)
@@ -692,8 +741,7 @@ TEST(handle_is_recorded_and_defaults_to_zero)
     errno = 0;
     struct pm_ps_handle c;
     CHECK(pm_pathspace_attach_handle("/dev/h3", 3, -1, 0, 0666, &c) == -1 && errno == EINVAL);
-    /* A record written without the handle line (this file's own writer)
-     * reads as handle 0. */
+    /* This file's own writer, as a cross-check of the format. */
     REQUIRE(fake_entry("/dev/h4", getpid(), start_time(getpid()), 5, 0, 0644) == 0);
     REQUIRE(pm_pathspace_resolve("/dev/h4", &m) == 0);
     CHECK_EQ_LONG(m.chid, 5);
@@ -730,6 +778,8 @@ TEST(a_user_cannot_take_paths_another_owner_claimed_first)
     if (geteuid() != 0)
         SKIP("needs root to have entries of two users");
     REQUIRE(pathspace_fresh() == 0);
+    /* Root lets nobody serve /dev (QNX: allow_attach), nobody comes second. */
+    REQUIRE(policy_set("allow_attach nobody /dev\n") == 0);
     REQUIRE(pm_pathspace_attach("/dev/claimed", 30, PM_PS_DIR, 0666, &h) == 0);
     REQUIRE(target_start(&t, squatter, NULL) == 0);
     REQUIRE(target_read(&t, &c, 1, 5000) == 0 && c == 'R');
@@ -747,5 +797,9 @@ TEST(a_user_cannot_take_paths_another_owner_claimed_first)
     CHECK_EQ_LONG(pm_pathspace_detach(&h), 0);
     REQUIRE(pm_pathspace_resolve("/dev/claimed/sub", &m) == 0);
     CHECK_EQ_LONG(m.chid, 32);
+    /* Without the policy, nothing of nobody's is believed at all. */
+    policy_drop();
+    CHECK_EQ_LONG(resolve_errno("/dev/claimed/sub"), ENOENT);
+    CHECK_EQ_LONG(resolve_errno("/dev/free"), ENOENT);
     CHECK_EQ_LONG(target_finish(&t, 5000), 0);
 }

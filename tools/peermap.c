@@ -19,6 +19,22 @@
 #include <peermap.h>
 #include <sys/mman_peer.h>
 
+/* Internal to the library (linked statically): whether PEERMAP_ABILITIES
+ * was ignored, and why. */
+#include "peer/ability.h"
+#ifdef PEERMAP_HAVE_EXPORT
+#include "export/main.h"
+#else
+/* Built without libfuse3: the command exists and says so. */
+static int pm_export_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fputs("peermap: this peermap was built without libfuse3: no export\n", stderr);
+    return 1;
+}
+#endif
+
 #ifndef PEERMAP_VERSION
 #define PEERMAP_VERSION "0.1.0"
 #endif
@@ -44,6 +60,7 @@ static const char synopsis[] =
     "                   [--at ADDR [--fixed|--noreplace]] [--nocache]\n"
     "       peermap unmap PID ADDR LEN\n"
     "       peermap maps PID\n"
+    "       peermap export [-d] [-v] [-t MS] [--link [--link-root DIR]] [MOUNTPOINT]\n"
     "       peermap help | --help | --version\n";
 
 static const char description[] =
@@ -57,6 +74,9 @@ static const char description[] =
     "                      the mapping has there\n"
     "  unmap PID ADDR LEN  unmap [ADDR, ADDR+LEN) in process PID\n"
     "  maps PID            list the mappings of process PID\n"
+    "  export [MOUNTPOINT] serve the path space through FUSE, so that any program\n"
+    "                      reaches resource managers with open(), read(), cat...\n"
+    "                      (peermap export --help)\n"
     "  help                show this help\n"
     "\n"
     "Options of map:\n"
@@ -149,7 +169,10 @@ static int fail(int err, const char *fmt, ...)
     fputs("peermap: ", stderr);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s", strerror(err));
+    /* The library's reason often ends in the same strerror() text: say it
+     * once ("File exists", not "File exists: ... failed: File exists"). */
+    if (!why || !*why || !strstr(why, strerror(err)))
+        fprintf(stderr, ": %s", strerror(err));
     if (why && *why)
         fprintf(stderr, ": %s", why);
     fputc('\n', stderr);
@@ -177,7 +200,8 @@ static int finish_stdout(int status)
  * Decimal or 0x hexadecimal, optionally followed by K, M or G.  Hand-written
  * because strtoull() accepts what an operator should not get away with:
  * leading blanks, a sign (with "-1" wrapping to 2^64-1), and octal for a
- * leading 0.  Returns 0, EINVAL (not a number) or ERANGE (above `max`).
+ * leading 0.  Returns 0, EINVAL (not a number), EDOM (negative) or ERANGE
+ * (above `max`).
  */
 static int parse_number(const char *s, bool suffix, uint64_t max, uint64_t *out)
 {
@@ -185,6 +209,8 @@ static int parse_number(const char *s, bool suffix, uint64_t max, uint64_t *out)
     const char *p = s;
     uint64_t v = 0;
 
+    if (p[0] == '-' && p[1] >= '0' && p[1] <= '9')
+        return EDOM;
     if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
         base = 16;
         p += 2;
@@ -229,6 +255,8 @@ static bool parse_arg(const char *what, const char *s, bool suffix, uint64_t max
     int err = parse_number(s, suffix, max, out);
     if (err == EINVAL)
         usage_error("%s '%s' is not a number", what, s);
+    else if (err == EDOM)
+        usage_error("%s '%s' is negative", what, s);
     else if (err == ERANGE)
         usage_error("%s '%s' is too large", what, s);
     return err == 0;
@@ -241,6 +269,10 @@ static bool parse_pid(const char *s, pid_t *pid)
 
     /* PIDs are decimal everywhere else (ps, /proc), so a hex PID is more
      * likely an address typed in the wrong place than a process. */
+    if (s[0] == '-' && s[1] >= '0' && s[1] <= '9') {
+        usage_error("PID '%s' is negative: a process ID is a positive number", s);
+        return false;
+    }
     if (!decimal) {
         usage_error("PID '%s' is not a decimal number", s);
         return false;
@@ -307,6 +339,30 @@ static void add_operand(struct operands *ops, const char *s)
     ops->n++;
 }
 
+/*
+ * getopt takes "-5" for option 5, and would answer "invalid option -- '5'"
+ * to "peermap map -5 4K".  The digits are therefore in every option string:
+ * getopt hands a word that starts with "-<digit>" back as a digit, and this
+ * says what the word was meant to be, from where it stands among the
+ * operands.  `word` is the word getopt was reading.
+ */
+static int negative_operand(const struct operands *ops, const char *word,
+                            const char *const names[], int nnames)
+{
+    if (ops->n >= nnames)
+        return usage_error("'%s' is one operand too many, and negative", word);
+    if (strcmp(names[ops->n], "PID") == 0)
+        return usage_error("PID '%s' is negative: a process ID is a positive number", word);
+    return usage_error("%s '%s' is negative", names[ops->n], word);
+}
+
+/* Options are long, but for -h: the rest is the digits of negative_operand(). */
+#define SHORT_OPTS "-h0123456789"
+#define IS_DIGIT_OPT(c) ((c) >= '0' && (c) <= '9')
+/* The index of the word the next getopt_long() call reads (optind 0 makes
+ * glibc start afresh, at 1). */
+#define NEXT_WORD() (optind ? optind : 1)
+
 static bool check_operands(const struct operands *ops, int want, const char *names)
 {
     if (ops->n < want) {
@@ -349,8 +405,12 @@ static int cmd_map(int argc, char **argv)
      * the option string hands operands over in place (code 1) instead of
      * permuting, so options may follow the operands even under
      * POSIXLY_CORRECT. */
+    static const char *const names[] = { "PID", "LEN" };
     optind = 0;
-    while ((c = getopt_long(argc, argv, "-h", opts, NULL)) != -1) {
+    for (int word = NEXT_WORD(); (c = getopt_long(argc, argv, SHORT_OPTS, opts, NULL)) != -1;
+         word = NEXT_WORD()) {
+        if (IS_DIGIT_OPT(c))
+            return negative_operand(&ops, argv[word], names, 2);
         switch (c) {
         case 1:
             add_operand(&ops, optarg);
@@ -457,8 +517,12 @@ static int cmd_unmap(int argc, char **argv)
     pid_t pid;
     int c;
 
+    static const char *const names[] = { "PID", "ADDR", "LEN" };
     optind = 0;
-    while ((c = getopt_long(argc, argv, "-h", opts, NULL)) != -1) {
+    for (int word = NEXT_WORD(); (c = getopt_long(argc, argv, SHORT_OPTS, opts, NULL)) != -1;
+         word = NEXT_WORD()) {
+        if (IS_DIGIT_OPT(c))
+            return negative_operand(&ops, argv[word], names, 3);
         if (c == 1)
             add_operand(&ops, optarg);
         else if (c == 'h')
@@ -551,8 +615,12 @@ static int cmd_maps(int argc, char **argv)
     pid_t pid;
     int c, status = EXIT_OK;
 
+    static const char *const names[] = { "PID" };
     optind = 0;
-    while ((c = getopt_long(argc, argv, "-h", opts, NULL)) != -1) {
+    for (int word = NEXT_WORD(); (c = getopt_long(argc, argv, SHORT_OPTS, opts, NULL)) != -1;
+         word = NEXT_WORD()) {
+        if (IS_DIGIT_OPT(c))
+            return negative_operand(&ops, argv[word], names, 1);
         if (c == 1)
             add_operand(&ops, optarg);
         else if (c == 'h')
@@ -630,11 +698,20 @@ int main(int argc, char **argv)
         { "map",   "peermap map",   cmd_map },
         { "unmap", "peermap unmap", cmd_unmap },
         { "maps",  "peermap maps",  cmd_maps },
+        { "export", "peermap export", pm_export_main },
     };
     int c;
 
     /* getopt prefixes its messages with argv[0], which may be a full path. */
     argv[0] = (char *)"peermap";
+    /* The library ignores a PEERMAP_ABILITIES that names an unknown ability
+     * and can only say so when a call is refused; an operator's typo should
+     * stop the command before it does anything. */
+    const char *bad_env = pm_ability_env_problem();
+    if (bad_env) {
+        fprintf(stderr, "peermap: %s\n", bad_env);
+        return EXIT_USAGE;
+    }
     /* '+': options after the command are the command's own. */
     while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
         switch (c) {

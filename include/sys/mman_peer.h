@@ -9,6 +9,11 @@
 #ifndef PEERMAP_SYS_MMAN_PEER_H
 #define PEERMAP_SYS_MMAN_PEER_H
 
+/* What QNX's <sys/mman.h> brings with it, so that a call written as QNX's
+ * documentation shows it compiles with this header alone: NULL and size_t
+ * (<stddef.h>), pid_t and off_t (<sys/types.h>), PROT_*, MAP_* and
+ * MAP_FAILED (<sys/mman.h>). */
+#include <stddef.h>
 #include <sys/types.h>
 #include <sys/mman.h>
 

@@ -12,6 +12,7 @@
 #ifndef PEERMAP_SYS_NEUTRINO_H
 #define PEERMAP_SYS_NEUTRINO_H
 
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,10 @@ extern "C" {
 #ifndef EOK
 #define EOK 0
 #endif
+
+/* The QNX release whose interfaces these are, times 100 (QNX 7.1); code
+ * tests it to choose between older and newer calls. */
+#define _NTO_VERSION 710
 
 /* ---- I/O vectors ---- */
 
@@ -242,6 +247,23 @@ int TimerTimeout(clockid_t id, int flags, const struct sigevent *notify,
                  const uint64_t *ntime, uint64_t *otime);
 int timer_timeout(clockid_t id, int flags, const struct sigevent *notify,
                   const struct timespec *ntime, struct timespec *otime);
+
+/* ---- clock and scheduling ---- */
+
+/* A free-running 64-bit counter; SYSPAGE_ENTRY(qtime)->cycles_per_sec
+ * (<sys/syspage.h>) is its rate.  Here it counts nanoseconds of
+ * CLOCK_MONOTONIC_RAW, so the rate is exactly 1000000000. */
+uint64_t ClockCycles(void);
+
+/* SchedSet(): keep the thread's policy, change only its parameters (-1:
+ * no Linux policy has that value). */
+#define SCHED_NOCHANGE (-1)
+
+/* The policy and parameters of thread `tid` (a Linux thread ID, gettid(); 0
+ * for the calling thread) of process `pid` (0: the caller's); -1 and errno
+ * on error.  SchedSet() returns 0 on success. */
+int SchedGet(pid_t pid, int tid, struct sched_param *param);
+int SchedSet(pid_t pid, int tid, int policy, const struct sched_param *param);
 
 /* ---- the client's identity ---- */
 

@@ -42,4 +42,8 @@ static inline int64_t pm_now_ns(void)
 /* The deadline, in ns from now, a call allows for the target (peermap.h). */
 int64_t pm_timeout_ns(void);
 
+/* The deadline, in ns from now, for the target's own library to answer a
+ * request made without ptrace (in-band, agent; peermap.h). */
+int64_t pm_inband_timeout_ns(void);
+
 #endif

@@ -22,7 +22,13 @@
  * failure; our callers add context with pm_fail(), which keeps it.) */
 static long send_timed(int coid, const iov_t *s, size_t sn, const iov_t *r, size_t rn)
 {
-    return pm_msg_sendv_timed(coid, s, sn, r, rn, (int)peermap_timeout_ms());
+    long st = pm_msg_sendv_timed(coid, s, sn, r, rn, (int)peermap_timeout_ms());
+    /* EBADF from MsgSend() is QNX's word for "the channel is gone" (or the
+     * manager's own answer): a dead manager is ESRCH for pm_mmap(3) and its
+     * kin. */
+    if (st < 0 && errno == EBADF && pm_cconn_gone(coid))
+        errno = ESRCH;
+    return st;
 }
 
 static int fill_stat_form(struct pm_mgrant *g, unsigned form)

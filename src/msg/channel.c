@@ -1,9 +1,26 @@
+/*
+ * Channels: ChannelCreate(), ChannelDestroy() and the table behind chids.
+ *
+ * Names.  A channel listens on the abstract name "peermap.ch.<pid>.<chid>",
+ * which a client can compute from (pid, chid) alone.  Anyone may bind any
+ * abstract name, so another user can take that name before the process
+ * that will have <pid> exists.  Then the channel listens on
+ * "peermap.ch.<pid>.<chid>.<16 random hex digits>" instead - a name nobody
+ * can bind in advance - and clients find it in /proc/net/unix (dial.c).
+ * Names only say where to knock: a client believes a listener only once
+ * the kernel has shown it to be process <pid> (dial.c), so a squatter gets
+ * an empty connection, never a message.  A private channel
+ * (_NTO_CHF_PRIVATE) is never under a predictable name: it takes
+ * "peermap.chp.<pid>.<chid>.<32 random hex digits>", which no other
+ * process is told and which dial.c's scan for "peermap.ch.<pid>.<chid>."
+ * does not match, so another process's ConnectAttach() is ESRCH.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -46,21 +63,6 @@ static void private_name(pid_t pid, int chid, char *buf, size_t n, size_t *len)
     int k = snprintf(buf + 1, n - 1, "peermap.chp.%d.%d.%016llx%016llx", (int)pid, chid,
                      (unsigned long long)r[0], (unsigned long long)r[1]);
     *len = 1 + (size_t)k;
-}
-
-void pm_channel_addr(pid_t pid, int chid, char *buf, size_t n, size_t *len)
-{
-    if (pid == getpid()) {
-        struct pm_channel *ch = pm_channel_get(chid);
-        if (ch) {
-            size_t k = ch->namelen < n ? ch->namelen : n;
-            memcpy(buf, ch->name, k);
-            *len = k;
-            pm_channel_put(ch);
-            return;
-        }
-    }
-    pm_channel_name(pid, chid, buf, n, len);
 }
 
 struct pm_channel *pm_channel_get(int chid)
@@ -112,6 +114,7 @@ static void channel_free(struct pm_channel *ch)
     for (int i = 1; i < ch->nconns; i++) {
         if (ch->conns[i].fd >= 0) {
             pm_sconn_finish(&ch->conns[i]);
+            pm_sconn_release(&ch->conns[i]);
             close(ch->conns[i].fd);
         }
         if (ch->conns[i].reply_cache >= 0)
@@ -142,10 +145,46 @@ void pm_channel_put(struct pm_channel *ch)
         channel_free(ch);
 }
 
+/* Bind the listener: the predictable name, else an unpredictable one; a
+ * private channel only ever an unpredictable one of its own kind. */
+static int bind_name(struct pm_channel *ch, int chid, struct sockaddr_un *sa)
+{
+    size_t nlen;
+    int private = !!(ch->flags & _NTO_CHF_PRIVATE);
+    if (private)
+        private_name(getpid(), chid, sa->sun_path, sizeof sa->sun_path, &nlen);
+    else
+        pm_channel_name(getpid(), chid, sa->sun_path, sizeof sa->sun_path, &nlen);
+    for (int attempt = 0;; attempt++) {
+        if (bind(ch->lsn, (struct sockaddr *)sa,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen)) == 0)
+            break;
+        /* Taken: by another process (a squatter), since our own chids are
+         * never reused while their socket lives.  A 64-bit random suffix
+         * cannot be bound in advance; a few tries cover the absurd. */
+        if (errno != EADDRINUSE || attempt == 4)
+            return -1;
+        if (private) {
+            private_name(getpid(), chid, sa->sun_path, sizeof sa->sun_path, &nlen);
+            continue;
+        }
+        uint64_t r;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            return -1;
+        pm_channel_name(getpid(), chid, sa->sun_path, sizeof sa->sun_path, &nlen);
+        int k = snprintf(sa->sun_path + nlen, sizeof sa->sun_path - nlen, ".%0*llx",
+                         PM_CHANNEL_ALT_HEX, (unsigned long long)r);
+        nlen += (size_t)k;
+    }
+    memcpy(ch->name, sa->sun_path, nlen);
+    ch->namelen = (unsigned)nlen;
+    ch->owner = getpid();
+    return 0;
+}
+
 PM_EXPORT int ChannelCreate(unsigned flags)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    size_t nlen;
     int chid = -1;
 
     pm_begin();
@@ -174,21 +213,13 @@ PM_EXPORT int ChannelCreate(unsigned flags)
     }
     ch->chid = chid;
 
-    if (flags & _NTO_CHF_PRIVATE)
-        private_name(getpid(), chid, ch->name, sizeof ch->name, &ch->namelen);
-    else
-        pm_channel_name(getpid(), chid, ch->name, sizeof ch->name, &ch->namelen);
-    memcpy(sa.sun_path, ch->name, ch->namelen);
-    nlen = ch->namelen;
     ch->lsn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     ch->ep = epoll_create1(EPOLL_CLOEXEC);
     ch->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     /* data.u64: 0 the listener, 1 the wake-up, slot + 1 a connection. */
     struct epoll_event lev = { .events = EPOLLIN, .data.u64 = 0 };
     struct epoll_event wev = { .events = EPOLLIN, .data.u64 = 1 };
-    if (ch->lsn < 0 || ch->ep < 0 || ch->wake < 0 ||
-        bind(ch->lsn, (struct sockaddr *)&sa,
-             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen)) < 0 ||
+    if (ch->lsn < 0 || ch->ep < 0 || ch->wake < 0 || bind_name(ch, chid, &sa) < 0 ||
         listen(ch->lsn, SOMAXCONN) < 0 ||
         epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->lsn, &lev) < 0 ||
         epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->wake, &wev) < 0) {
@@ -200,6 +231,7 @@ PM_EXPORT int ChannelCreate(unsigned flags)
         return pm_fail(e == EMFILE || e == ENFILE ? EAGAIN : e,
                        "cannot create channel: %s", strerror(e));
     }
+    pm_channel_reserve();
     pthread_mutex_lock(&table_lock);
     ch->dead = 0;
     pthread_mutex_unlock(&table_lock);

@@ -1,10 +1,12 @@
 /*
- * ConnectClientInfo(): who is on the other end of a server connection.  The
- * effective ids and the groups are the kernel's record from when the client
- * connected (SO_PEERCRED, SO_PEERGROUPS); the real and saved ids and the
- * session come from /proc, as they are now.  Nothing comes from the client.
+ * ConnectClientInfo(): who is on the other end of a server connection, as
+ * fixed when the connection was accepted (client_id.c): the pid and
+ * effective ids the kernel recorded at connect(), the real and saved ids
+ * and the session read through the client's pidfd at accept, and the
+ * groups the kernel recorded at connect() (SO_PEERGROUPS).  Nothing comes
+ * from the client, and nothing is looked up by pid later, when the pid may
+ * belong to someone else.
  */
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,27 +16,7 @@
 
 static int fill(int scoid, struct _client_info *info, int ngroups, int whole);
 
-static void proc_ids(pid_t pid, struct _cred_info *cr)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return;
-    unsigned r, e, s, fs;
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "Uid: %u %u %u %u", &r, &e, &s, &fs) == 4) {
-            cr->ruid = r;
-            cr->suid = s;
-        } else if (sscanf(line, "Gid: %u %u %u %u", &r, &e, &s, &fs) == 4) {
-            cr->rgid = r;
-            cr->sgid = s;
-        }
-    }
-    fclose(f);
-}
-
-/* The kernel's record only (effective ids, groups): no /proc read. */
+/* The effective ids and groups only: what access checks need. */
 int pm_client_cred(int scoid, struct _client_info *info, int ngroups)
 {
     return fill(scoid, info, ngroups, 0);
@@ -48,6 +30,9 @@ PM_EXPORT int ConnectClientInfo(int scoid, struct _client_info *info, int ngroup
 
 static int fill(int scoid, struct _client_info *info, int ngroups, int whole)
 {
+    int d = info ? pm_delegate_fill(scoid, info, ngroups, whole) : 0;
+    if (d != 0)
+        return d > 0 ? 0 : -1;  /* a connection that speaks for a caller */
     struct pm_peer p;
     if (pm_scoid_peer(scoid, &p) < 0)
         return -1;
@@ -63,9 +48,11 @@ static int fill(int scoid, struct _client_info *info, int ngroups, int whole)
     cr->euid = cr->ruid = cr->suid = p.uid;
     cr->egid = cr->rgid = cr->sgid = p.gid;
     if (whole) {
-        pid_t sid = getsid(p.pid);
-        info->sid = sid < 0 ? 0 : sid;
-        proc_ids(p.pid, cr);
+        info->sid = p.who.sid;
+        cr->ruid = p.who.ruid;
+        cr->suid = p.who.suid;
+        cr->rgid = p.who.rgid;
+        cr->sgid = p.who.sgid;
     }
 
     if (ngroups > NGROUPS_MAX_CRED)

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -80,6 +81,18 @@ void pm_cconn_put(struct pm_cconn *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+int pm_cconn_gone(int coid)
+{
+    struct pm_cconn *c = pm_cconn_get(coid);
+    if (!c)
+        return 0;
+    /* The server's end closed: its process died or it dropped us. */
+    struct pollfd p = { .fd = c->fd, .events = POLLIN };
+    int gone = poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+    pm_cconn_put(c);
+    return gone;
+}
+
 uint64_t pm_cconn_ino(struct pm_cconn *c)
 {
     struct stat st;
@@ -117,8 +130,6 @@ void pm_cconn_end_exchange(struct pm_cconn *c)
 
 PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, int flags)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    size_t nlen;
 
     pm_begin();
     if (nd != ND_LOCAL_NODE)
@@ -128,23 +139,11 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
         pid = getpid();
     if (pid < 0 || chid <= 0)
         return pm_fail(ESRCH, "no channel %d in process %d", chid, (int)pid);
-    pm_channel_addr(pid, chid, sa.sun_path, sizeof sa.sun_path, &nlen);
-
     int side = (index & _NTO_SIDE_CHANNEL) != 0;
     int cloexec = side || (flags & _NTO_COF_CLOEXEC);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | (cloexec ? SOCK_CLOEXEC : 0), 0);
+    int fd = pm_channel_dial(pid, chid, cloexec);
     if (fd < 0)
-        return pm_fail(errno == EMFILE || errno == ENFILE ? EAGAIN : errno,
-                       "socket: %m");
-    if (connect(fd, (struct sockaddr *)&sa,
-                (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen)) < 0) {
-        int e = errno;
-        close(fd);
-        if (e == ECONNREFUSED || e == ENOENT)
-            return pm_fail(ESRCH, "no channel %d in process %d", chid, (int)pid);
-        return pm_fail(e == EAGAIN ? EAGAIN : e, "connecting to channel %d of "
-                       "process %d: %s", chid, (int)pid, strerror(e));
-    }
+        return -1;
     /* An ordinary coid is the lowest free fd >= index, as on QNX. */
     unsigned want = index & ~(unsigned)_NTO_SIDE_CHANNEL;
     if (!side && want > (unsigned)fd) {

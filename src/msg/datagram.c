@@ -91,10 +91,6 @@ ssize_t pm_sendmsg_fds(int sock, const iov_t *iov, size_t parts, const int *fds,
     return r;
 }
 
-/* Bodies up to this size keep their connection's memfd; larger ones get a
- * file of their own, so a connection never pins more memory than this. */
-#define PM_BODY_CACHE_MAX ((uint64_t)16 << 20)
-
 /* A body too big for one datagram goes in a memfd: one copy in, and the
  * receiver preads what it needs. */
 static int body_memfd(const iov_t *iov, size_t parts, uint64_t total, int *cache)

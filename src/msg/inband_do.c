@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "msg/cmsg.h"
 #include "msg/inband.h"
 
 /* The mmap flags a server may ask for: sharing, placement and population
@@ -65,18 +66,22 @@ int pm_inband_answer_sane(const struct pm_inband_req *rq, const struct pm_inband
 int pm_inband_recv_req(int sock, struct pm_inband_req *rq, int *objfd)
 {
     struct iovec v = { rq, sizeof *rq };
-    union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(int))]; } cm;
+    union { struct cmsghdr align; char b[CMSG_SPACE(2 * sizeof(int))]; } cm;
     struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1,
                         .msg_control = cm.b, .msg_controllen = sizeof cm.b };
     *objfd = -1;
     ssize_t r = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (r <= 0)
+    /* At most one descriptor is the request's; any other is closed here
+     * (msg/cmsg.h), whatever else is wrong with the datagram. */
+    int n = r >= 0 ? pm_cmsg_fds(&m, objfd, 1, NULL) : 0;
+    if (r <= 0) {
+        if (*objfd >= 0)
+            close(*objfd);
+        *objfd = -1;
         return 0;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len == CMSG_LEN(sizeof(int)))
-        memcpy(objfd, CMSG_DATA(c), sizeof *objfd);
-    if (r != (ssize_t)sizeof *rq || rq->magic != PM_INBAND_REQ || (m.msg_flags & MSG_CTRUNC))
+    }
+    if (n > 1 || r != (ssize_t)sizeof *rq || rq->magic != PM_INBAND_REQ ||
+        (m.msg_flags & MSG_CTRUNC))
         return -1;
     return 1;
 }

@@ -97,19 +97,31 @@ static int send_fds(int sock, const void *buf, size_t len, int fd1, int fd2)
 
 /* How long one recv() on the in-band socket blocks (SO_RCVTIMEO) before
  * the deadline is looked at again: one system call per answer instead of
- * poll() + recv(), for a deadline kept to within this much. */
-#define SLICE_MS 20
+ * poll() + recv(), for a deadline kept to within this much (the answer
+ * deadline is 100 ms by default, peermap_inband_timeout_ms()). */
+#define SLICE_MS 2
 
-/* Wait for the answer to rq->id on `side`. */
+/* Wait for the answer to rq->id on `side`.  On ETIMEDOUT the socket is
+ * spent (*spent = 1): the caller drops it. */
 static int await_answer(int side, const struct pm_inband_req *rq, int64_t deadline_ns,
-                        pid_t pid, struct pm_inband_ans *a)
+                        pid_t pid, struct pm_inband_ans *a, int *spent)
 {
+    *spent = 0;
     for (;;) {
-        ssize_t r = recv(side, a, sizeof *a, MSG_TRUNC);
+        ssize_t r = recv(side, a, sizeof *a, MSG_TRUNC | (*spent ? MSG_DONTWAIT : 0));
+        if (*spent && r <= 0)
+            return pm_fail(ETIMEDOUT, "PID %d did not answer the in-band request "
+                           "in time (peermap_inband_timeout_ms())", (int)pid);
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (pm_now_ns() >= deadline_ns)
-                return pm_fail(ETIMEDOUT, "PID %d did not answer the in-band request "
-                               "in time (peermap_timeout_ms())", (int)pid);
+            if (pm_now_ns() < deadline_ns)
+                continue;
+            /* Too late.  Close the way back, then look at what is queued: an
+             * answer that got in before is taken (the client did it); one
+             * after cannot be sent, and the client undoes what it made
+             * (pm_inband_do()).  So a timed-out request never leaves a
+             * mapping in the client that we do not report. */
+            shutdown(side, SHUT_RD);
+            *spent = 1;
             continue;
         }
         if (r <= 0)
@@ -188,8 +200,9 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
         close(client_end);
 
     struct pm_inband_ans a;
+    int spent = 0;
     if (rc == 0) {
-        rc = await_answer(side, &rq, deadline_ns, pid, &a);
+        rc = await_answer(side, &rq, deadline_ns, pid, &a, &spent);
         if (rc == 0 && a.refused) {
             *refused = a.refused;
             rc = 1;
@@ -202,10 +215,15 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
     if (side >= 0) {
         pthread_mutex_lock(&ch->lock);
         c = slot < ch->nconns ? &ch->conns[slot] : NULL;
-        if (c && c->inband_side == side)
+        if (c && c->inband_side == side) {
             c->inband_busy = 0;
-        else
+            if (spent) { /* shut after a timeout: the next doorbell makes another */
+                c->inband_side = -1;
+                close(side);
+            }
+        } else {
             close(side); /* the client went meanwhile: the socket is ours */
+        }
         pthread_mutex_unlock(&ch->lock);
     }
     release(&me);

@@ -4,7 +4,10 @@
  *
  * A channel is a listening AF_UNIX SOCK_SEQPACKET socket with the abstract
  * name "peermap.ch.<pid>.<chid>", so that (pid, chid) is all a client needs,
- * as on QNX, and the name disappears with the process.  A connection is a
+ * as on QNX, and the name disappears with the process.  Anyone can bind that
+ * name first: then the channel takes "peermap.ch.<pid>.<chid>.<random>", and
+ * either way a client proves the listener it reached is process <pid>
+ * before it sends anything (dial.c).  A connection is a
  * socket connected to it; for an ordinary (non side-channel) connection the
  * coid *is* the socket's file descriptor, which makes a resource manager's
  * client descriptor a real fd.  The server accepts connections lazily in
@@ -19,6 +22,7 @@
 #include <sys/types.h>
 
 #include "sys/neutrino.h"
+#include "msg/clients.h"
 #include "msg/wire.h"
 
 /*
@@ -33,12 +37,39 @@
 #define PM_SCOID_CHID(scoid) ((int)((scoid) >> PM_SLOT_BITS))
 #define PM_SCOID_SLOT(scoid) ((int)((scoid) & PM_MAX_SLOTS))
 
+/* Who a client is, fixed when its connection is accepted (client_id.c). */
+struct pm_client_id {
+    pid_t pid;              /* SO_PEERCRED: the kernel's record at connect() */
+    uid_t uid;              /* effective ids, same record */
+    gid_t gid;
+    uid_t ruid, suid;       /* real and saved ids, read through the client's */
+    gid_t rgid, sgid;       /* pidfd at accept (equal to the effective ones
+                             * when that could not be done, see client_id.c) */
+    pid_t sid;              /* its session then, 0 unknown */
+    uint64_t key;           /* its process key (trust.h), 0 unknown */
+};
+
+/* Whom a connection speaks for, when its client is trusted to speak for
+ * others (PM_WIRE_DELEGATE; delegate.c).  Unset (on == 0) otherwise. */
+struct pm_delegate {
+    int on;
+    pid_t pid;
+    uid_t ruid, euid, suid;
+    gid_t rgid, egid, sgid;
+    uint32_t ngroups;
+    gid_t groups[PM_WIRE_DELEGATE_GROUPS];
+};
+
 /* The server's record of one client connection. */
 struct pm_sconn {
     int fd;                 /* accepted socket, -1 when the slot is free */
-    pid_t pid;              /* from SO_PEERCRED at connect time */
-    uid_t uid;
+    pid_t pid;              /* = who.pid, who.uid, who.gid: kept by these */
+    uid_t uid;              /* names because the whole library reads them */
     gid_t gid;
+    struct pm_client_id who;
+    uid_t share;            /* whose per-user share it counts against
+                             * (limits.c): who.uid, or the caller a
+                             * delegated connection speaks for */
     uint8_t gen;            /* of the message being served */
     /* The message being served (busy), addressed by its rcvid. */
     int busy;
@@ -50,6 +81,7 @@ struct pm_sconn {
     unsigned char *reply;   /* MsgWrite()s so far */
     uint64_t reply_len, reply_cap;
     int reply_cache;        /* memfd for large replies, kept; -1 */
+    uint64_t reply_cache_bytes; /* its size, as counted against the user */
     int memmgr;             /* the client's memory manager (PM_WIRE_MEMMGR) */
     int inband_side;        /* our end of the in-band socket, or -1 */
     int inband_busy;        /* a request waits on it: the waiter closes it
@@ -59,13 +91,12 @@ struct pm_sconn {
     int evflags;            /* PM_EVSOCK_* the client set for it */
     int unblock_req;        /* the sender of the busy message asked to be
                              * unblocked (_NTO_MI_UNBLOCK_REQ) */
+    struct pm_delegate delegate; /* the caller it speaks for (delegate.c) */
 };
 
 struct pm_channel {
     int chid;
     unsigned flags;
-    char name[64];          /* the listener's abstract name (leading NUL) */
-    size_t namelen;
     int lsn;                /* listening socket */
     int ep;                 /* epoll set: listener, wake-up, every connection */
     int wake;               /* eventfd: ChannelDestroy() wakes receivers */
@@ -73,6 +104,12 @@ struct pm_channel {
     pthread_mutex_t lock;   /* guards conns and pending */
     struct pm_sconn *conns; /* conns[slot], slot 0 unused */
     int nconns;
+    int parked;             /* the listener is out of the epoll set: the
+                             * process has no descriptor to accept with */
+    char name[108];         /* the listener's abstract name, and its length */
+    unsigned namelen;
+    pid_t owner;            /* the process that made it (a fork child's
+                             * copy of the table is not its channel) */
     /* Pulses made up by the channel itself (disconnect, unblock). */
     struct _pulse *pending;
     int npending, cap_pending;
@@ -96,14 +133,18 @@ void pm_defer_push(struct pm_channel *ch, rcvid_t id);
 int pm_defer_pop(struct pm_channel *ch, const iov_t *riov, size_t rparts,
                  struct _msg_info *info, rcvid_t *out);
 
+/* Keep the process's reserve descriptor (receive.c), with which a server
+ * out of descriptors still refuses waiting clients cleanly. */
+void pm_channel_reserve(void);
+
 /* The channel table (channel.c): a reference, released with put. */
 struct pm_channel *pm_channel_get(int chid);   /* NULL + EINVAL if none */
 void pm_channel_put(struct pm_channel *ch);
+/* The predictable name of channel chid of process pid, and the prefix of
+ * the unpredictable ones it takes when that name is taken: abstract socket
+ * names, buf[0] = 0, *len bytes in all. */
 void pm_channel_name(pid_t pid, int chid, char *buf, size_t n, size_t *len);
-/* The name to connect to for (pid, chid): a channel of this process is
- * looked up (a private one has a name of its own, which only this process
- * knows); another process's has pm_channel_name(). */
-void pm_channel_addr(pid_t pid, int chid, char *buf, size_t n, size_t *len);
+#define PM_CHANNEL_ALT_HEX 16   /* random hex digits after that prefix */
 /* A channel (referenced) on which process `pid` waits for a reply, and the
  * slot of its connection; NULL when it waits on none of ours. */
 struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot);
@@ -121,8 +162,19 @@ struct pm_peer {
     uid_t uid;
     gid_t gid;
     int fd;   /* a dup of the connection, for SO_PEERGROUPS; caller closes */
+    struct pm_client_id who;
 };
 int pm_scoid_peer(int scoid, struct pm_peer *p);
+
+/* Fill `who` for a connection just accepted on `fd` (client_id.c).  0, or
+ * -1 with errno: EMFILE/ENFILE (no descriptor for the client's pidfd), or
+ * the kernel gives no credentials at all. */
+int pm_client_id_capture(int fd, struct pm_client_id *who);
+
+/* Release what a connection holds against its user's share and the record
+ * of client processes (limits.c, clients.c); called once per connection as
+ * it closes. */
+void pm_sconn_release(struct pm_sconn *c);
 
 /* ConnectClientInfo() without what only /proc knows (real and saved ids,
  * session): the effective ids and groups, which access checks need, at the
@@ -146,6 +198,23 @@ int pm_sconn_check_unblock(struct pm_channel *ch, struct pm_sconn *c);
 
 /* Mark a connection idle again and free the message it held. */
 void pm_sconn_finish(struct pm_sconn *c);
+
+/*
+ * Per-user shares (limits.c): what one user's connections may make this
+ * process hold, so that another user's flood leaves room for root and the
+ * server's own user.  Counted for every user; enforced for users other
+ * than root and the process's effective uid.  Each call that may refuse
+ * returns 0, or -1 with EAGAIN and a reason.
+ */
+int pm_limits_admit(uid_t uid);         /* a new connection: a slot + its socket */
+void pm_limits_leave(uid_t uid);
+int pm_limits_fd(uid_t uid);            /* one more descriptor (a message body) */
+void pm_limits_fd_put(uid_t uid);
+/* Grow the reply memory kept for a connection from `from` bytes (0: none
+ * kept yet, so a descriptor too) to `to`; put gives back `bytes` and the
+ * descriptor. */
+int pm_limits_cache(uid_t uid, uint64_t from, uint64_t to);
+void pm_limits_cache_put(uid_t uid, uint64_t bytes);
 
 /* Client connections (connect.c). */
 struct pm_cconn {
@@ -171,6 +240,10 @@ struct pm_cconn {
  * taken first and kept until pm_cconn_end_exchange(). */
 struct pm_cconn *pm_cconn_get(int coid);
 void pm_cconn_put(struct pm_cconn *c);
+/* Is coid a connection whose channel is gone (the server's end closed)?
+ * MsgSend() says EBADF for that, as for a coid that is no connection, and
+ * a server may reply EBADF too: callers that promise ESRCH ask this. */
+int pm_cconn_gone(int coid);
 /* The inode of c's socket (lock held): an identity of the open that stays
  * while it is open; asked of the kernel once per connection.  0 on error. */
 uint64_t pm_cconn_ino(struct pm_cconn *c);
@@ -190,6 +263,17 @@ int pm_conn_notified(int coid, int *conds, int *hup);
 #define PM_SIGEV_PRIORITY(e) (((int *)&(e)->_sigev_un._pad)[1])
 #define PM_SIGEV_CHID(e)     (((int *)&(e)->_sigev_un._pad)[2])
 #define PM_SIGEV_PID(e)      (((int *)&(e)->_sigev_un._pad)[3])
+
+/* Bodies up to this size keep their connection's memfd; larger ones get a
+ * file of their own, so a connection never pins more memory than this. */
+#define PM_BODY_CACHE_MAX ((uint64_t)16 << 20)
+
+/* Connect to channel `chid` of process `pid` (dial.c): a connected socket
+ * whose listener is proven to be that process (for another process: its
+ * SO_PEERPIDFD, or the uid rule without it), or -1 with errno (ESRCH none,
+ * EAGAIN its backlog stays full past the deadline).  The one place that
+ * turns (pid, chid) into a socket. */
+int pm_channel_dial(pid_t pid, int chid, int cloexec);
 
 /* Send a whole datagram: header + iov body inline, or header + memfd.
  * `cache` (may be NULL) keeps the connection's memfd between messages: the
@@ -228,15 +312,53 @@ int pm_msg_take_fd(void);
  *   pm_msg_sendv_timed() MsgSendv() that gives up after timeout_ms (> 0)
  *                        with ETIMEDOUT: the memory manager must not hang
  *                        on a server that stalls.  A reply that comes later
- *                        is discarded.  Only on connections from
- *                        pm_memmgr_connect(), whose waits end every
- *                        PM_MEMMGR_SLICE_MS (the deadline's precision).
+ *                        is discarded.  The wait is a ppoll() to the
+ *                        deadline (send.c), on any connection; it composes
+ *                        with the thread's TimerTimeout() (the earlier
+ *                        deadline ends the exchange).  Connections from
+ *                        pm_memmgr_connect() also wake every
+ *                        PM_MEMMGR_SLICE_MS.
  */
 #define PM_MEMMGR_SLICE_MS 20
 int pm_memmgr_connect(pid_t pid, int chid);
 int pm_rcvid_memmgr(rcvid_t rcvid);
 long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
                         const iov_t *riov, size_t rparts, int timeout_ms);
+
+/*
+ * Connections that speak for another process (delegate.c): the FUSE
+ * export's, one per open of one caller.
+ *   pm_delegate_announce() on a connection just made (no message sent
+ *                          yet), announce `who` (PM_WIRE_DELEGATE).  The
+ *                          server honours it only when our connection
+ *                          runs as root or as the server's own effective
+ *                          user, and otherwise drops the connection.  The
+ *                          connection's waits then wake every
+ *                          PM_MEMMGR_SLICE_MS, so pm_msg_thread_timeout()
+ *                          deadlines hold on it.  0, or -1 with errno
+ *                          (ESRCH: the server is gone).
+ *   pm_delegate_accept()   the server's side, channel lock held: 0 when
+ *                          the connection now speaks for the body's
+ *                          caller (and counts against that caller's
+ *                          user's share, limits.c); otherwise the errno
+ *                          for which it must be dropped: EPERM (not
+ *                          trusted to speak for others, or not first or
+ *                          once), EAGAIN (the caller's user holds its
+ *                          share of this server already).
+ *   pm_delegate_fill()     ConnectClientInfo() of a delegated connection:
+ *                          1 when filled from the delegation, 0 when the
+ *                          connection speaks for itself, -1 (ESRCH).
+ */
+int pm_delegate_announce(int coid, const struct pm_wire_delegate *who);
+int pm_delegate_accept(struct pm_sconn *c, const void *body);
+struct _client_info;
+int pm_delegate_fill(int scoid, struct _client_info *info, int ngroups, int whole);
+
+/* Every MsgSend*() of the calling thread gives up after `ms` milliseconds
+ * (0: waits as long as it takes, the default) with ETIMEDOUT, as
+ * pm_msg_sendv_timed() does; a reply that comes later is discarded.  A
+ * TimerTimeout() armed for one call holds too: the earlier deadline wins. */
+void pm_msg_thread_timeout(int ms);
 
 /* The client's side of an in-band request (inband_client.c): called by a
  * thread waiting for the reply to `seq` when the server rings (doorbell

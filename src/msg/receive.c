@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "msg/cmsg.h"
 #include "msg/event.h"
 #include "msg/msg.h"
 #include "msg/timeout.h"
@@ -32,8 +34,10 @@ void pm_sconn_finish(struct pm_sconn *c)
 {
     free(c->inline_body);
     c->inline_body = NULL;
-    if (c->body_fd >= 0)
+    if (c->body_fd >= 0) {
         close(c->body_fd);
+        pm_limits_fd_put(c->share);
+    }
     c->body_fd = -1;
     free(c->reply);
     c->reply = NULL;
@@ -85,6 +89,7 @@ int pm_scoid_peer(int scoid, struct pm_peer *p)
         p->pid = ch->conns[slot].pid;
         p->uid = ch->conns[slot].uid;
         p->gid = ch->conns[slot].gid;
+        p->who = ch->conns[slot].who;
         p->fd = fcntl(ch->conns[slot].fd, F_DUPFD_CLOEXEC, 0);
         found = 1;
     }
@@ -93,18 +98,128 @@ int pm_scoid_peer(int scoid, struct pm_peer *p)
     return found ? 0 : pm_fail_over(ESRCH, "no connection %d", scoid);
 }
 
+/*
+ * Descriptors run out.  A listener with connections waiting stays readable,
+ * so a server that cannot accept them would wake up for it forever.  One
+ * descriptor is kept in reserve for the whole process: at EMFILE/ENFILE it
+ * is let go for as long as it takes to accept one waiting client, tell it
+ * no (PM_WIRE_REFUSED) and hang up; the client gets EAGAIN at once instead
+ * of hanging.  Should the reserve be lost (another thread took the number
+ * in between) or accept() fail otherwise, the listener leaves the epoll set
+ * ("parked") until a connection closes or a receiver comes back, so
+ * existing clients are still served and nothing spins.
+ */
+static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
+static int reserve_fd = -1;
+
+static int reserve_take(void)
+{
+    /* An eventfd is a file of its own: freeing it helps with ENFILE too. */
+    if (reserve_fd < 0)
+        reserve_fd = eventfd(0, EFD_CLOEXEC);
+    return reserve_fd;
+}
+
+void pm_channel_reserve(void)
+{
+    pthread_mutex_lock(&reserve_lock);
+    reserve_take();
+    pthread_mutex_unlock(&reserve_lock);
+}
+
+/* Tell a client we will not serve it, and hang up. */
+static void say_refused(int fd, int err)
+{
+    struct pm_wire_reply no = { .kind = PM_WIRE_REFUSED, .status = err };
+    send(fd, &no, sizeof no, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void refuse(int fd, int err)
+{
+    say_refused(fd, err);
+    close(fd);
+}
+
+/* Out of descriptors: refuse one waiting client with the reserve.  0 when
+ * one was refused, 1 when none was waiting, -1 when it could not be done
+ * (no reserve, or another thread took the number meanwhile). */
+static int refuse_with_reserve(struct pm_channel *ch)
+{
+    int done = -1;
+    pthread_mutex_lock(&reserve_lock);
+    if (reserve_fd >= 0) {
+        close(reserve_fd);
+        reserve_fd = -1;
+        int fd = accept4(ch->lsn, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            refuse(fd, EAGAIN);
+            done = 0;
+        } else if (errno == EAGAIN) {
+            done = 1;
+        }
+        reserve_take();
+    }
+    pthread_mutex_unlock(&reserve_lock);
+    return done;
+}
+
+static void park(struct pm_channel *ch)
+{
+    struct epoll_event ev = { .events = 0, .data.u64 = EV_LISTEN };
+    if (!ch->parked && epoll_ctl(ch->ep, EPOLL_CTL_MOD, ch->lsn, &ev) == 0)
+        __atomic_store_n(&ch->parked, 1, __ATOMIC_RELEASE);
+}
+
+/* Listen again (lock held): a descriptor may have come free. */
+static void unpark(struct pm_channel *ch)
+{
+    if (!ch->parked)
+        return;
+    pm_channel_reserve();
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_LISTEN };
+    if (epoll_ctl(ch->ep, EPOLL_CTL_MOD, ch->lsn, &ev) == 0)
+        __atomic_store_n(&ch->parked, 0, __ATOMIC_RELEASE);
+}
+
+/* New clients accepted per wake-up: a flood of connections must not keep
+ * the receiving thread from the clients it already has. */
+#define ACCEPT_BATCH 32
+
 /* Take new clients (lock held). */
 static void accept_all(struct pm_channel *ch)
 {
-    for (;;) {
+    for (int round = 0; round < ACCEPT_BATCH; round++) {
         int fd = accept4(ch->lsn, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0)
-            break;
-        struct ucred cr;
-        socklen_t cl = sizeof cr;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
-            ((ch->flags & _NTO_CHF_PRIVATE) && cr.pid != getpid())) {
+        if (fd < 0) {
+            int e = errno;
+            if (e == ECONNABORTED || e == EINTR)
+                continue;
+            if (e == EMFILE || e == ENFILE) {
+                int r = refuse_with_reserve(ch);
+                if (r == 0)
+                    continue;
+                if (r < 0)
+                    park(ch);
+            } else if (e != EAGAIN) {
+                park(ch); /* ENOMEM, ENOBUFS...: try again later */
+            }
+            return;
+        }
+        struct pm_client_id who;
+        if (pm_client_id_capture(fd, &who) < 0) {
+            /* Out of descriptors for its pidfd: as for the socket itself. */
+            if (errno == EMFILE || errno == ENFILE)
+                refuse(fd, EAGAIN);
+            else
+                close(fd);
+            continue;
+        }
+        if ((ch->flags & _NTO_CHF_PRIVATE) && who.pid != getpid()) {
             close(fd); /* a private channel takes only its own process */
+            continue;
+        }
+        if (pm_limits_admit(who.uid) < 0) {
+            refuse(fd, EAGAIN); /* over its user's share */
             continue;
         }
         int slot = 0;
@@ -117,13 +232,11 @@ static void accept_all(struct pm_channel *ch)
             int n = ch->nconns ? ch->nconns * 2 : 16;
             if (n > PM_MAX_SLOTS + 1)
                 n = PM_MAX_SLOTS + 1;
-            if (ch->nconns >= n) {
-                close(fd); /* full: the client sees its connection closed */
-                continue;
-            }
-            struct pm_sconn *t = realloc(ch->conns, (size_t)n * sizeof *t);
+            struct pm_sconn *t = ch->nconns >= n ? NULL
+                                 : realloc(ch->conns, (size_t)n * sizeof *t);
             if (!t) {
-                close(fd);
+                pm_limits_leave(who.uid);
+                refuse(fd, EAGAIN); /* every slot taken, or no memory */
                 continue;
             }
             for (int i = ch->nconns ? ch->nconns : 0; i < n; i++)
@@ -135,20 +248,31 @@ static void accept_all(struct pm_channel *ch)
         }
         struct pm_sconn *c = &ch->conns[slot];
         uint8_t gen = c->gen;
-        *c = (struct pm_sconn){ .fd = fd, .pid = cr.pid, .uid = cr.uid, .gid = cr.gid,
-                                .gen = gen, .body_fd = -1, .reply_cache = -1,
-                                .inband_side = -1 };
+        *c = (struct pm_sconn){ .fd = fd, .pid = who.pid, .uid = who.uid, .gid = who.gid,
+                                .share = who.uid, .who = who, .gen = gen, .body_fd = -1,
+                                .reply_cache = -1, .inband_side = -1 };
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
                                   .data.u64 = (uint64_t)slot + 1 };
         if (epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            close(fd);
+            pm_limits_leave(who.uid);
+            refuse(fd, EAGAIN);
             c->fd = -1;
             continue;
         }
+        pm_clients_add(who.pid, who.key);
         /* Tell the client how a signal while it waits is to be handled. */
         struct pm_wire_reply hello = { .kind = PM_WIRE_HELLO, .status = ch->flags };
         send(fd, &hello, sizeof hello, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
+}
+
+void pm_sconn_release(struct pm_sconn *c)
+{
+    pm_limits_leave(c->share);
+    if (c->reply_cache_bytes)
+        pm_limits_cache_put(c->share, c->reply_cache_bytes);
+    c->reply_cache_bytes = 0;
+    pm_clients_remove(c->pid);
 }
 
 void pm_channel_queue_pulse(struct pm_channel *ch, int code, int value, int scoid)
@@ -189,6 +313,7 @@ static void drop_conn(struct pm_channel *ch, int slot)
     epoll_ctl(ch->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     pm_sconn_finish(c);
+    pm_sconn_release(c);
     if (c->reply_cache >= 0)
         close(c->reply_cache);
     c->reply_cache = -1;
@@ -202,6 +327,7 @@ static void drop_conn(struct pm_channel *ch, int slot)
     c->gen++; /* whatever rcvid was out for it is now stale */
     if (ch->flags & _NTO_CHF_DISCONNECT)
         pm_channel_queue_pulse(ch, _PULSE_CODE_DISCONNECT, 0, PM_SCOID(ch->chid, slot));
+    unpark(ch); /* a descriptor came free */
 }
 
 /* One 64 KiB receive buffer per receiving thread, freed with the thread:
@@ -240,7 +366,9 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     if (!scratch)
         return 0;
     iov_t v[2] = { { &h, sizeof h }, { scratch, PM_WIRE_INLINE_MAX } };
-    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } cm;
+    /* Room for more descriptors than any datagram may bring, so that
+     * MSG_CTRUNC alone never hides how many came. */
+    union { struct cmsghdr align; char buf[CMSG_SPACE(2 * sizeof(int))]; } cm;
     struct msghdr m = { .msg_iov = v, .msg_iovlen = 2,
                         .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
     ssize_t r = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -249,21 +377,28 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
      * closed is still queued, and is read on the next round. */
     if (r < 0 && (errno == EAGAIN || errno == EINTR || errno == ECONNRESET))
         return 0;
+    /* Every descriptor that came is ours to close, whatever the datagram:
+     * at most one (a message body) is kept. */
+    int fd = -1;
+    int nfds = r >= 0 ? pm_cmsg_fds(&m, &fd, 1, NULL) : 0;
     if (r <= 0) {
+        if (fd >= 0)
+            close(fd);
         drop_conn(ch, slot);
         return 0;
     }
-    int fd = -1;
-    struct cmsghdr *cmh = CMSG_FIRSTHDR(&m);
-    if (cmh && cmh->cmsg_level == SOL_SOCKET && cmh->cmsg_type == SCM_RIGHTS &&
-        cmh->cmsg_len == CMSG_LEN(sizeof(int)))
-        memcpy(&fd, CMSG_DATA(cmh), sizeof fd);
     struct stat st = { 0 };
-    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)))
-        st.st_size = 0;
-    if ((m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+    if (fd >= 0 && (!pm_fd_is_memfile(fd) || fstat(fd, &st) < 0))
+        st.st_size = 0; /* not a file in memory: refused below */
+    if (nfds > 1 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
         pm_wire_check_send(&h, (size_t)r, fd >= 0, (uint64_t)st.st_size) < 0 ||
-        (h.kind == PM_WIRE_MSG && c->busy)) {
+        (h.kind == PM_WIRE_MSG && c->busy) ||
+        /* Negative codes are the system's (disconnect, unblock...): a
+         * server acts on them for other clients.  Only the library of our
+         * own process produces them (dispatch_unblock(), a disconnect it
+         * queues itself); our MsgSendPulse() refuses them for another
+         * process, so a client that sends one is forging. */
+        (h.kind == PM_WIRE_PULSE && (int8_t)h.code < 0 && c->pid != getpid())) {
         /* A client that breaks the protocol loses its connection. */
         if (fd >= 0)
             close(fd);
@@ -272,12 +407,6 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     }
     int scoid = PM_SCOID(ch->chid, slot);
 
-    /* Codes -32..-63 are the system's (disconnect, unblock...): a server
-     * acts on them for other clients, so another process may not send
-     * them.  Our own process may (dispatch_unblock() does). */
-    if (h.kind == PM_WIRE_PULSE && h.code <= _PULSE_CODE_UNBLOCK && h.code >= -63 &&
-        c->pid != getpid())
-        return 0;
     if (h.kind == PM_WIRE_MEMMGR) {
         /* Only marks the connection; a liar gains nothing (see memmgr_conn.c). */
         c->memmgr = 1;
@@ -285,6 +414,16 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     }
     if (h.kind == PM_WIRE_EVSOCK) {
         pm_evsock_take(c, fd, h.code); /* checked there; takes fd */
+        return 0;
+    }
+    if (h.kind == PM_WIRE_DELEGATE) {
+        /* Speaking for others is for root and our own user (delegate.c);
+         * the caller spoken for is held to its own user's share. */
+        int e = pm_delegate_accept(c, scratch);
+        if (e == EAGAIN)
+            say_refused(c->fd, EAGAIN); /* then drop_conn() hangs up */
+        if (e)
+            drop_conn(ch, slot);
         return 0;
     }
     if (h.kind == PM_WIRE_PULSE) {
@@ -329,6 +468,15 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     c->srclen = h.srclen;
     c->dstlen = h.dstlen;
     if (fd >= 0) {
+        if (pm_limits_fd(c->share) < 0) {
+            /* Its user holds its share of our descriptors: this message
+             * waits for nothing, the client hears EAGAIN. */
+            close(fd);
+            struct pm_wire_reply e = { .kind = PM_WIRE_ERROR, .seq = h.seq, .status = EAGAIN };
+            send(c->fd, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
+            c->busy = 0;
+            return 0;
+        }
         c->body_fd = fd;
     } else {
         /* The message stays readable (MsgRead) until the reply: keep a copy
@@ -400,6 +548,11 @@ rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info 
     int late = 0;
     /* epoll_wait() is a cancellation point: release the channel then. */
     pthread_cleanup_push((void (*)(void *))pm_channel_put, ch);
+    if (__atomic_load_n(&ch->parked, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&ch->lock);
+        unpark(ch);
+        pthread_mutex_unlock(&ch->lock);
+    }
     for (;;) {
         /* Queued pulses are rare: look without the lock first (a pulse
          * queued just after is seen on the next round, as if it came

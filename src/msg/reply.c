@@ -141,6 +141,40 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
     return 0;
 }
 
+/*
+ * The memfd a large reply goes in is kept per connection (the next large
+ * reply reuses it).  What is kept counts against the client's user
+ * (limits.c): over its share, the reply travels in a file of its own that
+ * is gone once the client has read it.  The cache pointer to hand to
+ * pm_send_datagram(), or NULL.
+ */
+static int *reply_cache_for(struct pm_sconn *c, uint64_t len)
+{
+    if (len <= PM_WIRE_INLINE_MAX || len > PM_BODY_CACHE_MAX ||
+        (c->reply_cache >= 0 && c->reply_cache_bytes >= len))
+        return &c->reply_cache; /* not used, or no bigger than it is */
+    if (pm_limits_cache(c->share, c->reply_cache >= 0 ? c->reply_cache_bytes : 0, len) == 0) {
+        c->reply_cache_bytes = len; /* the file grows to the largest reply */
+        return &c->reply_cache;
+    }
+    if (c->reply_cache >= 0) {
+        close(c->reply_cache);
+        c->reply_cache = -1;
+    }
+    pm_limits_cache_put(c->share, c->reply_cache_bytes);
+    c->reply_cache_bytes = 0;
+    return NULL;
+}
+
+/* After the send: a cache that could not be made is not counted. */
+static void reply_cache_settle(struct pm_sconn *c)
+{
+    if (c->reply_cache < 0 && c->reply_cache_bytes) {
+        pm_limits_cache_put(c->share, c->reply_cache_bytes);
+        c->reply_cache_bytes = 0;
+    }
+}
+
 /* header + inline body + one descriptor. */
 static int send_with_fd(int sock, const struct pm_wire_reply *h, const void *body, int fd)
 {
@@ -185,7 +219,8 @@ static int finish_fd(rcvid_t rcvid, int error, long status, const iov_t *iov,
         }
     } else {
         sent = pm_send_datagram(c->fd, &h, sizeof h, &body, h.len ? 1 : 0, h.len,
-                                &c->reply_cache);
+                                reply_cache_for(c, h.len));
+        reply_cache_settle(c);
     }
     if (sent < 0) {
         int e = errno;

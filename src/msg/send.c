@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "msg/cmsg.h"
 #include "msg/event.h"
 #include "msg/msg.h"
 #include "msg/timeout.h"
@@ -85,40 +86,58 @@ static int on_signal(struct pm_cconn *cc, int fd, uint32_t seq, int coid, int *s
 }
 
 /*
- * TimerTimeout() for this exchange (msg/timeout.c): wait until the reply
- * can be read or the deadline passes.  Returns 1 to go on and read, 0 when
- * the timeout ended the exchange (errno ETIMEDOUT), -1 with errno EINTR.
- * Past the deadline, a SEND-blocked client whose timeout names REPLY only
- * times out as soon as the server takes the message (looked at every
- * PM_TT_SLICE_NS); a REPLY-blocked one whose timeout names SEND only
- * waits as if there had been none.
+ * The deadlines of this exchange: TimerTimeout()'s (msg/timeout.c; `*tt`
+ * its states, `deadline` its end) and the hard one of pm_msg_sendv_timed()
+ * or pm_msg_thread_timeout() (reply_deadline).  Both are per-thread
+ * deadlines on a MsgSend*(); when both are armed, each holds, so the
+ * earlier decides.  Waits until the reply can be read or a deadline passes.
+ * Returns 1 to go on and read (when the hard deadline has passed,
+ * await_reply() fails with ETIMEDOUT before reading), 0 when TimerTimeout()
+ * ended the exchange (errno ETIMEDOUT), -1 with errno EINTR.
+ *
+ * TimerTimeout() is QNX's: past its deadline, a SEND-blocked client whose
+ * timeout names REPLY only times out as soon as the server takes the
+ * message (looked at every PM_TT_SLICE_NS); a REPLY-blocked one whose
+ * timeout names SEND only waits as if there had been none; a timed-out
+ * client on a _NTO_CHF_UNBLOCK channel that the server holds asks it, as a
+ * signal does.  The hard deadline is the library's own (a memory manager or
+ * an export must not hang on a server that stalls): it ends the exchange
+ * whatever the server does, and a late reply is discarded.
  */
 #define PM_TT_SLICE_NS 5000000
 
 static int await_deadline(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
                           int *tt, int64_t deadline, int *unblock_sent)
 {
-    while (*tt) {
-        int64_t left = deadline - pm_now_ns();
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        if (left <= 0 && !(*tt & _NTO_TIMEOUT_SEND))
-            left = -1; /* REPLY only: see below */
-        if (left > 0 || left == -1) {
-            if (left == -1)
-                left = PM_TT_SLICE_NS;
-            struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
-            int n = ppoll(&p, 1, &ts, NULL);
-            if (n > 0)
-                return 1;
-            if (n < 0 && errno == EINTR)
-                return -1;
-            if (n < 0)
-                return 1; /* let recvmsg() report it */
-        } else if (poll(&p, 1, 0) > 0) {
+    while (*tt || reply_deadline) {
+        int64_t now = pm_now_ns();
+        if (reply_deadline && now >= reply_deadline)
             return 1;
+        int64_t wait = INT64_MAX;
+        if (*tt) {
+            wait = deadline - now;
+            if (wait <= 0) /* REPLY only: see below */
+                wait = (*tt & _NTO_TIMEOUT_SEND) ? 0 : PM_TT_SLICE_NS;
         }
-        /* The deadline passed: is the server holding our message yet?  The
-         * kernel knows: our bytes still queued on the socket say no. */
+        int hard = 0;
+        if (reply_deadline && reply_deadline - now <= wait) {
+            wait = reply_deadline - now;
+            hard = 1;
+        }
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct timespec ts = { .tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000 };
+        int n = ppoll(&p, 1, &ts, NULL);
+        if (n > 0)
+            return 1;
+        if (n < 0 && errno == EINTR)
+            return -1;
+        if (n < 0)
+            return 1; /* let recvmsg() report it */
+        if (hard)
+            continue; /* the hard deadline: said above */
+        /* TimerTimeout()'s deadline passed: is the server holding our
+         * message yet?  The kernel knows: our bytes still queued on the
+         * socket say no. */
         int queued = 0;
         if (ioctl(fd, SIOCOUTQ, &queued) < 0)
             queued = 0;
@@ -126,14 +145,14 @@ static int await_deadline(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         if (state == _NTO_TIMEOUT_SEND && !(*tt & state))
             continue; /* REPLY only: wait for the server to take it */
         if (!(*tt & state)) {
-            *tt = 0; /* SEND only, and already received: wait for ever */
-            return 1;
+            *tt = 0; /* SEND only, and already received: no TimerTimeout() */
+            continue;
         }
         *tt = 0;
         /* Tell the server, as a signal would; on a _NTO_CHF_UNBLOCK channel
          * a reply-blocked client then waits for its answer. */
         if (on_signal(cc, fd, seq, coid, unblock_sent) && state == _NTO_TIMEOUT_REPLY)
-            return 1;
+            continue;
         if (cc->body_cache >= 0) { /* the server may still read it */
             close(cc->body_cache);
             cc->body_cache = -1;
@@ -145,13 +164,37 @@ static int await_deadline(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
     return 1;
 }
 
+static long refused(int coid, int err)
+{
+    return pm_fail(err, "connection %d: the server refused it (this user holds "
+                   "its share of the server's connections, or the server is out "
+                   "of descriptors): %s", coid, strerror(err));
+}
+
+/* Our message could not be sent because the server hung up: if it said
+ * why first, that is the answer.  The errno to report. */
+static int why_hung_up(int fd, int e)
+{
+    struct pm_wire_reply h;
+    for (int i = 0; i < 3; i++) {
+        ssize_t r = recv(fd, &h, sizeof h, MSG_DONTWAIT);
+        if (r < 0 && errno == ECONNRESET)
+            continue; /* said once, before what is still queued */
+        if (r != (ssize_t)sizeof h)
+            break;
+        if (h.kind == PM_WIRE_REFUSED && h.status > 0 && h.status < 4096)
+            return (int)h.status;
+    }
+    return e;
+}
+
 /* Wait for the reply to `seq`.  Returns the status, or -1 with errno. */
 static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
                         const iov_t *riov, size_t rparts, int tt, int64_t tt_deadline)
 {
-    int unblock_sent = 0;
+    int unblock_sent = 0, reset_seen = 0;
     for (;;) {
-        if (tt) {
+        if (tt || reply_deadline) {
             int w = await_deadline(cc, fd, seq, coid, &tt, tt_deadline, &unblock_sent);
             if (w == 0)
                 return -1;
@@ -180,8 +223,8 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         ssize_t r;
         int e;
         if (reply_deadline && pm_now_ns() >= reply_deadline) {
-            /* Only the memory manager waits with a deadline; its connections
-             * block in recvmsg() for a slice at most (memmgr_conn.c). */
+            /* pm_msg_sendv_timed(), pm_msg_thread_timeout(): the library's
+             * own hard deadline (see await_deadline()). */
             if (v != stack)
                 free(v);
             if (cc->body_cache >= 0) { /* the server may still read it */
@@ -195,8 +238,8 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         e = errno;
         if (v != stack)
             free(v);
-        if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK) && reply_deadline)
-            continue; /* a slice went by: look at the deadline */
+        if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK))
+            continue; /* a slice went by (SO_RCVTIMEO): look at the deadlines */
         if (r < 0 && e == EINTR) {
             if (on_signal(cc, fd, seq, coid, &unblock_sent))
                 continue;
@@ -208,6 +251,13 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             }
             return pm_fail(EINTR, "interrupted by a signal before the reply");
         }
+        /* ECONNRESET: the server closed with our message unread.  The
+         * kernel says so once, before what the server sent us (a refusal,
+         * say) - which is still there to read. */
+        if (r < 0 && e == ECONNRESET && !reset_seen) {
+            reset_seen = 1;
+            continue;
+        }
         if (r < 0)
             return pm_fail(e == ECONNRESET ? ESRCH : e,
                            "waiting for the reply on connection %d: %s", coid, strerror(e));
@@ -215,26 +265,23 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             return pm_fail(ESRCH, "the server went away (exited, or destroyed "
                            "its channel) before replying on connection %d", coid);
 
-        int fds[2] = { -1, -1 }, nfds = 0;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-            nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            if (nfds > 2)
-                nfds = 2; /* MSG_CTRUNC says the rest were dropped */
-            memcpy(fds, CMSG_DATA(c), (size_t)nfds * sizeof(int));
-        }
+        /* Every descriptor that came is closed unless this reply's kind
+         * consumes it (at most two: an in-band doorbell's). */
+        int fds[2] = { -1, -1 };
+        int nfds = pm_cmsg_fds(&m, fds, 2, NULL);
+        int ok = nfds <= 2 && !(m.msg_flags & MSG_CTRUNC);
+        if (!ok)
+            nfds = nfds > 2 ? 2 : nfds;
         int body = nfds == 1 ? fds[0] : -1;
         struct stat st = { 0 };
-        if (body >= 0 && h.kind != PM_WIRE_REPLY_FD && h.kind != PM_WIRE_INBAND &&
-            fstat(body, &st) < 0)
-            st.st_size = 0;
-        int ok = !(m.msg_flags & MSG_CTRUNC) &&
-                 pm_wire_check_reply(&h, (size_t)r, nfds, (uint64_t)st.st_size) == 0;
-        if (!ok && nfds == 2) {
-            close(fds[0]);
-            close(fds[1]);
-            fds[0] = fds[1] = -1;
+        if (ok && body >= 0 && h.kind == PM_WIRE_REPLY &&
+            (!pm_fd_is_memfile(body) || fstat(body, &st) < 0))
+            st.st_size = 0; /* a body must be a file in memory: refused */
+        ok = ok && pm_wire_check_reply(&h, (size_t)r, nfds, (uint64_t)st.st_size) == 0;
+        if (!ok) {
+            for (int i = 0; i < nfds; i++)
+                close(fds[i]);
+            fds[0] = fds[1] = body = -1;
             nfds = 0;
         }
         if (ok && h.kind == PM_WIRE_HELLO) {
@@ -254,17 +301,23 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             pm_inband_serve(cc, &h, fds, nfds, seq);
             continue;
         }
+        if (ok && h.kind == PM_WIRE_REFUSED) {
+            /* The server would not take this connection (it comes instead
+             * of the hello, whatever we sent). */
+            if (cc->body_cache >= 0) {
+                close(cc->body_cache);
+                cc->body_cache = -1;
+            }
+            return refused(coid, (int)h.status);
+        }
         if (ok && h.seq != seq) {
             /* The late reply to an exchange we gave up on: not ours. */
             if (body >= 0)
                 close(body);
             continue;
         }
-        if (!ok) {
-            if (body >= 0)
-                close(body);
+        if (!ok)
             return pm_fail(EIO, "malformed reply on connection %d", coid);
-        }
         if (h.kind == PM_WIRE_REPLY_FD) {
             /* The body came inline; the descriptor is for the caller. */
             received_fd = body;
@@ -308,9 +361,13 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
     pthread_cleanup_push((void (*)(void *))pm_cconn_end_exchange, c);
     if (pm_send_datagram(fd, &h, sizeof h, siov, sparts, total, &c->body_cache) < 0) {
         int e = errno;
-        rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == ENOTSOCK ||
-                     e == EBADF ? EBADF : e,
-                     "connection %d: the channel is gone (%s)", coid, strerror(e));
+        int why = e == EPIPE || e == ECONNRESET ? why_hung_up(fd, e) : e;
+        if (why != e)
+            rc = refused(coid, why);
+        else
+            rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == ENOTSOCK ||
+                         e == EBADF ? EBADF : e,
+                         "connection %d: the channel is gone (%s)", coid, strerror(e));
     } else {
         rc = await_reply(c, fd, h.seq, coid, riov, rparts, tt, tt_deadline);
     }
@@ -328,11 +385,27 @@ long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
     return rc;
 }
 
+/* pm_msg_thread_timeout(): the deadline every send of this thread gets. */
+static _Thread_local int thread_timeout_ms;
+
+void pm_msg_thread_timeout(int ms)
+{
+    thread_timeout_ms = ms > 0 ? ms : 0;
+}
+
+static long exchange_or_timed(int coid, const iov_t *siov, size_t sparts,
+                              const iov_t *riov, size_t rparts)
+{
+    if (thread_timeout_ms)
+        return pm_msg_sendv_timed(coid, siov, sparts, riov, rparts, thread_timeout_ms);
+    return exchange(coid, siov, sparts, riov, rparts);
+}
+
 PM_EXPORT long MsgSendv(int coid, const iov_t *siov, size_t sparts,
                         const iov_t *riov, size_t rparts)
 {
     pm_begin();
-    return exchange(coid, siov, sparts, riov, rparts);
+    return exchange_or_timed(coid, siov, sparts, riov, rparts);
 }
 
 PM_EXPORT long MsgSendvnc(int coid, const iov_t *siov, size_t sparts,
@@ -342,7 +415,7 @@ PM_EXPORT long MsgSendvnc(int coid, const iov_t *siov, size_t sparts,
     pm_begin();
     /* "nc": not a cancellation point, although recvmsg() is one. */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-    long rc = exchange(coid, siov, sparts, riov, rparts);
+    long rc = exchange_or_timed(coid, siov, sparts, riov, rparts);
     int e = errno;
     pthread_setcancelstate(old, NULL);
     errno = e;
@@ -382,6 +455,17 @@ PM_EXPORT int MsgSendPulse(int coid, int priority, int code, int value)
     struct pm_cconn *c = pm_cconn_get(coid);
     if (!c)
         return -1;
+    /* Negative codes are the system's: a server trusts a
+     * _PULSE_CODE_UNBLOCK or _DISCONNECT to come from the kernel (here: its
+     * own library).  Another process's channel drops them, and its sender
+     * hears why here rather than never. */
+    if (code < 0 && c->pid != getpid()) {
+        pid_t to = c->pid;
+        pm_cconn_put(c);
+        return pm_fail(EPERM, "pulse code %d: codes below _PULSE_CODE_MINAVAIL "
+                       "(0) are the system's; only a process's own library sends "
+                       "them, and process %d would drop it", code, (int)to);
+    }
     struct pm_wire_send h = { .kind = PM_WIRE_PULSE, .coid = coid,
                               .tid = pm_self_tid(), .code = code,
                               .priority = priority, .value = value };

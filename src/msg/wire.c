@@ -20,11 +20,18 @@ int pm_wire_check_send(const struct pm_wire_send *h, size_t got, int has_fd,
     case PM_WIRE_MSG:
         return body_ok(h->srclen, got, sizeof *h, has_fd, fd_size) ? 0 : -1;
     case PM_WIRE_PULSE:
+        /* The code is stored in 8 bits: 224 would become -32 there. */
+        if (h->code < -128 || h->code > 127)
+            return -1;
+        return got == sizeof *h && !has_fd && h->srclen == 0 ? 0 : -1;
     case PM_WIRE_UNBLOCK:
     case PM_WIRE_MEMMGR:
         return got == sizeof *h && !has_fd && h->srclen == 0 ? 0 : -1;
     case PM_WIRE_EVSOCK:
         return got == sizeof *h && has_fd == 1 && h->srclen == 0 ? 0 : -1;
+    case PM_WIRE_DELEGATE:
+        return got == sizeof *h + sizeof(struct pm_wire_delegate) && !has_fd &&
+               h->srclen == sizeof(struct pm_wire_delegate) ? 0 : -1;
     default:
         return -1;
     }
@@ -48,6 +55,9 @@ int pm_wire_check_reply(const struct pm_wire_reply *h, size_t got, int has_fd,
     case PM_WIRE_HELLO:
     case PM_WIRE_NOTIFY:
         return got == sizeof *h && !has_fd && h->len == 0 ? 0 : -1;
+    case PM_WIRE_REFUSED:
+        return got == sizeof *h && !has_fd && h->len == 0 &&
+               h->status > 0 && h->status < 4096 ? 0 : -1;
     case PM_WIRE_INBAND: {
         int want = !!(h->status & PM_WIRE_INBAND_SIDE) + !!(h->status & PM_WIRE_INBAND_OBJ);
         return got == sizeof *h && h->len == 0 && has_fd == want ? 0 : -1;

@@ -29,6 +29,12 @@ enum pm_wire_kind {
     PM_WIRE_HELLO = 0x48454c31,   /* "HEL1": sent on accept; status = the
                                    * channel's flags (the client needs
                                    * _NTO_CHF_UNBLOCK when signalled) */
+    PM_WIRE_REFUSED = 0x52454631, /* "REF1": sent instead of the hello when
+                                   * the server will not take the
+                                   * connection (its user's share, or the
+                                   * process's descriptors, are used up);
+                                   * status = the errno for the client
+                                   * (EAGAIN); then the server hangs up */
     PM_WIRE_MEMMGR = 0x4d4d4731,  /* "MMG1" (client to server, first on a
                                    * connection): this is the memory
                                    * manager's connection (memmgr/) */
@@ -42,6 +48,12 @@ enum pm_wire_kind {
                                    * its _NOTIFY_COND_* bits.  No body.
                                    * Makes the connection readable (poll()),
                                    * and is skipped by the next MsgSend() */
+    PM_WIRE_DELEGATE = 0x444c4731, /* "DLG1" (client to server, first on a
+                                   * connection): this connection speaks for
+                                   * the caller in the body (struct
+                                   * pm_wire_delegate); honoured only from
+                                   * root or the server's own user
+                                   * (msg/delegate.c) */
     PM_WIRE_INBAND = 0x494e4231,  /* "INB1" (server to a reply-blocked
                                    * client): a map/unmap request (inband.h)
                                    * in the header's `inband` bytes; seq =
@@ -63,9 +75,24 @@ struct pm_wire_send {
     int32_t tid;       /* the sending thread, for _msg_info */
     uint64_t srclen;   /* bytes in the message */
     uint64_t dstlen;   /* bytes the client can take back */
-    int32_t code;      /* pulse code */
+    int32_t code;      /* pulse code: -128..127 (it is 8 bits in a
+                          * struct _pulse), anything else is refused */
     int32_t priority;
     int64_t value;     /* pulse value */
+};
+
+/* The body of PM_WIRE_DELEGATE: the caller a connection speaks for, as
+ * the kernel told the sender (e.g. a FUSE request's ids and the caller's
+ * /proc/PID/status).  Fixed size; ngroups <= PM_WIRE_DELEGATE_GROUPS. */
+#define PM_WIRE_DELEGATE_VERSION 1
+#define PM_WIRE_DELEGATE_GROUPS 64
+struct pm_wire_delegate {
+    uint32_t version;
+    int32_t pid;
+    uint32_t ruid, euid, suid;
+    uint32_t rgid, egid, sgid;
+    uint32_t ngroups;
+    uint32_t groups[PM_WIRE_DELEGATE_GROUPS];
 };
 
 /* Server to client.  The in-band request travels in the header, not in

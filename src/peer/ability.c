@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -101,15 +102,14 @@ static void fork_child(void)
     pthread_mutex_unlock(&table_lock);
 }
 
-/* PEERMAP_ABILITIES stands in for what a QNX parent does before spawning a
- * non-root child: abilities live in this process's memory, so exec() wipes
- * them and the environment is the one thing that survives it. */
-static void grant_from_environment(void)
+/* Why PEERMAP_ABILITIES granted nothing ("" when it was used or unset);
+ * written once, by table_init(), before anyone can read it. */
+static char env_problem[200];
+
+/* Calls fn(i, arg) for each known ability the list names; returns 0, or
+ * -1 after describing (in env_problem) the first name it does not know. */
+static int walk_env_list(const char *list, void (*fn)(size_t i))
 {
-    /* A set-user-ID program must not let its invoker widen its policy. */
-    const char *list = secure_getenv("PEERMAP_ABILITIES");
-    if (!list)
-        return;
     const char *p = list;
     while (*p) {
         size_t len = strcspn(p, ",");
@@ -118,16 +118,53 @@ static void grant_from_environment(void)
             start++;
         while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
             end--;
-        for (size_t i = 0; i < NKNOWN; i++) {
-            const char *name = known[i].env_name;
-            if ((size_t)(end - start) == strlen(name) &&
-                strncasecmp(start, name, (size_t)(end - start)) == 0)
-                table.dom[i][DOM_NONROOT].allowed = true;
+        size_t n = (size_t)(end - start), i;
+        for (i = 0; n && i < NKNOWN; i++)
+            if (n == strlen(known[i].env_name) && strncasecmp(start, known[i].env_name, n) == 0)
+                break;
+        if (n && i == NKNOWN) {
+            int at = snprintf(env_problem, sizeof env_problem,
+                              "PEERMAP_ABILITIES names '%.*s', which is not an ability "
+                              "(known:", (int)(n > 40 ? 40 : n), start);
+            for (size_t k = 0; k < NKNOWN && at > 0 && (size_t)at < sizeof env_problem; k++)
+                at += snprintf(env_problem + at, sizeof env_problem - (size_t)at, "%s %s",
+                               k ? "," : "", known[k].env_name);
+            if (at > 0 && (size_t)at < sizeof env_problem)
+                snprintf(env_problem + at, sizeof env_problem - (size_t)at, ")");
+            return -1;
         }
+        if (n && fn)
+            fn(i);
         p += len;
         if (*p == ',')
             p++;
     }
+    return 0;
+}
+
+static void grant_nonroot(size_t i)
+{
+    table.dom[i][DOM_NONROOT].allowed = true;
+}
+
+/*
+ * PEERMAP_ABILITIES stands in for what a QNX parent does before spawning a
+ * non-root child: abilities live in this process's memory, so exec() wipes
+ * them and the environment is the one thing that survives it.
+ *
+ * A name peermap does not know (a typo: "memPeer") makes the whole variable
+ * grant nothing, rather than the names around it: a policy is applied as
+ * written or not at all.  A library has no one to tell at start-up, so the
+ * reason waits in env_problem and goes with every refusal it causes
+ * (pm_ability_fail()), and peermap(1) checks the variable before anything.
+ */
+static void grant_from_environment(void)
+{
+    /* A set-user-ID program must not let its invoker widen its policy. */
+    const char *list = secure_getenv("PEERMAP_ABILITIES");
+    if (!list || walk_env_list(list, NULL) < 0)
+        return;
+    walk_env_list(list, grant_nonroot);
 }
 
 static void table_init(void)
@@ -162,6 +199,26 @@ int pm_ability_check(unsigned aid)
     pthread_mutex_unlock(&table_lock);
     /* No reason recorded here: the caller knows which operation needed it. */
     return allowed ? 0 : EPERM;
+}
+
+const char *pm_ability_env_problem(void)
+{
+    ensure_init();
+    return env_problem[0] ? env_problem : NULL;
+}
+
+int pm_ability_fail(unsigned aid, const char *what)
+{
+    int idx = find_known(aid);
+    const char *macro = idx < 0 ? "?" : known[idx].macro;
+    const char *env = pm_ability_env_problem();
+
+    if (geteuid() == 0)
+        return pm_fail(EPERM, "%s needs ability %s, which this process's root domain "
+                       "no longer holds (see procmgr_ability(3))", what, macro);
+    return pm_fail(EPERM, "%s needs ability %s (non-root processes lack it by default; "
+                   "see procmgr_ability(3))%s%s", what, macro, env ? "; " : "",
+                   env ? env : "");
 }
 
 /* One argument of the list, taken apart. */

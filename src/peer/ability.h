@@ -12,4 +12,14 @@
  * say which operation needed the ability. */
 int pm_ability_check(unsigned aid);
 
+/* Record why `what` ("changing another process's memory") was refused for
+ * lack of ability `aid`, naming PEERMAP_ABILITIES when it was ignored;
+ * errno EPERM, returns -1. */
+int pm_ability_fail(unsigned aid, const char *what);
+
+/* Why PEERMAP_ABILITIES granted nothing (it names an ability peermap does
+ * not know), or NULL when it was used or is not set.  The text names the
+ * variable and the unknown name. */
+const char *pm_ability_env_problem(void);
+
 #endif

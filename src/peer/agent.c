@@ -5,11 +5,20 @@
  * decided once per connection, from the kernel's credentials: root and the
  * uids the process named.
  *
- * The agent listens on the abstract socket "peermap.agent.<pid>".  Anyone
- * may squat such a name for another pid, so callers check that the socket
- * they reach belongs to the pid they mean before they send anything
- * (agent_call.c).
+ * One connection carries one request: the agent answers and closes it, and
+ * drops a caller that closes first (end-of-file, hang-up) without an answer.
+ * What callers can make it hold is bounded per user: PM_AGENT_PER_USER
+ * connections at a time for each allowed uid (root included; a connection
+ * over the share, or from a uid not allowed, is closed at once), so the
+ * agent holds at most (n + 1) * PM_AGENT_PER_USER descriptors and one user
+ * idling on connections cannot shut out another.  Out of descriptors, it
+ * refuses the next caller through a spare descriptor kept for that, and
+ * never spins on a listening socket it cannot accept from.
+ *
+ * Names (agent.h): "peermap.agent.<pid>", or, when another process holds
+ * it, a name with a random token that the agent thread's name publishes.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,46 +27,60 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "peermap.h"
 #include "common/internal.h"
 #include "msg/inband.h"
+#include "peer/agent.h"
 #include "peer/path.h"
 
-#define MAX_CALLERS 64
+/* How many connections one user may hold open at a time.  A legitimate
+ * caller holds one per call in flight, for microseconds. */
+#define PM_AGENT_PER_USER 32
+
+/* How many connections to accept in one round before serving again: a
+ * caller that connects in a loop cannot keep the agent from the others. */
+#define ACCEPT_BURST 64
+
+/* After an accept() failure other than "none pending" (out of memory):
+ * leave the listening socket alone this long instead of spinning on it. */
+#define ACCEPT_PAUSE_MS 10
 
 static pthread_mutex_t agent_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     int running;
     pthread_t th;
     int lsn, stop;
+    int self;           /* a pidfd of this process, held open: see below */
     uid_t *uids;
     size_t nuids;
-} agent = { .lsn = -1, .stop = -1 };
+} agent = { .lsn = -1, .stop = -1, .self = -1 };
 
-void pm_agent_name(pid_t pid, char *buf, size_t n, size_t *len)
-{
-    buf[0] = 0; /* abstract: no file, gone with the socket */
-    int k = snprintf(buf + 1, n - 1, "peermap.agent.%d", (int)pid);
-    *len = 1 + (size_t)k;
-}
+/* The connections the agent holds, and what each user holds. */
+struct callers {
+    struct pollfd *p;   /* p[0] the stop eventfd, p[1] the listener, then callers */
+    int *share;         /* the share each caller counts against (p[2 + i]) */
+    size_t n, cap;
+    unsigned *held;     /* per share: [0] root, [1 + i] uids[i] */
+    int spare;          /* a descriptor given up to refuse a caller when out of them */
+};
 
-static int allowed(int conn)
+/* Which share a caller's uid counts against, or -1: not allowed. */
+static int share_of(uid_t uid)
 {
-    struct ucred cr;
-    socklen_t len = sizeof cr;
-    if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+    if (uid == 0)
         return 0;
-    if (cr.uid == 0)
-        return 1;
     for (size_t i = 0; i < agent.nuids; i++)
-        if (agent.uids[i] == cr.uid)
-            return 1;
-    return 0;
+        if (agent.uids[i] == uid)
+            return (int)i + 1;
+    return -1;
 }
 
+/* Do one request and answer it.  The connection is closed afterwards
+ * either way: a caller that sent nothing (end-of-file) is simply dropped. */
 static void serve(int conn)
 {
     struct pm_inband_req rq;
@@ -77,40 +100,180 @@ static void serve(int conn)
         close(objfd);
 }
 
+static void drop(struct callers *c, size_t i)
+{
+    close(c->p[2 + i].fd);
+    c->held[c->share[i]]--;
+    c->n--;
+    c->p[2 + i] = c->p[2 + c->n];
+    c->share[i] = c->share[c->n];
+}
+
+static int add(struct callers *c, int fd, int share)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        struct pollfd *p = realloc(c->p, (2 + cap) * sizeof *p);
+        if (!p)
+            return -1;
+        c->p = p;
+        int *s = realloc(c->share, cap * sizeof *s);
+        if (!s)
+            return -1;
+        c->share = s;
+        c->cap = cap;
+    }
+    c->p[2 + c->n] = (struct pollfd){ .fd = fd, .events = POLLIN };
+    c->share[c->n] = share;
+    c->n++;
+    c->held[share]++;
+    return 0;
+}
+
+/* Accept what is pending (a burst at most).  0, or -1 when the listener
+ * must rest a while (accept() fails for want of memory or descriptors). */
+static int accept_some(struct callers *c)
+{
+    for (int k = 0; k < ACCEPT_BURST; k++) {
+        int fd = accept4(agent.lsn, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if ((errno == EMFILE || errno == ENFILE) && c->spare >= 0) {
+                /* Out of descriptors: give up the spare one to take the
+                 * caller off the queue and close it (it sees a refusal),
+                 * rather than leave it there to wake us forever. */
+                close(c->spare);
+                fd = accept4(agent.lsn, NULL, NULL, SOCK_CLOEXEC);
+                if (fd >= 0)
+                    close(fd);
+                c->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                continue;
+            }
+            return -1;
+        }
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        int share = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0
+                        ? share_of(cr.uid) : -1;
+        /* Not allowed, or its user holds its share already: closed at once
+         * (the caller sees its connection closed without an answer). */
+        if (share < 0 || c->held[share] >= PM_AGENT_PER_USER || add(c, fd, share) < 0)
+            close(fd);
+    }
+    return 0;
+}
+
 static void *agent_main(void *arg)
 {
-    (void)arg;
-    struct pollfd p[2 + MAX_CALLERS];
-    int n = 0; /* callers */
+    struct callers c = *(struct callers *)arg;
+    free(arg);
+    int64_t rest_until = 0;
     for (;;) {
-        p[0] = (struct pollfd){ .fd = agent.stop, .events = POLLIN };
-        p[1] = (struct pollfd){ .fd = agent.lsn, .events = POLLIN };
-        if (poll(p, (nfds_t)(2 + n), -1) < 0)
-            continue;
-        if (p[0].revents)
-            break;
-        for (int i = 0; i < n; i++) {
-            struct pollfd *c = &p[2 + i];
-            if (c->revents & POLLIN)
-                serve(c->fd);
-            else if (c->revents & (POLLHUP | POLLERR | POLLNVAL)) {
-                close(c->fd);
-                p[2 + i] = p[2 + n - 1];
-                n--;
-                i--;
+        int timeout = -1;
+        c.p[0] = (struct pollfd){ .fd = agent.stop, .events = POLLIN };
+        c.p[1] = (struct pollfd){ .fd = agent.lsn, .events = POLLIN };
+        if (rest_until) {
+            int64_t left = rest_until - pm_now_ns();
+            if (left <= 0) {
+                rest_until = 0;
+            } else {
+                c.p[1].fd = -1; /* poll() skips it */
+                timeout = (int)(left / 1000000) + 1;
             }
         }
-        if (p[1].revents & POLLIN) {
-            int c = accept4(agent.lsn, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-            if (c >= 0 && (n == MAX_CALLERS || !allowed(c)))
-                close(c); /* the caller sees its connection closed */
-            else if (c >= 0)
-                p[2 + n++] = (struct pollfd){ .fd = c, .events = POLLIN };
+        if (poll(c.p, (nfds_t)(2 + c.n), timeout) < 0)
+            continue;
+        if (c.p[0].revents)
+            break;
+        for (size_t i = c.n; i-- > 0;) {
+            short re = c.p[2 + i].revents;
+            if (!re)
+                continue;
+            if (re & POLLIN)
+                serve(c.p[2 + i].fd);
+            /* Answered, or closed (POLLHUP/POLLERR, or end-of-file, which
+             * poll() reports as POLLIN): either way done with. */
+            drop(&c, i);
         }
+        if ((c.p[1].revents & POLLIN) && accept_some(&c) < 0)
+            rest_until = pm_now_ns() + (int64_t)ACCEPT_PAUSE_MS * 1000000;
     }
-    for (int i = 0; i < n; i++)
-        close(p[2 + i].fd);
+    for (size_t i = 0; i < c.n; i++)
+        close(c.p[2 + i].fd);
+    if (c.spare >= 0)
+        close(c.spare);
+    free(c.p);
+    free(c.share);
+    free(c.held);
     return NULL;
+}
+
+/* Bind the agent's name: the usual one, or, if another process holds it,
+ * one with a fresh token (*token set; "" for the usual name).  0 or -1. */
+static int bind_name(int lsn, char token[PM_AGENT_TOKEN_LEN + 1])
+{
+    struct sockaddr_un sa;
+    token[0] = 0;
+    socklen_t sl = pm_agent_addr(getpid(), NULL, &sa);
+    if (bind(lsn, (struct sockaddr *)&sa, sl) == 0)
+        return 0;
+    if (errno != EADDRINUSE)
+        return pm_fail(errno, "peermap_agent_start(): cannot bind peermap.agent.%d: %m",
+                       (int)getpid());
+    /* Someone else took the name (or a fork of ours holds our old socket).
+     * A name nobody could have guessed: 66 random bits; a clash is
+     * unheard of, a second one means something other than chance. */
+    for (int tries = 0; tries < 3; tries++) {
+        if (pm_agent_new_token(token) < 0)
+            return pm_fail(EAGAIN, "peermap_agent_start(): no random bytes: %m");
+        sl = pm_agent_addr(getpid(), token, &sa);
+        if (bind(lsn, (struct sockaddr *)&sa, sl) == 0)
+            return 0;
+        if (errno != EADDRINUSE)
+            break;
+    }
+    return pm_fail(errno == EADDRINUSE ? EBUSY : errno,
+                   "peermap_agent_start(): cannot bind peermap.agent.%d (taken) nor "
+                   "a name of its own: %m", (int)getpid());
+}
+
+/* fork(): the agent's thread is not in the child; neither may its socket
+ * be, or the child would hold a name that callers take for its parent's
+ * (they would refuse it: its maker is the parent) and could not start an
+ * agent of its own. */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&agent_lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&agent_lock);
+}
+
+static void atfork_child(void)
+{
+    if (agent.running) {
+        close(agent.lsn);
+        close(agent.stop);
+        if (agent.self >= 0)
+            close(agent.self);
+        agent.self = -1;
+        free(agent.uids);
+        agent.uids = NULL;
+        agent.lsn = agent.stop = -1;
+        agent.running = 0;
+    }
+    pthread_mutex_unlock(&agent_lock);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 PM_EXPORT int peermap_agent_start(const uid_t *uids, size_t n)
@@ -118,6 +281,7 @@ PM_EXPORT int peermap_agent_start(const uid_t *uids, size_t n)
     pm_begin();
     if (n && !uids)
         return pm_fail(EINVAL, "peermap_agent_start(): %zu uids but no array", n);
+    pthread_once(&atfork_once, install_atfork);
     pthread_mutex_lock(&agent_lock);
     if (agent.running) {
         pthread_mutex_unlock(&agent_lock);
@@ -125,21 +289,25 @@ PM_EXPORT int peermap_agent_start(const uid_t *uids, size_t n)
     }
     size_t k = n ? n : 1;
     uid_t *list = malloc(k * sizeof *list);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    size_t nlen;
-    pm_agent_name(getpid(), sa.sun_path, sizeof sa.sun_path, &nlen);
     int lsn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int stop = eventfd(0, EFD_CLOEXEC);
-    int rc = 0;
-    if (!list || lsn < 0 || stop < 0) {
-        rc = pm_fail(errno == EMFILE ? EAGAIN : ENOMEM, "peermap_agent_start(): %m");
-    } else if (bind(lsn, (struct sockaddr *)&sa,
-                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen)) < 0 ||
-               listen(lsn, 16) < 0) {
-        rc = pm_fail(errno == EADDRINUSE ? EBUSY : errno,
-                     "peermap_agent_start(): cannot listen as peermap.agent.%d: %m",
-                     (int)getpid());
+    char token[PM_AGENT_TOKEN_LEN + 1] = "";
+    /* The agent's tables, made here so that a failure is ours to report. */
+    struct callers *c = calloc(1, sizeof *c);
+    if (c) {
+        c->held = calloc(k + 1, sizeof *c->held);
+        c->p = malloc(2 * sizeof *c->p);
+        c->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
+    int rc = 0;
+    if (!c || !c->held || !c->p)
+        rc = pm_fail(ENOMEM, "peermap_agent_start(): out of memory");
+    else if (!list || lsn < 0 || stop < 0)
+        rc = pm_fail(errno == EMFILE ? EAGAIN : ENOMEM, "peermap_agent_start(): %m");
+    else if (bind_name(lsn, token) < 0)
+        rc = -1;
+    else if (listen(lsn, SOMAXCONN) < 0)
+        rc = pm_fail(errno, "peermap_agent_start(): listen: %m");
     if (rc == 0) {
         if (n)
             memcpy(list, uids, n * sizeof *list);
@@ -149,18 +317,43 @@ PM_EXPORT int peermap_agent_start(const uid_t *uids, size_t n)
         agent.nuids = k;
         agent.lsn = lsn;
         agent.stop = stop;
+        /* Every caller asks the kernel for a pidfd of this process
+         * (SO_PEERPIDFD) to prove who we are.  While one is open anywhere
+         * the kernel keeps its record of us; with none, it builds it anew
+         * for every caller (and takes it down at the caller's close):
+         * holding one halves what the proof costs a caller. */
+        agent.self = (int)syscall(SYS_pidfd_open, getpid(), 0);
         /* The agent takes none of the process's signals. */
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        int e = pthread_create(&agent.th, NULL, agent_main, NULL);
+        int e = pthread_create(&agent.th, NULL, agent_main, c);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (e) {
             rc = pm_fail(EAGAIN, "peermap_agent_start(): no thread: %s", strerror(e));
             agent.uids = NULL;
+            if (agent.self >= 0)
+                close(agent.self);
+            agent.self = -1;
         } else {
+            c = NULL; /* the thread's now */
+            /* The thread's name is where callers find a token name: only
+             * this process (its user, root) can set it. */
+            char name[16];
+            if (token[0])
+                snprintf(name, sizeof name, PM_AGENT_TOKEN_PREFIX "%s", token);
+            else
+                snprintf(name, sizeof name, PM_AGENT_THREAD_NAME);
+            pthread_setname_np(agent.th, name);
             agent.running = 1;
         }
+    }
+    if (c) {
+        if (c->spare >= 0)
+            close(c->spare);
+        free(c->held);
+        free(c->p);
+        free(c);
     }
     if (rc) {
         free(list);
@@ -168,6 +361,7 @@ PM_EXPORT int peermap_agent_start(const uid_t *uids, size_t n)
             close(lsn);
         if (stop >= 0)
             close(stop);
+        agent.lsn = agent.stop = -1;
     }
     pthread_mutex_unlock(&agent_lock);
     return rc;
@@ -189,6 +383,9 @@ PM_EXPORT int peermap_agent_stop(void)
     pthread_join(agent.th, NULL);
     close(agent.lsn);
     close(agent.stop);
+    if (agent.self >= 0)
+        close(agent.self);
+    agent.self = -1;
     free(agent.uids);
     agent.uids = NULL;
     agent.lsn = agent.stop = -1;

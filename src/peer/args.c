@@ -44,11 +44,10 @@ static const char *physmem_path(void)
 static int abilities_for(int prot)
 {
     if ((prot & PROT_EXEC) && pm_ability_check(PROCMGR_AID_PROT_EXEC))
-        return pm_fail(EPERM, "PROT_EXEC needs ability PROCMGR_AID_PROT_EXEC");
+        return pm_ability_fail(PROCMGR_AID_PROT_EXEC, "PROT_EXEC");
     if ((prot & PROT_EXEC) && (prot & PROT_WRITE) &&
         pm_ability_check(PROCMGR_AID_PROT_WRITE_AND_EXEC))
-        return pm_fail(EPERM, "PROT_WRITE|PROT_EXEC needs ability "
-                       "PROCMGR_AID_PROT_WRITE_AND_EXEC");
+        return pm_ability_fail(PROCMGR_AID_PROT_WRITE_AND_EXEC, "PROT_WRITE|PROT_EXEC");
     return 0;
 }
 
@@ -66,9 +65,7 @@ int pm_map_req_init(struct pm_map_req *rq, int remote, void *addr, size_t len,
         return pm_fail(EINVAL, "unknown flags %#x",
                        flags & ~(MAP_LINUX_KNOWN | MAP_QNX_ONLY));
     if (remote && pm_ability_check(PROCMGR_AID_MEM_PEER))
-        return pm_fail(EPERM, "changing another process's memory needs ability "
-                       "PROCMGR_AID_MEM_PEER (non-root processes lack it by "
-                       "default; see procmgr_ability(3))");
+        return pm_ability_fail(PROCMGR_AID_MEM_PEER, "changing another process's memory");
     if (abilities_for(prot) < 0)
         return -1;
 

@@ -37,29 +37,51 @@ static _Thread_local struct {
     int refused;        /* the reply-blocked route: pm_inband_refusal, or -1
                          * when the target was not reply-blocked on us */
     int agent_tried;    /* and no agent accepted */
+    struct pm_agent_miss miss; /* and why */
 } closed;
-static _Thread_local char why_closed[320];
+static _Thread_local char why_closed[512];
 
 /* The reply-blocked route (needs nothing of the target but its waiting
  * thread), or the target's agent. */
 static int call(pid_t pid, int route, struct pm_inband_req *rq, int objfd, uint64_t *out)
 {
     if (route == PEERMAP_PATH_AGENT) {
-        int rc = pm_agent_call(pid, rq, objfd, out);
+        struct pm_agent_miss miss;
+        int rc = pm_agent_call(pid, rq, objfd, out, &miss);
         if (rc == 1) {
             closed.pid = pid;
             closed.agent_tried = 1;
+            closed.miss = miss;
         }
         return rc;
     }
     int refused = 0;
-    int rc = pm_inband_call(pid, rq, objfd, pm_now_ns() + pm_timeout_ns(), out, &refused);
+    int rc = pm_inband_call(pid, rq, objfd, pm_now_ns() + pm_inband_timeout_ns(), out,
+                            &refused);
     if (rc == 1) {
         closed.pid = pid;
         closed.refused = refused ? refused : -1;
         closed.agent_tried = 0;
     }
     return rc;
+}
+
+/* The agent's part of the reason, at why_closed + n. */
+static void agent_words(int n)
+{
+    const struct pm_agent_miss *m = &closed.miss;
+    if (n < 0 || (size_t)n >= sizeof why_closed)
+        return;
+    if (m->squatted)
+        snprintf(why_closed + n, sizeof why_closed - (size_t)n,
+                 "%sits agent name is held by PID %d (uid %u%s), not by it: nothing was "
+                 "sent there, and no other agent of PID %d was found", n ? "; " : "",
+                 (int)m->pid, (unsigned)m->uid, m->exited ? ", now exited" : "",
+                 (int)closed.pid);
+    else
+        snprintf(why_closed + n, sizeof why_closed - (size_t)n, "%sPID %d runs no "
+                 "agent that accepts us (peermap_agent_start())%s", n ? "; " : "",
+                 (int)closed.pid, m->hidden ? " that /proc lets us see" : "");
 }
 
 const char *pm_inband_why_closed(void)
@@ -71,11 +93,22 @@ const char *pm_inband_why_closed(void)
                      closed.refused > 0 ? refusal(closed.refused)
                                         : "is not reply-blocked on any channel of this "
                                           "process");
-    if (closed.agent_tried && n >= 0 && (size_t)n < sizeof why_closed)
-        snprintf(why_closed + n, sizeof why_closed - (size_t)n, "%sPID %d runs no agent "
-                 "that accepts us (peermap_agent_start())", n ? "; " : "",
-                 (int)closed.pid);
+    if (closed.agent_tried)
+        agent_words(n);
     return why_closed;
+}
+
+const char *pm_agent_why_closed(void)
+{
+    why_closed[0] = 0;
+    if (closed.agent_tried)
+        agent_words(0);
+    return why_closed;
+}
+
+int pm_agent_was_squatted(void)
+{
+    return closed.agent_tried && closed.miss.squatted;
 }
 
 int pm_inband_map(pid_t pid, int route, const struct pm_map_req *rq, uintptr_t *out)

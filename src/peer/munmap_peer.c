@@ -26,7 +26,6 @@ PM_EXPORT int munmap_peer(pid_t pid, void *addr, size_t len)
         return pm_local_unmap(start, plen);
     }
     if (pm_ability_check(PROCMGR_AID_MEM_PEER))
-        return pm_fail(EPERM, "changing another process's memory needs ability "
-                       "PROCMGR_AID_MEM_PEER (see procmgr_ability(3))");
+        return pm_ability_fail(PROCMGR_AID_MEM_PEER, "changing another process's memory");
     return pm_route_unmap(pid, start, plen);
 }

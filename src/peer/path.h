@@ -28,13 +28,25 @@ int pm_inband_unmap(pid_t pid, int route, uintptr_t start, size_t len);
 int pm_route_map(pid_t pid, const struct pm_map_req *rq, uintptr_t *out);
 int pm_route_unmap(pid_t pid, uintptr_t start, size_t len);
 
-/* The agent (agent.c, agent_call.c): its socket's name, and a request to
- * it, with the contract of pm_inband_call() (1: no agent, or it refused). */
+/* A request to the target's agent (agent_call.c), with the contract of
+ * pm_inband_call() (1: no agent, or it refused; then *miss says whether
+ * another process holds the agent's name). */
+struct pm_agent_miss {
+    int squatted;   /* someone else listens on the agent's name */
+    pid_t pid;      /* that socket's maker, as the kernel recorded it */
+    uid_t uid;
+    int exited;     /* which has exited: its socket lives on elsewhere */
+    int hidden;     /* /proc hides the target's threads: no other name looked up */
+};
 struct pm_inband_req;
-void pm_agent_name(pid_t pid, char *buf, size_t n, size_t *len);
-int pm_agent_call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out);
+int pm_agent_call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out,
+                  struct pm_agent_miss *miss);
 
-/* After a 1: why the route was closed, as a sentence about the target. */
+/* After a 1: why the route was closed, as a sentence about the target; and
+ * whether the agent's name was held by another process (worth telling even
+ * when another route's failure is the call's answer). */
 const char *pm_inband_why_closed(void);
+const char *pm_agent_why_closed(void);
+int pm_agent_was_squatted(void);
 
 #endif

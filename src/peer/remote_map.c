@@ -103,7 +103,7 @@ static int peer_job_run(void *arg)
     struct peer_job *j = arg;
     struct pm_tracee t;
 
-    if (pm_tracee_attach(&t, j->pid) < 0) {
+    if (pm_worker_attach(&t, j->pid) < 0) {
         if (t.stuck)
             pm_worker_adopt(&t);
         return -1;

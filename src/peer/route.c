@@ -11,8 +11,11 @@
  * cannot reach.  Only a route that is not open falls through: a failure
  * after the target accepted the request is the call's result.
  */
+#include <stdio.h>
+
 #include "peermap.h"
 #include "common/internal.h"
+#include "msg/clients.h"
 #include "peer/path.h"
 #include "peer/remote_map.h"
 
@@ -50,6 +53,13 @@ static int route(const struct call *c)
             return rc;
         }
     }
+    /* The in-band route reaches a client through its own connection; the
+     * others reach a pid, which a client that has exited leaves to
+     * whoever comes next (src/msg/clients.c). */
+    if (pm_msg_client_gone(c->pid))
+        return pm_fail(ESRCH, "PID %d was a client of this process that has "
+                       "exited: the number may name another process now",
+                       (int)c->pid);
     if (path == PEERMAP_PATH_INBAND) {
         rc = by(c, PEERMAP_PATH_AGENT);
         if (rc != 1) {
@@ -63,8 +73,12 @@ static int route(const struct call *c)
     rc = by(c, PEERMAP_PATH_PTRACE);
     if (rc == 0 || errno != EPERM || path == PEERMAP_PATH_PTRACE)
         return rc;
-    /* ptrace refused: the agent, if any, else that refusal. */
+    /* ptrace refused: the agent, if any, else that refusal - telling as
+     * well of a process that holds the target's agent name (nothing was
+     * sent to it).  This is the failure path: copying the reason is free. */
     int e = errno;
+    char why[256];
+    snprintf(why, sizeof why, "%s", pm_reason());
     int arc = by(c, PEERMAP_PATH_AGENT);
     if (arc != 1) {
         pm_path_taken(PEERMAP_PATH_AGENT);
@@ -72,6 +86,8 @@ static int route(const struct call *c)
             pm_begin(); /* the ptrace reason no longer applies */
         return arc;
     }
+    if (pm_agent_was_squatted())
+        return pm_fail_over(e, "%s; %s", why, pm_agent_why_closed());
     errno = e;
     return -1;
 }

@@ -30,7 +30,7 @@ struct session_job {
 static int attach_job(void *arg)
 {
     struct session_job *j = arg;
-    if (pm_tracee_attach(&j->s->t, j->s->t.pid) < 0) {
+    if (pm_worker_attach(&j->s->t, j->s->t.pid) < 0) {
         if (j->s->t.stuck)
             pm_worker_adopt(&j->s->t);
         return -1;
@@ -84,8 +84,7 @@ PM_EXPORT peermap_session *peermap_attach(pid_t pid)
         return NULL;
     }
     if (pm_ability_check(PROCMGR_AID_MEM_PEER)) {
-        pm_fail(EPERM, "changing another process's memory needs ability "
-                "PROCMGR_AID_MEM_PEER (see procmgr_ability(3))");
+        pm_ability_fail(PROCMGR_AID_MEM_PEER, "changing another process's memory");
         return NULL;
     }
     peermap_session *s = calloc(1, sizeof *s);
@@ -132,8 +131,7 @@ PM_EXPORT int peermap_munmap(peermap_session *s, void *addr, size_t len)
     if (usable(s) < 0 || pm_unmap_range(addr, len, &j.start, &j.len) < 0)
         return -1;
     if (pm_ability_check(PROCMGR_AID_MEM_PEER))
-        return pm_fail(EPERM, "changing another process's memory needs ability "
-                       "PROCMGR_AID_MEM_PEER (see procmgr_ability(3))");
+        return pm_ability_fail(PROCMGR_AID_MEM_PEER, "changing another process's memory");
     return pm_worker_run(call_job, &j);
 }
 

@@ -50,6 +50,14 @@ static char stat_state(pid_t pid)
     return rp && rp[1] == ' ' ? rp[2] : 0;
 }
 
+pid_t pm_tracer_of(pid_t pid)
+{
+    char v[32];
+    if (status_field(pid, "TracerPid", v, sizeof v) < 0)
+        return -1;
+    return (pid_t)atoi(v);
+}
+
 int pm_process_dead(pid_t pid)
 {
     char s = stat_state(pid);

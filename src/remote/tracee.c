@@ -335,7 +335,12 @@ int pm_tracee_try_finish(struct pm_tracee *t)
         unsigned long a[6] = { (unsigned long)t->call_ret, t->undo_len };
         long ignored;
         t->undo_len = 0;
-        pm_remote_syscall(t, SYS_munmap, a, &ignored);
+        /* The munmap gets the deadline in force, which may be tiny: if it
+         * outlives it, it is still running in the thread (single-stepped):
+         * finish it later like the first one, never detach mid-call (the
+         * thread would take our trap as a real SIGTRAP). */
+        if (pm_remote_syscall(t, SYS_munmap, a, &ignored) < 0 && errno == ETIMEDOUT)
+            return 0;
     }
     pm_tracee_detach(t);
     return 1;

@@ -117,6 +117,9 @@ int pm_vdso_syscall_insn(struct pm_tracee *t, uintptr_t *insn);
 /* diagnose.c: explain why the target may not be attached, or is gone.
  * Records the reason; returns the errno to report. */
 int pm_diagnose_attach(pid_t pid, int err);
+/* The thread id tracing pid (TracerPid in /proc/pid/status), 0 if none,
+ * -1 if /proc does not say. */
+pid_t pm_tracer_of(pid_t pid);
 /* Whether the process is a zombie or exiting ('Z'/'X' in /proc/pid/stat). */
 int pm_process_dead(pid_t pid);
 /* When the main thread of pid has exited but others live: one of them.

@@ -32,8 +32,16 @@ static struct job *current;  /* written before `posted` moves */
 static atomic_int alive;     /* a tracer thread exists */
 static atomic_uint generation;
 
+/* Tracer threads that retired (their kernel thread ids), the latest few: a
+ * target one of them still holds is ours, not someone else's (see
+ * pm_worker_attach()). */
+#define RETIRED_KEPT 16
+static atomic_int retired[RETIRED_KEPT];
+static atomic_uint retired_next;
+
 /* Tracer-thread-only state: the tracees it gave up on and still owes a clean
  * ending (ptrace ties them to this thread). */
+static _Thread_local pid_t my_tid;
 static _Thread_local int retiring;
 static _Thread_local struct pm_tracee *orphans;
 static _Thread_local int norphans, orphans_cap;
@@ -48,16 +56,33 @@ static void futex_wake(atomic_uint *word)
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
+static void retire(void)
+{
+    if (retiring)
+        return;
+    retiring = 1;
+    unsigned i = atomic_fetch_add(&retired_next, 1) % RETIRED_KEPT;
+    atomic_store(&retired[i], (int)my_tid);
+}
+
+static int is_retired(pid_t tid)
+{
+    for (int i = 0; i < RETIRED_KEPT; i++)
+        if (atomic_load(&retired[i]) == (int)tid)
+            return 1;
+    return 0;
+}
+
 void pm_worker_adopt(const struct pm_tracee *t)
 {
     if (t->stuck)
-        retiring = 1;
+        retire();
     if (norphans == orphans_cap) {
         int cap = orphans_cap ? 2 * orphans_cap : 8;
         struct pm_tracee *n = realloc(orphans, (size_t)cap * sizeof *n);
         if (!n) {
             /* Nothing better left: our exit will release it, mid-call or not. */
-            retiring = 1;
+            retire();
             return;
         }
         orphans = n;
@@ -99,6 +124,35 @@ static void *linger(void)
     return NULL;
 }
 
+int pm_worker_attach(struct pm_tracee *t, pid_t pid)
+{
+    int64_t deadline = pm_now_ns() + pm_timeout_ns();
+    for (;;) {
+        if (pm_tracee_attach(t, pid) == 0)
+            return 0;
+        if (errno != EPERM)
+            return -1; /* a stuck one is the caller's to adopt */
+        /* Refused: is the tracer one of our own threads?  This one, with a
+         * call abandoned after a timeout still running in the target; or a
+         * retired one, about to exit (which releases the target) or
+         * finishing such a call elsewhere first.  Then the target is not
+         * someone else's: wait for our own release, within this call's
+         * deadline, and never answer EPERM because of ourselves. */
+        pid_t tracer = pm_tracer_of(pid);
+        if (tracer <= 0 || (tracer != my_tid && !is_retired(tracer)))
+            return -1; /* someone else's, or no longer traced: the kernel's no */
+        if (pm_now_ns() >= deadline)
+            return pm_fail_over(ETIMEDOUT, "PID %d is still held by this process's "
+                                "tracer thread %d, finishing a call abandoned after "
+                                "an earlier timeout", (int)pid, (int)tracer);
+        if (tracer == my_tid)
+            service_orphans();
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+        pm_begin(); /* the refusal's reason no longer applies */
+    }
+}
+
 static void *tracer_main(void *arg)
 {
     unsigned seen = (unsigned)(uintptr_t)arg;
@@ -111,6 +165,7 @@ static void *tracer_main(void *arg)
     sigfillset(&mask);
     sigdelset(&mask, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    my_tid = (pid_t)syscall(SYS_gettid);
 
     for (;;) {
         unsigned p;

@@ -21,6 +21,14 @@ int pm_worker_run(int (*fn)(void *), void *arg);
  * have lost their tracee. */
 unsigned pm_worker_generation(void);
 
+/* For fn: pm_tracee_attach() that does not take this library's own hold
+ * for someone else's.  A target that a retired tracer thread of ours still
+ * holds (it never stopped, and that thread's exit has not released it yet),
+ * or in which this thread finishes a call abandoned after a timeout, is
+ * waited for until the call's deadline (then ETIMEDOUT), never refused with
+ * EPERM. */
+int pm_worker_attach(struct pm_tracee *t, pid_t pid);
+
 /* For fn: give up on t without leaving it in a bad state.
  *  - A system call inside t did not finish in time: the tracer thread keeps t
  *    and finishes it in the background (waits for the call to end, undoes a

@@ -14,6 +14,19 @@
 #include <sys/neutrino.h>
 
 #include "common/internal.h"
+#include "msg/msg.h"
+#include "resmgr/client.h"
+
+/* After a failed MsgSend() on fd.  MsgSend() says EBADF both for a
+ * descriptor that is no connection and for one whose manager has gone
+ * (QNX's rule), and a manager may answer EBADF itself (a write on a
+ * read-only open); these calls promise ESRCH for the second (pm_open(3)). */
+static long io_failed(int fd)
+{
+    if (errno == EBADF && pm_cconn_gone(fd))
+        return pm_fail(ESRCH, "the manager of fd %d is gone", fd);
+    return -1;
+}
 
 /* io_read_t and io_write_t share their header's shape: the plain form, or
  * the 64-bit one when the count needs more than 32 bits. */
@@ -44,7 +57,7 @@ PM_EXPORT ssize_t pm_read(int fd, void *buf, size_t n)
     SET_RW_HEADER(&msg, _IO_READ, _IO_READ64, n);
     long st = MsgSend(fd, &msg, sizeof msg.i, buf, n);
     if (st < 0)
-        return -1;
+        return io_failed(fd);
     if ((unsigned long)st > n)
         return pm_fail_over(EIO, "the manager claims %ld bytes for a read of %zu",
                             st, n);
@@ -68,7 +81,7 @@ PM_EXPORT ssize_t pm_write(int fd, const void *buf, size_t n)
     SETIOV(&none, NULL, 0);
     long st = MsgSendv(fd, iov, n ? 2 : 1, &none, 1);
     if (st < 0)
-        return -1;
+        return io_failed(fd);
     if ((unsigned long)st > n)
         return pm_fail_over(EIO, "the manager claims %ld bytes for a write of %zu",
                             st, n);
@@ -89,7 +102,7 @@ PM_EXPORT off_t pm_lseek(int fd, off_t off, int whence)
     uint64_t result = UINT64_MAX;
     long st = MsgSend(fd, &msg.i, sizeof msg.i, &result, sizeof result);
     if (st == -1)
-        return -1;
+        return io_failed(fd);
     if (result == UINT64_MAX) {
         if (st < 0)
             return pm_fail_over(EIO, "the manager's lseek answer %ld is not an "
@@ -114,7 +127,55 @@ PM_EXPORT int pm_fstat(int fd, struct stat *st)
     struct stat tmp;
     memset(&tmp, 0, sizeof tmp);
     if (MsgSend(fd, &msg.i, sizeof msg.i, &tmp, sizeof tmp) == -1)
-        return -1;
+        return (int)io_failed(fd);
     *st = tmp;
     return 0;
+}
+
+ssize_t pm_read_at(int fd, void *buf, size_t n, off_t off)
+{
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    struct {
+        struct _io_read r;
+        struct _xtype_offset x;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.r.type = _IO_READ;
+    msg.r.combine_len = sizeof msg;
+    msg.r.nbytes = (uint32_t)n;
+    msg.r.xtype = _IO_XTYPE_OFFSET;
+    msg.x.offset = (int64_t)off;
+    long st = MsgSend(fd, &msg, sizeof msg, buf, n);
+    if (st < 0)
+        return -1;
+    if ((unsigned long)st > n)
+        return pm_fail_over(EIO, "the manager claims %ld bytes for a read of %zu", st, n);
+    return (ssize_t)st;
+}
+
+ssize_t pm_write_at(int fd, const void *buf, size_t n, off_t off)
+{
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    struct {
+        struct _io_write w;
+        struct _xtype_offset x;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.w.type = _IO_WRITE;
+    msg.w.combine_len = sizeof msg;
+    msg.w.nbytes = (uint32_t)n;
+    msg.w.xtype = _IO_XTYPE_OFFSET;
+    msg.x.offset = (int64_t)off;
+    iov_t iov[2], none;
+    SETIOV(&iov[0], &msg, sizeof msg);
+    SETIOV(&iov[1], (void *)buf, n);
+    SETIOV(&none, NULL, 0);
+    long st = MsgSendv(fd, iov, n ? 2 : 1, &none, 1);
+    if (st < 0)
+        return -1;
+    if ((unsigned long)st > n)
+        return pm_fail_over(EIO, "the manager claims %ld bytes for a write of %zu", st, n);
+    return (ssize_t)st;
 }

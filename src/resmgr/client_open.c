@@ -22,6 +22,7 @@
 #include <sys/neutrino.h>
 
 #include "common/internal.h"
+#include "resmgr/client.h"
 #include "resmgr/pathspace.h"
 
 /* QNX's <share.h>: the share mode a plain open() asks for ("deny none"). */
@@ -49,6 +50,66 @@ static uint32_t entry_handle(const struct pm_ps_match *m)
     return m->handle < 0 ? 0u : (uint32_t)m->handle;
 }
 
+uint32_t pm_open_ioflag(int oflag)
+{
+    /* QNX's encoding: the access mode plus one gives the _IO_FLAG_RD/WR
+     * bits; the other O_* flags go as they are (O_CLOEXEC is ours, not the
+     * open's). */
+    int acc = oflag & O_ACCMODE;
+    unsigned rest = (unsigned)oflag & ~(unsigned)O_ACCMODE & ~(unsigned)O_CLOEXEC;
+    return rest | (unsigned)(acc + 1);
+}
+
+int pm_open_on(int coid, const struct pm_ps_match *m, const char *path, uint32_t ioflag,
+               uint32_t mode)
+{
+    size_t rest_len = strlen(m->rest) + 1;
+    if (rest_len > UINT16_MAX)
+        return pm_fail(ENAMETOOLONG, "path too long for a connect message");
+    struct connect_msg *msg = calloc(1, sizeof *msg);
+    if (!msg)
+        return pm_fail(ENOMEM, "out of memory");
+    union connect_reply reply;
+    memset(&reply, 0, sizeof reply);
+    msg->c.type = _IO_CONNECT;
+    msg->c.subtype = _IO_CONNECT_OPEN;
+    msg->c.file_type = _FTYPE_ANY;
+    msg->c.reply_max = (uint16_t)sizeof reply;
+    msg->c.entry_max = 0;
+    msg->c.key = 0;
+    msg->c.handle = entry_handle(m);
+    msg->c.ioflag = ioflag;
+    msg->c.mode = mode;
+    msg->c.sflag = PM_SH_DENYNO;
+    msg->c.access = 0;
+    msg->c.path_len = (uint16_t)rest_len;
+    msg->c.eflag = 0;
+    msg->c.extra_type = _IO_CONNECT_EXTRA_NONE;
+    msg->c.extra_len = 0;
+    memcpy(msg->c.path, m->rest, rest_len);
+
+    long st = MsgSend(coid, &msg->c, offsetof(struct _io_connect, path) + rest_len,
+                      &reply, sizeof reply);
+    free(msg);
+    if (st == -1) {
+        int e = errno;
+        /* The server's answer, or the failure of the exchange itself. */
+        if (e == EBADF || e == ESRCH)
+            return pm_fail_over(ENOENT, "%s: its manager (pid %d) went away during "
+                                "the open", path, (int)m->pid);
+        return pm_fail_over(e, "%s: the manager (pid %d) refused the open: %s",
+                            path, (int)m->pid, strerror(e));
+    }
+    if (st < 0) {
+        /* An _IO_CONNECT_RET_* answer: a redirection (link or symlink
+         * reply) that this client does not follow. */
+        return pm_fail_over(ENOTSUP, "%s: the manager (pid %d) redirected the open "
+                            "(connect status %#lx), which is not followed",
+                            path, (int)m->pid, (unsigned long)st);
+    }
+    return 0;
+}
+
 PM_EXPORT int pm_open(const char *path, int oflag, ...)
 {
     pm_begin();
@@ -67,87 +128,33 @@ PM_EXPORT int pm_open(const char *path, int oflag, ...)
         return pm_fail(EINVAL, "open mode 3 is none of O_RDONLY, O_WRONLY, O_RDWR");
 
     struct pm_ps_match *m = malloc(sizeof *m);
-    struct connect_msg *msg = calloc(1, sizeof *msg);
-    if (!m || !msg) {
-        free(m);
-        free(msg);
+    if (!m)
         return pm_fail(ENOMEM, "out of memory");
-    }
     int fd = -1;
     if (pm_pathspace_resolve(path, m) < 0)
         goto out;   /* ENOENT (nobody serves it), EACCES, EINVAL... */
-
-    size_t rest_len = strlen(m->rest) + 1;
-    if (rest_len > UINT16_MAX) {
+    if (strlen(m->rest) + 1 > UINT16_MAX) {
         pm_fail(ENAMETOOLONG, "path too long for a connect message");
         goto out;
     }
 
-    fd = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, 0,
-                       (oflag & O_CLOEXEC) ? _NTO_COF_CLOEXEC : 0);
-    if (fd < 0) {
-        /* The manager went away between resolving and connecting: for the
-         * caller nobody serves the path. */
-        int e = errno;
-        pm_fail_over(e == ESRCH ? ENOENT : e, "%s: its manager (pid %d) is "
-                     "gone", path, (int)m->pid);
-        fd = -1;
+    /* ENOENT when the manager went away between resolving and connecting,
+     * or its channel is someone else's now: for the caller nobody serves
+     * the path. */
+    fd = pm_pathspace_connect(m, (oflag & O_CLOEXEC) ? _NTO_COF_CLOEXEC : 0);
+    if (fd < 0)
         goto out;
-    }
-
-    /* QNX's encoding: the access mode plus one gives the _IO_FLAG_RD/WR
-     * bits; the other O_* flags go as they are (O_CLOEXEC is ours, not the
-     * open's). */
-    int acc = oflag & O_ACCMODE;
-    unsigned rest = (unsigned)oflag & ~(unsigned)O_ACCMODE & ~(unsigned)O_CLOEXEC;
-    union connect_reply reply;
-    memset(&reply, 0, sizeof reply);
-    msg->c.type = _IO_CONNECT;
-    msg->c.subtype = _IO_CONNECT_OPEN;
-    msg->c.file_type = _FTYPE_ANY;
-    msg->c.reply_max = (uint16_t)sizeof reply;
-    msg->c.entry_max = 0;
-    msg->c.key = 0;
-    msg->c.handle = entry_handle(m);
-    msg->c.ioflag = rest | (unsigned)(acc + 1);
-    msg->c.mode = (oflag & O_CREAT) ? (uint32_t)(S_IFREG | (mode & 07777)) : 0;
-    msg->c.sflag = PM_SH_DENYNO;
-    msg->c.access = 0;
-    msg->c.path_len = (uint16_t)rest_len;
-    msg->c.eflag = 0;
-    msg->c.extra_type = _IO_CONNECT_EXTRA_NONE;
-    msg->c.extra_len = 0;
-    memcpy(msg->c.path, m->rest, rest_len);
-
-    long st = MsgSend(fd, &msg->c, offsetof(struct _io_connect, path) + rest_len,
-                      &reply, sizeof reply);
-    if (st == -1) {
+    uint32_t cmode = (oflag & O_CREAT) ? (uint32_t)(S_IFREG | (mode & 07777)) : 0;
+    if (pm_open_on(fd, m, path, pm_open_ioflag(oflag), cmode) < 0) {
         int e = errno;
         ConnectDetach(fd);
+        errno = e;
         fd = -1;
-        /* The server's answer, or the failure of the exchange itself. */
-        if (e == EBADF || e == ESRCH)
-            pm_fail_over(ENOENT, "%s: its manager (pid %d) went away during "
-                         "the open", path, (int)m->pid);
-        else
-            pm_fail_over(e, "%s: the manager (pid %d) refused the open: %s",
-                         path, (int)m->pid, strerror(e));
-        goto out;
-    }
-    if (st < 0) {
-        /* An _IO_CONNECT_RET_* answer: a redirection (link or symlink
-         * reply) that this client does not follow. */
-        ConnectDetach(fd);
-        fd = -1;
-        pm_fail_over(ENOTSUP, "%s: the manager (pid %d) redirected the open "
-                     "(connect status %#lx), which pm_open() does not follow",
-                     path, (int)m->pid, (unsigned long)st);
         goto out;
     }
     pm_begin();
 out:
     free(m);
-    free(msg);
     return fd;
 }
 

@@ -2,7 +2,9 @@
  * devctl() and devctlv(): an _IO_DEVCTL message on a descriptor pm_open()
  * returned.  As on QNX, the data goes to the manager only when the command
  * has DEVDIR_TO, and comes back only when it has DEVDIR_FROM; the result is
- * EOK or an errno value, and errno is left alone.
+ * EOK or an errno value, and errno is left alone.  On any other descriptor
+ * (a plain open() of a path the FUSE export serves) the command goes as an
+ * ioctl (devctl_ioctl.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,8 @@
 #include <sys/neutrino.h>
 
 #include "common/internal.h"
+#include "msg/msg.h"
+#include "resmgr/devctl_ioctl.h"
 
 #define DEVCTL_MAX_PARTS 1024
 
@@ -39,6 +43,14 @@ PM_EXPORT int devctlv(int fd, int dcmd, int sparts, int rparts, const struct iov
         errno = saved;
         return EINVAL;
     }
+    struct pm_cconn *cc = pm_cconn_get(fd);
+    if (!cc) {
+        /* Not a connection: an ordinary descriptor. */
+        int r = pm_devctl_ioctl(fd, dcmd, sparts, rparts, sv, rv, dev_info_ptr);
+        errno = saved;
+        return r;
+    }
+    pm_cconn_put(cc);
     size_t sbytes = iov_len(sv, sparts), rbytes = iov_len(rv, rparts);
     size_t n = sbytes > rbytes ? sbytes : rbytes;
     if (n > UINT32_MAX) {

@@ -176,12 +176,14 @@ PM_EXPORT int name_open(const char *name, int flags)
         cof |= _NTO_COF_REG_EVENTS;
     if (flags & _NAME_FLAG_COF_INSECURE)
         cof |= _NTO_COF_INSECURE;
-    int coid = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, _NTO_SIDE_CHANNEL, cof);
+    /* ENOENT also when the entry outlived its channel (destroyed, not yet
+     * detached) or the channel there is not the entry's manager's. */
+    int coid = pm_pathspace_connect_index(m, _NTO_SIDE_CHANNEL, cof);
     if (coid < 0) {
         int e = errno;
         free(m);
-        /* The entry outlived its channel (destroyed, not yet detached). */
-        return pm_fail_over(e == ESRCH ? ENOENT : e, "name_open(%s): cannot connect", name);
+        errno = e;
+        return -1;
     }
     if (!send_connect(flags)) {
         free(m);

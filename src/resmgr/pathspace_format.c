@@ -1,23 +1,26 @@
 /*
- * Path space entries on disk: normalised paths, file names, records.
+ * Path space entries on disk: normalised paths, bucket and file names,
+ * records.
  *
  * The record is text so that `cat` explains a path space, and versioned by
- * its first line so that a later format can coexist.  Version 1:
+ * its first line so that a later format can coexist.  Version 2 (version 1
+ * had no uid and lived in a flat, shared directory; it is not read):
  *
- *   peermap-pathspace 1
+ *   peermap-pathspace 2
  *   seq 1763779392123456789
  *   pid 1234
  *   start 5678
+ *   uid 0
  *   chid 1
  *   flags 0x1
  *   mode 020666
  *   handle 3
  *   path /dev/ser1
  *
- * Fields come in exactly this order.  "handle" (the manager's resmgr_attach()
- * id, which clients put in the _io_connect) was added later within version 1:
- * a reader takes a record without it as handle 0.  The path is last and runs to the final
- * newline, so it may hold any byte but NUL.
+ * Fields come in exactly this order.  The path is last and runs to the final
+ * newline, so it may hold any byte but NUL.  A reader believes none of it
+ * until it agrees with where the file is (the user directory, the bucket
+ * named after the path's hash, the file's owner) and with the file's name.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,7 +32,7 @@
 #include "common/internal.h"
 #include "resmgr/pathspace_internal.h"
 
-#define MAGIC "peermap-pathspace 1\n"
+#define MAGIC "peermap-pathspace 2\n"
 
 int pm_ps_normalise(const char *in, char out[PATH_MAX])
 {
@@ -61,8 +64,9 @@ int pm_ps_normalise(const char *in, char out[PATH_MAX])
     return 0;
 }
 
-/* FNV-1a: only needs to tell paths apart by accident, not by intent (see
- * pathspace.h: a forged collision gains nothing). */
+/* FNV-1a: only needs to tell paths apart by accident, not by intent: a
+ * bucket belongs to one user, who can only collide with himself, and a
+ * record's path must match exactly anyway. */
 uint64_t pm_ps_hash(const char *s, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -93,9 +97,34 @@ uint64_t pm_ps_next_seq(void)
 void pm_ps_name_format(const struct pm_ps_name *n, char buf[PM_PS_NAME_MAX])
 {
     /* seq is zero-padded so that `ls` lists attaches in order. */
-    snprintf(buf, PM_PS_NAME_MAX, "%020llu.%d.%llu.%x.%016llx.%08x",
+    snprintf(buf, PM_PS_NAME_MAX, "%020llu.%d.%llu.%x.%08x",
              (unsigned long long)n->seq, (int)n->pid, (unsigned long long)n->start,
-             n->flags, (unsigned long long)n->hash, (unsigned)n->rnd);
+             n->flags, (unsigned)n->rnd);
+}
+
+void pm_ps_bucket_name(uint64_t hash, char buf[17])
+{
+    snprintf(buf, 17, "%016llx", (unsigned long long)hash);
+}
+
+/* Exactly 16 lower-case hex digits: 0 or -1. */
+int pm_ps_bucket_parse(const char *s, uint64_t *hash)
+{
+    uint64_t h = 0;
+    int i;
+    for (i = 0; i < 16; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            h = h << 4 | (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            h = h << 4 | (uint64_t)(c - 'a' + 10);
+        else
+            return -1;
+    }
+    if (s[i])
+        return -1;
+    *hash = h;
+    return 0;
 }
 
 /* One field of a name: digits of `base` only, then `term`. */
@@ -117,24 +146,24 @@ static int name_field(const char **p, int base, char term, unsigned long long *v
  * foreign files in the directory are ignored, never fatal. */
 int pm_ps_name_parse(const char *s, struct pm_ps_name *n)
 {
-    unsigned long long seq, pid, start, flags, hash, rnd;
+    unsigned long long seq, pid, start, flags, rnd;
     if (name_field(&s, 10, '.', &seq) || name_field(&s, 10, '.', &pid) ||
         name_field(&s, 10, '.', &start) || name_field(&s, 16, '.', &flags) ||
-        name_field(&s, 16, '.', &hash) || name_field(&s, 16, 0, &rnd))
+        name_field(&s, 16, 0, &rnd))
         return -1;
     if (pid == 0 || pid > INT32_MAX || (flags & ~(unsigned long long)PM_PS_FLAGS) ||
         rnd > UINT32_MAX)
         return -1;
-    *n = (struct pm_ps_name){ seq, (pid_t)pid, start, (unsigned)flags, hash, (uint32_t)rnd };
+    *n = (struct pm_ps_name){ seq, (pid_t)pid, start, (unsigned)flags, (uint32_t)rnd };
     return 0;
 }
 
 int pm_ps_record_format(const struct pm_ps_record *r, char *buf, size_t size)
 {
-    int len = snprintf(buf, size, MAGIC "seq %llu\npid %d\nstart %llu\nchid %d\n"
+    int len = snprintf(buf, size, MAGIC "seq %llu\npid %d\nstart %llu\nuid %u\nchid %d\n"
                        "flags %#x\nmode %#o\nhandle %d\npath %s\n",
                        (unsigned long long)r->seq, (int)r->pid,
-                       (unsigned long long)r->start, r->chid, r->flags,
+                       (unsigned long long)r->start, (unsigned)r->uid, r->chid, r->flags,
                        (unsigned)r->mode, r->handle, r->path);
     if (len < 0 || (size_t)len >= size)
         return pm_fail(ENAMETOOLONG, "path space: record too long");
@@ -164,7 +193,7 @@ static int rec_field(char **p, const char *key, int base, unsigned long long max
  * 0, or -1 (EINVAL, no reason) for a record this version cannot read. */
 int pm_ps_record_parse(char *buf, size_t len, struct pm_ps_record *r)
 {
-    unsigned long long seq, pid, start, chid, flags, mode, handle = 0;
+    unsigned long long seq, pid, start, uid, chid, flags, mode, handle;
     buf[len] = 0;
     char *p = buf;
 
@@ -175,11 +204,11 @@ int pm_ps_record_parse(char *buf, size_t len, struct pm_ps_record *r)
     if (rec_field(&p, "seq", 10, UINT64_MAX, &seq) ||
         rec_field(&p, "pid", 10, INT32_MAX, &pid) ||
         rec_field(&p, "start", 10, UINT64_MAX, &start) ||
+        rec_field(&p, "uid", 10, (uid_t)-1 - 1, &uid) ||
         rec_field(&p, "chid", 10, INT32_MAX, &chid) ||
         rec_field(&p, "flags", 16, PM_PS_FLAGS, &flags) ||
-        rec_field(&p, "mode", 8, (unsigned long long)(S_IFMT | 07777), &mode))
-        goto bad;
-    if (strncmp(p, "handle ", 7) == 0 && rec_field(&p, "handle", 10, INT32_MAX, &handle))
+        rec_field(&p, "mode", 8, (unsigned long long)(S_IFMT | 07777), &mode) ||
+        rec_field(&p, "handle", 10, INT32_MAX, &handle))
         goto bad;
     if (strncmp(p, "path ", 5) != 0)
         goto bad;
@@ -192,6 +221,7 @@ int pm_ps_record_parse(char *buf, size_t len, struct pm_ps_record *r)
     r->seq = seq;
     r->pid = (pid_t)pid;
     r->start = start;
+    r->uid = (uid_t)uid;
     r->chid = (int)chid;
     r->handle = (int)handle;
     r->flags = (unsigned)flags;

@@ -57,6 +57,14 @@ int pm_peer_get(int sock, struct pm_peer_id *id)
         id->pidfd = pfd;
         return 0;
     }
+    if (errno == EINVAL && pm_peer_pidfd_supported()) {
+        /* Linux 6.5 to 6.14 make pidfds for live processes only: EINVAL
+         * for a peer that has exited (later kernels give a pidfd that says
+         * so).  The kernel knows SO_PEERPIDFD, as our own socketpair shows:
+         * this peer is gone. */
+        errno = ESRCH;
+        return -1;
+    }
     if (errno == ENOPROTOOPT || errno == EINVAL) {
         /* An older kernel: remember, so that the next peer costs nothing. */
         atomic_store(&peerpidfd_support, -1);
@@ -88,4 +96,24 @@ int pm_peer_is_process(const struct pm_peer_id *id, pid_t pid, int pidfd)
     if (pm_pidfd_pid(pidfd) != pid)
         return 0;
     return 1;
+}
+
+int pm_peer_is_pid(const struct pm_peer_id *id, pid_t pid)
+{
+    if (id->pid != pid)
+        return 0;
+    if (id->pidfd < 0) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    /* Alive now, and it held `pid` at connect/listen time: it holds it now
+     * (a process keeps its pid for life; a zombie too, until reaped). */
+    return pm_pidfd_alive(id->pidfd);
+}
+
+int pm_peer_key(const struct pm_peer_id *id, uint64_t *key)
+{
+    if (id->pidfd >= 0)
+        return pm_pidfd_key(id->pidfd, key);
+    return pm_proc_key(id->pid, key);
 }

@@ -92,18 +92,16 @@ int pm_proc_start(pid_t pid, uint64_t *start)
     return 0;
 }
 
-/* The four ids of the "Uid:" line: real, effective, saved, filesystem. */
-static int read_uid_line(pid_t pid, uid_t ids[4])
+/* The four ids of a "Uid:" or "Gid:" line of a status file: real,
+ * effective, saved, filesystem. */
+static int parse_ids(const char *buf, const char *tag, unsigned ids[4])
 {
-    char buf[2048];
-    if (read_proc(pid, "status", buf, sizeof buf) < 0)
-        return gone_or_hidden(pid);
-    char *p = strstr(buf, "\nUid:");
+    const char *p = strstr(buf, tag);
     if (!p) {
         errno = EACCES;
         return -1;
     }
-    p += 5;
+    p += strlen(tag);
     for (int i = 0; i < 4; i++) {
         char *end;
         unsigned long v = strtoul(p, &end, 10);
@@ -111,9 +109,36 @@ static int read_uid_line(pid_t pid, uid_t ids[4])
             errno = EACCES;
             return -1;
         }
-        ids[i] = (uid_t)v;
+        ids[i] = (unsigned)v;
         p = end;
     }
+    return 0;
+}
+
+static int read_uid_line(pid_t pid, uid_t ids[4])
+{
+    char buf[2048];
+    if (read_proc(pid, "status", buf, sizeof buf) < 0)
+        return gone_or_hidden(pid);
+    return parse_ids(buf, "\nUid:", ids);
+}
+
+int pm_proc_creds(pid_t pid, struct pm_proc_creds *c)
+{
+    /* Both lines from one read(): the kernel formats the file from one
+     * snapshot of the process's credentials. */
+    char buf[4096];
+    unsigned u[4], g[4];
+    if (pid <= 0) {
+        errno = ESRCH;
+        return -1;
+    }
+    if (read_proc(pid, "status", buf, sizeof buf) < 0)
+        return gone_or_hidden(pid);
+    if (parse_ids(buf, "\nUid:", u) < 0 || parse_ids(buf, "\nGid:", g) < 0)
+        return -1;
+    *c = (struct pm_proc_creds){ .ruid = u[0], .euid = u[1], .suid = u[2],
+                                 .rgid = g[0], .egid = g[1], .sgid = g[2] };
     return 0;
 }
 

@@ -37,6 +37,17 @@ int pm_proc_holds_uid(pid_t pid, uid_t uid);
  * 0, or -1 with errno (ESRCH gone, EACCES hidden). */
 int pm_proc_uids(pid_t pid, uid_t *ruid, uid_t *euid);
 
+/* A process's user and group ids, all read at one moment. */
+struct pm_proc_creds {
+    uid_t ruid, euid, suid;
+    gid_t rgid, egid, sgid;
+};
+
+/* The ids of process `pid` from one read of /proc/PID/status: 0, or -1
+ * with errno (ESRCH gone, EACCES hidden).  Says nothing about *which*
+ * process held `pid` during the read: see pm_pidfd_creds(). */
+int pm_proc_creds(pid_t pid, struct pm_proc_creds *c);
+
 /* --- pidfds (pidfd.c) ------------------------------------------------- */
 
 /* The pid a pidfd refers to, in our pid namespace, read from the kernel's
@@ -47,6 +58,40 @@ pid_t pm_pidfd_pid(int pidfd);
 
 /* Is the process behind `pidfd` still alive?  1 or 0. */
 int pm_pidfd_alive(int pidfd);
+
+/* Does the process behind `pidfd` hold `uid` as its real, effective, saved
+ * or filesystem uid, as the kernel says through the pidfd (creds.c)?  1, 0,
+ * or -1 with errno: ESRCH (it has exited), ENOTSUP (a kernel before 6.13:
+ * ask /proc with pm_proc_holds_uid() instead). */
+int pm_pidfd_holds_uid(int pidfd, uid_t uid);
+
+/* --- one process among all that ever held a pid (proc_key.c) --------- */
+
+/*
+ * A process key: a number that names one process and is never given to
+ * another while this system runs, so that "is the process at pid P now the
+ * one I met earlier?" is a comparison.  Where pidfds live in pidfs (Linux
+ * >= 6.9) it is the pidfd's inode number (64 bits, never reused); before,
+ * the start time (pm_proc_start()), which two holders of one pid share only
+ * if both started in the same clock tick.  One process always uses one kind
+ * (the kernel decides), so keys compare.  Never 0.
+ *
+ *   pm_pidfd_key()  the key of the process behind `pidfd`, even after it
+ *                   exited (pidfs); 0, or -1 with ESRCH when it has exited
+ *                   and the kernel has no pidfs (the start time is gone).
+ *   pm_proc_key()   the key of the process holding `pid` now: 0, or -1
+ *                   with ESRCH (none), EACCES (hidden by hidepid, before
+ *                   pidfs).
+ */
+int pm_pidfd_key(int pidfd, uint64_t *key);
+int pm_proc_key(pid_t pid, uint64_t *key);
+
+/* The ids of the process behind `pidfd`, all from one moment: one
+ * PIDFD_GET_INFO ioctl (Linux >= 6.13), else one read of /proc/PID/status
+ * with the pidfd checked to name that pid before and after the read (so the
+ * file read was that process's).  0, or -1 with errno: ESRCH (exited),
+ * EACCES (/proc hidden). */
+int pm_pidfd_creds(int pidfd, struct pm_proc_creds *c);
 
 /* --- socket peers (peer_id.c) ----------------------------------------- */
 
@@ -85,6 +130,21 @@ void pm_peer_release(struct pm_peer_id *id);
  * life, so if the peer holds pid P at time t1 and the target - alive since
  * before t1 - still holds P at t2 > t1, they are one process. */
 int pm_peer_is_process(const struct pm_peer_id *id, pid_t pid, int pidfd);
+
+/* Is the socket's peer the process that holds `pid` now?  The cheap form
+ * of pm_peer_is_process() when the caller has no pidfd of its own: the
+ * peer held `pid` when it called connect()/listen(), and a process keeps
+ * its pid for life, so if it is still alive it is the one holding `pid`.
+ *   1   proven (the peer's pidfd says it is alive and its pid was `pid`)
+ *   0   disproved: another pid, or the peer has exited
+ *  -1   errno ENOTSUP: no SO_PEERPIDFD on this kernel (see above). */
+int pm_peer_is_pid(const struct pm_peer_id *id, pid_t pid);
+
+/* The process key (see above) of the socket's peer: from its pidfd, or,
+ * without SO_PEERPIDFD, the start time of whoever holds id->pid now (a
+ * window the size of the time since connect() in which a reused pid is not
+ * told apart).  0, or -1 with ESRCH. */
+int pm_peer_key(const struct pm_peer_id *id, uint64_t *key);
 
 /* Whether this kernel offers SO_PEERPIDFD (probed once). */
 int pm_peer_pidfd_supported(void);

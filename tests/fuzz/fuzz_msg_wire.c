@@ -28,8 +28,10 @@
  *   - a memfd body comes with nothing after the header, only when the
  *     length is > PM_WIRE_INLINE_MAX, and the file holds at least that many
  *     bytes (so MsgRead()'s preads stay inside it);
- *   - pulses, unblocks, errors and hellos are bare headers, with no body,
- *     no fd, and a zero length; an error's status is an errno value.
+ *   - pulses, unblocks, errors, hellos and refusals are bare headers, with
+ *     no body, no fd, and a zero length; an error's or a refusal's status
+ *     is an errno value; a pulse's code fits the 8 bits it is stored in
+ *     (-128..127: 224 would be -32, a system code, once stored).
  *   - any other kind is refused.
  * Conversely a message or reply whose body is consistent in one of the two
  * ways above must be accepted: a decoder refusing good traffic would drop
@@ -81,6 +83,9 @@ static void check_send(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t d
             abort(); /* good traffic refused */
         break;
     case PM_WIRE_PULSE:
+        consistent = bare(h->srclen, got, sizeof *h, has_fd) && h->code >= -128 &&
+                     h->code <= 127;
+        break;
     case PM_WIRE_UNBLOCK:
     case PM_WIRE_MEMMGR:
         consistent = bare(h->srclen, got, sizeof *h, has_fd);
@@ -125,6 +130,10 @@ static void check_reply(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t 
     case PM_WIRE_HELLO:
     case PM_WIRE_NOTIFY:
         consistent = bare(h->len, got, sizeof *h, has_fd);
+        break;
+    case PM_WIRE_REFUSED:
+        consistent = bare(h->len, got, sizeof *h, has_fd) && h->status > 0 &&
+                     h->status < 4096;
         break;
     case PM_WIRE_INBAND: {
         /* A doorbell: no body (the request is in the header); exactly the

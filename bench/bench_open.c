@@ -1,0 +1,174 @@
+/*
+ * Opening a resource: pm_open() and pm_close() of a path a resource manager
+ * serves with the iofunc defaults.
+ *
+ *   pm_open        resolve the path, connect to the manager's channel (and
+ *                  prove the listener is that process), _IO_CONNECT, the
+ *                  manager accepts the connection and binds an OCB
+ *   pm_close       _IO_CLOSE and the detach
+ *   open_close     the two as one cycle
+ *
+ * The manager is a forked child, single-threaded (dispatch_block() /
+ * dispatch_handler()), pinned to --target-cpu; the client is this process,
+ * pinned to --caller-cpu.  The path space is a fresh directory
+ * (PEERMAP_PATHSPACE) with the one entry, removed at the end.  Each call is
+ * timed alone; every open must succeed and every close return 0, or the
+ * benchmark stops.  Counts: -n cycles (default 5000) after -w warm-up ones
+ * (default 500).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sys/iofunc.h>
+#include <sys/dispatch.h>
+
+#include <peermap.h>
+
+#include "stats.h"
+#include "target.h"
+
+#define PATH "/bench/open"
+
+static char pathspace[64];
+static pid_t manager;
+
+static void cleanup(void)
+{
+    if (manager > 0) {
+        kill(manager, SIGKILL);
+        while (waitpid(manager, NULL, 0) < 0 && errno == EINTR)
+            ;
+        manager = 0;
+    }
+    if (!pathspace[0])
+        return;
+    DIR *d = opendir(pathspace);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+    }
+    rmdir(pathspace);
+    pathspace[0] = 0;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (manager > 0)
+        kill(manager, SIGKILL);
+    _exit(1);
+}
+
+static void __attribute__((noreturn)) serve(int ready, int cpu, pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    bench_pin_self(cpu);
+    static resmgr_connect_funcs_t cf;
+    static resmgr_io_funcs_t io;
+    static iofunc_attr_t attr;
+    iofunc_func_init(_RESMGR_CONNECT_NFUNCS, &cf, _RESMGR_IO_NFUNCS, &io);
+    iofunc_attr_init(&attr, S_IFNAM | 0666, NULL, NULL);
+    dispatch_t *dpp = dispatch_create();
+    resmgr_attr_t ra;
+    memset(&ra, 0, sizeof ra);
+    ra.nparts_max = 1;
+    ra.msg_max_size = 2048;
+    if (!dpp || resmgr_attach(dpp, &ra, PATH, _FTYPE_ANY, 0, &cf, &io, &attr) == -1)
+        _exit(2);
+    dispatch_context_t *ctp = dispatch_context_alloc(dpp);
+    if (!ctp)
+        _exit(3);
+    char c = 'r';
+    if (write(ready, &c, 1) != 1)
+        _exit(4);
+    close(ready);
+    for (;;) {
+        dispatch_context_t *n = dispatch_block(ctp);
+        if (!n) {
+            if (errno == EINTR)
+                continue;
+            _exit(5);
+        }
+        ctp = n;
+        dispatch_handler(ctp);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct bench_opts o;
+    bench_parse_opts(argc, argv, &o, 5000, 500);
+    snprintf(pathspace, sizeof pathspace, "/tmp/bench_open.XXXXXX");
+    if (!mkdtemp(pathspace)) {
+        pathspace[0] = 0;
+        bench_die("mkdtemp: %s", strerror(errno));
+    }
+    chmod(pathspace, 01777);
+    setenv("PEERMAP_PATHSPACE", pathspace, 1);
+    atexit(cleanup);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        bench_die("pipe: %s", strerror(errno));
+    pid_t parent = getpid();
+    manager = fork();
+    if (manager < 0)
+        bench_die("fork: %s", strerror(errno));
+    if (manager == 0) {
+        close(p[0]);
+        serve(p[1], o.target_cpu, parent);
+    }
+    close(p[1]);
+    char c;
+    if (read(p[0], &c, 1) != 1)
+        bench_die("the manager did not start");
+    close(p[0]);
+    bench_pin_self(o.caller_cpu);
+
+    struct samples so, sc, sp;
+    samples_init(&so, o.n);
+    samples_init(&sc, o.n);
+    samples_init(&sp, o.n);
+    for (size_t i = 0; i < o.warmup + o.n; i++) {
+        uint64_t t0 = bench_now_ns();
+        int fd = pm_open(PATH, O_RDWR);
+        uint64_t t1 = bench_now_ns();
+        if (fd < 0)
+            bench_die("pm_open %s: %s", PATH, peermap_errmsg());
+        int rc = pm_close(fd);
+        uint64_t t2 = bench_now_ns();
+        if (rc != 0)
+            bench_die("pm_close: %s", peermap_errmsg());
+        if (i >= o.warmup) {
+            samples_add(&so, t1 - t0);
+            samples_add(&sc, t2 - t1);
+            samples_add(&sp, t2 - t0);
+        }
+    }
+    printf("# bench_open caller_cpu=%d target_cpu=%d n=%zu warmup=%zu\n", o.caller_cpu,
+           o.target_cpu, o.n, o.warmup);
+    samples_report(&so, "pm_open");
+    samples_report(&sc, "pm_close");
+    samples_report(&sp, "open_close");
+    samples_free(&so);
+    samples_free(&sc);
+    samples_free(&sp);
+    cleanup();
+    return 0;
+}

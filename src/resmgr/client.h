@@ -1,0 +1,36 @@
+/*
+ * The resource-manager client's pieces that other parts of peermap reuse
+ * (the FUSE export, src/export/): an open on a connection made by the
+ * caller, and reads and writes at an offset.  Internal to the library.
+ * Each fails with -1, errno and a reason (pm_fail); none calls pm_begin().
+ */
+#ifndef PEERMAP_RESMGR_CLIENT_H
+#define PEERMAP_RESMGR_CLIENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct pm_ps_match;
+
+/* oflag (O_RDONLY/O_WRONLY/O_RDWR and the other O_* flags) in QNX's
+ * _io_connect.ioflag encoding: the access mode plus one in the low bits. */
+uint32_t pm_open_ioflag(int oflag);
+
+/* Send the _IO_CONNECT open of m->rest (the path below the manager's
+ * prefix; `path` is for messages only) on connection coid to m's manager,
+ * with `ioflag` as is (access bits 0: an open for stat() and the like,
+ * which asks for neither reading nor writing) and `mode` (S_IFREG | bits
+ * for a creating open, else 0).  0 when the manager accepted; -1 with its
+ * answer as errno, ENOENT when it went away, ENOTSUP for a redirection.
+ * The caller detaches coid on failure. */
+int pm_open_on(int coid, const struct pm_ps_match *m, const char *path, uint32_t ioflag,
+               uint32_t mode);
+
+/* _IO_READ / _IO_WRITE with _IO_XTYPE_OFFSET (pread()/pwrite()): at `off`,
+ * leaving the open's offset alone.  The bytes read or taken, or -1: a
+ * manager that does not know the override answers ENOSYS (or EINVAL,
+ * ENOTSUP), which callers take as "seek, then read". */
+ssize_t pm_read_at(int fd, void *buf, size_t n, off_t off);
+ssize_t pm_write_at(int fd, const void *buf, size_t n, off_t off);
+
+#endif
