@@ -493,3 +493,106 @@ TEST(a_hostile_server_can_do_no_more_than_qnx_lets_it)
     ConnectDetach(self);
     ChannelDestroy(mine);
 }
+
+/* ---- a rcvid outlives its reply, never its connection ---- */
+
+struct slot_arg {
+    pid_t server;
+    int chid;
+    int value;       /* of the pulse event it sends */
+    int wait_pulse;  /* wait for a pulse and report its value */
+};
+
+/* Child: a client with a private channel that sends the server a pulse
+ * event for it; then either stays until told (and exits: its connection
+ * closes), or waits for a pulse and reports its value first. */
+static int slot_client(int in, int out, void *arg)
+{
+    struct slot_arg *a = arg;
+    if (drop_to_nobody() < 0)
+        return 20;
+    int mine = ChannelCreate(_NTO_CHF_PRIVATE);
+    int self = ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0);
+    int srv = ConnectAttach(ND_LOCAL_NODE, a->server, a->chid, _NTO_SIDE_CHANNEL, 0);
+    if (mine < 0 || self < 0 || srv < 0)
+        return 21;
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_PULSE;
+    ev.sigev_coid = self;
+    ev.sigev_code = 12;
+    ev.sigev_priority = 10;
+    ev.sigev_value.sival_int = a->value;
+    if (MsgSend(srv, &ev, sizeof ev, NULL, 0) != 0)
+        return 22;
+    if (a->wait_pulse) {
+        struct _pulse p;
+        int value = receive_pulse(mine, &p, 10000000000ull) == 0 ? p.value.sival_int : -1;
+        child_write_full(out, &value, sizeof value);
+    }
+    char q;
+    child_read_full(in, &q, 1);
+    return 0;
+}
+
+/* One message of a client, with a deadline; the rcvid (replied to). */
+static rcvid_t receive_event(int chid, struct sigevent *ev)
+{
+    for (;;) {
+        uint64_t t = 10000000000ull;
+        if (TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &t, NULL) < 0)
+            return -1;
+        rcvid_t r = MsgReceive(chid, ev, sizeof *ev, NULL);
+        if (r == 0)
+            continue; /* a pulse */
+        if (r > 0)
+            MsgReply(r, 0, NULL, 0);
+        return r;
+    }
+}
+
+TEST(a_stale_rcvid_does_not_reach_the_next_client_in_its_slot)
+{
+    int chid = ChannelCreate(_NTO_CHF_DISCONNECT);
+    REQUIRE(chid > 0);
+    /* Client A sends its event, is replied to, and goes. */
+    struct slot_arg a = { .server = getpid(), .chid = chid, .value = 0xbad };
+    struct target ta;
+    REQUIRE(target_start(&ta, slot_client, &a) == 0);
+    struct sigevent ev_a, ev_b;
+    rcvid_t rcvid_a = receive_event(chid, &ev_a);
+    REQUIRE(rcvid_a > 0);
+    char q = 0;
+    target_write(&ta, &q, 1);
+    CHECK_EQ_LONG(target_finish(&ta, 10000), 0);
+    /* Its connection is dropped (the disconnect pulse says so): the slot
+     * is free for the next client. */
+    struct _pulse p;
+    REQUIRE(receive_pulse(chid, &p, 10000000000ull) == 0);
+    CHECK_EQ_LONG(p.code, _PULSE_CODE_DISCONNECT);
+    /* Client B takes the same slot. */
+    struct slot_arg b = { .server = getpid(), .chid = chid, .value = 0x600d, .wait_pulse = 1 };
+    struct target tb;
+    REQUIRE(target_start(&tb, slot_client, &b) == 0);
+    rcvid_t rcvid_b = receive_event(chid, &ev_b);
+    REQUIRE(rcvid_b > 0);
+    REQUIRE((rcvid_b >> 8) == (rcvid_a >> 8)); /* same scoid: the slot was reused */
+    /* A's rcvid names A's connection, which is gone: not B. */
+    errno = 0;
+    CHECK(MsgDeliverEvent(rcvid_a, &ev_a) == -1 && errno == ESRCH);
+    errno = 0;
+    CHECK(MsgVerifyEvent(rcvid_a, &ev_a) == -1 && errno == ESRCH);
+    struct sigevent conn;
+    memset(&conn, 0, sizeof conn);
+    conn.sigev_notify = SIGEV_PM_CONNECTION;
+    errno = 0;
+    CHECK(MsgDeliverEvent(rcvid_a, &conn) == -1 && errno == ESRCH);
+    /* B's own rcvid reaches B, and B's first pulse is its own. */
+    CHECK_EQ_LONG(MsgDeliverEvent(rcvid_b, &ev_b), 0);
+    int value = 0;
+    CHECK(target_read(&tb, &value, sizeof value, 10000) == 0);
+    CHECK_EQ_LONG(value, 0x600d);
+    target_write(&tb, &q, 1);
+    CHECK_EQ_LONG(target_finish(&tb, 10000), 0);
+    ChannelDestroy(chid);
+}

@@ -241,7 +241,7 @@ PM_EXPORT int MsgDeliverEvent(rcvid_t rcvid, const struct sigevent *event)
          * becomes readable (pm_poll()). */
         if (rcvid <= 0 || rcvid > 0x7fffffff)
             return pm_fail(EINVAL, "SIGEV_PM_CONNECTION needs the client's rcvid");
-        return pm_evsock_notify((int)(rcvid >> 8), event->sigev_value.sival_int);
+        return pm_evsock_notify(rcvid, event->sigev_value.sival_int);
     }
     if (rcvid == 0) {
         struct pm_event_origin o = self_origin(gettid());
@@ -252,7 +252,7 @@ PM_EXPORT int MsgDeliverEvent(rcvid_t rcvid, const struct sigevent *event)
     pid_t pid, tid;
     uid_t uid;
     if (rcvid < 0 || rcvid > 0x7fffffff ||
-        pm_evsock_client((int)(rcvid >> 8), &pid, &uid, &tid) < 0)
+        pm_evsock_client(rcvid, &pid, &uid, &tid) < 0)
         return pm_fail_over(ESRCH, "rcvid %ld: no such client", (long)rcvid);
     if (pid == getpid()) {
         struct pm_event_origin o = self_origin(tid);
@@ -277,7 +277,7 @@ PM_EXPORT int MsgDeliverEvent(rcvid_t rcvid, const struct sigevent *event)
     }
     struct pm_evreq r;
     pm_evreq_from_event(&r, event, tid);
-    return pm_evsock_send((int)(rcvid >> 8), &r);
+    return pm_evsock_send(rcvid, &r);
 }
 
 PM_EXPORT int MsgVerifyEvent(rcvid_t rcvid, const struct sigevent *event)
@@ -291,10 +291,10 @@ PM_EXPORT int MsgVerifyEvent(rcvid_t rcvid, const struct sigevent *event)
     uid_t uid;
     if (rcvid != 0 &&
         (rcvid < 0 || rcvid > 0x7fffffff ||
-         pm_evsock_client((int)(rcvid >> 8), &pid, &uid, &tid) < 0))
+         pm_evsock_client(rcvid, &pid, &uid, &tid) < 0))
         return pm_fail_over(ESRCH, "rcvid %ld: no such client", (long)rcvid);
     if (pid != getpid())
-        return pm_evsock_verify((int)(rcvid >> 8), event);
+        return pm_evsock_verify(rcvid, event);
     /* In this process we can see everything the event names. */
     if (event->sigev_notify & SIGEV_FLAG_HANDLE)
         return pm_event_registered_find((unsigned)event->sigev_handle);

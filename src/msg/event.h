@@ -102,22 +102,25 @@ struct pm_sconn;
 void pm_evsock_take(struct pm_sconn *c, int fd, int32_t flags);
 /* Drop connection c's reference (channel lock held). */
 void pm_evsock_release(struct pm_sconn *c);
-/* Send request r to the relay of the client behind scoid.  0, or -1 with
+/* Each of these takes the rcvid of a message of the client, which may
+ * have been replied to: what must still exist is the connection it came
+ * on - not a later client's in the same slot (pm_sconn_gen_ours()). */
+/* Send request r to the relay of the client of rcvid.  0, or -1 with
  * ESRCH (no such client, or it has gone), EAGAIN (its relay is full),
  * EACCES (its connection takes registered events only, and r is not). */
-int pm_evsock_send(int scoid, const struct pm_evreq *r);
+int pm_evsock_send(rcvid_t rcvid, const struct pm_evreq *r);
 /* SIGEV_PM_CONNECTION: a PM_WIRE_NOTIFY datagram (status = conds) on the
- * connection behind scoid, which makes it readable for the client's
- * poll().  0, or -1 with ESRCH (no such connection).  A full socket is not
- * an error: notifications it already holds wake the client. */
-int pm_evsock_notify(int scoid, int conds);
-/* The client behind scoid: its pid and (effective) uid from the kernel,
- * and the thread of its last message.  0, or -1 with ESRCH. */
-int pm_evsock_client(int scoid, pid_t *pid, uid_t *uid, pid_t *tid);
-/* MsgVerifyEvent() for the client of another process behind scoid: what
- * this side can know (it has a relay; its connection takes this kind of
+ * connection of rcvid, which makes it readable for the client's poll().
+ * 0, or -1 with ESRCH (no such connection).  A full socket is not an
+ * error: notifications it already holds wake the client. */
+int pm_evsock_notify(rcvid_t rcvid, int conds);
+/* The client of rcvid: its pid and (effective) uid from the kernel, and
+ * the thread of its last message.  0, or -1 with ESRCH. */
+int pm_evsock_client(rcvid_t rcvid, pid_t *pid, uid_t *uid, pid_t *tid);
+/* MsgVerifyEvent() for the client of another process of rcvid: what this
+ * side can know (it has a relay; its connection takes this kind of
  * event).  EOK, or -1 with errno. */
-int pm_evsock_verify(int scoid, const struct sigevent *ev);
+int pm_evsock_verify(rcvid_t rcvid, const struct sigevent *ev);
 
 #define PM_EVSOCK_REG_EVENTS 0x1 /* the connection takes registered events only */
 #define PM_EVSOCK_NOEVENT    0x2 /* the connection takes no events at all */

@@ -122,16 +122,34 @@ void pm_evsock_release(struct pm_sconn *c)
     c->evflags = 0;
 }
 
-/* Copy what we need of the connection behind scoid. */
-static int client_of(int scoid, pid_t *pid, uid_t *uid, pid_t *tid, int *evs, int *flags)
+/* The connection rcvid was given out on, if it is still there (lock
+ * held): not a later client's that took the same slot - the rcvid's
+ * generation must be one this connection was given. */
+static struct pm_sconn *conn_of(struct pm_channel *ch, rcvid_t rcvid)
 {
-    int slot = PM_SCOID_SLOT(scoid), found = 0;
-    struct pm_channel *ch = scoid > 0 ? pm_channel_get(PM_SCOID_CHID(scoid)) : NULL;
+    int slot = PM_SCOID_SLOT((int)(rcvid >> 8));
+    struct pm_sconn *c = slot > 0 && slot < ch->nconns ? &ch->conns[slot] : NULL;
+    return c && c->fd >= 0 && pm_sconn_gen_ours(c, (uint8_t)(rcvid & 0xff)) ? c : NULL;
+}
+
+static struct pm_channel *channel_of(rcvid_t rcvid)
+{
+    int scoid = (int)(rcvid >> 8);
+    return rcvid > 0 && rcvid <= 0x7fffffff && scoid > 0
+               ? pm_channel_get(PM_SCOID_CHID(scoid))
+               : NULL;
+}
+
+/* Copy what we need of the connection behind rcvid. */
+static int client_of(rcvid_t rcvid, pid_t *pid, uid_t *uid, pid_t *tid, int *evs, int *flags)
+{
+    int found = 0;
+    struct pm_channel *ch = channel_of(rcvid);
     if (!ch)
-        return pm_fail_over(ESRCH, "no connection %d", scoid);
+        return pm_fail_over(ESRCH, "rcvid %ld: no such client", (long)rcvid);
     pthread_mutex_lock(&ch->lock);
-    if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
-        struct pm_sconn *c = &ch->conns[slot];
+    struct pm_sconn *c = conn_of(ch, rcvid);
+    if (c) {
         *pid = c->pid;
         if (uid)
             *uid = c->uid;
@@ -145,12 +163,13 @@ static int client_of(int scoid, pid_t *pid, uid_t *uid, pid_t *tid, int *evs, in
     }
     pthread_mutex_unlock(&ch->lock);
     pm_channel_put(ch);
-    return found ? 0 : pm_fail_over(ESRCH, "no connection %d", scoid);
+    return found ? 0 : pm_fail_over(ESRCH, "rcvid %ld: no such client (its connection "
+                                    "has closed)", (long)rcvid);
 }
 
-int pm_evsock_client(int scoid, pid_t *pid, uid_t *uid, pid_t *tid)
+int pm_evsock_client(rcvid_t rcvid, pid_t *pid, uid_t *uid, pid_t *tid)
 {
-    return client_of(scoid, pid, uid, tid, NULL, NULL);
+    return client_of(rcvid, pid, uid, tid, NULL, NULL);
 }
 
 static int may_deliver(int evs, int flags, int handle, pid_t pid)
@@ -167,11 +186,11 @@ static int may_deliver(int evs, int flags, int handle, pid_t pid)
     return 0;
 }
 
-int pm_evsock_send(int scoid, const struct pm_evreq *r)
+int pm_evsock_send(rcvid_t rcvid, const struct pm_evreq *r)
 {
     pid_t pid;
     int evs, flags;
-    if (client_of(scoid, &pid, NULL, NULL, &evs, &flags) < 0)
+    if (client_of(rcvid, &pid, NULL, NULL, &evs, &flags) < 0)
         return -1;
     if (may_deliver(evs, flags, !!(r->notify & SIGEV_FLAG_HANDLE), pid) < 0)
         return -1;
@@ -190,11 +209,11 @@ int pm_evsock_send(int scoid, const struct pm_evreq *r)
                    "closed): %s", (int)pid, strerror(e));
 }
 
-int pm_evsock_verify(int scoid, const struct sigevent *ev)
+int pm_evsock_verify(rcvid_t rcvid, const struct sigevent *ev)
 {
     pid_t pid;
     int evs, flags;
-    if (client_of(scoid, &pid, NULL, NULL, &evs, &flags) < 0)
+    if (client_of(rcvid, &pid, NULL, NULL, &evs, &flags) < 0)
         return -1;
     if (may_deliver(evs, flags, !!(ev->sigev_notify & SIGEV_FLAG_HANDLE), pid) < 0)
         return -1;
@@ -202,22 +221,24 @@ int pm_evsock_verify(int scoid, const struct sigevent *ev)
     return EOK;
 }
 
-int pm_evsock_notify(int scoid, int conds)
+int pm_evsock_notify(rcvid_t rcvid, int conds)
 {
-    int slot = PM_SCOID_SLOT(scoid), found = 0;
-    struct pm_channel *ch = scoid > 0 ? pm_channel_get(PM_SCOID_CHID(scoid)) : NULL;
+    int found = 0;
+    struct pm_channel *ch = channel_of(rcvid);
     if (!ch)
-        return pm_fail_over(ESRCH, "no connection %d", scoid);
+        return pm_fail_over(ESRCH, "rcvid %ld: no such client", (long)rcvid);
     pthread_mutex_lock(&ch->lock);
-    if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
+    struct pm_sconn *c = conn_of(ch, rcvid);
+    if (c) {
         struct pm_wire_reply h = { .kind = PM_WIRE_NOTIFY, .status = conds };
-        send(ch->conns[slot].fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);
+        send(c->fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);
         found = 1;
     }
     pthread_mutex_unlock(&ch->lock);
     pm_channel_put(ch);
     if (!found)
-        return pm_fail_over(ESRCH, "no connection %d", scoid);
+        return pm_fail_over(ESRCH, "rcvid %ld: no such client (its connection has "
+                            "closed)", (long)rcvid);
     pm_begin();
     return 0;
 }

@@ -71,6 +71,10 @@ struct pm_sconn {
                              * (limits.c): who.uid, or the caller a
                              * delegated connection speaks for */
     uint8_t gen;            /* of the message being served */
+    uint8_t gen_start;      /* gen when this connection took the slot... */
+    uint16_t gen_moved;     /* ...and how far it has moved since (at most
+                             * 256): the rcvids this connection was given,
+                             * told from an earlier client's in the slot */
     /* The message being served (busy), addressed by its rcvid. */
     int busy;
     uint32_t seq;
@@ -198,6 +202,31 @@ int pm_sconn_check_unblock(struct pm_channel *ch, struct pm_sconn *c);
 
 /* Mark a connection idle again and free the message it held. */
 void pm_sconn_finish(struct pm_sconn *c);
+
+/* Move c's message generation on (lock held): a new message (skip0: a
+ * message's generation is never 0), or one let go without a reply, whose
+ * rcvid must go stale. */
+static inline void pm_sconn_gen_next(struct pm_sconn *c, int skip0)
+{
+    uint8_t before = c->gen;
+    if (++c->gen == 0 && skip0)
+        c->gen = 1;
+    unsigned moved = c->gen_moved + (uint8_t)(c->gen - before);
+    c->gen_moved = (uint16_t)(moved > 256 ? 256 : moved);
+}
+
+/* Was generation g given out on c's connection, rather than to an earlier
+ * client that had the same slot (lock held)?  A rcvid outlives its reply
+ * (MsgDeliverEvent() takes one later), but never its connection.  Once a
+ * connection has moved through all 256 values, each could be its own: the
+ * 8 bits cannot tell then, and the answer is yes. */
+static inline int pm_sconn_gen_ours(const struct pm_sconn *c, uint8_t g)
+{
+    if (c->gen_moved >= 256)
+        return 1;
+    uint8_t d = (uint8_t)(g - c->gen_start);
+    return d != 0 && d <= c->gen_moved;
+}
 
 /*
  * Per-user shares (limits.c): what one user's connections may make this

@@ -249,7 +249,8 @@ static void accept_all(struct pm_channel *ch)
         struct pm_sconn *c = &ch->conns[slot];
         uint8_t gen = c->gen;
         *c = (struct pm_sconn){ .fd = fd, .pid = who.pid, .uid = who.uid, .gid = who.gid,
-                                .share = who.uid, .who = who, .gen = gen, .body_fd = -1,
+                                .share = who.uid, .who = who, .gen = gen, .gen_start = gen,
+                                .body_fd = -1,
                                 .reply_cache = -1, .inband_side = -1 };
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
                                   .data.u64 = (uint64_t)slot + 1 };
@@ -454,13 +455,12 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         struct pm_wire_reply e = { .kind = PM_WIRE_ERROR, .seq = c->seq, .status = EINTR };
         send(c->fd, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
         pm_sconn_finish(c);
-        c->gen++;
+        pm_sconn_gen_next(c, 0);
         return 0;
     }
 
     /* A message: it stays with the connection until replied to. */
-    if (++c->gen == 0)
-        c->gen = 1;
+    pm_sconn_gen_next(c, 1);
     c->busy = 1;
     c->seq = h.seq;
     c->coid = h.coid;

@@ -79,7 +79,7 @@ void pm_defer_push(struct pm_channel *ch, rcvid_t id)
             struct pm_wire_reply e = { .kind = PM_WIRE_ERROR, .seq = c->seq, .status = ENOMEM };
             send(c->fd, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
             pm_sconn_finish(c);
-            c->gen++;
+            pm_sconn_gen_next(c, 0);
             return;
         }
         ch->deferred = t;

@@ -40,6 +40,6 @@ int pm_sconn_check_unblock(struct pm_channel *ch, struct pm_sconn *c)
     struct pm_wire_reply e = { .kind = PM_WIRE_ERROR, .seq = c->seq, .status = EINTR };
     send(c->fd, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
     pm_sconn_finish(c);
-    c->gen++;
+    pm_sconn_gen_next(c, 0);
     return -1;
 }
