@@ -24,7 +24,8 @@
  *    returning NULL makes its thread exit when the pool is stopping or when
  *    errno says the wait cannot succeed (not EINTR, ECANCELED, EAGAIN or
  *    ENOMEM: e.g. ESRCH, the channel was destroyed); otherwise it blocks
- *    again.
+ *    again.  EINTR is common: besides the application's signals, glibc's
+ *    setuid() & co. interrupt every other thread of the process.
  *  - Threads are detached; a thread's context is allocated when it starts.
  *  - Pool threads run the application's handlers: they are the
  *    application's threads, with the signal mask of the thread that made
@@ -119,12 +120,16 @@ static void run(struct _thread_pool *p)
         p->nblocked++;
         pthread_mutex_unlock(&p->lock);
         void *got = a->block_func(ctx);
+        int e = errno; /* before anything else can change it */
         pthread_mutex_lock(&p->lock);
         p->nblocked--;
         if (p->stopping)
             break;
         if (!got) {
-            int e = errno;
+            /* EINTR: a signal, or another thread's setuid() & co. - glibc
+             * makes every thread take its SIGSETXID, which epoll_wait()
+             * in MsgReceive() reports whatever SA_RESTART says: block
+             * again, never lose the thread for it. */
             if (e == EINTR || e == ECANCELED || e == EAGAIN || e == ENOMEM)
                 continue;
             break; /* the channel is gone (ESRCH...): spinning would not help */
