@@ -11,7 +11,13 @@
  *    else's relay or socket, with the server's name on it.
  *  - One descriptor per client process, however many connections it has
  *    (every connection brings the same endpoint: kept once, counted), so
- *    that events cost a server one descriptor per client process.
+ *    that events cost a server one descriptor per client process.  That
+ *    descriptor counts against the user's share of the server's
+ *    descriptors (limits.c), as a message body does: a client that hands
+ *    over an endpoint of its own on each connection holds one more
+ *    descriptor each, and its user's share says when that stops.  An
+ *    endpoint over the share is closed (events to that client then fail
+ *    with ESRCH); the connection stays.
  *  - Requests go with MSG_DONTWAIT: a client that does not read its relay
  *    fills it (the kernel's datagram queue, a few hundred requests) and the
  *    server gets EAGAIN, as QNX's MsgDeliverEvent() says when it is out of
@@ -32,6 +38,7 @@ struct endpoint {
     int fd;        /* -1 when free */
     uint64_t ino;  /* the socket's identity */
     int refs;      /* connections that brought it */
+    uid_t share;   /* whose descriptor share it counts against */
 };
 
 static struct endpoint *tab;
@@ -61,6 +68,7 @@ static void put_locked(int evs)
     struct endpoint *e = &tab[evs - 1];
     if (--e->refs == 0) {
         close(e->fd);
+        pm_limits_fd_put(e->share);
         e->fd = -1;
         e->ino = 0;
     }
@@ -87,11 +95,17 @@ void pm_evsock_take(struct pm_sconn *c, int fd, int32_t flags)
         close(fd);
         tab[idx].refs++;
     } else {
+        if (pm_limits_fd(c->share) < 0) {
+            pthread_mutex_unlock(&tab_lock);
+            close(fd); /* over its user's share: no events for this one */
+            return;
+        }
         if (spare < 0) {
             struct endpoint *t = realloc(tab, (size_t)(ntab ? ntab * 2 : 16) * sizeof *t);
             if (!t) {
                 pthread_mutex_unlock(&tab_lock);
                 close(fd); /* events to this client will fail with ESRCH */
+                pm_limits_fd_put(c->share);
                 return;
             }
             int n = ntab ? ntab * 2 : 16;
@@ -102,7 +116,7 @@ void pm_evsock_take(struct pm_sconn *c, int fd, int32_t flags)
             ntab = n;
         }
         idx = spare;
-        tab[idx] = (struct endpoint){ .fd = fd, .ino = ino, .refs = 1 };
+        tab[idx] = (struct endpoint){ .fd = fd, .ino = ino, .refs = 1, .share = c->share };
     }
     if (c->evs)
         put_locked(c->evs);
