@@ -49,6 +49,7 @@
 
 #include "common/internal.h"
 #include "common/service.h"
+#include "msg/cmsg.h"
 #include "msg/event.h"
 #include "msg/msg.h"
 
@@ -194,22 +195,8 @@ static void *relay_main(void *arg)
         if (n < 0)
             continue;
         struct ucred cr = { .pid = 0 };
-        int have_cred = 0;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level != SOL_SOCKET)
-                continue;
-            if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof cr)) {
-                memcpy(&cr, CMSG_DATA(c), sizeof cr);
-                have_cred = 1;
-            } else if (c->cmsg_type == SCM_RIGHTS) {
-                int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                for (int i = 0; i < k; i++) {
-                    int stray;
-                    memcpy(&stray, CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof stray);
-                    close(stray);
-                }
-            }
-        }
+        int have_cred = pm_cmsg_cred(&m, &cr);
+        pm_cmsg_fds(&m, NULL, 0, NULL); /* a request brings none: closed */
         if (!have_cred || cr.pid <= 0 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
             pm_evreq_check(&req, (size_t)n) < 0)
             continue;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "msg/cmsg.h"
 #include "msg/msg.h"
 
 int pm_conn_notified(int coid, int *conds, int *hup)
@@ -44,15 +45,7 @@ int pm_conn_notified(int coid, int *conds, int *hup)
         }
         if (n < 0)
             break;
-        for (struct cmsghdr *cmh = CMSG_FIRSTHDR(&m); cmh; cmh = CMSG_NXTHDR(&m, cmh))
-            if (cmh->cmsg_level == SOL_SOCKET && cmh->cmsg_type == SCM_RIGHTS) {
-                int k = (int)((cmh->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                for (int i = 0; i < k; i++) {
-                    int stray;
-                    memcpy(&stray, CMSG_DATA(cmh) + (size_t)i * sizeof(int), sizeof stray);
-                    close(stray);
-                }
-            }
+        pm_cmsg_fds(&m, NULL, 0, NULL); /* none is ours to keep */
         if ((size_t)n != sizeof h)
             continue;
         if (h.kind == PM_WIRE_NOTIFY) {
