@@ -340,6 +340,87 @@ TEST(reply_timeout_without_unblock_flag_lets_the_client_go)
     ChannelDestroy(chid);
 }
 
+/* ---- TimerTimeout() and the library's own deadline on MsgSend() ---- */
+
+/* The library's hard per-thread deadline (msg.h): the memory manager's
+ * and the FUSE export's. */
+void pm_msg_thread_timeout(int ms);
+
+struct keeper {
+    int chid;
+    pthread_t th;
+    int pulse_code;        /* the first pulse after the message */
+};
+
+/* Receives one message and never answers it; reports the next pulse. */
+static void *keeper_main(void *arg)
+{
+    struct keeper *k = arg;
+    char buf[16];
+    rcvid_t r;
+    do
+        r = MsgReceive(k->chid, buf, sizeof buf, NULL);
+    while (r == 0);
+    struct _pulse p;
+    k->pulse_code = next_pulse(k->chid, &p, 10 * SEC);
+    return NULL;
+}
+
+TEST(timer_timeout_and_the_librarys_send_deadline_compose)
+{
+    /* The library's deadline alone, on an ordinary connection. */
+    int chid = ChannelCreate(0);
+    pthread_t th;
+    REQUIRE(chid > 0 && pthread_create(&th, NULL, silent_main, &chid) == 0);
+    int coid = ConnectAttach(ND_LOCAL_NODE, 0, chid, _NTO_SIDE_CHANNEL, 0);
+    pm_msg_thread_timeout(50);
+    int64_t t0 = mono_ns();
+    errno = 0;
+    CHECK(MsgSend(coid, "x", 1, NULL, 0) == -1 && errno == ETIMEDOUT);
+    CHECK(mono_ns() - t0 >= 50000000);
+    pm_msg_thread_timeout(0);
+    CHECK(thread_join_ms(th, 10000) == 0);
+    ConnectDetach(coid);
+    ChannelDestroy(chid);
+
+    /* TimerTimeout() first: it keeps its meaning (on a _NTO_CHF_UNBLOCK
+     * channel it asks the server and the client waits for the answer),
+     * and the library's deadline still ends a wait the server never
+     * answers. */
+    struct keeper k = { .chid = ChannelCreate(_NTO_CHF_UNBLOCK) };
+    REQUIRE(k.chid > 0 && pthread_create(&k.th, NULL, keeper_main, &k) == 0);
+    coid = ConnectAttach(ND_LOCAL_NODE, 0, k.chid, _NTO_SIDE_CHANNEL, 0);
+    uint64_t t = 20000000;
+    TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_REPLY, NULL, &t, NULL);
+    pm_msg_thread_timeout(300);
+    t0 = mono_ns();
+    errno = 0;
+    CHECK(MsgSend(coid, "x", 1, NULL, 0) == -1 && errno == ETIMEDOUT);
+    CHECK(mono_ns() - t0 >= 300000000);
+    pm_msg_thread_timeout(0);
+    CHECK(thread_join_ms(k.th, 20000) == 0);
+    CHECK_EQ_LONG(k.pulse_code, _PULSE_CODE_UNBLOCK);
+    ConnectDetach(coid);
+    ChannelDestroy(k.chid);
+
+    /* TimerTimeout() first on a channel without _NTO_CHF_UNBLOCK: it ends
+     * the exchange, long before the library's deadline would. */
+    chid = ChannelCreate(0);
+    REQUIRE(chid > 0 && pthread_create(&th, NULL, silent_main, &chid) == 0);
+    coid = ConnectAttach(ND_LOCAL_NODE, 0, chid, _NTO_SIDE_CHANNEL, 0);
+    t = 20000000;
+    TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_REPLY, NULL, &t, NULL);
+    pm_msg_thread_timeout(60000);
+    t0 = mono_ns();
+    errno = 0;
+    CHECK(MsgSend(coid, "x", 1, NULL, 0) == -1 && errno == ETIMEDOUT);
+    CHECK(mono_ns() - t0 < 30 * (int64_t)SEC);
+    pm_msg_thread_timeout(0);
+    CHECK(thread_join_ms(th, 10000) == 0);
+    ConnectDetach(coid);
+    ChannelDestroy(chid);
+}
+
 /* ---- MsgReceivePulse() ---- */
 
 static void *sender_main(void *arg)
