@@ -3,10 +3,12 @@
 #   make test   build, then run every test (CTest)
 # Others: make sanitize (the tests under ASan+UBSan), make fuzz (libFuzzer,
 #         FUZZ_SECONDS each), make bench, make install PREFIX=/usr/local,
-#         make clean.
+#         make aarch64-test (the suite on an emulated 64-bit ARM machine:
+#         .ci/aarch64/run; needs root for apt), make clean.
 
 BUILD    ?= build
 ASAN     ?= build-asan
+AARCH64  ?= build-aarch64
 FUZZ     ?= build-fuzz
 FUZZ_SECONDS ?= 30
 PREFIX   ?= /usr/local
@@ -14,7 +16,7 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE    ?= cmake
 CTEST    ?= ctest
 
-.PHONY: all build demo test check sanitize fuzz bench install clean
+.PHONY: all build demo test check sanitize fuzz bench install clean aarch64-test
 
 all: build
 
@@ -64,8 +66,11 @@ fuzz: $(FUZZ)/CMakeCache.txt
 bench: build
 	bench/run.sh $(BUILD)
 
+aarch64-test:
+	.ci/aarch64/run $(AARCH64)
+
 install: build
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(FUZZ)
+	rm -rf $(BUILD) $(ASAN) $(FUZZ) $(AARCH64)

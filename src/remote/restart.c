@@ -28,16 +28,22 @@
  *    in restart_syscall; if so the saved x8 gets it too (as the kernel would
  *    have done), and our call gets its own number back
  *    (pm_restart_entry()).
- * 4. On detach, pm_restart_reenter() lets the thread enter its call again
- *    with the saved registers under our all-blocked mask, and puts its own
- *    mask back only at the syscall-entry stop.  The call then runs, and is
- *    interrupted, exactly as a native one: a signal that arrived while we
- *    held the thread makes it return EINTR or restart by the kernel's own
- *    rules (SA_RESTART, the -ERESTART* kind), which no value in the
- *    registers could have reproduced.
+ * 4. On detach, if a signal the thread's own mask lets through arrived
+ *    while we held it (pm_restart_signal_waiting()), pm_restart_reenter()
+ *    lets the thread enter its call again with the saved registers under
+ *    our all-blocked mask, and puts its own mask back only at the
+ *    syscall-entry stop.  The call then meets that signal exactly as a
+ *    native one would: EINTR or restart by the kernel's own rules
+ *    (SA_RESTART, the -ERESTART* kind), which no value in the registers
+ *    could have reproduced.  Only then: a detach at a syscall-entry stop
+ *    wakes the thread with TIF_SIGPENDING set, which would make a call of
+ *    the EINTR kind fail with no signal at all; with a real signal pending
+ *    the call is interrupted anyway.  With none, a plain detach from the
+ *    last stop resumes the thread on its svc and the call simply restarts.
  */
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ptrace.h>
 
 #include "common/internal.h"
@@ -107,6 +113,25 @@ int pm_restart_entry(struct pm_tracee *t)
             return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
     }
     t->probe_entry = 0;
+    return 0;
+}
+
+int pm_restart_signal_waiting(struct pm_tracee *t)
+{
+    /* Both queues, a bounded look: a deliverable signal is what matters,
+     * not how many there are. */
+    for (unsigned flags = 0; flags <= PTRACE_PEEKSIGINFO_SHARED; flags++) {
+        for (uint64_t off = 0; off < 64; off++) {
+            struct __ptrace_peeksiginfo_args a = { .off = off, .flags = flags, .nr = 1 };
+            siginfo_t si;
+            long n = ptrace(PTRACE_PEEKSIGINFO, t->tid, &a, &si);
+            if (n <= 0)
+                break;
+            int sig = si.si_signo;
+            if (sig > 0 && sig <= 64 && !(t->saved_mask & (1ull << (sig - 1))))
+                return 1;
+        }
+    }
     return 0;
 }
 

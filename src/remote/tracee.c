@@ -413,13 +413,14 @@ int pm_tracee_detach(struct pm_tracee *t)
         release_dead(t);
     } else {
         pm_tracee_drop_scratch(t);
-        /* Where the kernel decided the restart before our stop, let the
-         * thread enter its call again under our mask and give the mask back
-         * at the entry: the call then meets any signal that came meanwhile
-         * exactly as it would have (restart.c).  Not for a job-stopped
-         * process: its thread must not run even into its call. */
+        /* Where the kernel decided the restart before our stop and a signal
+         * came meanwhile, let the thread enter its call again under our mask
+         * and give the mask back at the entry: the call then meets the
+         * signal exactly as it would have (restart.c).  Not for a
+         * job-stopped process: its thread must not run even into its call. */
         if (pm_arch_restart_at_stop && t->at_svc && !t->job_stopped &&
-            !t->probe_entry && pm_restart_reenter(t) < 0) {
+            !t->probe_entry && pm_restart_signal_waiting(t) &&
+            pm_restart_reenter(t) < 0) {
             if (t->gone) {
                 release_dead(t);
                 pm_seccomp_free(t);

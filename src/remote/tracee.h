@@ -130,6 +130,7 @@ int pm_restart_peek_is_svc(struct pm_tracee *t, uintptr_t at);
 void pm_restart_note(struct pm_tracee *t);
 void pm_restart_fixup(struct pm_tracee *t, int (*eintr_on_stop)(long nr));
 int pm_restart_entry(struct pm_tracee *t);
+int pm_restart_signal_waiting(struct pm_tracee *t);
 int pm_restart_reenter(struct pm_tracee *t);
 
 /* vdso.c: the address of a system-call instruction in the tracee's vDSO. */
