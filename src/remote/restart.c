@@ -43,6 +43,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 
@@ -57,22 +58,38 @@ int pm_restart_peek_is_svc(struct pm_tracee *t, uintptr_t at)
            memcmp(&w, pm_arch_syscall_insn, pm_arch_syscall_insn_len) == 0;
 }
 
-void pm_restart_note(struct pm_tracee *t)
+/* One look; 1 when the thread is running (no answer yet). */
+static int note_once(struct pm_tracee *t)
 {
     char path[64], line[256];
-    t->pre.valid = 0;
     snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)t->pid, (int)t->tid);
     FILE *f = fopen(path, "re");
     if (!f)
-        return;
+        return 0;
+    int running = 0;
     /* "nr a0 a1 a2 a3 a4 a5 sp pc"; "running" or "-1 sp pc" otherwise. */
-    if (fgets(line, sizeof line, f) &&
-        sscanf(line, "%ld %lx %lx %lx %lx %lx %lx %lx %lx", &t->pre.nr,
-               &t->pre.a[0], &t->pre.a[1], &t->pre.a[2], &t->pre.a[3],
-               &t->pre.a[4], &t->pre.a[5], &t->pre.sp, &t->pre.pc) == 9 &&
-        t->pre.nr >= 0)
-        t->pre.valid = 1;
+    if (fgets(line, sizeof line, f)) {
+        running = strncmp(line, "running", 7) == 0;
+        if (sscanf(line, "%ld %lx %lx %lx %lx %lx %lx %lx %lx", &t->pre.nr,
+                   &t->pre.a[0], &t->pre.a[1], &t->pre.a[2], &t->pre.a[3],
+                   &t->pre.a[4], &t->pre.a[5], &t->pre.sp, &t->pre.pc) == 9 &&
+            t->pre.nr >= 0)
+            t->pre.valid = 1;
+    }
     fclose(f);
+    return running;
+}
+
+void pm_restart_note(struct pm_tracee *t)
+{
+    t->pre.valid = 0;
+    /* A thread we have just let go is usually on its way back into its
+     * call: give it a few chances to get there, so that an EINTR our stop
+     * causes can still be undone.  A thread busy in user space costs these
+     * few looks, and cannot meet an EINTR from us anyway unless it enters
+     * such a call in the instant before the interrupt (a limit). */
+    for (int i = 0; i < 4 && note_once(t); i++)
+        sched_yield();
 }
 
 void pm_restart_fixup(struct pm_tracee *t, int (*eintr_on_stop)(long nr))
