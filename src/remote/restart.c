@@ -18,7 +18,9 @@
  *
  * 1. Before the interrupt, pm_restart_note() reads what the thread is
  *    blocked in (/proc/PID/task/TID/syscall: number, the six arguments, sp,
- *    pc), for the one case the registers cannot give back: an EINTR.
+ *    pc), for the one case the registers cannot give back: an EINTR.  A
+ *    thread we released a moment ago may not be back in its call yet: for
+ *    it, what we released it into serves (pm_restart_released()).
  * 2. At the stop, pm_restart_fixup() turns such an EINTR (only for the calls
  *    Linux fails on a mere stop, and only when number, arguments 1-5, sp
  *    and pc all match what was noted) into a pending restart: pc on the
@@ -43,6 +45,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -80,16 +83,52 @@ static int note_once(struct pm_tracee *t)
     return running;
 }
 
+/* The calls we last let threads go back into (pm_restart_released): a
+ * thread we have just released is on its way into that call, and /proc may
+ * still say "running" when we stop it again, so this is the note then. */
+#define RELEASED_SLOTS 16
+static struct { pid_t pid, tid; long nr; unsigned long a[6], sp, pc; } released[RELEASED_SLOTS];
+static pthread_mutex_t released_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void pm_restart_released(const struct pm_tracee *t)
+{
+    if (!t->at_svc)
+        return;
+    unsigned slot = (unsigned)t->tid % RELEASED_SLOTS;
+    pthread_mutex_lock(&released_lock);
+    released[slot].pid = t->pid;
+    released[slot].tid = t->tid;
+    released[slot].nr = pm_arch_syscall_nr(&t->saved);
+    for (int i = 0; i < 6; i++)
+        released[slot].a[i] = pm_arch_syscall_arg(&t->saved, i);
+    released[slot].sp = pm_arch_sp(&t->saved);
+    released[slot].pc = pm_arch_pc(&t->saved) + pm_arch_syscall_insn_len;
+    pthread_mutex_unlock(&released_lock);
+}
+
 void pm_restart_note(struct pm_tracee *t)
 {
     t->pre.valid = 0;
-    /* A thread we have just let go is usually on its way back into its
-     * call: give it a few chances to get there, so that an EINTR our stop
-     * causes can still be undone.  A thread busy in user space costs these
-     * few looks, and cannot meet an EINTR from us anyway unless it enters
-     * such a call in the instant before the interrupt (a limit). */
-    for (int i = 0; i < 4 && note_once(t); i++)
+    /* A thread busy in user space costs these few looks; one that enters an
+     * EINTR-kind call in the instant before our interrupt, having never
+     * been ours, loses that call's first argument (a limit). */
+    for (int i = 0; i < 2 && note_once(t); i++)
         sched_yield();
+    if (t->pre.valid)
+        return;
+    unsigned slot = (unsigned)t->tid % RELEASED_SLOTS;
+    pthread_mutex_lock(&released_lock);
+    if (released[slot].pid == t->pid && released[slot].tid == t->tid) {
+        /* Checked like a /proc note at the stop: same number, pc, sp and
+         * arguments 1-5, or it is not used. */
+        t->pre.nr = released[slot].nr;
+        for (int i = 0; i < 6; i++)
+            t->pre.a[i] = released[slot].a[i];
+        t->pre.sp = released[slot].sp;
+        t->pre.pc = released[slot].pc;
+        t->pre.valid = 1;
+    }
+    pthread_mutex_unlock(&released_lock);
 }
 
 void pm_restart_fixup(struct pm_tracee *t, int (*eintr_on_stop)(long nr))

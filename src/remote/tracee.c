@@ -433,6 +433,8 @@ int pm_tracee_detach(struct pm_tracee *t)
             return -1;
         }
         rc = pm_tracee_restore(t);
+        if (pm_arch_restart_at_stop)
+            pm_restart_released(t);
         if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0) {
             detach_running(t);
             if (t->stuck) /* kept, pidfd and all, by the tracer thread */

@@ -128,6 +128,7 @@ int pm_wait_stop(struct pm_tracee *t, struct pm_stop *st);
  * detach, leaves the thread at the entry of its own call (mask still ours). */
 int pm_restart_peek_is_svc(struct pm_tracee *t, uintptr_t at);
 void pm_restart_note(struct pm_tracee *t);
+void pm_restart_released(const struct pm_tracee *t);
 void pm_restart_fixup(struct pm_tracee *t, int (*eintr_on_stop)(long nr));
 int pm_restart_entry(struct pm_tracee *t);
 int pm_restart_signal_waiting(struct pm_tracee *t);
