@@ -191,14 +191,15 @@ TEST(munmap_rounds_to_whole_pages)
 {
     pid_t pid = target_pid();
     REQUIRE(pid > 0);
-    char *p = mmap_peer(pid, NULL, 3 * 4096, PROT_READ, MAP_PRIVATE, NOFD, 0);
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    char *p = mmap_peer(pid, NULL, 3 * pg, PROT_READ, MAP_PRIVATE, NOFD, 0);
     REQUIRE(p != MAP_FAILED);
-    /* [p+100, p+4196) covers the first two pages. */
-    CHECK(munmap_peer(pid, p + 100, 4096) == 0);
+    /* [p+100, p+pg+100) covers the first two pages. */
+    CHECK(munmap_peer(pid, p + 100, pg) == 0);
     CHECK_EQ_LONG(maps_has(pid, (uintptr_t)p, 1, NULL), 0);
-    CHECK_EQ_LONG(maps_has(pid, (uintptr_t)p + 4096, 1, NULL), 0);
-    CHECK_EQ_LONG(maps_has(pid, (uintptr_t)p + 8192, 4096, NULL), 1);
-    CHECK(munmap_peer(pid, p + 8192, 4096) == 0);
+    CHECK_EQ_LONG(maps_has(pid, (uintptr_t)p + pg, 1, NULL), 0);
+    CHECK_EQ_LONG(maps_has(pid, (uintptr_t)p + 2 * pg, pg, NULL), 1);
+    CHECK(munmap_peer(pid, p + 2 * pg, pg) == 0);
 }
 
 TEST(abilities_gate_peer_and_exec)

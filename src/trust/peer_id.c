@@ -57,12 +57,16 @@ int pm_peer_get(int sock, struct pm_peer_id *id)
         id->pidfd = pfd;
         return 0;
     }
-    if (errno == ENOPROTOOPT || errno == EINVAL) {
-        /* An older kernel: remember, so that the next peer costs nothing. */
+    if (errno == ENOPROTOOPT ||
+        (errno == EINVAL && !pm_peer_pidfd_supported())) {
+        /* An older kernel (the probe on a fresh socket pair says so, once):
+         * remember, so that the next peer costs nothing. */
         atomic_store(&peerpidfd_support, -1);
         return 0;
     }
-    /* ESRCH: the kernel already knows the peer is gone. */
+    /* ESRCH, or EINVAL from a kernel that has SO_PEERPIDFD (6.5 to 6.14
+     * answer EINVAL for a peer already reaped): the peer is gone. */
+    errno = ESRCH;
     return -1;
 }
 
