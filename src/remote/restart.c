@@ -194,7 +194,15 @@ int pm_restart_signal_waiting(struct pm_tracee *t)
 int pm_restart_reenter(struct pm_tracee *t)
 {
     struct pm_stop st;
+    const uint64_t all = ~(uint64_t)0;
 
+    /* Our mask until the entry (a session has put the thread's own back
+     * after its last call): resuming from this stop would otherwise hand
+     * the waiting signal to a signal-delivery stop before the call. */
+    if (!t->masked &&
+        ptrace(PTRACE_SETSIGMASK, t->tid, (void *)sizeof all, &all) < 0)
+        return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+    t->masked = 1;
     if (pm_arch_setregs(t->tid, &t->saved) < 0 ||
         ptrace(PTRACE_SYSCALL, t->tid, 0, 0) < 0)
         return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
