@@ -985,6 +985,12 @@ TEST(thread_pool_serves_concurrent_clients_on_several_threads)
 
 static int pool_tid;
 static atomic_int pool_eintr;
+/* The system call glibc's epoll_wait() makes (aarch64 has only pwait). */
+#ifdef SYS_epoll_wait
+#define EPOLL_WAIT_NR SYS_epoll_wait
+#else
+#define EPOLL_WAIT_NR SYS_epoll_pwait
+#endif
 
 static dispatch_context_t *counting_block(dispatch_context_t *ctp)
 {
@@ -1025,7 +1031,7 @@ TEST(a_pool_thread_survives_another_threads_setuid)
     uint16_t t[4] = { 0x2000, 0, 0, 0 };
     uint64_t ns = 10000000000ull;
     /* The one pool thread waits in MsgReceive(), i.e. epoll_wait(). */
-    CHECK(thread_in_syscall(&pool_tid, SYS_epoll_wait, 10000) == 0);
+    CHECK(thread_in_syscall(&pool_tid, EPOLL_WAIT_NR, 10000) == 0);
     /* glibc makes every other thread of the process take SIGSETXID for a
      * setuid(): epoll_wait() then fails with EINTR, whatever SA_RESTART
      * says (QNX's MsgReceive() may fail so on a signal too). */

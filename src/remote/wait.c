@@ -32,6 +32,10 @@ static int classify(struct pm_tracee *t, const siginfo_t *wi, struct pm_stop *st
     int event = (status >> 8) & 0xff;
 
     st->sig = status & 0x7f;
+    if (event == 0 && (status & 0xff) == (SIGTRAP | 0x80)) {
+        st->kind = PM_STOP_SYSCALL; /* PTRACE_O_TRACESYSGOOD */
+        return 0;
+    }
     if (event == PTRACE_EVENT_EXIT) {
         st->kind = PM_STOP_EXIT;
         return 0;
