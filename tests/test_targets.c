@@ -1537,3 +1537,79 @@ TEST(after_a_timeout_the_library_does_not_refuse_itself)
     CHECK_EQ_LONG(target_finish(&b, 10000), 0);
     CHECK_EQ_LONG(target_finish(&a, 10000), 0);
 }
+
+/* ---- the target's own SIGTRAP ---- */
+
+static volatile sig_atomic_t traps;
+
+static void on_trap(int sig)
+{
+    (void)sig;
+    traps++;
+}
+
+/* Installs a SIGTRAP handler, then answers 'q' with whether it is still
+ * installed and how many SIGTRAPs it caught. */
+static int trap_body(int in, int out, void *arg)
+{
+    (void)arg;
+    struct sigaction sa = { .sa_handler = on_trap };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGTRAP, &sa, NULL) < 0)
+        return 1;
+    child_write_full(out, "R", 1);
+    char c;
+    while (child_read_full(in, &c, 1) == 0) {
+        struct sigaction now;
+        sigaction(SIGTRAP, NULL, &now);
+        long res[2] = { now.sa_handler == on_trap, (long)traps };
+        child_write_full(out, res, sizeof res);
+    }
+    return 0;
+}
+
+/* Our calls end in a single-step trap the kernel forces on the thread; a
+ * forced signal that is blocked has its handler reset to SIG_DFL.  The
+ * target's SIGTRAP handler must survive every call, and a SIGTRAP sent to
+ * it while we hold it must still reach that handler. */
+TEST(the_targets_sigtrap_handler_survives_and_its_sigtraps_arrive)
+{
+    struct target t;
+    char r;
+    REQUIRE(target_start(&t, trap_body, NULL) == 0);
+    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    for (int i = 0; i < 20; i++)
+        CHECK(map_cycle(t.pid) == 0);
+    long res[2] = { -1, -1 };
+    REQUIRE(target_write(&t, "q", 1) == 0);
+    REQUIRE(target_read(&t, res, sizeof res, 10000) == 0);
+    CHECK_EQ_LONG(res[0], 1);
+    CHECK_EQ_LONG(res[1], 0);
+
+    /* SIGTRAPs from another process during the calls: none kills the
+     * target, and its handler sees them (standard signals coalesce, so
+     * "at least one"). */
+    pid_t sender = fork();
+    REQUIRE(sender >= 0);
+    if (sender == 0) {
+        for (int i = 0; i < 2000; i++) {
+            kill(t.pid, SIGTRAP);
+            sched_yield();
+        }
+        _exit(0);
+    }
+    int failures = 0;
+    for (int i = 0; i < 100; i++)
+        if (map_cycle(t.pid) < 0)
+            failures++;
+    int st;
+    CHECK(waitpid(sender, &st, 0) == sender && WIFEXITED(st));
+    CHECK_EQ_LONG(failures, 0);
+    kill(t.pid, SIGTRAP); /* one more, after all our calls */
+    REQUIRE(target_write(&t, "q", 1) == 0);
+    REQUIRE(target_read(&t, res, sizeof res, 10000) == 0);
+    CHECK_EQ_LONG(res[0], 1);
+    CHECK(res[1] >= 1);
+    CHECK_EQ_LONG(target_finish(&t, 10000), 0);
+}

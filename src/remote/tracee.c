@@ -27,8 +27,15 @@
 #define PTRACE_SETSIGMASK 0x420b
 #endif
 
-/* Every signal blocked; the kernel leaves SIGKILL and SIGSTOP deliverable. */
-static const uint64_t all_blocked = ~(uint64_t)0;
+/* The mask a thread runs our calls under: every signal but SIGTRAP (the
+ * kernel leaves SIGKILL and SIGSTOP deliverable whatever we say).  Our
+ * single-step ends in a trap the kernel forces on the thread, and a forced
+ * signal that is blocked gets its handler reset to SIG_DFL (and is
+ * unblocked) before delivery: with SIGTRAP blocked, one call would silently
+ * take the target's own SIGTRAP handler away.  Left unblocked, our trap is
+ * an ordinary signal-delivery stop that we swallow, and a SIGTRAP someone
+ * else sends meanwhile is held and sent again after (step_until_trapped). */
+static const uint64_t call_mask = ~(uint64_t)0 & ~(1ull << (SIGTRAP - 1));
 
 static int set_mask(pid_t tid, uint64_t mask)
 {
@@ -271,8 +278,13 @@ static int step_until_trapped(struct pm_tracee *t)
             t->call_done = 1;
             t->call_ret = pm_arch_syscall_result(&cur);
         }
-        if (st.kind == PM_STOP_SIGNAL && st.sig == SIGTRAP && t->call_done)
+        if (st.kind == PM_STOP_SIGNAL && st.sig == SIGTRAP && st.si.si_code <= 0) {
+            /* Sent by a process (kill, tgkill, sigqueue), not our trap:
+             * held, and sent again once the thread is its own. */
+            t->reraise_trap = 1;
+        } else if (st.kind == PM_STOP_SIGNAL && st.sig == SIGTRAP && t->call_done) {
             return 0;
+        }
         if (st.kind == PM_STOP_EVENT && st.sig != SIGTRAP)
             t->job_stopped = 1; /* stopped under us; detach re-stops it */
         else if (st.kind == PM_STOP_SIGNAL && st.sig == SIGSYS &&
@@ -304,7 +316,7 @@ int pm_remote_syscall(struct pm_tracee *t, long nr, const unsigned long args[6],
     t->seccomp_trap = 0;
     t->call_done = 0;
     t->deadline = pm_now_ns() + pm_timeout_ns();
-    if (!t->masked && set_mask(t->tid, all_blocked) < 0)
+    if (!t->masked && set_mask(t->tid, call_mask) < 0)
         return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
     t->masked = 1;
     t->dirty = 1;
@@ -451,6 +463,8 @@ int pm_tracee_detach(struct pm_tracee *t)
          * its delivery stop; send it again now that the thread runs. */
         if (t->reraise && t->pidfd >= 0)
             syscall(SYS_pidfd_send_signal, t->pidfd, t->reraise, NULL, 0);
+        if (t->reraise_trap && t->pidfd >= 0)
+            syscall(SYS_pidfd_send_signal, t->pidfd, SIGTRAP, NULL, 0);
     }
     pm_seccomp_free(t);
     close_pidfd(t);

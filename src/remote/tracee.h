@@ -33,6 +33,8 @@ struct pm_tracee {
     int masked;           /* we blocked its signals: mask to be put back */
     int job_stopped;      /* the process was (or became) job-stopped */
     int reraise;          /* a stop signal we had to hold: sent again after */
+    int reraise_trap;     /* a SIGTRAP someone sent while we held the
+                             thread: sent again after */
     int seccomp_trap;     /* the last call raised SIGSYS (seccomp RET_TRAP) */
     int gone;             /* the target exited under us */
     int stuck;            /* seized but not stopped (it never stopped, or was
