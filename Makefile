@@ -9,11 +9,13 @@
 #         signal-handler tests under ThreadSanitizer), make fuzz (libFuzzer,
 #         FUZZ_SECONDS each), make bench (make bench-update writes the
 #         results into BENCHMARKS.md), make install PREFIX=/usr/local,
-#         make clean.
+#         make aarch64-test (the suite on an emulated 64-bit ARM machine:
+#         .ci/aarch64/run; needs root for apt), make clean.
 
 BUILD    ?= build
 ASAN     ?= build-asan
 TSAN     ?= build-tsan
+AARCH64  ?= build-aarch64
 FUZZ     ?= build-fuzz
 FUZZ_SECONDS ?= 30
 PREFIX   ?= /usr/local
@@ -21,7 +23,7 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE    ?= cmake
 CTEST    ?= ctest
 
-.PHONY: all build quiet-build demo test check sanitize tsan fuzz bench bench-update install clean
+.PHONY: all build quiet-build demo test check sanitize tsan fuzz bench bench-update install clean aarch64-test
 
 all: build
 
@@ -116,6 +118,10 @@ bench: build
 bench-update: build
 	bench/run.sh --update BENCHMARKS.md $(BUILD)
 
+# The whole suite on an emulated 64-bit ARM machine (.ci/aarch64/run).
+aarch64-test:
+	.ci/aarch64/run $(AARCH64)
+
 # As root, refresh the dynamic linker's cache: /usr/local/lib is searched
 # only through it, and a program linked with -lpeermap would otherwise not
 # find libpeermap.so.0 until the next ldconfig.
@@ -124,4 +130,4 @@ install: build
 	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(TSAN) $(FUZZ)
+	rm -rf $(BUILD) $(ASAN) $(TSAN) $(FUZZ) $(AARCH64)

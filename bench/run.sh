@@ -25,7 +25,9 @@
 # agent benchmark, BENCH_SS_N / BENCH_SS_WARMUP the pairs of each kind of
 # the signal-handler benchmark (default 2000 / 200), BENCH_EX_N /
 # BENCH_EX_WARMUP the 4 KiB reads of the FUSE export's benchmark (default
-# 2000 / 200; it needs a user allowed to mount FUSE).
+# 2000 / 200; it needs a user allowed to mount FUSE), BENCH_TIMER_N the
+# 1 ms periods of the timer benchmark (default 2000; a tenth as many 10 ms
+# ones).
 set -eu
 
 update=
@@ -66,175 +68,6 @@ ss_warmup=${BENCH_SS_WARMUP:-200}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 # With --update, the report is collected and spliced in at the end.
-# The path space: a root client's pm_open() of a root manager's path, with
-# and without a flood of another user's entries (bench_pathspace; the flood
-# needs root to have another user: otherwise only the clean lines).
-if [ -x "$bin/bench_pathspace" ]; then
-    ps_n=${BENCH_PS_N:-2000}
-    ps_warmup=${BENCH_PS_WARMUP:-200}
-    ps_flood=${BENCH_PS_FLOOD:-60000}
-    : >"$tmp/ps"
-    for c in $configs; do
-        cfg=${c%%:*}
-        tcpu=${c#*:}
-        if ! "$bin/bench_pathspace" --caller-cpu 0 --target-cpu "$tcpu" \
-                -n "$ps_n" -w "$ps_warmup" --flood "$ps_flood" >"$tmp/out"; then
-            echo "run.sh: bench_pathspace failed (configuration $cfg)" >&2
-            exit 1
-        fi
-        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/ps"
-    done
-    echo
-    echo "### path space"
-    echo
-    echo "- $ps_n pm_open() + pm_close() (and as many lookups alone) per path space after $ps_warmup warm-up ones, the two path spaces alternating in blocks of 100"
-    echo "- client: this process, root; manager: a forked root child attached in both; flood: $ps_flood entries for \"/\" of a live uid-65534 process (copies of its own entry, as an attacker ignoring the library's limits makes them) and $((ps_flood / 6)) junk names beside them"
-    echo
-    awk -v configs="$configs" '
-{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
-function has(c, k) { return ((c SUBSEP k) in med) }
-END {
-    nc = split(configs, cl, " ")
-    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
-    row[1] = "ps_open_clean|pm_open() + pm_close() of a root manager\x27s path, nothing else attached"
-    row[2] = "ps_open_flood|the same, with the other user\x27s flood"
-    row[3] = "ps_resolve_clean|the path-space lookup alone, nothing else attached"
-    row[4] = "ps_resolve_flood|the lookup alone, with the flood"
-    hdr = "| measurement | what |"; sep = "| --- | --- |"
-    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"; sep = sep " ---: | ---: |" }
-    print hdr " n |"; print sep " ---: |"
-    for (r = 1; r <= 4; r++) {
-        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
-        line = "| " k " | " f[2] " |"
-        for (i = 1; i <= nc; i++) {
-            c = cfg[i]
-            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
-            else line = line " - | - |"
-        }
-        if (any) print line " " n " |"
-    }
-    print ""
-    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
-    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
-    print hdr; print sep
-    q[1] = "ps_open_flood|ps_open_clean|<= 1.1|pm_open() with the flood / without"
-    q[2] = "ps_resolve_flood|ps_resolve_clean||lookup with the flood / without"
-    for (r = 1; r <= 2; r++) {
-        split(q[r], f, "|")
-        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
-        for (i = 1; i <= nc; i++) {
-            c = cfg[i]
-            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0) {
-                x = sprintf("%.2f", med[c, f[1]] / med[c, f[2]])
-                if (f[3] != "") x = x " (" (x + 0 <= substr(f[3], 4) + 0 ? "met" : "not met") ")"
-                line = line " " x " |"
-            } else line = line " - |"
-        }
-        print line
-    }
-}' "$tmp/ps"
-else
-    echo
-    echo "- bench_pathspace: not available (path space not measured)"
-fi
-
-# The FUSE export (peermap export) against pm_read() and tmpfs: bench_export
-# once per configuration (the manager and the export = the target CPU).
-# BENCH_EX_N / BENCH_EX_WARMUP: the 4 KiB reads (default 2000 / 200; the
-# 1 MiB ones a tenth of each; first touches at most 1000).  Needs a user
-# allowed to mount FUSE (root here).
-if [ -x "$bin/bench_export" ]; then
-    ex_n=${BENCH_EX_N:-2000}
-    ex_warmup=${BENCH_EX_WARMUP:-200}
-    : >"$tmp/ex"
-    for c in $configs; do
-        cfg=${c%%:*}
-        tcpu=${c#*:}
-        if ! "$bin/bench_export" --caller-cpu 0 --target-cpu "$tcpu" \
-                -n "$ex_n" -w "$ex_warmup" >"$tmp/out"; then
-            echo "run.sh: bench_export failed (configuration $cfg)" >&2
-            exit 1
-        fi
-        grep '^# export: not measured' "$tmp/out" | head -n 1 >"$tmp/ex_note"
-        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/ex"
-    done
-    echo
-    echo "### the FUSE export (peermap export)"
-    echo
-    if [ ! -s "$tmp/ex" ]; then
-        echo "- the FUSE export: $(sed "s/^# export: //" "$tmp/ex_note")"
-    else
-    echo "- manager: a forked child, one dispatch thread; the export (peermap export): its own process; both on the target CPU, the caller on CPU 0; same/cross as above"
-    echo "- 4 KiB: $ex_n reads of each kind after $ex_warmup warm-up ones, 1 MiB: a tenth of each, kinds alternating in blocks of 50; export reads are of a device (direct I/O: one FUSE request and one _IO_READ per read); first touches: 1000 pages 1 MiB apart, never read before, random order"
-    echo
-    awk -v configs="$configs" '
-{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
-function has(c, k) { return ((c SUBSEP k) in med) }
-function verdict(r, goal,   op, x) {
-    if (goal == "") return r
-    op = substr(goal, 1, 2); x = substr(goal, 4) + 0
-    if (op == "<=") return r " (" (r + 0 <= x ? "met" : "not met") ")"
-    return r " (" (r + 0 >= x ? "met" : "not met") ")"
-}
-END {
-    nc = split(configs, cl, " ")
-    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
-    nr = 0
-    row[++nr] = "ex_pm_read_4k|pm_read() of 4 KiB from the manager"
-    row[++nr] = "ex_export_read_4k|read() of 4 KiB through the export"
-    row[++nr] = "ex_tmpfs_read_4k|pread() of 4 KiB from a tmpfs file"
-    row[++nr] = "ex_pm_read_1m|pm_read() of 1 MiB"
-    row[++nr] = "ex_export_read_1m|read() of 1 MiB through the export"
-    row[++nr] = "ex_tmpfs_read_1m|pread() of 1 MiB from tmpfs"
-    row[++nr] = "ex_export_touch|first touch of a page of an exported mapping (MADV_RANDOM: one page per fault)"
-    row[++nr] = "ex_export_touch_ra|the same with the kernel reading around the fault (the default)"
-    row[++nr] = "ex_export_seq_4k|read() of 4 KiB, sequential, regular file (page cache, read-ahead)"
-    hdr = "| measurement | what |"; sep = "| --- | --- |"
-    for (i = 1; i <= nc; i++) {
-        hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"
-        sep = sep " ---: | ---: |"
-    }
-    print hdr " n |"; print sep " ---: |"
-    for (r = 1; r <= nr; r++) {
-        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
-        line = "| " k " | " f[2] " |"
-        for (i = 1; i <= nc; i++) {
-            c = cfg[i]
-            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
-            else line = line " - | - |"
-        }
-        if (any) print line " " n " |"
-    }
-    # a|b|goal|what: med[a] / med[b]
-    nq = 0
-    q[++nq] = "ex_pm_read_1m|ex_export_read_1m|>= 0.5|1 MiB read throughput: export / pm_read()"
-    q[++nq] = "ex_export_read_4k|ex_pm_read_4k|<= 3|4 KiB read latency: export / pm_read()"
-    q[++nq] = "ex_export_touch|ex_pm_read_4k|<= 3|first touch of an exported page / 4 KiB pm_read()"
-    q[++nq] = "ex_export_touch_ra|ex_pm_read_4k||first touch with read-around / 4 KiB pm_read()"
-    q[++nq] = "ex_export_read_4k|ex_tmpfs_read_4k||4 KiB read latency: export / tmpfs"
-    q[++nq] = "ex_tmpfs_read_1m|ex_export_read_1m||1 MiB read throughput: export / tmpfs"
-    print ""
-    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
-    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
-    print hdr; print sep
-    for (r = 1; r <= nq; r++) {
-        split(q[r], f, "|")
-        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
-        for (i = 1; i <= nc; i++) {
-            c = cfg[i]
-            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0)
-                line = line " " verdict(sprintf("%.2f", med[c, f[1]] / med[c, f[2]]), f[3]) " |"
-            else line = line " - |"
-        }
-        print line
-    }
-}' "$tmp/ex"
-    fi
-else
-    echo
-    echo "- bench_export: not available (the FUSE export not measured)"
-fi
-
 if [ -n "$update" ]; then
     exec 3>&1 >"$tmp/report"
 fi
@@ -699,6 +532,175 @@ else
     echo "- bench_memmgr: not available (mmap of a resource not measured)"
 fi
 
+# The path space: a root client's pm_open() of a root manager's path, with
+# and without a flood of another user's entries (bench_pathspace; the flood
+# needs root to have another user: otherwise only the clean lines).
+if [ -x "$bin/bench_pathspace" ]; then
+    ps_n=${BENCH_PS_N:-2000}
+    ps_warmup=${BENCH_PS_WARMUP:-200}
+    ps_flood=${BENCH_PS_FLOOD:-60000}
+    : >"$tmp/ps"
+    for c in $configs; do
+        cfg=${c%%:*}
+        tcpu=${c#*:}
+        if ! "$bin/bench_pathspace" --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$ps_n" -w "$ps_warmup" --flood "$ps_flood" >"$tmp/out"; then
+            echo "run.sh: bench_pathspace failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/ps"
+    done
+    echo
+    echo "### path space"
+    echo
+    echo "- $ps_n pm_open() + pm_close() (and as many lookups alone) per path space after $ps_warmup warm-up ones, the two path spaces alternating in blocks of 100"
+    echo "- client: this process, root; manager: a forked root child attached in both; flood: $ps_flood entries for \"/\" of a live uid-65534 process (copies of its own entry, as an attacker ignoring the library's limits makes them) and $((ps_flood / 6)) junk names beside them"
+    echo
+    awk -v configs="$configs" '
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+function has(c, k) { return ((c SUBSEP k) in med) }
+END {
+    nc = split(configs, cl, " ")
+    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
+    row[1] = "ps_open_clean|pm_open() + pm_close() of a root manager\x27s path, nothing else attached"
+    row[2] = "ps_open_flood|the same, with the other user\x27s flood"
+    row[3] = "ps_resolve_clean|the path-space lookup alone, nothing else attached"
+    row[4] = "ps_resolve_flood|the lookup alone, with the flood"
+    hdr = "| measurement | what |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"; sep = sep " ---: | ---: |" }
+    print hdr " n |"; print sep " ---: |"
+    for (r = 1; r <= 4; r++) {
+        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
+        line = "| " k " | " f[2] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
+            else line = line " - | - |"
+        }
+        if (any) print line " " n " |"
+    }
+    print ""
+    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
+    print hdr; print sep
+    q[1] = "ps_open_flood|ps_open_clean|<= 1.1|pm_open() with the flood / without"
+    q[2] = "ps_resolve_flood|ps_resolve_clean||lookup with the flood / without"
+    for (r = 1; r <= 2; r++) {
+        split(q[r], f, "|")
+        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0) {
+                x = sprintf("%.2f", med[c, f[1]] / med[c, f[2]])
+                if (f[3] != "") x = x " (" (x + 0 <= substr(f[3], 4) + 0 ? "met" : "not met") ")"
+                line = line " " x " |"
+            } else line = line " - |"
+        }
+        print line
+    }
+}' "$tmp/ps"
+else
+    echo
+    echo "- bench_pathspace: not available (path space not measured)"
+fi
+
+# The FUSE export (peermap export) against pm_read() and tmpfs: bench_export
+# once per configuration (the manager and the export = the target CPU).
+# BENCH_EX_N / BENCH_EX_WARMUP: the 4 KiB reads (default 2000 / 200; the
+# 1 MiB ones a tenth of each; first touches at most 1000).  Needs a user
+# allowed to mount FUSE (root here).
+if [ -x "$bin/bench_export" ]; then
+    ex_n=${BENCH_EX_N:-2000}
+    ex_warmup=${BENCH_EX_WARMUP:-200}
+    : >"$tmp/ex"
+    for c in $configs; do
+        cfg=${c%%:*}
+        tcpu=${c#*:}
+        if ! "$bin/bench_export" --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$ex_n" -w "$ex_warmup" >"$tmp/out"; then
+            echo "run.sh: bench_export failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep '^# export: not measured' "$tmp/out" | head -n 1 >"$tmp/ex_note"
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/ex"
+    done
+    echo
+    echo "### the FUSE export (peermap export)"
+    echo
+    if [ ! -s "$tmp/ex" ]; then
+        echo "- the FUSE export: $(sed "s/^# export: //" "$tmp/ex_note")"
+    else
+    echo "- manager: a forked child, one dispatch thread; the export (peermap export): its own process; both on the target CPU, the caller on CPU 0; same/cross as above"
+    echo "- 4 KiB: $ex_n reads of each kind after $ex_warmup warm-up ones, 1 MiB: a tenth of each, kinds alternating in blocks of 50; export reads are of a device (direct I/O: one FUSE request and one _IO_READ per read); first touches: 1000 pages 1 MiB apart, never read before, random order"
+    echo
+    awk -v configs="$configs" '
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+function has(c, k) { return ((c SUBSEP k) in med) }
+function verdict(r, goal,   op, x) {
+    if (goal == "") return r
+    op = substr(goal, 1, 2); x = substr(goal, 4) + 0
+    if (op == "<=") return r " (" (r + 0 <= x ? "met" : "not met") ")"
+    return r " (" (r + 0 >= x ? "met" : "not met") ")"
+}
+END {
+    nc = split(configs, cl, " ")
+    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
+    nr = 0
+    row[++nr] = "ex_pm_read_4k|pm_read() of 4 KiB from the manager"
+    row[++nr] = "ex_export_read_4k|read() of 4 KiB through the export"
+    row[++nr] = "ex_tmpfs_read_4k|pread() of 4 KiB from a tmpfs file"
+    row[++nr] = "ex_pm_read_1m|pm_read() of 1 MiB"
+    row[++nr] = "ex_export_read_1m|read() of 1 MiB through the export"
+    row[++nr] = "ex_tmpfs_read_1m|pread() of 1 MiB from tmpfs"
+    row[++nr] = "ex_export_touch|first touch of a page of an exported mapping (MADV_RANDOM: one page per fault)"
+    row[++nr] = "ex_export_touch_ra|the same with the kernel reading around the fault (the default)"
+    row[++nr] = "ex_export_seq_4k|read() of 4 KiB, sequential, regular file (page cache, read-ahead)"
+    hdr = "| measurement | what |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) {
+        hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"
+        sep = sep " ---: | ---: |"
+    }
+    print hdr " n |"; print sep " ---: |"
+    for (r = 1; r <= nr; r++) {
+        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
+        line = "| " k " | " f[2] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
+            else line = line " - | - |"
+        }
+        if (any) print line " " n " |"
+    }
+    # a|b|goal|what: med[a] / med[b]
+    nq = 0
+    q[++nq] = "ex_pm_read_1m|ex_export_read_1m|>= 0.5|1 MiB read throughput: export / pm_read()"
+    q[++nq] = "ex_export_read_4k|ex_pm_read_4k|<= 3|4 KiB read latency: export / pm_read()"
+    q[++nq] = "ex_export_touch|ex_pm_read_4k|<= 3|first touch of an exported page / 4 KiB pm_read()"
+    q[++nq] = "ex_export_touch_ra|ex_pm_read_4k||first touch with read-around / 4 KiB pm_read()"
+    q[++nq] = "ex_export_read_4k|ex_tmpfs_read_4k||4 KiB read latency: export / tmpfs"
+    q[++nq] = "ex_tmpfs_read_1m|ex_export_read_1m||1 MiB read throughput: export / tmpfs"
+    print ""
+    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
+    print hdr; print sep
+    for (r = 1; r <= nq; r++) {
+        split(q[r], f, "|")
+        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0)
+                line = line " " verdict(sprintf("%.2f", med[c, f[1]] / med[c, f[2]]), f[3]) " |"
+            else line = line " - |"
+        }
+        print line
+    }
+}' "$tmp/ex"
+    fi
+else
+    echo
+    echo "- bench_export: not available (the FUSE export not measured)"
+fi
+
 # Shared-memory handles: bench_shm once per configuration (the server = the
 # target).  BENCH_SHM_N / BENCH_SHM_WARMUP: requests of each kind (default
 # 2000 / 200).
@@ -775,6 +777,23 @@ else
     echo "- bench_shm: not available (shared-memory handles not measured)"
 fi
 
+# Timer pulses: a periodic timer_create(SIGEV_PULSE) received with
+# MsgReceive(), against a timerfd read directly, 1 ms and 10 ms, pinned to
+# CPU 0.  BENCH_TIMER_N: 1 ms periods measured (default 2000).
+echo
+echo "### timer pulses"
+echo
+if [ -x "$bin/bench_timer" ]; then
+    echo "Periodic timers armed at an absolute time, pinned to CPU 0; lateness = delivery - due time."
+    echo
+    if ! taskset -c 0 "$bin/bench_timer" --caller-cpu 0 -n "${BENCH_TIMER_N:-2000}" --markdown; then
+        echo "run.sh: bench_timer failed" >&2
+        exit 1
+    fi
+else
+    echo "- bench_timer: not available"
+fi
+
 if [ -n "$update" ]; then
     exec 1>&3 3>&-
     awk -v begin="$begin" -v end="$end" -v report="$tmp/report" '
@@ -784,3 +803,4 @@ if [ -n "$update" ]; then
     cat "$tmp/updated" >"$update"
     echo "run.sh: the current run is now in $update"
 fi
+

@@ -59,7 +59,10 @@ for page in "$src"/man/man3/*.3; do
         /^\.B / { label = substr($0, 4) }
         /^\.TS/ { t++; row = -2; rows = 0; labels[t] = label; label = ""; next }
         /^\.TE/ { if (rows != 4) printf "%s: table %d has %d rows (wants 4)\n", page, t, rows; row = -99; next }
-        row > -99 && row < 0 { row++; next }   # "allbox;" and "l l."
+        row == -2 { if ($0 != "allbox;") printf "%s: table %d: \"%s\" where every table has \"allbox;\"\n", page, t, $0
+                    row++; next }
+        row == -1 { if ($0 != "l l.") printf "%s: table %d: format \"%s\" (wants \"l l.\")\n", page, t, $0
+                    row++; next }
         row == 0 && /\t/ {
             rows++
             if ($1 != want[rows])

@@ -170,6 +170,9 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
         close(c->inband_side);
     c->inband_side = -1;
     c->inband_trust = -1;
+    c->coflags = flags;
+    c->ev_gen = 0;
+    c->notified = 0;
     pthread_mutex_unlock(&c->lock);
     return side ? fd | _NTO_SIDE_CHANNEL : fd;
 }

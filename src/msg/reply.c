@@ -121,6 +121,10 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
     struct pm_sconn *c = pm_rcvid_lookup(rcvid, &ch);
     if (!c)
         return -1;
+    if (pm_sconn_check_unblock(ch, c) < 0) {
+        pm_rcvid_release(ch);
+        return pm_fail(ESRCH, "rcvid %ld: the client was unblocked (EINTR)", (long)rcvid);
+    }
     int slot = (int)(c - ch->conns);
     memset(info, 0, sizeof *info);
     info->pid = c->pid;
@@ -131,6 +135,8 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
     info->srcmsglen = c->srclen > INT32_MAX ? INT32_MAX : (int32_t)c->srclen;
     info->msglen = info->srcmsglen;
     info->dstmsglen = c->dstlen > INT32_MAX ? INT32_MAX : (int32_t)c->dstlen;
+    if (c->unblock_req)
+        info->flags |= _NTO_MI_UNBLOCK_REQ;
     pm_rcvid_release(ch);
     return 0;
 }
@@ -147,7 +153,7 @@ static int *reply_cache_for(struct pm_sconn *c, uint64_t len)
     if (len <= PM_WIRE_INLINE_MAX || len > PM_BODY_CACHE_MAX ||
         (c->reply_cache >= 0 && c->reply_cache_bytes >= len))
         return &c->reply_cache; /* not used, or no bigger than it is */
-    if (pm_limits_cache(c->uid, c->reply_cache >= 0 ? c->reply_cache_bytes : 0, len) == 0) {
+    if (pm_limits_cache(c->share, c->reply_cache >= 0 ? c->reply_cache_bytes : 0, len) == 0) {
         c->reply_cache_bytes = len; /* the file grows to the largest reply */
         return &c->reply_cache;
     }
@@ -155,7 +161,7 @@ static int *reply_cache_for(struct pm_sconn *c, uint64_t len)
         close(c->reply_cache);
         c->reply_cache = -1;
     }
-    pm_limits_cache_put(c->uid, c->reply_cache_bytes);
+    pm_limits_cache_put(c->share, c->reply_cache_bytes);
     c->reply_cache_bytes = 0;
     return NULL;
 }
@@ -164,7 +170,7 @@ static int *reply_cache_for(struct pm_sconn *c, uint64_t len)
 static void reply_cache_settle(struct pm_sconn *c)
 {
     if (c->reply_cache < 0 && c->reply_cache_bytes) {
-        pm_limits_cache_put(c->uid, c->reply_cache_bytes);
+        pm_limits_cache_put(c->share, c->reply_cache_bytes);
         c->reply_cache_bytes = 0;
     }
 }

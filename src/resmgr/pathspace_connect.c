@@ -20,9 +20,14 @@
 
 int pm_pathspace_connect(const struct pm_ps_match *m, int cof_flags)
 {
+    return pm_pathspace_connect_index(m, 0, cof_flags);
+}
+
+int pm_pathspace_connect_index(const struct pm_ps_match *m, unsigned index, int cof_flags)
+{
     struct ucred cr;
     socklen_t len = sizeof cr;
-    int coid = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, 0, cof_flags);
+    int coid = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, index, cof_flags);
     if (coid < 0) {
         /* The manager went away between resolving and connecting: for the
          * caller nobody serves the path. */
