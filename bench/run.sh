@@ -216,7 +216,7 @@ END {
     row[++nr] = "ss_agent|(f) the pair through the target\x27s agent, ordinary"
     row[++nr] = "ss_agent_handler|(g) the same from the handler"
     q[++nq] = "ss_ptrace_handler|ss_ptrace|<= 1.1|ptrace: (c) handler / (b) ordinary"
-    q[++nq] = "ss_inband_handler|ss_inband|<= 1.1|in-band: (e) handler / (d) ordinary"
+    q[++nq] = "ss_inband_handler|ss_inband|<= 1.2|in-band: (e) handler / (d) ordinary"
     q[++nq] = "ss_agent_handler|ss_agent|<= 1.1|agent: (g) handler / (f) ordinary"
     } else if (section == "agent") {
     row[++nr] = "ag_connect_floor|(a) connect + one datagram with a descriptor + answer + close, to a plain thread"
