@@ -706,6 +706,60 @@ static int forger_body(int in, int out, void *arg)
     return 0;
 }
 
+/* ---- a connection that wakes every slice (SO_RCVTIMEO), without a deadline ---- */
+
+struct slow_ctx { int chid; int tid; long long held_ms; };
+
+/* Takes one message and answers it only once its sender has waited in
+ * recvmsg() for five slices: each slice ends that recvmsg() with EAGAIN. */
+static void *slow_server(void *arg)
+{
+    struct slow_ctx *s = arg;
+    char buf[16];
+    struct _msg_info info;
+    rcvid_t r;
+    do
+        r = MsgReceive(s->chid, buf, sizeof buf, &info);
+    while (r == 0);
+    if (r < 0)
+        return NULL;
+    __atomic_store_n(&s->tid, info.tid, __ATOMIC_SEQ_CST);
+    if (thread_in_syscall(&s->tid, SYS_recvmsg, 10000) == 0) {
+        long long t0 = now_ms();
+        while (now_ms() - t0 < 5 * PM_MEMMGR_SLICE_MS)
+            poll(NULL, 0, PM_MEMMGR_SLICE_MS);
+        s->held_ms = now_ms() - t0;
+    }
+    MsgReply(r, 42, "late", 4);
+    return NULL;
+}
+
+TEST(a_send_without_deadline_on_a_slice_connection_waits_for_the_reply)
+{
+    /* The memory manager's connections wake their sender every slice so
+     * that pm_msg_sendv_timed() can look at its deadline.  A plain
+     * MsgSend() on one has no deadline: a slice going by must not end it
+     * (it once did, with EAGAIN, whenever a server took longer than one
+     * slice to answer). */
+    struct slow_ctx s = { .chid = ChannelCreate(0) };
+    REQUIRE(s.chid > 0);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, slow_server, &s) == 0);
+    int coid = pm_memmgr_connect(getpid(), s.chid);
+    REQUIRE(coid >= 0);
+    char reply[8] = { 0 };
+    errno = 0;
+    long st = MsgSend(coid, "slow", 4, reply, sizeof reply);
+    if (st < 0)
+        fprintf(stderr, "  %s\n", peermap_errmsg());
+    CHECK_EQ_LONG(st, 42);
+    CHECK(memcmp(reply, "late", 4) == 0);
+    CHECK(thread_join_ms(th, 20000) == 0);
+    CHECK(s.held_ms >= 5 * PM_MEMMGR_SLICE_MS);
+    ConnectDetach(coid);
+    ChannelDestroy(s.chid);
+}
+
 TEST(forged_system_pulses_are_dropped)
 {
     int chid = ChannelCreate(0);
