@@ -525,6 +525,31 @@ static void *unblock_client(void *arg)
 }
 
 
+/* What a thread of ours is doing, for a test that waited for it in vain. */
+static void show_thread(int tid)
+{
+    static const char *const files[] = { "syscall", "wchan", "stat" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[64], line[512];
+        snprintf(path, sizeof path, "/proc/self/task/%d/%s", tid, files[i]);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;
+        if (fgets(line, sizeof line, f))
+            fprintf(stderr, "    %s: %s%s", files[i], line, strchr(line, '\n') ? "" : "\n");
+        fclose(f);
+    }
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+    FILE *f = fopen(path, "re");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "Sig", 3) == 0 || strncmp(line, "ShdPnd", 6) == 0 ||
+            strncmp(line, "State", 5) == 0)
+            fprintf(stderr, "    %s", line);
+    if (f)
+        fclose(f);
+}
+
 static void unblock_case(unsigned flags)
 {
     struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART */
@@ -545,14 +570,26 @@ static void unblock_case(unsigned flags)
     CHECK(thread_in_syscall(&u.tid, SYS_recvmsg, 10000) == 0);
     syscall(SYS_tgkill, getpid(), u.tid, SIGUSR1);
     if (flags & _NTO_CHF_UNBLOCK) {
-        struct _pulse p;
-        CHECK_EQ_LONG(MsgReceive(u.chid, &p, sizeof p, NULL), 0);
+        struct _pulse p = { 0 };
+        uint64_t limit = 20ull * 1000000000;
+        TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &limit, NULL);
+        long got = MsgReceive(u.chid, &p, sizeof p, NULL);
+        CHECK_EQ_LONG(got, 0);
+        if (got != 0)
+            show_thread(u.tid);
         CHECK_EQ_LONG(p.code, _PULSE_CODE_UNBLOCK);
         CHECK_EQ_LONG(p.value.sival_int, r);
         /* The server decides: here it lets the client go. */
         CHECK_EQ_LONG(MsgError(r, EINTR), 0);
     }
-    pthread_join(th, NULL);
+    int joined = thread_join_ms(th, 20000) == 0;
+    CHECK(joined);
+    if (!joined) {
+        show_thread(u.tid);
+        ChannelDestroy(u.chid); /* the client's send ends (ESRCH) */
+        u.chid = -1;
+        REQUIRE(thread_join_ms(th, 20000) == 0);
+    }
     CHECK_EQ_LONG(u.st, -1);
     CHECK_EQ_LONG(u.err, EINTR);
     if (!(flags & _NTO_CHF_UNBLOCK)) {
@@ -560,7 +597,8 @@ static void unblock_case(unsigned flags)
         errno = 0;
         CHECK(MsgReply(r, 0, NULL, 0) == -1 && errno == ESRCH);
     }
-    ChannelDestroy(u.chid);
+    if (u.chid > 0)
+        ChannelDestroy(u.chid);
     signal(SIGUSR1, SIG_DFL);
 }
 
@@ -704,6 +742,60 @@ static int forger_body(int in, int out, void *arg)
     MsgSendPulse(coid, 10, _PULSE_CODE_DISCONNECT, 0);
     MsgSendPulse(coid, 10, 5, 55); /* an honest one */
     return 0;
+}
+
+/* ---- a connection that wakes every slice (SO_RCVTIMEO), without a deadline ---- */
+
+struct slow_ctx { int chid; int tid; long long held_ms; };
+
+/* Takes one message and answers it only once its sender has waited in
+ * recvmsg() for five slices: each slice ends that recvmsg() with EAGAIN. */
+static void *slow_server(void *arg)
+{
+    struct slow_ctx *s = arg;
+    char buf[16];
+    struct _msg_info info;
+    rcvid_t r;
+    do
+        r = MsgReceive(s->chid, buf, sizeof buf, &info);
+    while (r == 0);
+    if (r < 0)
+        return NULL;
+    __atomic_store_n(&s->tid, info.tid, __ATOMIC_SEQ_CST);
+    if (thread_in_syscall(&s->tid, SYS_recvmsg, 10000) == 0) {
+        long long t0 = now_ms();
+        while (now_ms() - t0 < 5 * PM_MEMMGR_SLICE_MS)
+            poll(NULL, 0, PM_MEMMGR_SLICE_MS);
+        s->held_ms = now_ms() - t0;
+    }
+    MsgReply(r, 42, "late", 4);
+    return NULL;
+}
+
+TEST(a_send_without_deadline_on_a_slice_connection_waits_for_the_reply)
+{
+    /* The memory manager's connections wake their sender every slice so
+     * that pm_msg_sendv_timed() can look at its deadline.  A plain
+     * MsgSend() on one has no deadline: a slice going by must not end it
+     * (it once did, with EAGAIN, whenever a server took longer than one
+     * slice to answer). */
+    struct slow_ctx s = { .chid = ChannelCreate(0) };
+    REQUIRE(s.chid > 0);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, slow_server, &s) == 0);
+    int coid = pm_memmgr_connect(getpid(), s.chid);
+    REQUIRE(coid >= 0);
+    char reply[8] = { 0 };
+    errno = 0;
+    long st = MsgSend(coid, "slow", 4, reply, sizeof reply);
+    if (st < 0)
+        fprintf(stderr, "  %s\n", peermap_errmsg());
+    CHECK_EQ_LONG(st, 42);
+    CHECK(memcmp(reply, "late", 4) == 0);
+    CHECK(thread_join_ms(th, 20000) == 0);
+    CHECK(s.held_ms >= 5 * PM_MEMMGR_SLICE_MS);
+    ConnectDetach(coid);
+    ChannelDestroy(s.chid);
 }
 
 TEST(forged_system_pulses_are_dropped)

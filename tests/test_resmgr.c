@@ -91,6 +91,7 @@ static struct {
     int pulse_ev;              /* eventfd: a pulse handler ran */
     _Atomic rcvid_t held;
     atomic_int last_pulse_code, last_pulse_value;
+    atomic_int last_open_scoid;
     /* thread pool */
     pthread_mutex_t tl;
     pthread_cond_t tc;
@@ -125,6 +126,7 @@ static int my_open(resmgr_context_t *ctp, io_open_t *msg, struct my_attr *attr, 
     if (!o)
         return ENOMEM;
     o->which = attr->which;
+    atomic_store(&g.last_open_scoid, ctp->info.scoid);
     if (resmgr_open_bind(ctp, o, NULL) < 0) {
         free(o);
         return errno;
@@ -979,6 +981,89 @@ TEST(thread_pool_serves_concurrent_clients_on_several_threads)
     CHECK_EQ_LONG(take_event(g.close_ev, 2000), 16);
     CHECK_EQ_LONG(thread_pool_destroy(tp), 0);
     CHECK_EQ_LONG(dispatch_destroy(dpp), 0);
+}
+
+/* ---- a disconnect closes the OCBs of the connection that went, not a newcomer's ---- */
+
+/* close_ocb that, once armed, says it has started and waits (10 s at
+ * most) to be let go: a manager flushing something on close. */
+static struct {
+    atomic_int armed;
+    int started_ev, go_ev;
+} slow_close;
+
+static int slow_close_ocb(resmgr_context_t *ctp, void *reserved, struct my_ocb *o)
+{
+    if (atomic_exchange(&slow_close.armed, 0)) {
+        signal_event(slow_close.started_ev);
+        take_event(slow_close.go_ev, 10000);
+    }
+    return my_close_ocb(ctp, reserved, o);
+}
+
+TEST(a_stale_disconnect_leaves_the_open_of_the_slots_new_client_alone)
+{
+    /* Client A opens, then goes without closing: its disconnect pulse
+     * closes its OCB on one pool thread (close_ocb slow, as a flush is).
+     * Meanwhile B connects - into the slot A left - and opens on the other
+     * thread.  The pulse names only the slot: B's open must survive it
+     * (it used to be closed too, when the slot was looked at before B
+     * came: B's next message got EBADF). */
+    REQUIRE(pathspace_fresh() == 0);
+    init_funcs();
+    reset_counters();
+    static resmgr_io_funcs_t slow_io;
+    slow_io = iofuncs;
+    slow_io.close_ocb = slow_close_ocb;
+    slow_close.started_ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    slow_close.go_ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    REQUIRE(slow_close.started_ev >= 0 && slow_close.go_ev >= 0);
+    dispatch_t *dpp = dispatch_create();
+    REQUIRE(dpp);
+    REQUIRE(resmgr_attach(dpp, NULL, "/dev/pmt/a", _FTYPE_ANY, 0, &cfuncs, &slow_io,
+                          &attrs[0]) >= 0);
+    /* Runs after the library has closed the departed connection's OCBs. */
+    REQUIRE(pulse_attach(dpp, 0, _PULSE_CODE_DISCONNECT, pulse_func, NULL) ==
+            _PULSE_CODE_DISCONNECT);
+    thread_pool_attr_t pa;
+    memset(&pa, 0, sizeof pa);
+    pa.handle = dpp;
+    pa.context_alloc = dispatch_context_alloc;
+    pa.block_func = dispatch_block;
+    pa.handler_func = dispatch_handler;
+    pa.context_free = dispatch_context_free;
+    pa.lo_water = pa.hi_water = pa.maximum = 2;
+    pa.increment = 1;
+    thread_pool_t *tp = thread_pool_create(&pa, 0);
+    REQUIRE(tp);
+    REQUIRE(thread_pool_start(tp) == 0);
+
+    int a = raw_open("/dev/pmt/a");
+    REQUIRE(a >= 0);
+    int slot_a = atomic_load(&g.last_open_scoid);
+    atomic_store(&slow_close.armed, 1);
+    CHECK_EQ_LONG(ConnectDetach(a), 0);
+    CHECK_EQ_LONG(take_event(slow_close.started_ev, 10000), 1);
+    int b = raw_open("/dev/pmt/a");
+    CHECK(b >= 0);
+    /* The scenario: B took the slot A left. */
+    CHECK_EQ_LONG(atomic_load(&g.last_open_scoid), slot_a);
+    signal_event(slow_close.go_ev);
+    CHECK_EQ_LONG(take_event(g.pulse_ev, 10000), 1);
+    CHECK_EQ_LONG(atomic_load(&g.last_pulse_code), _PULSE_CODE_DISCONNECT);
+    CHECK_EQ_LONG(atomic_load(&g.closes), 1);
+    char buf[8] = { 0 };
+    if (b >= 0) {
+        errno = 0;
+        CHECK_EQ_LONG(raw_read(b, buf, sizeof buf), 2);
+        CHECK(memcmp(buf, "A0", 2) == 0);
+        CHECK_EQ_LONG(raw_close(b), 0);
+    }
+    CHECK_EQ_LONG(atomic_load(&g.closes), 2);
+    CHECK_EQ_LONG(thread_pool_destroy(tp), 0);
+    CHECK_EQ_LONG(dispatch_destroy(dpp), 0);
+    close(slow_close.started_ev);
+    close(slow_close.go_ev);
 }
 
 /* ---- glibc's set*id() interrupts every other thread: the pool goes on ---- */

@@ -262,6 +262,7 @@ PM_EXPORT int resmgr_open_bind(resmgr_context_t *ctp, void *ocb, const resmgr_io
         dpp->bindings = t;
         dpp->cap_bindings = n;
     }
+    b->serial = ++dpp->bind_serial;
     dpp->bindings[dpp->nbindings++] = b;
     pthread_mutex_unlock(&dpp->lock);
     if (old)
@@ -337,9 +338,28 @@ void pm_rm_binding_close(resmgr_context_t *ctp, struct pm_rm_binding *b)
     pthread_mutex_unlock(&dpp->lock);
 }
 
+/*
+ * A connection went (its _PULSE_CODE_DISCONNECT): close the OCBs bound to
+ * it.  The pulse names only the slot, which a new client may have taken
+ * meanwhile - and bound opens of its own in it while this runs: the
+ * close_ocb handlers below run unlocked and may take long (a flush), and
+ * any thread may be preempted between looking at the slot and at the
+ * bindings.  Compared with an empty slot looked at before the newcomer
+ * came, the newcomer's open would be closed under it (its next message:
+ * EBADF).  So the slot is looked at after the bindings it is compared with
+ * were made: only bindings older than that look are candidates, and of
+ * those the ones of the connection still in the slot stay.  The connection
+ * that went was gone from the slot before its pulse was queued, so a
+ * binding made after this handler started is a later connection's (or an
+ * open that was still being served when its client went: that one is
+ * closed when its (scoid, coid) is bound again, see resmgr_open_bind()).
+ */
 void pm_rm_disconnect(resmgr_context_t *ctp, int scoid)
 {
     dispatch_t *dpp = ctp->dpp;
+    pthread_mutex_lock(&dpp->lock);
+    uint64_t upto = dpp->bind_serial;
+    pthread_mutex_unlock(&dpp->lock);
     uint64_t live = pm_rm_conn_ino(scoid);
     for (;;) {
         struct pm_rm_binding *b = NULL;
@@ -349,7 +369,7 @@ void pm_rm_disconnect(resmgr_context_t *ctp, int scoid)
             /* A binding of the connection now in this slot is not the one
              * that went; one whose inode is unknown (dup failed at bind
              * time) is closed only when the slot is empty. */
-            if (o->scoid == scoid && !o->closing &&
+            if (o->scoid == scoid && !o->closing && o->serial <= upto &&
                 (live == 0 || (o->conn_ino != 0 && o->conn_ino != live))) {
                 b = o;
                 break;

@@ -120,6 +120,7 @@ struct pm_rm_binding {
     int detached;                          /* resmgr_detach(_RESMGR_DETACH_ALL) */
     int refs;                              /* handlers using it now */
     int closing;                           /* close_ocb due when refs drop to 0 */
+    uint64_t serial;                       /* order of binding (dispatch's bind_serial) */
 };
 
 struct pm_rm_range {
@@ -137,6 +138,7 @@ struct _dispatch {
     int nattaches, cap_attaches;
     struct pm_rm_binding **bindings;
     int nbindings, cap_bindings;
+    uint64_t bind_serial;                  /* serial of the newest binding */
     struct pm_rm_range *ranges;
     int nranges, cap_ranges;
     unsigned msg_max_size;                 /* largest asked for */
