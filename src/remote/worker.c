@@ -134,6 +134,7 @@ static void *linger(void)
 int pm_worker_attach(struct pm_tracee *t, pid_t pid)
 {
     int64_t deadline = pm_now_ns() + pm_timeout_ns();
+    int retried = 0;
     for (;;) {
         if (pm_tracee_attach(t, pid) == 0)
             return 0;
@@ -146,8 +147,18 @@ int pm_worker_attach(struct pm_tracee *t, pid_t pid)
          * someone else's: wait for our own release, within this call's
          * deadline, and never answer EPERM because of ourselves. */
         pid_t tracer = pm_tracer_of(pid);
+        if (tracer == 0 && !retried) {
+            /* Traced by nobody, yet refused: a retired thread of ours may
+             * have exited - releasing the target - between the refusal and
+             * this look.  Once more at once: the kernel's own refusals (not
+             * dumpable, an LSM...) come back the same, and nothing of ours
+             * takes the target again meanwhile. */
+            retried = 1;
+            pm_begin();
+            continue;
+        }
         if (tracer <= 0 || (tracer != my_tid && !is_retired(tracer)))
-            return -1; /* someone else's, or no longer traced: the kernel's no */
+            return -1; /* someone else's, or not traced: the kernel's no */
         if (pm_now_ns() >= deadline)
             return pm_fail_over(ETIMEDOUT, "PID %d is still held by this process's "
                                 "tracer thread %d, finishing a call abandoned after "
