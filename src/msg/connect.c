@@ -41,7 +41,8 @@ static struct pm_cconn *slot(int fd, int create)
             conns[fd] = calloc(1, sizeof **conns);
             if (conns[fd]) {
                 conns[fd]->fd = -1;
-                conns[fd]->body_cache = -1;
+                conns[fd]->body = (struct pm_bodyfile)PM_BODYFILE_INIT;
+                conns[fd]->reply_view = (struct pm_bodyview)PM_BODYVIEW_INIT;
                 conns[fd]->inband_side = -1;
                 conns[fd]->inband_trust = -1;
                 pthread_mutex_init(&conns[fd]->lock, NULL);
@@ -198,9 +199,8 @@ PM_EXPORT int ConnectDetach(int coid)
     pm_cconn_put(c);
     pthread_mutex_lock(&c->exchange);
     close(fd);
-    if (c->body_cache >= 0)
-        close(c->body_cache);
-    c->body_cache = -1;
+    pm_bodyfile_drop(&c->body);
+    pm_bodyview_drop(&c->reply_view);
     if (c->inband_side >= 0)
         close(c->inband_side);
     c->inband_side = -1;

@@ -160,7 +160,7 @@ static int take(uid_t uid, long long dconns, long long dfds, long long dcache)
     } else if (dcache > 0 && !exempt(uid) && l.cache != PEERMAP_UNLIMITED &&
                u->cache + (unsigned long long)dcache > l.cache) {
         pm_fail(EAGAIN, "uid %u already holds its share of this server's reply "
-                "memory (%llu bytes)", (unsigned)uid, l.cache);
+                "memory and mapped message files (%llu bytes)", (unsigned)uid, l.cache);
         tidy(u);
     } else {
         u->conns += (unsigned long long)dconns;
@@ -221,6 +221,19 @@ void pm_limits_cache_put(uid_t uid, uint64_t bytes)
 {
     if (bytes)
         put(uid, 0, 1, bytes);
+}
+
+int pm_limits_view(uid_t uid, uint64_t from, uint64_t to)
+{
+    if (to <= from)
+        return 0;
+    return take(uid, 0, 0, (long long)(to - from));
+}
+
+void pm_limits_view_put(uid_t uid, uint64_t bytes)
+{
+    if (bytes)
+        put(uid, 0, 0, bytes);
 }
 
 PM_EXPORT int peermap_set_client_limits(const struct peermap_client_limits *l)

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "sys/neutrino.h"
+#include "msg/bodyfile.h"
 #include "msg/clients.h"
 #include "msg/wire.h"
 
@@ -74,10 +75,17 @@ struct pm_sconn {
     int32_t coid, tid;
     uint64_t srclen, dstlen;
     unsigned char *inline_body; /* body when it came inline, else NULL */
-    int body_fd;            /* body's memfd when it did not, else -1 */
-    unsigned char *reply;   /* MsgWrite()s so far */
+    const unsigned char *body; /* body in `view` (bodyfile.h), else NULL */
+    int body_fd;            /* body's memfd when it cannot be mapped (read
+                             * with pread()), else -1 */
+    uint32_t body_off;      /* where the body starts in its file */
+    uint32_t reply_at;      /* the client's hint for a reply in a file */
+    unsigned char *reply;   /* MsgWrite()s so far, on the heap, or ... */
+    int reply_in_file;      /* ... at reply_file.map + reply_at */
     uint64_t reply_len, reply_cap;
-    int reply_cache;        /* memfd for large replies, kept; -1 */
+    struct pm_bodyview view; /* the client's body file, mapped; kept */
+    uint64_t view_bytes;    /* its size, as counted against the user */
+    struct pm_bodyfile reply_file; /* the file for large replies, kept */
     uint64_t reply_cache_bytes; /* its size, as counted against the user */
     int memmgr;             /* the client's memory manager (PM_WIRE_MEMMGR) */
     int inband_side;        /* our end of the in-band socket, or -1 */
@@ -156,6 +164,12 @@ void pm_sconn_release(struct pm_sconn *c);
 struct _client_info;
 int pm_client_cred(int scoid, struct _client_info *info, int ngroups);
 
+/* Copy [off, off + len) of the message being served, whose body came in a
+ * file, into riov (from the mapping, else with pread()); the bytes copied
+ * (short if the client shrank an unmapped file).  Lock held. */
+size_t pm_sconn_read_body(struct pm_sconn *c, const iov_t *riov, size_t rparts, uint64_t off,
+                          size_t len);
+
 /* Mark a connection idle again and free the message it held. */
 void pm_sconn_finish(struct pm_sconn *c);
 
@@ -175,6 +189,10 @@ void pm_limits_fd_put(uid_t uid);
  * descriptor. */
 int pm_limits_cache(uid_t uid, uint64_t from, uint64_t to);
 void pm_limits_cache_put(uid_t uid, uint64_t bytes);
+/* The same share, for a client's message file we keep mapped (bodyfile.h):
+ * bytes of address space and page tables, no descriptor. */
+int pm_limits_view(uid_t uid, uint64_t from, uint64_t to);
+void pm_limits_view_put(uid_t uid, uint64_t bytes);
 
 /* Client connections (connect.c). */
 struct pm_cconn {
@@ -185,7 +203,8 @@ struct pm_cconn {
     uint64_t ino;           /* the socket's inode, 0 until pm_cconn_ino() */
     pthread_mutex_t exchange; /* one message/reply exchange at a time */
     uint32_t seq;           /* guarded by exchange */
-    int body_cache;         /* memfd for large messages, kept; -1 */
+    struct pm_bodyfile body; /* the file for large messages, kept */
+    struct pm_bodyview reply_view; /* the server's reply file, mapped; kept */
     int hello;              /* the server has accepted us ... */
     unsigned chflags;       /* ... and its channel has these flags */
     int inband_side;        /* our end of the in-band socket, or -1 */
@@ -223,13 +242,16 @@ void pm_cconn_end_exchange(struct pm_cconn *c);
  * turns (pid, chid) into a socket. */
 int pm_channel_dial(pid_t pid, int chid, int cloexec);
 
-/* Send a whole datagram: header + iov body inline, or header + memfd.
- * `cache` (may be NULL) keeps the connection's memfd between messages: the
+/* Send a whole datagram: header + iov body inline, or header + a memory
+ * file (bodyfile.h) holding the body from offset `off` (mod 4096) on, which
+ * is then written to *hdr_off (a field of the header) before it goes.
+ * `cache` (may be NULL) keeps the connection's file between messages: the
  * receiver has always finished with the previous body before the next one
  * is written (one exchange at a time), and re-using the file saves creating
  * it and allocating, zeroing and freeing its pages every time. */
-int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
-                     size_t parts, uint64_t total, int *cache);
+int pm_send_datagram(int fd, const void *hdr, size_t hlen, uint32_t *hdr_off,
+                     const iov_t *iov, size_t parts, uint64_t total, uint32_t off,
+                     struct pm_bodyfile *cache);
 
 /* sendmsg() of one datagram with up to two descriptors (SCM_RIGHTS),
  * MSG_NOSIGNAL | flags, retried on EINTR.  The bytes sent, or -1. */

@@ -32,6 +32,7 @@ void pm_sconn_finish(struct pm_sconn *c)
 {
     free(c->inline_body);
     c->inline_body = NULL;
+    c->body = NULL; /* its file stays mapped for the next message */
     if (c->body_fd >= 0) {
         close(c->body_fd);
         pm_limits_fd_put(c->uid);
@@ -40,6 +41,7 @@ void pm_sconn_finish(struct pm_sconn *c)
     free(c->reply);
     c->reply = NULL;
     c->reply_len = c->reply_cap = 0;
+    c->reply_in_file = 0; /* the file stays for the next reply */
     c->busy = 0;
 }
 
@@ -232,7 +234,8 @@ static void accept_all(struct pm_channel *ch)
                 continue;
             }
             for (int i = ch->nconns ? ch->nconns : 0; i < n; i++)
-                t[i] = (struct pm_sconn){ .fd = -1, .body_fd = -1, .reply_cache = -1,
+                t[i] = (struct pm_sconn){ .fd = -1, .body_fd = -1,
+                                          .reply_file = PM_BODYFILE_INIT,
                                           .inband_side = -1 };
             slot = ch->nconns ? ch->nconns : 1;
             ch->conns = t;
@@ -241,8 +244,8 @@ static void accept_all(struct pm_channel *ch)
         struct pm_sconn *c = &ch->conns[slot];
         uint8_t gen = c->gen;
         *c = (struct pm_sconn){ .fd = fd, .pid = who.pid, .uid = who.uid, .gid = who.gid,
-                                .who = who, .gen = gen, .body_fd = -1, .reply_cache = -1,
-                                .inband_side = -1 };
+                                .who = who, .gen = gen, .body_fd = -1,
+                                .reply_file = PM_BODYFILE_INIT, .inband_side = -1 };
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
                                   .data.u64 = (uint64_t)slot + 1 };
         if (epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -264,6 +267,8 @@ void pm_sconn_release(struct pm_sconn *c)
     if (c->reply_cache_bytes)
         pm_limits_cache_put(c->uid, c->reply_cache_bytes);
     c->reply_cache_bytes = 0;
+    pm_limits_view_put(c->uid, c->view_bytes);
+    c->view_bytes = 0;
     pm_clients_remove(c->pid);
 }
 
@@ -306,9 +311,8 @@ static void drop_conn(struct pm_channel *ch, int slot)
     close(c->fd);
     pm_sconn_finish(c);
     pm_sconn_release(c);
-    if (c->reply_cache >= 0)
-        close(c->reply_cache);
-    c->reply_cache = -1;
+    pm_bodyfile_drop(&c->reply_file);
+    pm_bodyview_drop(&c->view);
     if (c->inband_side >= 0 && !c->inband_busy)
         close(c->inband_side); /* else the waiting mmap_peer() closes it */
     c->inband_side = -1;
@@ -343,6 +347,60 @@ static unsigned char *receive_buffer(void)
         }
     }
     return b;
+}
+
+/*
+ * The client's body file, mapped (bodyfile.h): the mapping kept from its
+ * last message when it is the same file, else a new one, counted against
+ * its user's share.  NULL when the file may not be mapped, would be over
+ * the share, or is a one-off too large to keep: then it is read with
+ * pread().  Lock held.
+ */
+static const unsigned char *map_body(struct pm_sconn *c, int fd, const struct stat *st,
+                                     uint64_t need)
+{
+    uint64_t size = (uint64_t)st->st_size;
+    if (c->view.map && c->view.dev == st->st_dev && c->view.ino == st->st_ino &&
+        c->view.size >= need)
+        return c->view.map;
+    if (size > PM_BODY_CACHE_MAX + PM_WIRE_BODY_OFF_MAX)
+        return NULL;
+    uint64_t counted = c->view_bytes;
+    if (size > counted) {
+        if (pm_limits_view(c->uid, counted, size) < 0) {
+            pm_bodyview_drop(&c->view);
+            pm_limits_view_put(c->uid, counted);
+            c->view_bytes = 0;
+            return NULL;
+        }
+        counted = size;
+    }
+    const unsigned char *m = pm_bodyview_map(&c->view, fd, st->st_dev, st->st_ino, size, need);
+    uint64_t held = m ? size : 0;
+    if (counted > held)
+        pm_limits_view_put(c->uid, counted - held);
+    c->view_bytes = held;
+    return m;
+}
+
+size_t pm_sconn_read_body(struct pm_sconn *c, const iov_t *riov, size_t rparts, uint64_t off,
+                        size_t len)
+{
+    if (c->body)
+        return pm_iov_scatter(riov, rparts, 0, c->body + c->body_off + off, len);
+    size_t done = 0;
+    for (size_t i = 0; i < rparts && done < len; i++) {
+        size_t n = riov[i].iov_len;
+        if (n > len - done)
+            n = len - done;
+        ssize_t r = pm_body_pread(c->body_fd, riov[i].iov_base, n, c->body_off + off + done);
+        if (r <= 0)
+            break; /* the client shrank its own file: short read */
+        done += (size_t)r;
+        if ((size_t)r < n)
+            break;
+    }
+    return done;
 }
 
 /* Take one datagram from a ready connection (lock held).  Returns 1 when a
@@ -449,8 +507,13 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     c->tid = h.tid;
     c->srclen = h.srclen;
     c->dstlen = h.dstlen;
+    c->reply_at = h.reply_at;
     if (fd >= 0) {
-        if (pm_limits_fd(c->uid) < 0) {
+        c->body_off = h.body_off;
+        c->body = map_body(c, fd, &st, (uint64_t)h.body_off + h.srclen);
+        if (c->body) {
+            close(fd); /* the mapping is all we need */
+        } else if (pm_limits_fd(c->uid) < 0) {
             /* Its user holds its share of our descriptors: this message
              * waits for nothing, the client hears EAGAIN. */
             close(fd);
@@ -458,8 +521,9 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
             send(c->fd, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
             c->busy = 0;
             return 0;
+        } else {
+            c->body_fd = fd;
         }
-        c->body_fd = fd;
     } else {
         /* The message stays readable (MsgRead) until the reply: keep a copy
          * of exactly what arrived. */
@@ -474,17 +538,10 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     }
 
     size_t n = (size_t)(h.srclen < cap ? h.srclen : cap);
-    if (c->inline_body) {
+    if (c->inline_body)
         pm_iov_scatter(riov, rparts, 0, c->inline_body, n);
-    } else {
-        /* Read only what fits: the rest stays for MsgRead(). */
-        unsigned char *tmp = malloc(n ? n : 1);
-        ssize_t got = tmp ? pread(c->body_fd, tmp, n, 0) : -1;
-        if (got > 0)
-            pm_iov_scatter(riov, rparts, 0, tmp, (size_t)got);
-        n = got > 0 ? (size_t)got : 0;
-        free(tmp);
-    }
+    else /* only what fits: the rest stays for MsgRead() */
+        n = pm_sconn_read_body(c, riov, rparts, 0, n);
     rcvid_t id = rcvid_of(ch->chid, slot, c->gen);
     if (info) {
         memset(info, 0, sizeof *info);

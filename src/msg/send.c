@@ -9,29 +9,42 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/copy.h"
 #include "common/internal.h"
 #include "msg/cmsg.h"
 #include "msg/msg.h"
 
-/* Copy a reply carried in a memfd into the caller's buffers. */
-static void read_body(int fd, uint64_t len, const iov_t *riov, size_t rparts)
+/* Copy a reply carried in a memory file (bodyfile.h) into the caller's
+ * buffers: from our mapping of the server's file when it may be mapped,
+ * else with pread(). */
+static void read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64_t off,
+                      uint64_t len, const iov_t *riov, size_t rparts)
 {
-    off_t at = 0;
-    for (size_t i = 0; i < rparts && (uint64_t)at < len; i++) {
+    const unsigned char *m = NULL;
+    if ((uint64_t)st->st_size <= PM_BODY_CACHE_MAX + PM_WIRE_BODY_OFF_MAX)
+        m = pm_bodyview_map(&cc->reply_view, fd, st->st_dev, st->st_ino,
+                            (uint64_t)st->st_size, off + len);
+    uint64_t at = 0;
+    for (size_t i = 0; i < rparts && at < len; i++) {
         size_t want = riov[i].iov_len;
-        if (want > len - (uint64_t)at)
-            want = (size_t)(len - (uint64_t)at);
-        size_t got = 0;
-        while (got < want) {
-            ssize_t r = pread(fd, (char *)riov[i].iov_base + got, want - got, at + (off_t)got);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return; /* the server shrank its own file: its loss */
-            got += (size_t)r;
+        if (want > len - at)
+            want = (size_t)(len - at);
+        if (m) {
+            pm_copy(riov[i].iov_base, m + off + at, want);
+        } else if (pm_body_pread(fd, riov[i].iov_base, want, off + at) < (ssize_t)want) {
+            return; /* the server shrank its own file: its loss */
         }
-        at += (off_t)want;
+        at += want;
     }
+}
+
+/* Where a body starts in a page (bodyfile.h): the first part's offset. */
+static uint32_t page_offset_of(const iov_t *iov, size_t parts)
+{
+    for (size_t i = 0; i < parts; i++)
+        if (iov[i].iov_len)
+            return (uint32_t)((uintptr_t)iov[i].iov_base % PM_WIRE_BODY_OFF_MAX);
+    return 0;
 }
 
 /* pm_msg_sendv_timed(): when this thread must stop waiting (pm_now_ns()),
@@ -129,10 +142,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
              * block in recvmsg() for a slice at most (memmgr_conn.c). */
             if (v != stack)
                 free(v);
-            if (cc->body_cache >= 0) { /* the server may still read it */
-                close(cc->body_cache);
-                cc->body_cache = -1;
-            }
+            pm_bodyfile_drop(&cc->body); /* the server may still read it */
             return pm_fail(ETIMEDOUT, "no reply on connection %d in time "
                            "(the server stalls)", coid);
         }
@@ -147,10 +157,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
                 continue;
             /* The server may still read the abandoned message's body: the
              * next message must not overwrite it. */
-            if (cc->body_cache >= 0) {
-                close(cc->body_cache);
-                cc->body_cache = -1;
-            }
+            pm_bodyfile_drop(&cc->body);
             return pm_fail(EINTR, "interrupted by a signal before the reply");
         }
         /* ECONNRESET: the server closed with our message unread.  The
@@ -200,10 +207,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         if (ok && h.kind == PM_WIRE_REFUSED) {
             /* The server would not take this connection (it comes instead
              * of the hello, whatever we sent). */
-            if (cc->body_cache >= 0) {
-                close(cc->body_cache);
-                cc->body_cache = -1;
-            }
+            pm_bodyfile_drop(&cc->body);
             return refused(coid, (int)h.status);
         }
         if (ok && h.seq != seq) {
@@ -220,7 +224,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             return (long)h.status;
         }
         if (body >= 0) {
-            read_body(body, h.len, riov, rparts);
+            read_body(cc, body, &st, h.body_off, h.len, riov, rparts);
             close(body);
         }
         if (h.kind == PM_WIRE_ERROR)
@@ -245,12 +249,14 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
         .kind = PM_WIRE_MSG, .seq = ++c->seq, .coid = coid,
         .tid = pm_self_tid(), .srclen = total,
         .dstlen = pm_iov_total(riov, rparts),
+        .reply_at = page_offset_of(riov, rparts),
     };
     long rc;
     /* recvmsg() is a cancellation point: a cancelled sender must not leave
      * the connection locked for good. */
     pthread_cleanup_push((void (*)(void *))pm_cconn_end_exchange, c);
-    if (pm_send_datagram(fd, &h, sizeof h, siov, sparts, total, &c->body_cache) < 0) {
+    if (pm_send_datagram(fd, &h, sizeof h, &h.body_off, siov, sparts, total,
+                         page_offset_of(siov, sparts), &c->body) < 0) {
         int e = errno;
         int why = e == EPIPE || e == ECONNRESET ? why_hung_up(fd, e) : e;
         if (why != e)
