@@ -18,10 +18,10 @@
  *   msg_reply_1m  MsgSend() of 16 bytes; the server MsgReply()s 1 MiB
  *   floor_reply_1m  its floor: the request names the client's buffer, the
  *              server process_vm_writev()s 1 MiB into it, 16 bytes back
- *   msg_large_fallback, msg_reply_1m_fallback  the two 1 MiB exchanges on a
- *              connection the server may not copy to or from directly:
- *              the client was not dumpable when its first message there
- *              was read, so the library carries the bodies the other way
+ *
+ * With PEERMAP_MAP_BODIES=0 in the environment (the library then reads
+ * another process's message file with pread() instead of mapping it), only
+ * the 1 MiB measurements run, each name ending in _pread.
  *   msg_large_cC_sS  (the alignment sweep) msg_large with the client's
  *              buffer C and the server's S bytes into a page, C and S each
  *              0, 8, ..., 56, so that S - C takes every value from -56 to
@@ -536,26 +536,6 @@ static void measure(struct ctx *x, const enum kind *kinds, const int *coids,
     }
 }
 
-/* A connection the server cannot copy to or from directly: made, and its
- * first message read, while this process is not dumpable; the library
- * remembers that for the connection, so its later messages go the other
- * way however dumpable we are then. */
-static int fallback_connection(struct ctx *x, pid_t pid, int chid)
-{
-    int coid = ConnectAttach(ND_LOCAL_NODE, pid, chid, _NTO_SIDE_CHANNEL, 0);
-    if (coid < 0)
-        die_msg("ConnectAttach (fallback)");
-    if (prctl(PR_SET_DUMPABLE, 0) < 0)
-        bench_die("PR_SET_DUMPABLE: %s", strerror(errno));
-    x->coid = coid;
-    command(x->c, 'm', 2, 0);
-    once(x, K_MSG_LARGE);
-    once(x, K_MSG_REPLY);
-    if (prctl(PR_SET_DUMPABLE, 1) < 0)
-        bench_die("PR_SET_DUMPABLE: %s", strerror(errno));
-    return coid;
-}
-
 /* After 'q' the server must exit 0 on its own; give it 5 s. */
 static void finish_server(const struct conns *c, pid_t pid)
 {
@@ -621,33 +601,34 @@ int main(int argc, char **argv)
         die_msg("ConnectAttach");
 
     struct ctx x = { .c = &c, .coid = coid, .big = big };
-    int coid_fb = fallback_connection(&x, pid, chid);
+    const char *mb = getenv("PEERMAP_MAP_BODIES");
+    int pread_only = mb && !strcmp(mb, "0");
 
     /* The server's buffer is malloc()'s too: the main figures are those of
      * two ordinary programs. */
     uint32_t salign = SALIGN_MALLOC;
     printf("# bench_msg caller_cpu=%d target_cpu=%d n=%zu warmup=%zu "
            "n_large=%zu warmup_large=%zu small=%d large=%d server_pid=%d "
-           "client_page_offset=%u server_buffer=malloc(%u) sweep_n=%d\n",
+           "client_page_offset=%u server_buffer=malloc sweep_n=%d\n",
            o.caller_cpu, o.target_cpu, o.n, o.warmup, n_large, w_large, SMALL,
-           LARGE, (int)pid, (unsigned)((uintptr_t)big % 4096), SALIGN_MALLOC, SWEEP_N);
-    {
+           LARGE, (int)pid, (unsigned)((uintptr_t)big % 4096), SWEEP_N);
+    if (!pread_only) {
         const enum kind k[] = { K_MSG_SMALL, K_RAW_SMALL };
         const int co[] = { coid, coid };
         const char *const nm[] = { "msg_small", "raw_small" };
         measure(&x, k, co, nm, 2, o.n, o.warmup, BLOCK_SMALL, salign);
     }
     {
-        const enum kind k[] = { K_MSG_LARGE, K_RAW_LARGE, K_FLOOR, K_MSG_REPLY, K_FLOOR_W,
-                                K_MSG_LARGE, K_MSG_REPLY };
-        const int co[] = { coid, coid, coid, coid, coid, coid_fb, coid_fb };
+        const enum kind k[] = { K_MSG_LARGE, K_RAW_LARGE, K_FLOOR, K_MSG_REPLY, K_FLOOR_W };
+        const int co[] = { coid, coid, coid, coid, coid };
         const char *const nm[] = { "msg_large", "raw_large", "floor_large", "msg_reply_1m",
-                                   "floor_reply_1m", "msg_large_fallback",
-                                   "msg_reply_1m_fallback" };
-        measure(&x, k, co, nm, 7, n_large, w_large, BLOCK_LARGE, salign);
+                                   "floor_reply_1m" };
+        const char *const nmp[] = { "msg_large_pread", "raw_large_pread", "floor_large_pread",
+                                    "msg_reply_1m_pread", "floor_reply_1m_pread" };
+        measure(&x, k, co, pread_only ? nmp : nm, 5, n_large, w_large, BLOCK_LARGE, salign);
     }
     /* The sweep: page offsets 0..56 at both ends (steps of 8). */
-    for (uint32_t ca = 0; ca < 64; ca += 8)
+    for (uint32_t ca = 0; ca < 64 && !pread_only; ca += 8)
         for (uint32_t sa = 0; sa < 64; sa += 8) {
             char name[32];
             snprintf(name, sizeof name, "msg_large_c%u_s%u", ca, sa);
@@ -658,7 +639,7 @@ int main(int argc, char **argv)
             measure(&x, k, co, nm, 1, SWEEP_N, SWEEP_WARMUP, BLOCK_LARGE, sa);
         }
 
-    if (ConnectDetach(coid) < 0 || ConnectDetach(coid_fb) < 0)
+    if (ConnectDetach(coid) < 0)
         die_msg("ConnectDetach");
     finish_server(&c, pid);
     close(c.ctl[0]);

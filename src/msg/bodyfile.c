@@ -44,15 +44,20 @@ int pm_bodyfile_reserve(struct pm_bodyfile *b, size_t size)
     if (b->fd >= 0 && b->size >= size)
         return 0;
     if (b->fd >= 0) {
-        /* Grow: a sealed file may grow, never shrink. */
-        if (ftruncate(b->fd, (off_t)size) < 0)
-            return -1;
-        void *m = mremap(b->map, b->size, size, MREMAP_MAYMOVE);
-        if (m == MAP_FAILED)
-            return -1; /* the file grew: harmless, the old mapping stays */
-        b->map = m;
-        b->size = size;
-        return 0;
+        /* Grow: a sealed file may grow, never shrink.  (The receiver holds
+         * the file too and may have grown it past `size`, so that growing
+         * it to `size` would shrink it: then start a new one.) */
+        struct stat st;
+        void *m = MAP_FAILED;
+        if (fstat(b->fd, &st) == 0 &&
+            ((uint64_t)st.st_size >= size || ftruncate(b->fd, (off_t)size) == 0))
+            m = mremap(b->map, b->size, size, MREMAP_MAYMOVE);
+        if (m != MAP_FAILED) {
+            b->map = m;
+            b->size = size;
+            return 0;
+        }
+        pm_bodyfile_drop(b);
     }
     int fd = memfd_create("peermap-msg", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -77,35 +82,59 @@ void pm_bodyview_drop(struct pm_bodyview *v)
     *v = (struct pm_bodyview)PM_BODYVIEW_INIT;
 }
 
+/* PEERMAP_MAP_BODIES=0: never map another process's file; pread() it.
+ * Read once (tests may say otherwise later: pm_bodyview_allow()). */
+static int allowed = -1;
+
+void pm_bodyview_allow(int yes)
+{
+    __atomic_store_n(&allowed, yes ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+static int mapping_allowed(void)
+{
+    int a = __atomic_load_n(&allowed, __ATOMIC_RELAXED);
+    if (a < 0) {
+        const char *e = getenv("PEERMAP_MAP_BODIES");
+        a = !(e && e[0] == '0' && !e[1]);
+        __atomic_store_n(&allowed, a, __ATOMIC_RELAXED);
+    }
+    return a;
+}
+
 const unsigned char *pm_bodyview_map(struct pm_bodyview *v, int fd, dev_t dev, ino_t ino,
                                      uint64_t size, uint64_t need)
 {
     if (v->map && v->dev == dev && v->ino == ino && v->size >= need)
         return v->map;
     pm_bodyview_drop(v);
-    if (need > size || size > SIZE_MAX / 2) {
-        errno = EINVAL;
-        return NULL;
-    }
-    /* Only a memfd sealed against shrinking can never fault us (see
-     * bodyfile.h); seals are never removed, so this holds for good. */
-    int seals = fcntl(fd, F_GET_SEALS);
-    struct statfs fs;
-    if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstatfs(fd, &fs) < 0 ||
-        fs.f_type != TMPFS_MAGIC) {
+    if (!mapping_allowed()) {
         errno = EPERM;
         return NULL;
     }
-    /* What fstat() said is never less than what is there now. */
-    size_t len = (size_t)size;
-    if (!len) {
+    /* Only a memfd sealed against shrinking can never fault us (see
+     * bodyfile.h); seals are never removed, so this holds for good - from
+     * now on: its size is asked after the seal is seen (the sender may
+     * have shrunk it before sealing). */
+    int seals = fcntl(fd, F_GET_SEALS);
+    struct statfs fs;
+    struct stat st;
+    if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstatfs(fd, &fs) < 0 ||
+        fs.f_type != TMPFS_MAGIC || fstat(fd, &st) < 0 || st.st_dev != dev ||
+        st.st_ino != ino) {
+        errno = EPERM;
+        return NULL;
+    }
+    if ((uint64_t)st.st_size < size)
+        size = (uint64_t)st.st_size;
+    if (need > size || size > SIZE_MAX / 2 || size == 0) {
         errno = EINVAL;
         return NULL;
     }
-    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED)
         return NULL;
-    *v = (struct pm_bodyview){ .dev = dev, .ino = ino, .map = m, .size = len };
+    *v = (struct pm_bodyview){ .dev = dev, .ino = ino, .map = m, .size = (size_t)size };
     return m;
 }
 

@@ -19,7 +19,8 @@
  * pool is empty) sealed against shrinking (F_SEAL_SHRINK: a page past a
  * shrunk end raises SIGBUS; a seal is never removed).  Holes read as zeros
  * (a fresh page of the sender's file).  A file that is not so is read with
- * pread() instead, which cannot fault.
+ * pread() instead, which cannot fault; so is every file of a process whose
+ * environment says PEERMAP_MAP_BODIES=0.
  */
 #ifndef PEERMAP_MSG_BODYFILE_H
 #define PEERMAP_MSG_BODYFILE_H
@@ -59,6 +60,9 @@ struct pm_bodyview {
 const unsigned char *pm_bodyview_map(struct pm_bodyview *v, int fd, dev_t dev, ino_t ino,
                                      uint64_t size, uint64_t need);
 void pm_bodyview_drop(struct pm_bodyview *v);
+/* Map other processes' files (1), or never (0); the default comes from
+ * PEERMAP_MAP_BODIES.  For tests of the pread() path. */
+void pm_bodyview_allow(int yes);
 
 /* Read n bytes at `off` of file fd into dst with pread(), the kernel's copy
  * kept out of the slow band of copy.h (through a bounce buffer when dst

@@ -170,6 +170,9 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
     if (c->inband_side >= 0) /* the fd was closed with close(), not detached */
         close(c->inband_side);
     c->inband_side = -1;
+    /* Never another server's files: the old one may keep its mapping. */
+    pm_bodyfile_drop(&c->body);
+    pm_bodyview_drop(&c->reply_view);
     c->inband_trust = -1;
     pthread_mutex_unlock(&c->lock);
     return side ? fd | _NTO_SIDE_CHANNEL : fd;

@@ -24,6 +24,12 @@ static void install_atfork(void)
     pthread_atfork(NULL, NULL, bump_fork_gen);
 }
 
+unsigned pm_fork_gen(void)
+{
+    pthread_once(&atfork_once, install_atfork);
+    return atomic_load(&fork_gen);
+}
+
 int32_t pm_self_tid(void)
 {
     static _Thread_local int32_t tid;

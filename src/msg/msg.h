@@ -205,6 +205,9 @@ struct pm_cconn {
     uint32_t seq;           /* guarded by exchange */
     struct pm_bodyfile body; /* the file for large messages, kept */
     struct pm_bodyview reply_view; /* the server's reply file, mapped; kept */
+    unsigned body_gen;      /* pm_fork_gen() when they were made: a fork
+                             * child makes its own (its parent's server
+                             * keeps the parent's file mapped) */
     int hello;              /* the server has accepted us ... */
     unsigned chflags;       /* ... and its channel has these flags */
     int inband_side;        /* our end of the in-band socket, or -1 */
@@ -333,6 +336,8 @@ void pm_inband_serve(struct pm_cconn *cc, const struct pm_wire_reply *h,
 /* This thread's id, cached: glibc's gettid() is a system call each time,
  * and every message carries it. */
 int32_t pm_self_tid(void);
+/* A number that changes in a child at every fork(). */
+unsigned pm_fork_gen(void);
 
 /* Copy `len` bytes at offset `off` of an iov list from/to a flat buffer. */
 size_t pm_iov_total(const iov_t *iov, size_t parts);

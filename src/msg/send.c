@@ -38,13 +38,20 @@ static void read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64
     }
 }
 
-/* Where a body starts in a page (bodyfile.h): the first part's offset. */
+/* Where in a page a body in a file should start (bodyfile.h): so that its
+ * largest part (a message's data, after a small header) lands at its own
+ * buffer's offset in a page, where the copy is fastest. */
 static uint32_t page_offset_of(const iov_t *iov, size_t parts)
 {
-    for (size_t i = 0; i < parts; i++)
-        if (iov[i].iov_len)
-            return (uint32_t)((uintptr_t)iov[i].iov_base % PM_WIRE_BODY_OFF_MAX);
-    return 0;
+    size_t big = 0, big_at = 0, pos = 0;
+    uintptr_t base = 0;
+    for (size_t i = 0; i < parts; pos += iov[i].iov_len, i++)
+        if (iov[i].iov_len > big) {
+            big = iov[i].iov_len;
+            big_at = pos;
+            base = (uintptr_t)iov[i].iov_base;
+        }
+    return (uint32_t)((base - big_at) % PM_WIRE_BODY_OFF_MAX);
 }
 
 /* pm_msg_sendv_timed(): when this thread must stop waiting (pm_now_ns()),
@@ -244,6 +251,14 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
     struct pm_cconn *c = pm_cconn_begin_exchange(coid, &fd);
     if (!c)
         return -1;
+    unsigned gen = pm_fork_gen();
+    if (c->body_gen != gen) {
+        /* A fork child: the files are its parent's, which the server may
+         * read (or write) for the parent's messages. */
+        pm_bodyfile_drop(&c->body);
+        pm_bodyview_drop(&c->reply_view);
+        c->body_gen = gen;
+    }
     uint64_t total = pm_iov_total(siov, sparts);
     struct pm_wire_send h = {
         .kind = PM_WIRE_MSG, .seq = ++c->seq, .coid = coid,
