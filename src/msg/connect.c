@@ -9,6 +9,7 @@
 
 #include "common/internal.h"
 #include "msg/msg.h"
+#include "trust/trust.h"
 
 /* Indexed by fd.  Entries are never freed, only reused, so a pointer handed
  * out stays valid; the per-entry lock serialises senders and ConnectDetach. */
@@ -136,13 +137,19 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
     if (nd != ND_LOCAL_NODE)
         return pm_fail(EINVAL, "node %u: peermap has no network, only "
                        "ND_LOCAL_NODE", nd);
+    return pm_connect_attach_id(pid, chid, index, flags, NULL);
+}
+
+int pm_connect_attach_id(pid_t pid, int chid, unsigned index, int flags,
+                         struct pm_peer_id *keep)
+{
     if (pid == 0)
         pid = getpid();
     if (pid < 0 || chid <= 0)
         return pm_fail(ESRCH, "no channel %d in process %d", chid, (int)pid);
     int side = (index & _NTO_SIDE_CHANNEL) != 0;
     int cloexec = side || (flags & _NTO_COF_CLOEXEC);
-    int fd = pm_channel_dial(pid, chid, cloexec);
+    int fd = pm_channel_dial_id(pid, chid, cloexec, keep);
     if (fd < 0)
         return -1;
     /* An ordinary coid is the lowest free fd >= index, as on QNX. */
@@ -150,13 +157,18 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
     if (!side && want > (unsigned)fd) {
         int nfd = fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, (int)want);
         close(fd);
-        if (nfd < 0)
+        if (nfd < 0) {
+            if (keep)
+                pm_peer_release(keep);
             return pm_fail(errno == EMFILE ? EAGAIN : errno, "no coid >= %u: %m", want);
+        }
         fd = nfd;
     }
     struct pm_cconn *c = slot(fd, 1);
     if (!c) {
         close(fd);
+        if (keep)
+            pm_peer_release(keep);
         return pm_fail(ENOMEM, "out of memory");
     }
     pthread_mutex_lock(&c->lock);

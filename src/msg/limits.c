@@ -39,13 +39,25 @@ static struct peermap_client_limits set; /* as given; 0 = default */
 static struct use *users;
 static size_t nusers, capusers;
 
+/* RLIMIT_NOFILE, asked of the kernel at most every NOFILE_AGE_NS (lock
+ * held): every accept needs it, and it changes only when the process sets
+ * it. */
+#define NOFILE_AGE_NS 100000000
 static unsigned long long nofile(void)
 {
+    static unsigned long long cached;
+    static int64_t when;
+    int64_t now = pm_now_ns();
+    if (cached && now - when < NOFILE_AGE_NS)
+        return cached;
     struct rlimit r;
     if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur == RLIM_INFINITY ||
         r.rlim_cur > (1ull << 30))
-        return 1ull << 30;
-    return (unsigned long long)r.rlim_cur;
+        cached = 1ull << 30;
+    else
+        cached = (unsigned long long)r.rlim_cur;
+    when = now;
+    return cached;
 }
 
 /* The limits in force, defaults resolved (lock held). */

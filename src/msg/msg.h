@@ -92,6 +92,7 @@ struct pm_sconn {
     int inband_busy;        /* a request waits on it: the waiter closes it
                              * if the connection goes meanwhile */
     struct pm_delegate delegate; /* the caller it speaks for (delegate.c) */
+    uint64_t ino;           /* the socket's inode, 0 until asked */
 };
 
 struct pm_channel {
@@ -147,6 +148,12 @@ struct pm_peer {
     struct pm_client_id who;
 };
 int pm_scoid_peer(int scoid, struct pm_peer *p);
+/* The same without a descriptor (p->fd is -1): instead, when *ngroups > 0,
+ * up to that many of the client's groups as the kernel recorded them at
+ * connect() (SO_PEERGROUPS) into groups[] and their number into *ngroups
+ * (-1 when the kernel would not say: too many), and the socket's inode
+ * (recorded once per connection) into *ino; either may be NULL. */
+int pm_scoid_info(int scoid, struct pm_peer *p, gid_t *groups, int *ngroups, uint64_t *ino);
 
 /* Fill `who` for a connection just accepted on `fd` (client_id.c).  0, or
  * -1 with errno: EMFILE/ENFILE (no descriptor for the client's pidfd), or
@@ -244,6 +251,15 @@ void pm_cconn_end_exchange(struct pm_cconn *c);
  * EAGAIN its backlog stays full past the deadline).  The one place that
  * turns (pid, chid) into a socket. */
 int pm_channel_dial(pid_t pid, int chid, int cloexec);
+/* The same, handing the kernel's record of the proven listener (its pidfd
+ * included: release it with pm_peer_release()) to *keep; for our own
+ * channel, our own ids and no pidfd. */
+struct pm_peer_id;
+int pm_channel_dial_id(pid_t pid, int chid, int cloexec, struct pm_peer_id *keep);
+/* ConnectAttach() (ND_LOCAL_NODE, a side channel or not as `index` says)
+ * that hands the proven listener's record over as pm_channel_dial_id(). */
+int pm_connect_attach_id(pid_t pid, int chid, unsigned index, int flags,
+                         struct pm_peer_id *keep);
 
 /* Send a whole datagram: header + iov body inline, or header + a memory
  * file (bodyfile.h) holding the body from offset `off` (mod 4096) on, which

@@ -97,6 +97,39 @@ int pm_scoid_peer(int scoid, struct pm_peer *p)
     return found ? 0 : pm_fail_over(ESRCH, "no connection %d", scoid);
 }
 
+int pm_scoid_info(int scoid, struct pm_peer *p, gid_t *groups, int *ngroups, uint64_t *ino)
+{
+    int slot = PM_SCOID_SLOT(scoid), found = 0;
+    struct pm_channel *ch = scoid > 0 ? pm_channel_get(PM_SCOID_CHID(scoid)) : NULL;
+    if (!ch)
+        return pm_fail_over(ESRCH, "no connection %d", scoid);
+    pthread_mutex_lock(&ch->lock);
+    if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
+        struct pm_sconn *c = &ch->conns[slot];
+        p->pid = c->pid;
+        p->uid = c->uid;
+        p->gid = c->gid;
+        p->who = c->who;
+        p->fd = -1;
+        /* Under the lock the socket cannot be closed: no dup() needed. */
+        if (ngroups && *ngroups > 0) {
+            socklen_t len = (socklen_t)((size_t)*ngroups * sizeof(gid_t));
+            *ngroups = getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0
+                           ? (int)(len / sizeof(gid_t)) : -1;
+        }
+        if (ino) {
+            struct stat st;
+            if (!c->ino && fstat(c->fd, &st) == 0)
+                c->ino = (uint64_t)st.st_ino;
+            *ino = c->ino;
+        }
+        found = 1;
+    }
+    pthread_mutex_unlock(&ch->lock);
+    pm_channel_put(ch);
+    return found ? 0 : pm_fail_over(ESRCH, "no connection %d", scoid);
+}
+
 /*
  * Descriptors run out.  A listener with connections waiting stays readable,
  * so a server that cannot accept them would wake up for it forever.  One
@@ -176,8 +209,10 @@ static void unpark(struct pm_channel *ch)
 }
 
 /* New clients accepted per wake-up: a flood of connections must not keep
- * the receiving thread from the clients it already has. */
-#define ACCEPT_BATCH 32
+ * the receiving thread from the clients it already has.  One: the listener
+ * stays readable while others wait (level-triggered), so the next wake-up
+ * takes the next, and accepting one costs no accept() that finds none. */
+#define ACCEPT_BATCH 1
 
 /* Take new clients (lock held). */
 static void accept_all(struct pm_channel *ch)
