@@ -603,6 +603,9 @@ int main(int argc, char **argv)
     struct ctx x = { .c = &c, .coid = coid, .big = big };
     const char *mb = getenv("PEERMAP_MAP_BODIES");
     int pread_only = mb && !strcmp(mb, "0");
+    /* BENCH_MSG_ONLY=small: the 16-byte round trips alone (for profiling). */
+    const char *only = getenv("BENCH_MSG_ONLY");
+    int small_only = only && !strcmp(only, "small");
 
     /* The server's buffer is malloc()'s too: the main figures are those of
      * two ordinary programs. */
@@ -618,7 +621,7 @@ int main(int argc, char **argv)
         const char *const nm[] = { "msg_small", "raw_small" };
         measure(&x, k, co, nm, 2, o.n, o.warmup, BLOCK_SMALL, salign);
     }
-    {
+    if (!small_only) {
         const enum kind k[] = { K_MSG_LARGE, K_RAW_LARGE, K_FLOOR, K_MSG_REPLY, K_FLOOR_W };
         const int co[] = { coid, coid, coid, coid, coid };
         const char *const nm[] = { "msg_large", "raw_large", "floor_large", "msg_reply_1m",
@@ -628,7 +631,7 @@ int main(int argc, char **argv)
         measure(&x, k, co, pread_only ? nmp : nm, 5, n_large, w_large, BLOCK_LARGE, salign);
     }
     /* The sweep: page offsets 0..56 at both ends (steps of 8). */
-    for (uint32_t ca = 0; ca < 64 && !pread_only; ca += 8)
+    for (uint32_t ca = 0; ca < 64 && !pread_only && !small_only; ca += 8)
         for (uint32_t sa = 0; sa < 64; sa += 8) {
             char name[32];
             snprintf(name, sizeof name, "msg_large_c%u_s%u", ca, sa);

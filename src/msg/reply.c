@@ -205,6 +205,23 @@ static int finish_fd(rcvid_t rcvid, int error, long status, const iov_t *iov,
     int rc = 0;
     struct pm_wire_reply h = { .kind = error ? PM_WIRE_ERROR : PM_WIRE_REPLY,
                                .seq = c->seq, .status = error ? error : status };
+    uint64_t direct = fd < 0 && !error && !c->reply && !c->reply_in_file
+                          ? pm_iov_total(iov, parts) : UINT64_MAX;
+    if (direct <= PM_WIRE_INLINE_MAX && direct <= c->dstlen) {
+        /* Nothing written before and it fits the client: the caller's
+         * buffers go out as they are, no reply image. */
+        h.len = direct;
+        int sent = pm_send_datagram(c->fd, &h, sizeof h, &h.body_off, iov, parts, direct, 0,
+                                    NULL);
+        if (sent < 0) {
+            int e = errno;
+            rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN ? ESRCH : e,
+                         "rcvid %ld: could not reply (%s)", (long)rcvid, strerror(e));
+        }
+        pm_sconn_finish(c);
+        pm_rcvid_release(ch);
+        return rc;
+    }
     if (!error && reply_put(c, iov, parts, 0) < 0) {
         /* Out of memory: the client gets the error instead of a torn reply. */
         h.kind = PM_WIRE_ERROR;
