@@ -57,180 +57,14 @@ rm_ops=${BENCH_RM_OPS:-5000}
 rm_ops_warmup=${BENCH_RM_OPS_WARMUP:-100}
 rm_wait_ops=${BENCH_RM_WAIT_OPS:-200}
 rm_wait_warmup=${BENCH_RM_WAIT_WARMUP:-10}
+open_n=${BENCH_OPEN_N:-5000}
+open_warmup=${BENCH_OPEN_WARMUP:-500}
 ib_n=${BENCH_IB_N:-2000}
 ib_warmup=${BENCH_IB_WARMUP:-200}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 # With --update, the report is collected and spliced in at the end.
-# The path space: a root client's pm_open() of a root manager's path, with
-# and without a flood of another user's entries (bench_pathspace; the flood
-# needs root to have another user: otherwise only the clean lines).
-if [ -x "$bin/bench_pathspace" ]; then
-    ps_n=${BENCH_PS_N:-2000}
-    ps_warmup=${BENCH_PS_WARMUP:-200}
-    ps_flood=${BENCH_PS_FLOOD:-60000}
-    : >"$tmp/ps"
-    for c in $configs; do
-        cfg=${c%%:*}
-        tcpu=${c#*:}
-        if ! "$bin/bench_pathspace" --caller-cpu 0 --target-cpu "$tcpu" \
-                -n "$ps_n" -w "$ps_warmup" --flood "$ps_flood" >"$tmp/out"; then
-            echo "run.sh: bench_pathspace failed (configuration $cfg)" >&2
-            exit 1
-        fi
-        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/ps"
-    done
-    echo
-    echo "### path space"
-    echo
-    echo "- $ps_n pm_open() + pm_close() (and as many lookups alone) per path space after $ps_warmup warm-up ones, the two path spaces alternating in blocks of 100"
-    echo "- client: this process, root; manager: a forked root child attached in both; flood: $ps_flood entries for \"/\" of a live uid-65534 process (copies of its own entry, as an attacker ignoring the library's limits makes them) and $((ps_flood / 6)) junk names beside them"
-    echo
-    awk -v configs="$configs" '
-{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
-function has(c, k) { return ((c SUBSEP k) in med) }
-END {
-    nc = split(configs, cl, " ")
-    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
-    row[1] = "ps_open_clean|pm_open() + pm_close() of a root manager\x27s path, nothing else attached"
-    row[2] = "ps_open_flood|the same, with the other user\x27s flood"
-    row[3] = "ps_resolve_clean|the path-space lookup alone, nothing else attached"
-    row[4] = "ps_resolve_flood|the lookup alone, with the flood"
-    hdr = "| measurement | what |"; sep = "| --- | --- |"
-    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"; sep = sep " ---: | ---: |" }
-    print hdr " n |"; print sep " ---: |"
-    for (r = 1; r <= 4; r++) {
-        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
-        line = "| " k " | " f[2] " |"
-        for (i = 1; i <= nc; i++) {
-            c = cfg[i]
-            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
-            else line = line " - | - |"
-        }
-        if (any) print line " " n " |"
-    }
-    print ""
-    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
-    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
-    print hdr; print sep
-    q[1] = "ps_open_flood|ps_open_clean|<= 1.1|pm_open() with the flood / without"
-    q[2] = "ps_resolve_flood|ps_resolve_clean||lookup with the flood / without"
-    for (r = 1; r <= 2; r++) {
-        split(q[r], f, "|")
-        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
-        for (i = 1; i <= nc; i++) {
-            c = cfg[i]
-            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0) {
-                x = sprintf("%.2f", med[c, f[1]] / med[c, f[2]])
-                if (f[3] != "") x = x " (" (x + 0 <= substr(f[3], 4) + 0 ? "met" : "not met") ")"
-                line = line " " x " |"
-            } else line = line " - |"
-        }
-        print line
-    }
-}' "$tmp/ps"
-else
-    echo
-    echo "- bench_pathspace: not available (path space not measured)"
-fi
-
-# The FUSE export (peermap export) against pm_read() and tmpfs: bench_export
-# once per configuration (the manager and the export = the target CPU).
-# BENCH_EX_N / BENCH_EX_WARMUP: the 4 KiB reads (default 2000 / 200; the
-# 1 MiB ones a tenth of each; first touches at most 1000).  Needs a user
-# allowed to mount FUSE (root here).
-if [ -x "$bin/bench_export" ]; then
-    ex_n=${BENCH_EX_N:-2000}
-    ex_warmup=${BENCH_EX_WARMUP:-200}
-    : >"$tmp/ex"
-    for c in $configs; do
-        cfg=${c%%:*}
-        tcpu=${c#*:}
-        if ! "$bin/bench_export" --caller-cpu 0 --target-cpu "$tcpu" \
-                -n "$ex_n" -w "$ex_warmup" >"$tmp/out"; then
-            echo "run.sh: bench_export failed (configuration $cfg)" >&2
-            exit 1
-        fi
-        grep '^# export: not measured' "$tmp/out" | head -n 1 >"$tmp/ex_note"
-        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/ex"
-    done
-    echo
-    echo "### the FUSE export (peermap export)"
-    echo
-    if [ ! -s "$tmp/ex" ]; then
-        echo "- the FUSE export: $(sed "s/^# export: //" "$tmp/ex_note")"
-    else
-    echo "- manager: a forked child, one dispatch thread; the export (peermap export): its own process; both on the target CPU, the caller on CPU 0; same/cross as above"
-    echo "- 4 KiB: $ex_n reads of each kind after $ex_warmup warm-up ones, 1 MiB: a tenth of each, kinds alternating in blocks of 50; export reads are of a device (direct I/O: one FUSE request and one _IO_READ per read); first touches: 1000 pages 1 MiB apart, never read before, random order"
-    echo
-    awk -v configs="$configs" '
-{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
-function has(c, k) { return ((c SUBSEP k) in med) }
-function verdict(r, goal,   op, x) {
-    if (goal == "") return r
-    op = substr(goal, 1, 2); x = substr(goal, 4) + 0
-    if (op == "<=") return r " (" (r + 0 <= x ? "met" : "not met") ")"
-    return r " (" (r + 0 >= x ? "met" : "not met") ")"
-}
-END {
-    nc = split(configs, cl, " ")
-    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
-    nr = 0
-    row[++nr] = "ex_pm_read_4k|pm_read() of 4 KiB from the manager"
-    row[++nr] = "ex_export_read_4k|read() of 4 KiB through the export"
-    row[++nr] = "ex_tmpfs_read_4k|pread() of 4 KiB from a tmpfs file"
-    row[++nr] = "ex_pm_read_1m|pm_read() of 1 MiB"
-    row[++nr] = "ex_export_read_1m|read() of 1 MiB through the export"
-    row[++nr] = "ex_tmpfs_read_1m|pread() of 1 MiB from tmpfs"
-    row[++nr] = "ex_export_touch|first touch of a page of an exported mapping (MADV_RANDOM: one page per fault)"
-    row[++nr] = "ex_export_touch_ra|the same with the kernel reading around the fault (the default)"
-    row[++nr] = "ex_export_seq_4k|read() of 4 KiB, sequential, regular file (page cache, read-ahead)"
-    hdr = "| measurement | what |"; sep = "| --- | --- |"
-    for (i = 1; i <= nc; i++) {
-        hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"
-        sep = sep " ---: | ---: |"
-    }
-    print hdr " n |"; print sep " ---: |"
-    for (r = 1; r <= nr; r++) {
-        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
-        line = "| " k " | " f[2] " |"
-        for (i = 1; i <= nc; i++) {
-            c = cfg[i]
-            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
-            else line = line " - | - |"
-        }
-        if (any) print line " " n " |"
-    }
-    # a|b|goal|what: med[a] / med[b]
-    nq = 0
-    q[++nq] = "ex_pm_read_1m|ex_export_read_1m|>= 0.5|1 MiB read throughput: export / pm_read()"
-    q[++nq] = "ex_export_read_4k|ex_pm_read_4k|<= 3|4 KiB read latency: export / pm_read()"
-    q[++nq] = "ex_export_touch|ex_pm_read_4k|<= 3|first touch of an exported page / 4 KiB pm_read()"
-    q[++nq] = "ex_export_touch_ra|ex_pm_read_4k||first touch with read-around / 4 KiB pm_read()"
-    q[++nq] = "ex_export_read_4k|ex_tmpfs_read_4k||4 KiB read latency: export / tmpfs"
-    q[++nq] = "ex_tmpfs_read_1m|ex_export_read_1m||1 MiB read throughput: export / tmpfs"
-    print ""
-    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
-    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
-    print hdr; print sep
-    for (r = 1; r <= nq; r++) {
-        split(q[r], f, "|")
-        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
-        for (i = 1; i <= nc; i++) {
-            c = cfg[i]
-            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0)
-                line = line " " verdict(sprintf("%.2f", med[c, f[1]] / med[c, f[2]]), f[3]) " |"
-            else line = line " - |"
-        }
-        print line
-    }
-}' "$tmp/ex"
-    fi
-else
-    echo
-    echo "- bench_export: not available (the FUSE export not measured)"
-fi
 
 if [ -n "$update" ]; then
     exec 3>&1 >"$tmp/report"
@@ -269,6 +103,17 @@ for c in $configs; do
     fi
     if [ -x "$bin/bench_msg" ]; then
         run "$cfg" "$tcpu" bench_msg -n "$msg_n" -w "$msg_warmup"
+        # The same 1 MiB exchanges when neither end maps the other's
+        # message file (the pread() path): names end in _pread.
+        if ! env PEERMAP_MAP_BODIES=0 "$bin/bench_msg" --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$msg_n" -w "$msg_warmup" >"$tmp/out"; then
+            echo "run.sh: bench_msg (PEERMAP_MAP_BODIES=0) failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/results"
+    fi
+    if [ -x "$bin/bench_open" ]; then
+        run "$cfg" "$tcpu" bench_open -n "$open_n" -w "$open_warmup"
     fi
     if [ -x "$bin/bench_inband" ]; then
         run "$cfg" "$tcpu" bench_inband -n "$ib_n" -w "$ib_warmup"
@@ -343,6 +188,17 @@ function verdict(r, goal,   op, x) {
     return r " (" (r + 0 >= x ? "met" : "not met") ")"
 }
 { med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+# The alignment sweep of bench_msg: its slowest and fastest pairs, as rows.
+$2 ~ /^msg_large_c[0-9]+_s[0-9]+$/ {
+    if (!(($1 SUBSEP "msg_large_sweep_worst") in med) || $3 + 0 > med[$1, "msg_large_sweep_worst"] + 0) {
+        med[$1, "msg_large_sweep_worst"] = $3; p99[$1, "msg_large_sweep_worst"] = $4
+        cnt[$1, "msg_large_sweep_worst"] = $5; worst[$1] = $2
+    }
+    if (!(($1 SUBSEP "msg_large_sweep_best") in med) || $3 + 0 < med[$1, "msg_large_sweep_best"] + 0) {
+        med[$1, "msg_large_sweep_best"] = $3; p99[$1, "msg_large_sweep_best"] = $4
+        cnt[$1, "msg_large_sweep_best"] = $5; best[$1] = $2
+    }
+}
 END {
     nc = split(configs, cl, " ")
     for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
@@ -351,10 +207,31 @@ END {
     if (section == "msg") {
     row[++nr] = "msg_small|MsgSend() -> MsgReceive() -> MsgReply(), 16 bytes each way"
     row[++nr] = "raw_small|raw AF_UNIX SOCK_SEQPACKET ping-pong, 16-byte datagrams"
-    row[++nr] = "msg_large|MsgSend() of 1 MiB, server MsgRead() of all of it, 16-byte reply"
+    row[++nr] = "msg_large|MsgSend() of 1 MiB, server MsgRead() of all of it, 16-byte reply (buffers from malloc())"
     row[++nr] = "raw_large|raw AF_UNIX SOCK_STREAM: 1 MiB written and read, 16 bytes back"
-    q[++nq] = "msg_small|raw_small|<= 1.3|MsgSend() round trip / raw ping-pong, 16 bytes"
-    q[++nq] = "msg_large|raw_large||1 MiB MsgSend() + MsgRead() / raw 1 MiB stream"
+    row[++nr] = "floor_large|the one-copy floor: process_vm_readv() of 1 MiB of the client (same alignment) between two 16-byte datagrams"
+    row[++nr] = "msg_large_sweep_worst|msg_large, the slowest of the 64 placements of the two buffers in their pages (0..56 bytes in)"
+    row[++nr] = "msg_large_sweep_best|msg_large, the fastest of them"
+    row[++nr] = "msg_reply_1m|MsgSend() of 16 bytes, MsgReply() of 1 MiB (buffers from malloc())"
+    row[++nr] = "floor_reply_1m|its floor: process_vm_writev() of 1 MiB into the client between two 16-byte datagrams"
+    row[++nr] = "msg_large_pread|msg_large with PEERMAP_MAP_BODIES=0 (bodies read with pread(), not mapped)"
+    row[++nr] = "msg_reply_1m_pread|msg_reply_1m with PEERMAP_MAP_BODIES=0"
+    row[++nr] = "floor_large_pread|floor_large in that run"
+    row[++nr] = "floor_reply_1m_pread|floor_reply_1m in that run"
+    q[++nq] = "msg_small|raw_small|<= 1.1|MsgSend() round trip / raw ping-pong, 16 bytes"
+    q[++nq] = "msg_large|floor_large|<= 1.3|1 MiB MsgSend() + MsgRead() / the one-copy floor"
+    q[++nq] = "msg_large_sweep_worst|floor_large|<= 1.3|the same, slowest placement of the buffers / the floor"
+    q[++nq] = "msg_reply_1m|floor_reply_1m|<= 1.3|1 MiB MsgReply() / its one-copy floor"
+    q[++nq] = "msg_large|raw_large|<= 1|1 MiB MsgSend() + MsgRead() / raw 1 MiB stream"
+    q[++nq] = "msg_large_pread|floor_large_pread||pread() path: 1 MiB MsgSend() + MsgRead() / the floor"
+    q[++nq] = "msg_reply_1m_pread|floor_reply_1m_pread||pread() path: 1 MiB MsgReply() / its floor"
+    } else if (section == "open") {
+    row[++nr] = "pm_open|pm_open() of an attached path (iofunc defaults, single-threaded manager)"
+    row[++nr] = "pm_close|pm_close() of it"
+    row[++nr] = "open_close|pm_open() + pm_close()"
+    row[++nr] = "open_rtt|one MsgSend() round trip to the same manager, 16 bytes (answered ENOSYS by its dispatch layer)"
+    q[++nq] = "open_close|open_rtt|<= 3|pm_open() + pm_close() / a round trip to the manager"
+    q[++nq] = "pm_open|open_rtt||pm_open() / a round trip to the manager"
     } else if (section == "inband") {
     row[++nr] = "ib_msg_small|(a) MsgSend() round trip, 16 bytes, immediate reply (client)"
     row[++nr] = "ib_mmap_inband|(b) mmap_peer() of 1 anonymous page, in-band (server)"
@@ -413,7 +290,11 @@ END {
         any = 0; n = "-"
         for (i = 1; i <= nc; i++) if (has(cfg[i], k)) { any = 1; n = cnt[cfg[i], k] }
         if (!any) continue
-        line = "| " k " | " f[2] " |"
+        what = f[2]
+        if (k == "msg_large_sweep_worst" || k == "msg_large_sweep_best")
+            for (i = 1; i <= nc; i++)
+                if (has(cfg[i], k)) what = what "; " cfg[i] ": " (k == "msg_large_sweep_worst" ? worst[cfg[i]] : best[cfg[i]])
+        line = "| " k " | " what " |"
         for (i = 1; i <= nc; i++) line = line " " cell(cfg[i], k) " |"
         print line " " n " |"
     }
@@ -442,9 +323,20 @@ if [ -x "$bin/bench_msg" ]; then
     echo
     echo "- round trips: $msg_n after $msg_warmup warm-up ones; 1 MiB: a tenth of each"
     echo "- server: a forked child, one thread; same/cross as above (client = caller)"
-    echo "- raw and message blocks alternate within each measurement"
+    echo "- raw and message blocks alternate within each measurement; the 1 MiB sweep: 20 exchanges per placement (client buffer C, server buffer S bytes into a page: msg_large_cC_sS)"
+    echo "- malloc()'d 1 MiB buffers start 16 bytes into a page at both ends"
     echo
     tables msg
+fi
+
+if [ -x "$bin/bench_open" ]; then
+    echo
+    echo "### opening a resource (pm_open)"
+    echo
+    echo "- $open_n pm_open() + pm_close() cycles after $open_warmup warm-up ones, each followed by one round trip on an open kept for the purpose"
+    echo "- manager: a forked child, single-threaded dispatch loop, iofunc defaults; path space: a fresh directory with the one entry; same/cross as above"
+    echo
+    tables open
 fi
 
 if [ -x "$bin/bench_inband" ]; then
@@ -472,7 +364,7 @@ if [ -x "$bin/bench_resmgr" ]; then
     echo
     echo "### resource managers"
     echo
-    echo "- 1 MiB: $rm_n pm_read()s and $rm_n raw reads after $rm_warmup warm-up ones each, alternating blocks of 50"
+    echo "- 1 MiB: $rm_n pm_read()s, pm_write()s, raw reads and raw writes after $rm_warmup warm-up ones each, alternating blocks of 50"
     echo "- manager: a forked child, one dispatch thread; same/cross as above (client = caller)"
     echo "- 64 clients: forked processes, each $rm_ops ops (64-byte pm_write()/pm_read() alternately), released together; nothing pinned; 4 rounds per manager, pool and single thread alternating, each round a fresh manager and clients ($rm_ops_warmup warm-up ops per client before the release)"
     echo
@@ -489,13 +381,15 @@ END {
     for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
     row[1] = "rm_read_1m|pm_read() of 1 MiB from a manager (_RESMGR_PTR reply)"
     row[2] = "raw_read_1m|raw AF_UNIX SOCK_STREAM: request byte, 1 MiB back"
+    row[3] = "rm_write_1m|pm_write() of 1 MiB to that manager (resmgr_msgread() of all of it)"
+    row[4] = "raw_write_1m|raw AF_UNIX SOCK_STREAM: request byte and 1 MiB, one byte back"
     hdr = "| measurement | what |"; sep = "| --- | --- |"
     for (i = 1; i <= nc; i++) {
         hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs | " cfg[i] " MiB/s |"
         sep = sep " ---: | ---: | ---: |"
     }
     print hdr " n |"; print sep " ---: |"
-    for (r = 1; r <= 2; r++) {
+    for (r = 1; r <= 4; r++) {
         split(row[r], f, "|"); k = f[1]; n = "-"
         line = "| " k " | " f[2] " |"
         for (i = 1; i <= nc; i++) {
@@ -517,11 +411,19 @@ END {
     hdr = "| ratio | goal |"; sep = "| --- | --- |"
     for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
     print hdr; print sep
-    line = "| pm_read() 1 MiB throughput / raw stream throughput (medians) | >= 0.5 |"
+    line = "| pm_read() 1 MiB throughput / raw stream throughput (medians) | >= 0.8 |"
     for (i = 1; i <= nc; i++) {
         c = cfg[i]
         if (((c SUBSEP "rm_read_1m") in med) && med[c, "rm_read_1m"] + 0 > 0)
-            line = line " " verdict(sprintf("%.2f", med[c, "raw_read_1m"] / med[c, "rm_read_1m"]), ">= 0.5") " |"
+            line = line " " verdict(sprintf("%.2f", med[c, "raw_read_1m"] / med[c, "rm_read_1m"]), ">= 0.8") " |"
+        else line = line " - |"
+    }
+    print line
+    line = "| pm_write() 1 MiB throughput / raw stream throughput (medians) | >= 0.8 |"
+    for (i = 1; i <= nc; i++) {
+        c = cfg[i]
+        if (((c SUBSEP "rm_write_1m") in med) && med[c, "rm_write_1m"] + 0 > 0)
+            line = line " " verdict(sprintf("%.2f", med[c, "raw_write_1m"] / med[c, "rm_write_1m"]), ">= 0.8") " |"
         else line = line " - |"
     }
     print line
@@ -746,6 +648,175 @@ END {
 else
     echo
     echo "- bench_shm: not available (shared-memory handles not measured)"
+fi
+
+# The path space: a root client's pm_open() of a root manager's path, with
+# and without a flood of another user's entries (bench_pathspace; the flood
+# needs root to have another user: otherwise only the clean lines).
+if [ -x "$bin/bench_pathspace" ]; then
+    ps_n=${BENCH_PS_N:-2000}
+    ps_warmup=${BENCH_PS_WARMUP:-200}
+    ps_flood=${BENCH_PS_FLOOD:-60000}
+    : >"$tmp/ps"
+    for c in $configs; do
+        cfg=${c%%:*}
+        tcpu=${c#*:}
+        if ! "$bin/bench_pathspace" --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$ps_n" -w "$ps_warmup" --flood "$ps_flood" >"$tmp/out"; then
+            echo "run.sh: bench_pathspace failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/ps"
+    done
+    echo
+    echo "### path space"
+    echo
+    echo "- $ps_n pm_open() + pm_close() (and as many lookups alone) per path space after $ps_warmup warm-up ones, the two path spaces alternating in blocks of 100"
+    echo "- client: this process, root; manager: a forked root child attached in both; flood: $ps_flood entries for \"/\" of a live uid-65534 process (copies of its own entry, as an attacker ignoring the library's limits makes them) and $((ps_flood / 6)) junk names beside them"
+    echo
+    awk -v configs="$configs" '
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+function has(c, k) { return ((c SUBSEP k) in med) }
+END {
+    nc = split(configs, cl, " ")
+    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
+    row[1] = "ps_open_clean|pm_open() + pm_close() of a root manager\x27s path, nothing else attached"
+    row[2] = "ps_open_flood|the same, with the other user\x27s flood"
+    row[3] = "ps_resolve_clean|the path-space lookup alone, nothing else attached"
+    row[4] = "ps_resolve_flood|the lookup alone, with the flood"
+    hdr = "| measurement | what |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"; sep = sep " ---: | ---: |" }
+    print hdr " n |"; print sep " ---: |"
+    for (r = 1; r <= 4; r++) {
+        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
+        line = "| " k " | " f[2] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
+            else line = line " - | - |"
+        }
+        if (any) print line " " n " |"
+    }
+    print ""
+    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
+    print hdr; print sep
+    q[1] = "ps_open_flood|ps_open_clean|<= 1.1|pm_open() with the flood / without"
+    q[2] = "ps_resolve_flood|ps_resolve_clean||lookup with the flood / without"
+    for (r = 1; r <= 2; r++) {
+        split(q[r], f, "|")
+        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0) {
+                x = sprintf("%.2f", med[c, f[1]] / med[c, f[2]])
+                if (f[3] != "") x = x " (" (x + 0 <= substr(f[3], 4) + 0 ? "met" : "not met") ")"
+                line = line " " x " |"
+            } else line = line " - |"
+        }
+        print line
+    }
+}' "$tmp/ps"
+else
+    echo
+    echo "- bench_pathspace: not available (path space not measured)"
+fi
+
+# The FUSE export (peermap export) against pm_read() and tmpfs: bench_export
+# once per configuration (the manager and the export = the target CPU).
+# BENCH_EX_N / BENCH_EX_WARMUP: the 4 KiB reads (default 2000 / 200; the
+# 1 MiB ones a tenth of each; first touches at most 1000).  Needs a user
+# allowed to mount FUSE (root here).
+if [ -x "$bin/bench_export" ]; then
+    ex_n=${BENCH_EX_N:-2000}
+    ex_warmup=${BENCH_EX_WARMUP:-200}
+    : >"$tmp/ex"
+    for c in $configs; do
+        cfg=${c%%:*}
+        tcpu=${c#*:}
+        if ! "$bin/bench_export" --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$ex_n" -w "$ex_warmup" >"$tmp/out"; then
+            echo "run.sh: bench_export failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep '^# export: not measured' "$tmp/out" | head -n 1 >"$tmp/ex_note"
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/ex"
+    done
+    echo
+    echo "### the FUSE export (peermap export)"
+    echo
+    if [ ! -s "$tmp/ex" ]; then
+        echo "- the FUSE export: $(sed "s/^# export: //" "$tmp/ex_note")"
+    else
+    echo "- manager: a forked child, one dispatch thread; the export (peermap export): its own process; both on the target CPU, the caller on CPU 0; same/cross as above"
+    echo "- 4 KiB: $ex_n reads of each kind after $ex_warmup warm-up ones, 1 MiB: a tenth of each, kinds alternating in blocks of 50; export reads are of a device (direct I/O: one FUSE request and one _IO_READ per read); first touches: 1000 pages 1 MiB apart, never read before, random order"
+    echo
+    awk -v configs="$configs" '
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+function has(c, k) { return ((c SUBSEP k) in med) }
+function verdict(r, goal,   op, x) {
+    if (goal == "") return r
+    op = substr(goal, 1, 2); x = substr(goal, 4) + 0
+    if (op == "<=") return r " (" (r + 0 <= x ? "met" : "not met") ")"
+    return r " (" (r + 0 >= x ? "met" : "not met") ")"
+}
+END {
+    nc = split(configs, cl, " ")
+    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
+    nr = 0
+    row[++nr] = "ex_pm_read_4k|pm_read() of 4 KiB from the manager"
+    row[++nr] = "ex_export_read_4k|read() of 4 KiB through the export"
+    row[++nr] = "ex_tmpfs_read_4k|pread() of 4 KiB from a tmpfs file"
+    row[++nr] = "ex_pm_read_1m|pm_read() of 1 MiB"
+    row[++nr] = "ex_export_read_1m|read() of 1 MiB through the export"
+    row[++nr] = "ex_tmpfs_read_1m|pread() of 1 MiB from tmpfs"
+    row[++nr] = "ex_export_touch|first touch of a page of an exported mapping (MADV_RANDOM: one page per fault)"
+    row[++nr] = "ex_export_touch_ra|the same with the kernel reading around the fault (the default)"
+    row[++nr] = "ex_export_seq_4k|read() of 4 KiB, sequential, regular file (page cache, read-ahead)"
+    hdr = "| measurement | what |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) {
+        hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"
+        sep = sep " ---: | ---: |"
+    }
+    print hdr " n |"; print sep " ---: |"
+    for (r = 1; r <= nr; r++) {
+        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
+        line = "| " k " | " f[2] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
+            else line = line " - | - |"
+        }
+        if (any) print line " " n " |"
+    }
+    # a|b|goal|what: med[a] / med[b]
+    nq = 0
+    q[++nq] = "ex_pm_read_1m|ex_export_read_1m|>= 0.5|1 MiB read throughput: export / pm_read()"
+    q[++nq] = "ex_export_read_4k|ex_pm_read_4k|<= 3|4 KiB read latency: export / pm_read()"
+    q[++nq] = "ex_export_touch|ex_pm_read_4k|<= 3|first touch of an exported page / 4 KiB pm_read()"
+    q[++nq] = "ex_export_touch_ra|ex_pm_read_4k||first touch with read-around / 4 KiB pm_read()"
+    q[++nq] = "ex_export_read_4k|ex_tmpfs_read_4k||4 KiB read latency: export / tmpfs"
+    q[++nq] = "ex_tmpfs_read_1m|ex_export_read_1m||1 MiB read throughput: export / tmpfs"
+    print ""
+    hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
+    print hdr; print sep
+    for (r = 1; r <= nq; r++) {
+        split(q[r], f, "|")
+        line = "| " f[4] " | " (f[3] == "" ? "-" : f[3]) " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0)
+                line = line " " verdict(sprintf("%.2f", med[c, f[1]] / med[c, f[2]]), f[3]) " |"
+            else line = line " - |"
+        }
+        print line
+    }
+}' "$tmp/ex"
+    fi
+else
+    echo
+    echo "- bench_export: not available (the FUSE export not measured)"
 fi
 
 if [ -n "$update" ]; then
