@@ -85,7 +85,7 @@ awk '
             mb = med(v["base", m]); lb = lo; hb = hi
             mn = med(v["new", m]); ln = lo; hn = hi
             printf "| %s |%s |%s | %.2f | %.2f | %.2f-%.2f | %.2f-%.2f | %.3f |\n",
-                   m, v["base", m], v["new", m], mb, mn, lb, hb, ln, hn, mb > 0 ? mn / mb : 0
+                   m, v["base", m], v["new", m], mb, mn, lb, hb, ln, hn, (mb > 0 ? mn / mb : 0)
         }
         only = ""
         for (r = 1; r <= n; r++) {
