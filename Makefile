@@ -8,10 +8,12 @@
 # Others: make sanitize (the tests under ASan+UBSan), make fuzz (libFuzzer,
 #         FUZZ_SECONDS each), make bench (make bench-update writes the
 #         results into BENCHMARKS.md), make install PREFIX=/usr/local,
-#         make clean.
+#         make aarch64-test (the suite on an emulated 64-bit ARM machine:
+#         .ci/aarch64/run; needs root for apt), make clean.
 
 BUILD    ?= build
 ASAN     ?= build-asan
+AARCH64  ?= build-aarch64
 FUZZ     ?= build-fuzz
 FUZZ_SECONDS ?= 30
 PREFIX   ?= /usr/local
@@ -19,7 +21,7 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE    ?= cmake
 CTEST    ?= ctest
 
-.PHONY: all build quiet-build demo test check sanitize fuzz bench bench-update install clean
+.PHONY: all build quiet-build demo test check sanitize fuzz bench bench-update install clean aarch64-test
 
 all: build
 
@@ -101,6 +103,10 @@ bench: build
 bench-update: build
 	bench/run.sh --update BENCHMARKS.md $(BUILD)
 
+# The whole suite on an emulated 64-bit ARM machine (.ci/aarch64/run).
+aarch64-test:
+	.ci/aarch64/run $(AARCH64)
+
 # As root, refresh the dynamic linker's cache: /usr/local/lib is searched
 # only through it, and a program linked with -lpeermap would otherwise not
 # find libpeermap.so.0 until the next ldconfig.
@@ -109,4 +115,4 @@ install: build
 	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(FUZZ)
+	rm -rf $(BUILD) $(ASAN) $(FUZZ) $(AARCH64)

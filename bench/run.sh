@@ -24,7 +24,8 @@
 # of each kind of the in-band benchmark (default 2000 / 200), and of the
 # agent benchmark, BENCH_EX_N / BENCH_EX_WARMUP the 4 KiB reads of the FUSE
 # export's benchmark (default 2000 / 200; it needs a user allowed to mount
-# FUSE).
+# FUSE), BENCH_TIMER_N the 1 ms periods of the timer benchmark (default
+# 2000; a tenth as many 10 ms ones).
 set -eu
 
 update=
@@ -817,6 +818,23 @@ END {
 else
     echo
     echo "- bench_export: not available (the FUSE export not measured)"
+fi
+
+# Timer pulses: a periodic timer_create(SIGEV_PULSE) received with
+# MsgReceive(), against a timerfd read directly, 1 ms and 10 ms, pinned to
+# CPU 0.  BENCH_TIMER_N: 1 ms periods measured (default 2000).
+echo
+echo "### timer pulses"
+echo
+if [ -x "$bin/bench_timer" ]; then
+    echo "Periodic timers armed at an absolute time, pinned to CPU 0; lateness = delivery - due time."
+    echo
+    if ! taskset -c 0 "$bin/bench_timer" --caller-cpu 0 -n "${BENCH_TIMER_N:-2000}" --markdown; then
+        echo "run.sh: bench_timer failed" >&2
+        exit 1
+    fi
+else
+    echo "- bench_timer: not available"
 fi
 
 if [ -n "$update" ]; then

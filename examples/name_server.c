@@ -14,7 +14,8 @@
  * The loop handles, as a QNX server must:
  *   - pulses (rcvid 0): _PULSE_CODE_DISCONNECT (a client's connection went:
  *     ConnectDetach() its scoid), _PULSE_CODE_UNBLOCK, and our own PING;
- *   - _IO_CONNECT, which name_open() sends: reply EOK;
+ *   - _IO_CONNECT, which name_open() sends only where QNX's global name
+ *     service would (NAME_FLAG_ATTACH_GLOBAL): reply EOK;
  *   - any other _IO_* message (someone read() our name...): ENOSYS;
  *   - our messages (types below 0x100): CALC, UPPER, STATS, QUIT.
  * It exits 0 after a QUIT message from its own user (others get EPERM), or
@@ -235,7 +236,8 @@ int main(int argc, char **argv)
             continue;
         }
 
-        /* name_open() connects with an _IO_CONNECT: accept it. */
+        /* name_open() with the global name service sends an _IO_CONNECT:
+         * accept it. */
         if (msg.type == _IO_CONNECT) {
             stats.connects++;
             say("_IO_CONNECT from pid %d: accepted", (int)info.pid);

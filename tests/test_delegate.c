@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -226,5 +227,62 @@ TEST(the_manager_s_own_user_may_speak)
     CHECK(coid >= 0);
     if (coid >= 0)
         pm_close(coid);
+    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+}
+
+/* A root export is exempt from the per-user shares; the users it speaks
+ * for are not.  One user opening files through the export by the hundred
+ * is held to that user's share of the manager, and root still gets in. */
+TEST(a_delegated_caller_is_held_to_its_users_share)
+{
+    if (geteuid() != 0)
+        SKIP("needs root: a root sender speaking for uid 65534");
+    REQUIRE(pathspace_fresh() == 0);
+    /* The manager inherits a small descriptor limit: its per-user share of
+     * descriptors is a quarter of it (peermap_set_client_limits(3)). */
+    struct rlimit old, small = { 512, 512 };
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    if (old.rlim_max < small.rlim_max)
+        small.rlim_max = small.rlim_cur = old.rlim_max;
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &small) == 0);
+    struct iom_res res[] = { { "/dlg/share", IOM_FILE, 0644, 0, 0 } };
+    struct target mgr;
+    int started = iom_start(&mgr, res, 1, 0, 0);
+    setrlimit(RLIMIT_NOFILE, &old);
+    REQUIRE(started == 0);
+
+    enum { N = 200 };
+    int coids[N], n = 0, refused = 0, other = 0;
+    struct pm_wire_delegate w = claim(getppid(), 65534, 65534);
+    for (int i = 0; i < N; i++) {
+        int c = open_for("/dlg/share", &w, O_RDONLY);
+        if (c >= 0)
+            coids[n++] = c;
+        else if (c == -EAGAIN)
+            refused++;
+        else
+            other++;
+    }
+    /* 512 / 4 = 128 descriptors for uid 65534, one per connection. */
+    CHECK(n <= 128);
+    CHECK(refused > 0);
+    CHECK_EQ_LONG(other, 0);
+    /* Root, itself or spoken for, is never held to a share. */
+    struct pm_wire_delegate r = claim(getpid(), 0, 0);
+    int c = open_for("/dlg/share", &r, O_RDONLY);
+    CHECK(c >= 0);
+    if (c >= 0)
+        pm_close(c);
+    c = pm_open("/dlg/share", O_RDONLY);
+    CHECK(c >= 0);
+    if (c >= 0)
+        pm_close(c);
+    /* What a user gives back, it may take again. */
+    for (int i = 0; i < n; i++)
+        pm_close(coids[i]);
+    c = open_for("/dlg/share", &w, O_RDONLY);
+    CHECK(c >= 0);
+    if (c >= 0)
+        pm_close(c);
     CHECK_EQ_LONG(iom_stop(&mgr), 0);
 }

@@ -180,8 +180,10 @@ TEST(failures_leave_mask_and_registers_intact)
     fclose(f);
     CHECK(before == after);
     /* Registers: it still runs its loop and answers correctly. */
-    uint64_t v = 0xabcdef;
-    CHECK(obedient_write(&tgt, (uintptr_t)&v, 42) == 0); /* our &v is valid in the fork */
+    /* Static: the same address in the fork, and in no frame of its stack
+     * (a local of ours could be where the target's own calls write). */
+    static uint64_t v = 0xabcdef;
+    CHECK(obedient_write(&tgt, (uintptr_t)&v, 42) == 0);
     CHECK(obedient_read(&tgt, (uintptr_t)&v, &v) == 0 && v == 42);
 }
 
@@ -189,14 +191,15 @@ TEST(munmap_rounds_to_whole_pages)
 {
     pid_t pid = target_pid();
     REQUIRE(pid > 0);
-    char *p = mmap_peer(pid, NULL, 3 * 4096, PROT_READ, MAP_PRIVATE, NOFD, 0);
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    char *p = mmap_peer(pid, NULL, 3 * pg, PROT_READ, MAP_PRIVATE, NOFD, 0);
     REQUIRE(p != MAP_FAILED);
-    /* [p+100, p+4196) covers the first two pages. */
-    CHECK(munmap_peer(pid, p + 100, 4096) == 0);
+    /* [p+100, p+pg+100) covers the first two pages. */
+    CHECK(munmap_peer(pid, p + 100, pg) == 0);
     CHECK_EQ_LONG(maps_has(pid, (uintptr_t)p, 1, NULL), 0);
-    CHECK_EQ_LONG(maps_has(pid, (uintptr_t)p + 4096, 1, NULL), 0);
-    CHECK_EQ_LONG(maps_has(pid, (uintptr_t)p + 8192, 4096, NULL), 1);
-    CHECK(munmap_peer(pid, p + 8192, 4096) == 0);
+    CHECK_EQ_LONG(maps_has(pid, (uintptr_t)p + pg, 1, NULL), 0);
+    CHECK_EQ_LONG(maps_has(pid, (uintptr_t)p + 2 * pg, pg, NULL), 1);
+    CHECK(munmap_peer(pid, p + 2 * pg, pg) == 0);
 }
 
 TEST(abilities_gate_peer_and_exec)
@@ -286,7 +289,8 @@ TEST(map_phys_anon_is_contiguous_or_refused)
     CHECK(p != MAP_FAILED);
     if (p != MAP_FAILED)
         CHECK(munmap_peer(pid, p, 4096) == 0);
-    EXPECT_MAP_ERR(ENOMEM, mmap_peer(pid, NULL, 4u << 20, PROT_READ,
+    /* larger than any huge page (2 MiB .. 1 GiB, page-size dependent) */
+    EXPECT_MAP_ERR(ENOMEM, mmap_peer(pid, NULL, (size_t)1 << 34, PROT_READ,
                                      MAP_PRIVATE | MAP_PHYS | MAP_ANON, NOFD, 0));
 }
 
@@ -299,6 +303,10 @@ TEST(qnx_noop_flags_are_accepted)
     if (p != MAP_FAILED)
         CHECK(munmap_peer(pid, p, 4096) == 0);
 }
+
+#ifndef MAP_32BIT
+#define MAP_32BIT 0 /* x86_64 only: elsewhere no such flag, and its bit unknown */
+#endif
 
 TEST(qnx_flag_values_collide_with_nothing_in_linux)
 {

@@ -31,7 +31,7 @@
 #include "msg/inband.h"
 #include "msg/msg.h"
 
-#define PAGE 4096
+#define PAGE sysconf(_SC_PAGESIZE) /* 4, 16 or 64 KiB on aarch64, never 4096 */
 
 /* ---- the well-behaved client ---- */
 

@@ -336,10 +336,13 @@ TEST(func_init_fills_the_defaults)
     CHECK(f.chown == iofunc_chown_default && f.sync == iofunc_sync_default);
     CHECK(f.lock_ocb == iofunc_lock_ocb_default && f.unlock_ocb == iofunc_unlock_ocb_default);
     CHECK(f.mmap == iofunc_mmap_default);
-    CHECK(f.notify == NULL && f.unblock == NULL && f.utime == NULL && f.openfd == NULL &&
+    CHECK(f.unblock == iofunc_unblock_default && f.close_dup == iofunc_close_dup_default);
+    CHECK(f.notify == NULL && f.utime == NULL && f.openfd == NULL &&
           f.fdinfo == NULL && f.lock == NULL && f.space == NULL && f.shutdown == NULL &&
-          f.msg == NULL && f.reserved == NULL && f.dup == NULL &&
-          f.close_dup == NULL);
+          f.msg == NULL && f.reserved == NULL && f.dup == NULL);
+    /* The 64-bit forms go to read/write/...: no handler of their own. */
+    CHECK(f.power == NULL && f.acl == NULL && f.pause == NULL && f.unpause == NULL &&
+          f.read64 == NULL && f.write64 == NULL && f.notify64 == NULL && f.utime64 == NULL);
 
     /* A shorter table: only its slots are written. */
     void *sentinel;

@@ -42,7 +42,9 @@ enum kind { K_PAT, K_BIG, K_SHM, K_OLD, K_NOMMAP, K_STALL, K_NOXT, K_FORCE, K_ST
 static const char *const kind_name[NK] = { "pat", "big", "shm", "old", "nommap", "stall",
                                           "noxt", "force", "sticky" };
 
-#define PG 4096u
+/* The page size is the kernel's (4, 16 or 64 KiB on aarch64), never 4096. */
+#define PG ((unsigned)sysconf(_SC_PAGESIZE))
+#define PG_MAX 65536u
 #define PAT_SIZE (5 * PG + 100)          /* the last page is mostly past EOF */
 #define BIG_SIZE (1ull << 30)
 #define SHM_SIZE (16 * PG)
@@ -53,7 +55,7 @@ struct stats {
     _Atomic uint64_t bytes_read, bytes_written, writes;
     atomic_int priv_closes;
     atomic_int count_after_close[NK];  /* attr->count after a privileged close */
-    unsigned char content[PAT_SIZE];   /* K_PAT and K_OLD's bytes */
+    unsigned char content[5 * PG_MAX + 100]; /* K_PAT and K_OLD's bytes */
 };
 static struct stats *S;
 static int close_efd = -1;  /* eventfd: a privileged OCB was closed */

@@ -424,6 +424,69 @@ TEST(descriptors_that_come_with_any_datagram_are_closed)
     mgr_stop(&m);
 }
 
+/* ---- event relay endpoints are descriptors the manager holds ---- */
+
+/* Open connections until the manager refuses one.  On each, hand over an
+ * event relay endpoint of our own (a fresh socketpair: the kernel names us
+ * as its maker, so the manager keeps it), then send a message.  Report how
+ * many were served; hold them all until told. */
+static int relay_hoard_body(int in, int out, void *arg)
+{
+    const struct addr *a = arg;
+    if (become_nobody(0) < 0)
+        return 20;
+    int served = 0;
+    for (int i = 0; i < 200; i++) {
+        int s = raw_connect(a);
+        if (s < 0)
+            return 21;
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+            return 22;
+        struct pm_wire_send ev = { .kind = PM_WIRE_EVSOCK };
+        struct pm_wire_send h = { .kind = PM_WIRE_MSG, .seq = 1 };
+        int sent = send_with_fds(s, &ev, sizeof ev, &sv[1], 1, 1) == (ssize_t)sizeof ev &&
+                   send(s, &h, sizeof h, MSG_NOSIGNAL) == (ssize_t)sizeof h;
+        close(sv[0]);
+        close(sv[1]);
+        if (!sent || await_verdict(s) != 1) {
+            close(s); /* refused: this user holds its share */
+            break;
+        }
+        served++;
+    }
+    if (child_write_full(out, &served, sizeof served) < 0)
+        return 23;
+    char q;
+    child_read_full(in, &q, 1);
+    return 0;
+}
+
+TEST(a_clients_event_relays_count_against_its_users_descriptors)
+{
+    NEED_ROOT();
+    struct mgr_cfg cfg = { .set_limits = 1, .lim = { .fds = 16 } };
+    struct mgr m;
+    REQUIRE(mgr_start(&m, &cfg) == 0);
+    int before = count_fds(m.t.pid);
+    REQUIRE(before > 0);
+    struct target att;
+    REQUIRE(target_start(&att, relay_hoard_body, &m.a) == 0);
+    int served = -1;
+    CHECK(target_read(&att, &served, sizeof served, WAIT_MS * 3) == 0);
+    /* A socket and a relay each: half the share in connections. */
+    CHECK_EQ_LONG(served, 8);
+    int held = count_fds(m.t.pid) - before;
+    CHECK(held <= 16);
+    CHECK_EQ_LONG(root_exchange(&m.a), 4);
+    char q = 0;
+    target_write(&att, &q, 1);
+    CHECK_EQ_LONG(target_finish(&att, WAIT_MS), 0);
+    /* The attacker gone, everything it made the manager hold is let go. */
+    CHECK(settles_at(m.t.pid, before) <= before);
+    mgr_stop(&m);
+}
+
 /* ---- a manager out of descriptors ---- */
 
 struct flood {

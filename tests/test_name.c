@@ -2,7 +2,9 @@
  * Named channels (src/resmgr/name_attach.c): name_attach / name_open /
  * name_close / name_detach, with a server written as QNX code writes one
  * (MsgReceive on attach->chid, EOK to _IO_CONNECT, ENOSYS to other _IO_*
- * messages, pulses handled), and with a dispatch-based server.
+ * messages, pulses handled), with one that refuses every _IO_* message
+ * (name_open() sends none, as QNX 7.1 without gns), and with a
+ * dispatch-based server.
  *
  * Servers run in forked children (synchronised by pipes and waitpid) or in
  * a thread of the test; every test has its own path space.
@@ -117,24 +119,25 @@ TEST(name_open_reaches_a_qnx_style_server)
     REQUIRE(target_start(&t, qnx_server, "pm_test_srv") == 0);
     REQUIRE(expect(&t, 'r') == 0);
 
+    /* As QNX 7.1 does without its global name service: a side channel,
+     * and no message at all. */
     int coid = name_open("pm_test_srv", 0);
     REQUIRE(coid >= 0);
-    CHECK(expect(&t, 'c') == 0);
-    /* The connection is close-on-exec, as QNX's name_open() makes it. */
-    CHECK(fcntl(coid, F_GETFD) & FD_CLOEXEC);
+    CHECK(coid & _NTO_SIDE_CHANNEL);
     struct my_msg m = { .type = MY_ADD, .value = 41 };
     CHECK_EQ_LONG(MsgSend(coid, &m, sizeof m, NULL, 0), 42);
     struct _io_read r = { .type = _IO_READ, .nbytes = 8 };
     errno = 0;
     CHECK(MsgSend(coid, &r, sizeof r, NULL, 0) == -1 && errno == ENOSYS);
-    CHECK(expect(&t, 'x') == 0);
+    CHECK(expect(&t, 'x') == 0); /* the first thing the server saw */
     CHECK_EQ_LONG(name_close(coid), 0);
     /* The server hears of it, and ConnectDetach(scoid) there is fine. */
     CHECK(expect(&t, 'd') == 0);
     CHECK(expect(&t, 'k') == 0);
 
-    /* A second client, which then asks the server to go. */
-    coid = name_open("pm_test_srv", 0);
+    /* A second client, through the global name service's path: the
+     * _IO_CONNECT a server written for gns expects. */
+    coid = name_open("pm_test_srv", NAME_FLAG_ATTACH_GLOBAL);
     REQUIRE(coid >= 0);
     CHECK(expect(&t, 'c') == 0);
     m.type = MY_QUIT;
@@ -145,6 +148,61 @@ TEST(name_open_reaches_a_qnx_style_server)
     /* name_detach() removed the name. */
     errno = 0;
     CHECK(name_open("pm_test_srv", 0) == -1 && errno == ENOENT);
+}
+
+/* A server as QNX 7 code often is: every _IO_* message, _IO_CONNECT
+ * included, gets ENOSYS; its own messages and pulses are served. */
+static int enosys_server(int in, int out, void *arg)
+{
+    (void)in;
+    (void)arg;
+    name_attach_t *att = name_attach(NULL, "pm_enosys", 0);
+    if (!att)
+        return 10;
+    child_write_full(out, "r", 1);
+    union { uint16_t type; struct _pulse pulse; struct my_msg my; char raw[256]; } msg;
+    for (;;) {
+        rcvid_t rcvid = MsgReceive(att->chid, &msg, sizeof msg, NULL);
+        if (rcvid < 0)
+            return 11;
+        if (rcvid == 0) {
+            if (msg.pulse.code == 7)
+                child_write_full(out, "p", 1);
+            continue;
+        }
+        if (msg.type >= _IO_BASE && msg.type <= _IO_MAX) {
+            MsgError(rcvid, ENOSYS);
+            continue;
+        }
+        if (msg.type == MY_QUIT) {
+            MsgReply(rcvid, EOK, NULL, 0);
+            return 0;
+        }
+        MsgReply(rcvid, msg.my.value * 2, NULL, 0);
+    }
+}
+
+TEST(name_open_works_with_servers_that_refuse_every_io_message)
+{
+    REQUIRE(pathspace_fresh() == 0);
+    struct target t;
+    REQUIRE(target_start(&t, enosys_server, NULL) == 0);
+    REQUIRE(expect(&t, 'r') == 0);
+    int coid = name_open("pm_enosys", 0);
+    REQUIRE(coid >= 0);
+    struct my_msg m = { .type = MY_ADD, .value = 21 };
+    CHECK_EQ_LONG(MsgSend(coid, &m, sizeof m, NULL, 0), 42);
+    /* A pulse-only conversation needs no message at all. */
+    CHECK_EQ_LONG(MsgSendPulse(coid, 10, 7, 0), 0);
+    CHECK(expect(&t, 'p') == 0);
+    /* Where gns would send the connect, its ENOSYS is name_open()'s. */
+    errno = 0;
+    CHECK(name_open("pm_enosys", NAME_FLAG_ATTACH_GLOBAL) == -1 && errno == ENOSYS);
+    m.type = MY_QUIT;
+    CHECK_EQ_LONG(MsgSend(coid, &m, sizeof m, NULL, 0), 0);
+    int status = target_finish(&t, 5000);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    name_close(coid);
 }
 
 TEST(unknown_name_is_enoent)
@@ -325,7 +383,7 @@ TEST(server_exit_fails_the_clients_next_send)
     struct target t;
     REQUIRE(target_start(&t, held_server, NULL) == 0);
     REQUIRE(expect(&t, 'r') == 0);
-    int coid = name_open("pm_going", 0);
+    int coid = name_open("pm_going", NAME_FLAG_ATTACH_GLOBAL);
     REQUIRE(coid >= 0);
     CHECK(expect(&t, 'c') == 0);
     char go = 'g';

@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -980,6 +981,73 @@ TEST(thread_pool_serves_concurrent_clients_on_several_threads)
     CHECK_EQ_LONG(dispatch_destroy(dpp), 0);
 }
 
+/* ---- glibc's set*id() interrupts every other thread: the pool goes on ---- */
+
+static int pool_tid;
+static atomic_int pool_eintr;
+/* The system call glibc's epoll_wait() makes (aarch64 has only pwait). */
+#ifdef SYS_epoll_wait
+#define EPOLL_WAIT_NR SYS_epoll_wait
+#else
+#define EPOLL_WAIT_NR SYS_epoll_pwait
+#endif
+
+static dispatch_context_t *counting_block(dispatch_context_t *ctp)
+{
+    __atomic_store_n(&pool_tid, (int)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+    dispatch_context_t *r = dispatch_block(ctp);
+    if (!r && errno == EINTR)
+        atomic_fetch_add(&pool_eintr, 1);
+    return r;
+}
+
+static int answer_func(message_context_t *ctp, int code, unsigned flags, void *handle)
+{
+    (void)flags;
+    (void)handle;
+    MsgReply(ctp->rcvid, code + 1, NULL, 0);
+    return 0;
+}
+
+TEST(a_pool_thread_survives_another_threads_setuid)
+{
+    dispatch_t *dpp = dispatch_create();
+    REQUIRE(dpp);
+    CHECK_EQ_LONG(message_attach(dpp, NULL, 0x2000, 0x2000, answer_func, NULL), 0);
+    thread_pool_attr_t pa;
+    memset(&pa, 0, sizeof pa);
+    pa.handle = dpp;
+    pa.context_alloc = dispatch_context_alloc;
+    pa.block_func = counting_block;
+    pa.unblock_func = dispatch_unblock;
+    pa.handler_func = dispatch_handler;
+    pa.context_free = dispatch_context_free;
+    pa.lo_water = pa.hi_water = pa.increment = pa.maximum = 1; /* one thread, never more */
+    thread_pool_t *tp = thread_pool_create(&pa, 0);
+    REQUIRE(tp);
+    CHECK_EQ_LONG(thread_pool_start(tp), 0);
+    int coid = message_connect(dpp, MSG_FLAG_SIDE_CHANNEL);
+    REQUIRE(coid >= 0);
+    uint16_t t[4] = { 0x2000, 0, 0, 0 };
+    uint64_t ns = 10000000000ull;
+    /* The one pool thread waits in MsgReceive(), i.e. epoll_wait(). */
+    CHECK(thread_in_syscall(&pool_tid, EPOLL_WAIT_NR, 10000) == 0);
+    /* glibc makes every other thread of the process take SIGSETXID for a
+     * setuid(): epoll_wait() then fails with EINTR, whatever SA_RESTART
+     * says (QNX's MsgReceive() may fail so on a signal too). */
+    CHECK_EQ_LONG(setuid(geteuid()), 0);
+    for (int i = 0; i < 10000 && atomic_load(&pool_eintr) == 0; i++)
+        poll(NULL, 0, 1);
+    CHECK_EQ_LONG(atomic_load(&pool_eintr), 1);
+    /* The pool blocked again rather than lose its thread: a message is
+     * still answered. */
+    TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_SEND | _NTO_TIMEOUT_REPLY, NULL, &ns, NULL);
+    CHECK_EQ_LONG(MsgSend(coid, t, sizeof t, NULL, 0), 0x2001);
+    ConnectDetach(coid);
+    CHECK_EQ_LONG(thread_pool_destroy(tp), 0);
+    CHECK_EQ_LONG(dispatch_destroy(dpp), 0);
+}
+
 static int exiting_manager(int in, int out, void *arg)
 {
     (void)arg;
@@ -1092,7 +1160,7 @@ TEST(dispatch_argument_errors)
     CHECK(ctp->resmgr_context.msg_max_size >= sizeof(resmgr_iomsgs_t));
     CHECK(ctp->resmgr_context.nparts_max >= 1);
     /* dispatch_unblock() before anyone blocks stops the next block. */
-    CHECK_EQ_LONG(dispatch_unblock(ctp), 0);
+    dispatch_unblock(ctp);
     errno = 0;
     CHECK(dispatch_block(ctp) == NULL && errno == ECANCELED);
     dispatch_context_free(ctp);

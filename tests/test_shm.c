@@ -32,7 +32,7 @@
 #include "sys/shm_handle.h"
 #include "shm/shm.h"
 
-#define PAGE 4096
+#define PAGE sysconf(_SC_PAGESIZE) /* 4, 16 or 64 KiB on aarch64, never 4096 */
 #define TEXT "handle test: the creator wrote this"
 
 static int count_fds(void)

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <sys/neutrino.h>
 #include <sys/resmgr.h>
@@ -50,7 +51,14 @@ dispatch_context_t *dispatch_block(dispatch_context_t *ctp);
  * (the client was answered with ENOSYS). */
 int dispatch_handler(dispatch_context_t *ctp);
 /* Stop dispatch_block() in every thread (they return NULL with ECANCELED). */
-int dispatch_unblock(dispatch_context_t *ctp);
+void dispatch_unblock(dispatch_context_t *ctp);
+/* dispatch_block() on this handle gives up after reltime (NULL: never):
+ * it then returns ctp with ctp->message_context.rcvid == -1, which
+ * dispatch_handler() passes over.  0, or -1 with EINVAL. */
+int dispatch_timeout(dispatch_t *dpp, struct timespec *reltime);
+/* A connection to the dispatch's own channel (for pulses to ourselves,
+ * e.g. from another thread); MSG_FLAG_SIDE_CHANNEL: a side channel. */
+int message_connect(dispatch_t *dpp, int flags);
 
 /* Messages whose first 16 bits (the type) are in [low, high] go to func;
  * MSG_FLAG_TYPE_PULSE with pulse codes in [low, high] likewise. */
@@ -64,6 +72,7 @@ typedef struct _message_attr {
 #define MSG_FLAG_ALLOC_PULSE  0x0002u /* pulse_attach(): pick a free code */
 #define MSG_FLAG_CROSS_ENDIAN 0x0004u /* accepted */
 #define MSG_FLAG_DEFAULT_FUNC 0x0008u /* func also gets unmatched types */
+#define MSG_FLAG_SIDE_CHANNEL 0x0010u /* message_connect(): a side channel */
 #define _DISPATCH_MAX_PULSE_CODE 127
 
 int message_attach(dispatch_t *dpp, message_attr_t *attr, int low, int high,
@@ -123,14 +132,23 @@ typedef struct _name_attach {
     int zero[2];
 } name_attach_t;
 
-#define NAME_FLAG_ATTACH_GLOBAL 0x0002u /* accepted: there is no network */
+#define NAME_FLAG_ATTACH_GLOBAL 0x0002u /* no network: the local name; for
+                                           name_open(), also the _IO_CONNECT
+                                           QNX's gns would send */
 #define NAME_FLAG_DETACH_SAVEDPP 0x0001u /* name_detach() keeps the dispatch */
+/* name_open(): the connection's _NTO_COF_* flags. */
+#define _NAME_FLAG_COF_CLOEXEC    0x0010u /* always: side channels are */
+#define _NAME_FLAG_COF_INSECURE   0x0020u
+#define _NAME_FLAG_COF_NOEVENT    0x0040u /* the server may deliver no event */
+#define _NAME_FLAG_COF_REG_EVENTS 0x0080u /* ... registered events only */
 
 /* Register `name` (no '/', or a relative path) for a new channel created
  * with _NTO_CHF_DISCONNECT | _NTO_CHF_COID_DISCONNECT | _NTO_CHF_UNBLOCK,
  * as on QNX; with dpp NULL a dispatch handle is made.  Clients reach it with
- * name_open(name), which sends the _IO_CONNECT a server written for QNX
- * expects (reply EOK to it). */
+ * name_open(name): a side-channel connection and, as on QNX 7.1 without
+ * its global name service, no message (NAME_FLAG_ATTACH_GLOBAL, or
+ * PEERMAP_NAME_OPEN_CONNECT=1 in the environment, send the _IO_CONNECT a
+ * server written for gns expects: reply EOK to it). */
 name_attach_t *name_attach(dispatch_t *dpp, const char *name, unsigned flags);
 int name_detach(name_attach_t *attach, unsigned flags);
 int name_open(const char *name, int flags);

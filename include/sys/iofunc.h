@@ -16,6 +16,7 @@
 #define PEERMAP_SYS_IOFUNC_H
 
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -276,8 +277,74 @@ int iofunc_mmap_ext(resmgr_context_t *ctp, io_mmap_ext_t *msg, iofunc_ocb_t *ocb
                     iofunc_attr_t *attr, uint32_t const flags, struct stat const *const stat);
 int iofunc_mmap_default_ext(resmgr_context_t *ctp, io_mmap_ext_t *msg, IOFUNC_OCB_T *ocb);
 
+/* The unblock handler iofunc_func_init() installs: lets go a client that
+ * the iofunc layer itself holds (it holds none: no record locks here) and
+ * otherwise returns _RESMGR_DEFAULT, which the framework answers with
+ * EINTR to the client. */
+int iofunc_unblock_default(resmgr_context_t *ctp, io_pulse_t *msg, IOFUNC_OCB_T *ocb);
+/* The close_dup handler iofunc_func_init() installs: releases what the
+ * iofunc layer keeps per client (nothing without record locks): EOK. */
+int iofunc_close_dup_default(resmgr_context_t *ctp, io_close_t *msg, IOFUNC_OCB_T *ocb);
+
 int iofunc_pathconf_default(resmgr_context_t *ctp, io_pathconf_t *msg, IOFUNC_OCB_T *ocb);
 int iofunc_sync_default(resmgr_context_t *ctp, io_sync_t *msg, IOFUNC_OCB_T *ocb);
+
+/* ---- notification (ionotify(), poll(), select() on the resource) ----
+ *
+ * A manager keeps three lists - input, output, out-of-band - usually in its
+ * attribute structure, initialised with IOFUNC_NOTIFY_INIT(), and calls:
+ *   iofunc_notify()          from its notify handler: answers POLL, and
+ *                            arms the client's event (POLLARM/TRANARM/
+ *                            CONDARM) for the conditions not met now (trig
+ *                            says which are); returns the handler's answer.
+ *   iofunc_notify_trigger()  when `count` items are there (data to read,
+ *                            room to write...): every entry of list `index`
+ *                            whose count is reached gets its event
+ *                            (MsgDeliverEvent()) and is disarmed.
+ *   iofunc_notify_remove()   when a client closes: its entries go.
+ * The lists belong to the manager: call these with the attribute locked
+ * (lock_ocb, or iofunc_attr_lock()), as every handler runs.  An entry whose
+ * client has gone (its connection closed, even if a new client got the
+ * same connection id) is dropped, never delivered to someone else.
+ */
+#define IOFUNC_NOTIFY_INPUT  0
+#define IOFUNC_NOTIFY_OUTPUT 1
+#define IOFUNC_NOTIFY_OBAND  2
+#define IOFUNC_NOTIFY_COUNT  3
+
+#ifndef SI_NOTIFY
+/* A pulse or signal code: the delivered value then carries the condition
+ * that fired (_NOTIFY_COND_INPUT << index) in its top bits. */
+#define SI_NOTIFY (-65)
+#endif
+
+typedef struct _iofunc_notify_event {
+    struct _iofunc_notify_event *next;
+    rcvid_t  rcvid;         /* the message that armed it */
+    int32_t  scoid;         /* the client's connection... */
+    int32_t  coid;          /* ...and its coid on it */
+    int32_t  cnt;           /* deliver when the count reaches this */
+    struct sigevent event;
+    uint64_t conn;          /* the connection's identity (the library's) */
+} iofunc_notify_event_t;
+
+typedef struct _iofunc_notify {
+    int32_t cnt;            /* entries in list */
+    iofunc_notify_event_t *list;
+} iofunc_notify_t;
+
+#define IOFUNC_NOTIFY_INIT(nop) \
+    memset((nop), 0, IOFUNC_NOTIFY_COUNT * sizeof(iofunc_notify_t))
+
+int iofunc_notify(resmgr_context_t *ctp, io_notify_t *msg, iofunc_notify_t *nop, int trig,
+                  const int *notifycounts, int *armed);
+void iofunc_notify_trigger(iofunc_notify_t *nop, int count, int index);
+/* Only the entries of ctp's client (all with ctp NULL). */
+void iofunc_notify_trigger_strict(resmgr_context_t *ctp, iofunc_notify_t *nop, int count,
+                                  int index);
+void iofunc_notify_remove(resmgr_context_t *ctp, iofunc_notify_t *nop);
+/* The first `lim` lists only. */
+void iofunc_notify_remove_strict(resmgr_context_t *ctp, iofunc_notify_t *nop, int lim);
 
 /* Apply the IOFUNC_ATTR_ATIME/MTIME/CTIME flags: set those times to now. */
 int iofunc_time_update(iofunc_attr_t *attr);

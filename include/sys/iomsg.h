@@ -477,6 +477,33 @@ typedef union {
     struct _io_notify_reply o;
 } io_notify_t;
 
+/* _io_notify.action */
+#define _NOTIFY_ACTION_POLL    0x0 /* say which conditions hold; arm nothing */
+#define _NOTIFY_ACTION_POLLARM 0x1 /* ... and if none does, arm the event */
+#define _NOTIFY_ACTION_TRANARM 0x2 /* arm for the next transition to "holds" */
+#define _NOTIFY_ACTION_CONDARM 0x3 /* arm only if none holds (no answer) */
+#define _NOTIFY_ACTION_MASK    0x3
+/* _io_notify.flags, the reply's flags: conditions */
+#define _NOTIFY_COND_INPUT  0x10000000 /* data to read */
+#define _NOTIFY_COND_OUTPUT 0x20000000 /* room to write */
+#define _NOTIFY_COND_OBAND  0x40000000 /* out-of-band data */
+#define _NOTIFY_COND_MASK   0x70000000
+#define _NOTIFY_COND_EXTEN  ((int32_t)0x80000000) /* extended conditions follow
+                                                     (not looked at: the three
+                                                     above are) */
+
+/*
+ * ionotify(): arm the manager of `fd` (a descriptor from pm_open()) to
+ * deliver `event` when one of the conditions in flags holds (action:
+ * _NOTIFY_ACTION_*), or, with event NULL, disarm them.  Returns the
+ * conditions that hold now (_NOTIFY_COND_* bits), or -1 with errno (the
+ * manager's: ENOSYS when it has no notify handler).  The event is
+ * delivered with MsgDeliverEvent(): a pulse on one of the caller's coids,
+ * a signal...; SIGEV_PM_CONNECTION makes fd itself readable instead (what
+ * pm_poll() waits for).
+ */
+int ionotify(int fd, int action, int flags, const struct sigevent *event);
+
 /* devctl(): a device command (see <devctl.h>), with nbytes of data after
  * the header both ways. */
 struct _io_devctl {

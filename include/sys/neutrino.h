@@ -19,6 +19,7 @@
 #include <sys/siginfo.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,7 +63,16 @@ typedef long rcvid_t;
 /* ConnectAttach(): a side channel connection (not inherited, not in the
  * file-descriptor range) and close-on-exec. */
 #define _NTO_SIDE_CHANNEL 0x40000000
-#define _NTO_COF_CLOEXEC  0x0001
+#define _NTO_COF_CLOEXEC    0x0001
+#define _NTO_COF_DEAD       0x0002 /* accepted */
+#define _NTO_COF_NOSHARE    0x0040 /* accepted */
+#define _NTO_COF_NETCON     0x0080 /* accepted */
+#define _NTO_COF_NONBLOCK   0x0100 /* accepted */
+#define _NTO_COF_ASYNC      0x0200 /* accepted */
+#define _NTO_COF_GLOBAL     0x0400 /* accepted */
+#define _NTO_COF_NOEVENT    0x0800 /* the server may deliver no event on it */
+#define _NTO_COF_INSECURE   0x1000 /* accepted (set by QNX's kernel itself) */
+#define _NTO_COF_REG_EVENTS 0x2000 /* the server may deliver registered events only */
 
 int ChannelCreate(unsigned flags);
 int ChannelDestroy(int chid);
@@ -83,9 +93,16 @@ struct _msg_info {
     int32_t  srcmsglen; /* bytes the client sent */
     int32_t  dstmsglen; /* bytes the client can receive in the reply */
     int16_t  priority;
-    int16_t  flags;
+    int16_t  flags;     /* _NTO_MI_* */
     uint32_t reserved;
 };
+
+/* struct _msg_info flags. */
+#define _NTO_MI_ENDIAN_BIG  0x0001 /* never: one machine, one byte order */
+#define _NTO_MI_ENDIAN_DIFF 0x0002 /* never */
+#define _NTO_MI_UNBLOCK_REQ 0x0100 /* the client asked to be unblocked (a
+                                      signal, or a TimerTimeout()) and waits
+                                      for the server's answer */
 
 long MsgSend(int coid, const void *smsg, size_t sbytes, void *rmsg, size_t rbytes);
 long MsgSendnc(int coid, const void *smsg, size_t sbytes, void *rmsg, size_t rbytes);
@@ -133,12 +150,103 @@ struct _pulse {
 
 int MsgSendPulse(int coid, int priority, int code, int value);
 
-/* Pulses as events (SIGEV_PULSE_INIT() and the rest of the sigevent
- * family, and how QNX's sigevent members are carried): <sys/siginfo.h>. */
+/* ---- events ----
+ * struct sigevent as QNX fills it (sigev_coid, sigev_code, sigev_priority,
+ * the QNX-only types and flags, the SIGEV_*_INIT() macros): <sys/siginfo.h>.
+ * Besides those: */
+#ifndef sigev_handle
+#define sigev_handle sigev_signo /* a registered event's handle (QNX 7.1) */
+#endif
+/* peermap's own type: a notification that makes the client's connection to
+ * the server readable (a PM_WIRE_NOTIFY datagram on it), for poll() and
+ * select() on a descriptor from pm_open(); see ionotify(3). */
+#define SIGEV_PM_CONNECTION 0x3f
 
-/* Deliver `event` to the client of `rcvid` (its pid gets it): a pulse to the
- * connection named in the event, or a signal (SIGEV_SIGNAL). */
+/*
+ * Deliver `event` to the client of `rcvid` (0: to this process), as its
+ * kernel would: a pulse goes out on the client's own connection sigev_coid,
+ * a signal is raised in the client.  See MsgDeliverEvent(3) for how the
+ * event reaches another process, and what it may do there.
+ */
 int MsgDeliverEvent(rcvid_t rcvid, const struct sigevent *event);
+
+/* QNX 7.1 secure events.  MsgRegisterEvent() keeps `event` in this process
+ * and turns *event into a handle that only the server behind `coid` (-1:
+ * any server) can deliver; the server cannot change what it delivers but
+ * for sigev_value when the event was made updateable first. */
+int MsgRegisterEvent(struct sigevent *event, int coid);
+int MsgUnregisterEvent(const struct sigevent *event);
+/* Is `event` well formed, and deliverable to the client of rcvid (0: to
+ * this process)?  EOK, or -1 with EINVAL, EBADF, ESRCH, EACCES. */
+int MsgVerifyEvent(rcvid_t rcvid, const struct sigevent *event);
+
+/* ---- receiving pulses only ---- */
+
+/* MsgReceive() that takes only pulses: messages wait for MsgReceive(). */
+int MsgReceivePulse(int chid, void *pulse, size_t bytes, struct _msg_info *info);
+int MsgReceivePulsev(int chid, const iov_t *riov, size_t rparts, struct _msg_info *info);
+
+/* ---- timers ---- */
+
+struct _itimer {
+    uint64_t nsec;           /* first expiry: relative, or absolute with TIMER_ABSTIME */
+    uint64_t interval_nsec;  /* then every interval_nsec; 0: once */
+};
+
+struct _timer_info {
+    struct _itimer itime;    /* as set (absolute expiry, interval) */
+    struct _itimer otime;    /* time left to the next expiry, interval */
+    uint32_t flags;          /* _NTO_TI_* */
+    int32_t  tid;            /* 0: the process */
+    int32_t  notify;         /* the event's sigev_notify */
+    clockid_t clockid;
+    uint32_t overruns;       /* expiries whose event could not be delivered */
+    struct sigevent event;
+};
+
+#define _NTO_TI_ACTIVE         0x0001u
+#define _NTO_TI_ABSOLUTE       0x0002u
+#define _NTO_TI_EXPIRED        0x0004u
+#define _NTO_TI_TOD_BASED      0x0008u
+#define _NTO_TI_TARGET_PROCESS 0x0010u
+#define _NTO_TI_PRECISE        0x0020u
+#define _NTO_TIMER_SEARCH         0x0001
+#define _NTO_TIMER_RESET_OVERRUNS 0x0002
+#ifndef TIMER_TOLERANCE
+#define TIMER_TOLERANCE 0x0004 /* accepted; no harmonization on Linux */
+#define TIMER_PRECISE   0x0008 /* accepted */
+#endif
+
+/* A timer that delivers `event` (a pulse, a signal, SIGEV_THREAD...) each
+ * time it expires.  Returns the timer's id (>= 0) or -1. */
+int TimerCreate(clockid_t clock_id, const struct sigevent *event);
+int TimerDestroy(int id);
+/* flags: 0 (relative) or TIMER_ABSTIME; itime->nsec 0 disarms. */
+int TimerSettime(int id, int flags, const struct _itimer *itime, struct _itimer *oitime);
+/* pid 0 or getpid(): this process's timers only. */
+int TimerInfo(pid_t pid, int id, int flags, struct _timer_info *info);
+
+/* ---- kernel timeouts ----
+ * The next MsgSend*() / MsgReceive*() of this thread that would block in a
+ * state named in flags gives up (ETIMEDOUT) when ntime (ns, relative, or
+ * absolute with TIMER_ABSTIME) passes; ntime NULL: at once, if it would
+ * block at all.  notify: NULL or SIGEV_UNBLOCK.  Returns the flags of the
+ * timeout this one replaces. */
+#define _NTO_TIMEOUT_SEND        (1 << 4)
+#define _NTO_TIMEOUT_RECEIVE     (1 << 5)
+#define _NTO_TIMEOUT_REPLY       (1 << 6)
+#define _NTO_TIMEOUT_SIGSUSPEND  (1 << 10)
+#define _NTO_TIMEOUT_SIGWAITINFO (1 << 11)
+#define _NTO_TIMEOUT_NANOSLEEP   (1 << 12)
+#define _NTO_TIMEOUT_MUTEX       (1 << 13)
+#define _NTO_TIMEOUT_CONDVAR     (1 << 14)
+#define _NTO_TIMEOUT_JOIN        (1 << 15)
+#define _NTO_TIMEOUT_INTR        (1 << 16)
+#define _NTO_TIMEOUT_SEM         (1 << 17)
+int TimerTimeout(clockid_t id, int flags, const struct sigevent *notify,
+                 const uint64_t *ntime, uint64_t *otime);
+int timer_timeout(clockid_t id, int flags, const struct sigevent *notify,
+                  const struct timespec *ntime, struct timespec *otime);
 
 /* ---- clock and scheduling ---- */
 

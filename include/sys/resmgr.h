@@ -154,6 +154,18 @@ typedef struct _resmgr_io_funcs {
     int (*lock_ocb)(resmgr_context_t *ctp, void *reserved, RESMGR_OCB_T *ocb);
     int (*unlock_ocb)(resmgr_context_t *ctp, void *reserved, RESMGR_OCB_T *ocb);
     int (*sync)(resmgr_context_t *ctp, io_sync_t *msg, RESMGR_OCB_T *ocb);
+    /* QNX 7.0 and later.  _IO_READ64/_IO_WRITE64/_IO_NOTIFY64/_IO_UTIME64
+     * go to read64/write64/notify64/utime64 when the table has them
+     * (nfuncs covers them and they are set), else to read/write/notify/
+     * utime, which read the length with _IO_READ_GET_NBYTES() & co. */
+    int (*power)(resmgr_context_t *ctp, void *msg, RESMGR_OCB_T *ocb);
+    int (*acl)(resmgr_context_t *ctp, void *msg, RESMGR_OCB_T *ocb);
+    int (*pause)(resmgr_context_t *ctp, void *reserved, RESMGR_OCB_T *ocb);
+    int (*unpause)(resmgr_context_t *ctp, io_pulse_t *msg, RESMGR_OCB_T *ocb);
+    int (*read64)(resmgr_context_t *ctp, io_read_t *msg, RESMGR_OCB_T *ocb);
+    int (*write64)(resmgr_context_t *ctp, io_write_t *msg, RESMGR_OCB_T *ocb);
+    int (*notify64)(resmgr_context_t *ctp, io_notify_t *msg, RESMGR_OCB_T *ocb);
+    int (*utime64)(resmgr_context_t *ctp, io_utime_t *msg, RESMGR_OCB_T *ocb);
 } resmgr_io_funcs_t;
 
 #define _RESMGR_CONNECT_NFUNCS \
@@ -179,6 +191,18 @@ int resmgr_open_bind(resmgr_context_t *ctp, void *ocb, const resmgr_io_funcs_t *
  * or NULL when there is none.  iofunc_mmap() uses it to find the memory
  * manager's privileged OCB. */
 void *resmgr_ocb(resmgr_context_t *ctp);
+
+/* Handle the message of `rcvid` (a client still waiting for its reply,
+ * e.g. a read the manager held with _RESMGR_NOREPLY) again, as if it had
+ * just arrived: read from the client anew and run through the handlers,
+ * which reply.  ctp is left as it was (the work is done in a context of
+ * its own).  0, or -1 with errno (ESRCH: the client is no longer
+ * waiting). */
+int resmgr_msg_again(resmgr_context_t *ctp, rcvid_t rcvid);
+
+/* Like resmgr_msgread(), but what the receive buffer already holds is
+ * copied from there: only the rest is read from the client. */
+ssize_t resmgr_msgget(resmgr_context_t *ctp, void *msg, size_t nbytes, size_t offset);
 
 /* Read `nbytes` of the client's message at `offset` (from ctp->offset), or
  * write into its reply buffer: MsgRead()/MsgWrite() for resource managers. */

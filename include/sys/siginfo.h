@@ -19,8 +19,11 @@
  *   sigev_code      = _sigev_un._pad[0], an int (a short on QNX)
  *   sigev_priority  = _sigev_un._pad[1], an int (a short on QNX)
  *   _pad[2], _pad[3]  reserved for the library: SIGEV_PULSE_INIT() records
- *                   there the process and channel the connection leads to,
- *                   so that another process can deliver the pulse
+ *                   there the process and channel the connection leads to
+ *                   (recorded, not needed: delivery reads only the members
+ *                   above - the client's library sends the pulse on
+ *                   sigev_coid itself - so an event filled member by
+ *                   member is delivered the same)
  *
  * sigev_notify_function and sigev_notify_attributes (SIGEV_THREAD) are
  * glibc's and overlap code and priority, as they overlap on QNX.  Events

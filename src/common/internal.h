@@ -10,6 +10,7 @@
 #define PEERMAP_INTERNAL_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -38,6 +39,11 @@ static inline int64_t pm_now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+/* pagesize.c: the kernel's page size (sysconf, cached), and its default
+ * huge page size (/proc/meminfo; 0 when it has none). */
+size_t pm_page_size(void);
+size_t pm_huge_page_size(void);
 
 /* The deadline, in ns from now, a call allows for the target (peermap.h). */
 int64_t pm_timeout_ns(void);

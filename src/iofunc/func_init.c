@@ -7,7 +7,8 @@
  * nfuncs are not touched (the caller's table may be an older, shorter one).
  * Connect: open.  I/O: read, write, close_ocb, stat, devctl, pathconf,
  * lseek, chmod, chown, mmap (the memory manager's outcall, answered with
- * iofunc_mmap_default()), lock_ocb, unlock_ocb, sync.
+ * iofunc_mmap_default()), unblock, close_dup, lock_ocb, unlock_ocb, sync.
+ * The 64-bit slots stay NULL: their messages then reach read/write/...
  */
 #include <stddef.h>
 
@@ -46,7 +47,7 @@ PM_EXPORT void iofunc_func_init(unsigned nconnect, resmgr_connect_funcs_t *conne
         SET(io, resmgr_io_funcs_t, n, stat, iofunc_stat_default);
         SET(io, resmgr_io_funcs_t, n, notify, NULL);
         SET(io, resmgr_io_funcs_t, n, devctl, iofunc_devctl_default);
-        SET(io, resmgr_io_funcs_t, n, unblock, NULL);
+        SET(io, resmgr_io_funcs_t, n, unblock, iofunc_unblock_default);
         SET(io, resmgr_io_funcs_t, n, pathconf, iofunc_pathconf_default);
         SET(io, resmgr_io_funcs_t, n, lseek, iofunc_lseek_default);
         SET(io, resmgr_io_funcs_t, n, chmod, iofunc_chmod_default);
@@ -61,9 +62,17 @@ PM_EXPORT void iofunc_func_init(unsigned nconnect, resmgr_connect_funcs_t *conne
         SET(io, resmgr_io_funcs_t, n, msg, NULL);
         SET(io, resmgr_io_funcs_t, n, reserved, NULL);
         SET(io, resmgr_io_funcs_t, n, dup, NULL);
-        SET(io, resmgr_io_funcs_t, n, close_dup, NULL);
+        SET(io, resmgr_io_funcs_t, n, close_dup, iofunc_close_dup_default);
         SET(io, resmgr_io_funcs_t, n, lock_ocb, iofunc_lock_ocb_default);
         SET(io, resmgr_io_funcs_t, n, unlock_ocb, iofunc_unlock_ocb_default);
         SET(io, resmgr_io_funcs_t, n, sync, iofunc_sync_default);
+        SET(io, resmgr_io_funcs_t, n, power, NULL);
+        SET(io, resmgr_io_funcs_t, n, acl, NULL);
+        SET(io, resmgr_io_funcs_t, n, pause, NULL);
+        SET(io, resmgr_io_funcs_t, n, unpause, NULL);
+        SET(io, resmgr_io_funcs_t, n, read64, NULL);  /* _IO_READ64 goes to read */
+        SET(io, resmgr_io_funcs_t, n, write64, NULL); /* _IO_WRITE64 to write */
+        SET(io, resmgr_io_funcs_t, n, notify64, NULL);
+        SET(io, resmgr_io_funcs_t, n, utime64, NULL);
     }
 }

@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/service.h"
 #include "memmgr/memmgr.h"
 
 #ifndef UFFD_USER_MODE_ONLY
@@ -323,12 +324,10 @@ static void fault(uintptr_t addr)
         wake(addr, pg);
 }
 
+/* A service thread (common/service.h): it takes no signals. */
 static void *service(void *arg)
 {
     (void)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     for (;;) {
         struct pollfd pf[2] = { { uffd, POLLIN, 0 }, { tfd, POLLIN, 0 } };
         int n = poll(pf, 2, -1);
@@ -383,12 +382,7 @@ int pm_pager_init(void)
     }
     uffd = make_uffd(0, &uffd_err);
     sbfd = memfd_create("peermap-sigbus", MFD_CLOEXEC);
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_t th;
-    int e = pthread_create(&th, &a, service, NULL);
-    pthread_attr_destroy(&a);
+    int e = pm_service_start(service, NULL);
     if (e) {
         close(tfd);
         if (uffd >= 0) close(uffd);

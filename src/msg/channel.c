@@ -9,7 +9,11 @@
  * can bind in advance - and clients find it in /proc/net/unix (dial.c).
  * Names only say where to knock: a client believes a listener only once
  * the kernel has shown it to be process <pid> (dial.c), so a squatter gets
- * an empty connection, never a message.
+ * an empty connection, never a message.  A private channel
+ * (_NTO_CHF_PRIVATE) is never under a predictable name: it takes
+ * "peermap.chp.<pid>.<chid>.<32 random hex digits>", which no other
+ * process is told and which dial.c's scan for "peermap.ch.<pid>.<chid>."
+ * does not match, so another process's ConnectAttach() is ESRCH.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "msg/event.h"
 #include "msg/msg.h"
 
 #define MAX_CHANNELS 1024 /* chid fits the 10 bits scoids leave it */
@@ -35,6 +40,28 @@ void pm_channel_name(pid_t pid, int chid, char *buf, size_t n, size_t *len)
     /* Abstract name: leading NUL, no file, gone with the socket. */
     buf[0] = 0;
     int k = snprintf(buf + 1, n - 1, "peermap.ch.%d.%d", (int)pid, chid);
+    *len = 1 + (size_t)k;
+}
+
+/*
+ * A private channel (_NTO_CHF_PRIVATE) takes connections from its own
+ * process only.  It listens under a name no other process is told
+ * (random, 128 bits), not under the public "peermap.ch.<pid>.<chid>": a
+ * ConnectAttach() from another process finds no such channel (ESRCH) at
+ * once, instead of a connection the channel would drop unread - and a
+ * MsgSendPulse() on it that "succeeds" while the pulse goes nowhere.  The
+ * check in accept_all() stays: the name can be read in /proc/net/unix.
+ */
+static void private_name(pid_t pid, int chid, char *buf, size_t n, size_t *len)
+{
+    uint64_t r[2] = { 0, 0 };
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        r[0] ^= (uint64_t)pm_now_ns();
+        r[1] ^= (uint64_t)(uintptr_t)&r;
+    }
+    buf[0] = 0;
+    int k = snprintf(buf + 1, n - 1, "peermap.chp.%d.%d.%016llx%016llx", (int)pid, chid,
+                     (unsigned long long)r[0], (unsigned long long)r[1]);
     *len = 1 + (size_t)k;
 }
 
@@ -94,9 +121,13 @@ static void channel_free(struct pm_channel *ch)
         pm_bodyview_drop(&ch->conns[i].view);
         if (ch->conns[i].inband_side >= 0)
             close(ch->conns[i].inband_side);
+        pm_evsock_release(&ch->conns[i]);
     }
     free(ch->conns);
     free(ch->pending);
+    free(ch->deferred);
+    if (ch->defer_ev >= 0)
+        close(ch->defer_ev);
     pthread_mutex_destroy(&ch->lock);
     free(ch);
 }
@@ -114,11 +145,16 @@ void pm_channel_put(struct pm_channel *ch)
         channel_free(ch);
 }
 
-/* Bind the listener: the predictable name, else an unpredictable one. */
+/* Bind the listener: the predictable name, else an unpredictable one; a
+ * private channel only ever an unpredictable one of its own kind. */
 static int bind_name(struct pm_channel *ch, int chid, struct sockaddr_un *sa)
 {
     size_t nlen;
-    pm_channel_name(getpid(), chid, sa->sun_path, sizeof sa->sun_path, &nlen);
+    int private = !!(ch->flags & _NTO_CHF_PRIVATE);
+    if (private)
+        private_name(getpid(), chid, sa->sun_path, sizeof sa->sun_path, &nlen);
+    else
+        pm_channel_name(getpid(), chid, sa->sun_path, sizeof sa->sun_path, &nlen);
     for (int attempt = 0;; attempt++) {
         if (bind(ch->lsn, (struct sockaddr *)sa,
                  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen)) == 0)
@@ -128,6 +164,10 @@ static int bind_name(struct pm_channel *ch, int chid, struct sockaddr_un *sa)
          * cannot be bound in advance; a few tries cover the absurd. */
         if (errno != EADDRINUSE || attempt == 4)
             return -1;
+        if (private) {
+            private_name(getpid(), chid, sa->sun_path, sizeof sa->sun_path, &nlen);
+            continue;
+        }
         uint64_t r;
         if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
             return -1;
@@ -152,7 +192,7 @@ PM_EXPORT int ChannelCreate(unsigned flags)
     if (!ch)
         return pm_fail(ENOMEM, "out of memory");
     ch->flags = flags;
-    ch->lsn = ch->ep = ch->wake = -1;
+    ch->lsn = ch->ep = ch->wake = ch->defer_ev = -1;
     ch->refs = 1; /* the table's */
     pthread_mutex_init(&ch->lock, NULL);
 

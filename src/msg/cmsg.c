@@ -55,6 +55,30 @@ int pm_cmsg_fds(const struct msghdr *m, int *fds, int max, void (*drop)(int))
     return total;
 }
 
+int pm_cmsg_cred(const struct msghdr *m, struct ucred *cr)
+{
+    if (!m->msg_control)
+        return 0;
+    const unsigned char *base = m->msg_control;
+    size_t clen = m->msg_controllen, off = 0;
+    while (clen - off >= sizeof(struct cmsghdr)) {
+        struct cmsghdr h;
+        memcpy(&h, base + off, sizeof h);
+        if (h.cmsg_len < CMSG_LEN(0))
+            break;
+        if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_CREDENTIALS &&
+            h.cmsg_len == CMSG_LEN(sizeof *cr) && clen - off >= CMSG_LEN(sizeof *cr)) {
+            memcpy(cr, base + off + CMSG_LEN(0), sizeof *cr);
+            return 1;
+        }
+        size_t step = CMSG_ALIGN(h.cmsg_len);
+        if (step < h.cmsg_len || step > clen - off)
+            break;
+        off += step;
+    }
+    return 0;
+}
+
 int pm_fd_is_memfile(int fd)
 {
     /* Only shmem and hugetlbfs files have seals: one fcntl() says it. */

@@ -22,6 +22,12 @@
  * caller owns fds[0 .. min(result, max)). */
 int pm_cmsg_fds(const struct msghdr *m, int *fds, int max, void (*drop)(int));
 
+/* The SCM_CREDENTIALS of a received `m` (SO_PASSCRED on the socket: the
+ * kernel's word for who sent it), by the same checked walk: 1 and *cr
+ * set, or 0 when there are none. */
+struct ucred;
+int pm_cmsg_cred(const struct msghdr *m, struct ucred *cr);
+
 /* Whether `fd` is a file in memory (memfd, tmpfs, hugetlbfs): the only
  * kind a message or reply body may come in.  Reading anything else could
  * block the reader for as long as the sender likes (a FUSE file, a pipe)

@@ -186,6 +186,9 @@ int pm_connect_attach_id(pid_t pid, int chid, unsigned index, int flags,
     pm_bodyfile_drop(&c->body);
     pm_bodyview_drop(&c->reply_view);
     c->inband_trust = -1;
+    c->coflags = flags;
+    c->ev_gen = 0;
+    c->notified = 0;
     pthread_mutex_unlock(&c->lock);
     return side ? fd | _NTO_SIDE_CHANNEL : fd;
 }

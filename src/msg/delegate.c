@@ -19,6 +19,10 @@
  * sender's own identity.  The claim must come before the connection's
  * first message (it names the caller of a whole open) and only once.
  *
+ * Shares.  The connection then counts against the caller's user's share of
+ * the server (peermap_set_client_limits(3)), not the sender's: a root
+ * export is exempt from shares, the users it speaks for are not.
+ *
  * How a manager tells.  On a delegated connection, ConnectClientInfo()
  * reports the caller, while MsgInfo()/_msg_info.pid still name the sending
  * process (the export): a manager that wants to know compares the two.
@@ -62,13 +66,23 @@ int pm_delegate_accept(struct pm_sconn *c, const void *body)
     memcpy(&w, body, sizeof w);
     /* Once, before the first message (seq 0: none has come yet). */
     if (c->delegate.on || c->busy || c->seq != 0)
-        return -1;
+        return EPERM;
     /* The kernel's word on who sent it, never the body's. */
     if (c->uid != 0 && c->uid != geteuid())
-        return -1;
+        return EPERM;
     if (w.version != PM_WIRE_DELEGATE_VERSION || w.pid <= 0 ||
         w.ngroups > PM_WIRE_DELEGATE_GROUPS)
-        return -1;
+        return EPERM;
+    /* A root export is exempt from every share; the callers it speaks for
+     * are not.  The connection moves to the caller's user's share, so that
+     * one user opening files through the export by the thousand takes
+     * only that user's part of this server (limits.c). */
+    if (w.euid != c->share) {
+        if (pm_limits_admit(w.euid) < 0)
+            return EAGAIN;
+        pm_limits_leave(c->share);
+        c->share = w.euid;
+    }
     struct pm_delegate *d = &c->delegate;
     d->pid = w.pid;
     d->ruid = w.ruid;

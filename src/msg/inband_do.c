@@ -13,6 +13,10 @@
 #include "msg/cmsg.h"
 #include "msg/inband.h"
 
+#ifndef MAP_32BIT
+#define MAP_32BIT 0 /* x86_64 only: elsewhere no such flag, and its bit unknown */
+#endif
+
 /* The mmap flags a server may ask for: sharing, placement and population
  * hints.  Not MAP_GROWSDOWN/MAP_STACK tricks, not huge-page sizes. */
 #define ALLOWED_FLAGS (MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE | MAP_FIXED | \

@@ -68,7 +68,14 @@ struct pm_sconn {
     uid_t uid;              /* names because the whole library reads them */
     gid_t gid;
     struct pm_client_id who;
+    uid_t share;            /* whose per-user share it counts against
+                             * (limits.c): who.uid, or the caller a
+                             * delegated connection speaks for */
     uint8_t gen;            /* of the message being served */
+    uint8_t gen_start;      /* gen when this connection took the slot... */
+    uint16_t gen_moved;     /* ...and how far it has moved since (at most
+                             * 256): the rcvids this connection was given,
+                             * told from an earlier client's in the slot */
     /* The message being served (busy), addressed by its rcvid. */
     int busy;
     uint32_t seq;
@@ -91,6 +98,11 @@ struct pm_sconn {
     int inband_side;        /* our end of the in-band socket, or -1 */
     int inband_busy;        /* a request waits on it: the waiter closes it
                              * if the connection goes meanwhile */
+    int evs;                /* the client's event relay (msg/event_sock.c):
+                             * index + 1, 0 none */
+    int evflags;            /* PM_EVSOCK_* the client set for it */
+    int unblock_req;        /* the sender of the busy message asked to be
+                             * unblocked (_NTO_MI_UNBLOCK_REQ) */
     struct pm_delegate delegate; /* the caller it speaks for (delegate.c) */
     uint64_t ino;           /* the socket's inode, 0 until asked */
 };
@@ -114,7 +126,25 @@ struct pm_channel {
     /* Pulses made up by the channel itself (disconnect, unblock). */
     struct _pulse *pending;
     int npending, cap_pending;
+    /* Messages MsgReceivePulse() took off their sockets, for the next
+     * MsgReceive() (receive_defer.c); defer_ev (eventfd, -1 until needed)
+     * is readable while there are some. */
+    rcvid_t *deferred;
+    int ndeferred, cap_deferred;
+    int defer_ev;
 };
+
+/* epoll tag of a channel's defer_ev (connections use slot + 1). */
+#define PM_EV_DEFER UINT64_MAX
+
+/* MsgReceivev(), or MsgReceivePulsev() with pulse_only (receive.c). */
+rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info *info,
+                   int pulse_only);
+/* receive_defer.c (lock held): keep message `id` for a later MsgReceive();
+ * hand the oldest still valid one over (1, *out = its rcvid), or 0. */
+void pm_defer_push(struct pm_channel *ch, rcvid_t id);
+int pm_defer_pop(struct pm_channel *ch, const iov_t *riov, size_t rparts,
+                 struct _msg_info *info, rcvid_t *out);
 
 /* Keep the process's reserve descriptor (receive.c), with which a server
  * out of descriptors still refuses waiting clients cleanly. */
@@ -177,8 +207,47 @@ int pm_client_cred(int scoid, struct _client_info *info, int ngroups);
 size_t pm_sconn_read_body(struct pm_sconn *c, const iov_t *riov, size_t rparts, uint64_t off,
                           size_t len);
 
+/* Queue a pulse the channel makes up itself (disconnect, unblock), for
+ * the next MsgReceive() (lock held). */
+void pm_channel_queue_pulse(struct pm_channel *ch, int code, int value, int scoid);
+
+/* Wake the threads waiting in MsgReceive() on ch to look at its queues
+ * again (lock held); pm_channel_unkick() when they are empty. */
+void pm_channel_kick(struct pm_channel *ch);
+void pm_channel_unkick(struct pm_channel *ch);
+
+/* unblock.c (lock held): has the sender of c's busy message asked to be
+ * unblocked?  1 yes (c->unblock_req), 0 no, -1 it was let go (EINTR, on a
+ * channel without _NTO_CHF_UNBLOCK): the message is finished. */
+int pm_sconn_check_unblock(struct pm_channel *ch, struct pm_sconn *c);
+
 /* Mark a connection idle again and free the message it held. */
 void pm_sconn_finish(struct pm_sconn *c);
+
+/* Move c's message generation on (lock held): a new message (skip0: a
+ * message's generation is never 0), or one let go without a reply, whose
+ * rcvid must go stale. */
+static inline void pm_sconn_gen_next(struct pm_sconn *c, int skip0)
+{
+    uint8_t before = c->gen;
+    if (++c->gen == 0 && skip0)
+        c->gen = 1;
+    unsigned moved = c->gen_moved + (uint8_t)(c->gen - before);
+    c->gen_moved = (uint16_t)(moved > 256 ? 256 : moved);
+}
+
+/* Was generation g given out on c's connection, rather than to an earlier
+ * client that had the same slot (lock held)?  A rcvid outlives its reply
+ * (MsgDeliverEvent() takes one later), but never its connection.  Once a
+ * connection has moved through all 256 values, each could be its own: the
+ * 8 bits cannot tell then, and the answer is yes. */
+static inline int pm_sconn_gen_ours(const struct pm_sconn *c, uint8_t g)
+{
+    if (c->gen_moved >= 256)
+        return 1;
+    uint8_t d = (uint8_t)(g - c->gen_start);
+    return d != 0 && d <= c->gen_moved;
+}
 
 /*
  * Per-user shares (limits.c): what one user's connections may make this
@@ -219,6 +288,10 @@ struct pm_cconn {
     unsigned chflags;       /* ... and its channel has these flags */
     int inband_side;        /* our end of the in-band socket, or -1 */
     int inband_trust;       /* the server may ask in-band: 1/0, -1 unknown */
+    int coflags;            /* ConnectAttach()'s flags (_NTO_COF_*) */
+    unsigned ev_gen;        /* our event relay was offered to the server in
+                             * this fork generation (msg/event_relay.c) */
+    int notified;           /* PM_WIRE_NOTIFY conditions not yet taken */
 };
 /* The connection behind coid, with `lock` held (pm_cconn_put releases it).
  * NULL + EBADF when there is none.  With `exchange`, the exchange lock is
@@ -235,7 +308,15 @@ uint64_t pm_cconn_ino(struct pm_cconn *c);
 struct pm_cconn *pm_cconn_begin_exchange(int coid, int *fd);
 void pm_cconn_end_exchange(struct pm_cconn *c);
 
-/* Where a sigevent's pulse goes (event.c keeps them in the pad). */
+/* The _NOTIFY_COND_* bits notified on connection coid since last asked
+ * (notified.c), and whether its server has hung up.  0, or -1 with EBADF
+ * when coid is no connection. */
+int pm_conn_notified(int coid, int *conds, int *hup);
+
+/* Where a pulse event's members are (<sys/siginfo.h>); _pm_sigev_pulse_init()
+ * also records in the last two where its connection led (pid, chid),
+ * which delivery does not need (event.h): the client's relay sends the
+ * pulse on the coid itself. */
 #define PM_SIGEV_CODE(e)     (((int *)&(e)->_sigev_un._pad)[0])
 #define PM_SIGEV_PRIORITY(e) (((int *)&(e)->_sigev_un._pad)[1])
 #define PM_SIGEV_CHID(e)     (((int *)&(e)->_sigev_un._pad)[2])
@@ -301,9 +382,12 @@ int pm_msg_take_fd(void);
  *   pm_msg_sendv_timed() MsgSendv() that gives up after timeout_ms (> 0)
  *                        with ETIMEDOUT: the memory manager must not hang
  *                        on a server that stalls.  A reply that comes later
- *                        is discarded.  Only on connections from
- *                        pm_memmgr_connect(), whose waits end every
- *                        PM_MEMMGR_SLICE_MS (the deadline's precision).
+ *                        is discarded.  The wait is a ppoll() to the
+ *                        deadline (send.c), on any connection; it composes
+ *                        with the thread's TimerTimeout() (the earlier
+ *                        deadline ends the exchange).  Connections from
+ *                        pm_memmgr_connect() also wake every
+ *                        PM_MEMMGR_SLICE_MS.
  */
 #define PM_MEMMGR_SLICE_MS 20
 int pm_memmgr_connect(pid_t pid, int chid);
@@ -325,7 +409,12 @@ long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
  *                          (ESRCH: the server is gone).
  *   pm_delegate_accept()   the server's side, channel lock held: 0 when
  *                          the connection now speaks for the body's
- *                          caller, -1 when it must be dropped.
+ *                          caller (and counts against that caller's
+ *                          user's share, limits.c); otherwise the errno
+ *                          for which it must be dropped: EPERM (not
+ *                          trusted to speak for others, or not first or
+ *                          once), EAGAIN (the caller's user holds its
+ *                          share of this server already).
  *   pm_delegate_fill()     ConnectClientInfo() of a delegated connection:
  *                          1 when filled from the delegation, 0 when the
  *                          connection speaks for itself, -1 (ESRCH).
@@ -336,9 +425,9 @@ struct _client_info;
 int pm_delegate_fill(int scoid, struct _client_info *info, int ngroups, int whole);
 
 /* Every MsgSend*() of the calling thread gives up after `ms` milliseconds
- * (0: waits as long as it takes, the default) with ETIMEDOUT, on
- * connections whose waits wake every slice (pm_memmgr_connect(),
- * pm_delegate_announce()); a reply that comes later is discarded. */
+ * (0: waits as long as it takes, the default) with ETIMEDOUT, as
+ * pm_msg_sendv_timed() does; a reply that comes later is discarded.  A
+ * TimerTimeout() armed for one call holds too: the earlier deadline wins. */
 void pm_msg_thread_timeout(int ms);
 
 /* The client's side of an in-band request (inband_client.c): called by a

@@ -18,7 +18,9 @@
 
 #include "common/internal.h"
 #include "msg/cmsg.h"
+#include "msg/event.h"
 #include "msg/msg.h"
+#include "msg/timeout.h"
 
 #define EV_LISTEN 0
 #define EV_WAKE 1
@@ -35,7 +37,7 @@ void pm_sconn_finish(struct pm_sconn *c)
     c->body = NULL; /* its file stays mapped for the next message */
     if (c->body_fd >= 0) {
         close(c->body_fd);
-        pm_limits_fd_put(c->uid);
+        pm_limits_fd_put(c->share);
     }
     c->body_fd = -1;
     free(c->reply);
@@ -43,6 +45,7 @@ void pm_sconn_finish(struct pm_sconn *c)
     c->reply_len = c->reply_cap = 0;
     c->reply_in_file = 0; /* the file stays for the next reply */
     c->busy = 0;
+    c->unblock_req = 0;
 }
 
 struct pm_sconn *pm_rcvid_lookup(rcvid_t rcvid, struct pm_channel **chp)
@@ -160,10 +163,15 @@ void pm_channel_reserve(void)
 }
 
 /* Tell a client we will not serve it, and hang up. */
-static void refuse(int fd, int err)
+static void say_refused(int fd, int err)
 {
     struct pm_wire_reply no = { .kind = PM_WIRE_REFUSED, .status = err };
     send(fd, &no, sizeof no, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void refuse(int fd, int err)
+{
+    say_refused(fd, err);
     close(fd);
 }
 
@@ -279,8 +287,9 @@ static void accept_all(struct pm_channel *ch)
         struct pm_sconn *c = &ch->conns[slot];
         uint8_t gen = c->gen;
         *c = (struct pm_sconn){ .fd = fd, .pid = who.pid, .uid = who.uid, .gid = who.gid,
-                                .who = who, .gen = gen, .body_fd = -1,
-                                .reply_file = PM_BODYFILE_INIT, .inband_side = -1 };
+                                .share = who.uid, .who = who, .gen = gen, .gen_start = gen,
+                                .body_fd = -1, .reply_file = PM_BODYFILE_INIT,
+                                .inband_side = -1 };
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
                                   .data.u64 = (uint64_t)slot + 1 };
         if (epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -298,16 +307,16 @@ static void accept_all(struct pm_channel *ch)
 
 void pm_sconn_release(struct pm_sconn *c)
 {
-    pm_limits_leave(c->uid);
+    pm_limits_leave(c->share);
     if (c->reply_cache_bytes)
-        pm_limits_cache_put(c->uid, c->reply_cache_bytes);
+        pm_limits_cache_put(c->share, c->reply_cache_bytes);
     c->reply_cache_bytes = 0;
-    pm_limits_view_put(c->uid, c->view_bytes);
+    pm_limits_view_put(c->share, c->view_bytes);
     c->view_bytes = 0;
     pm_clients_remove(c->pid);
 }
 
-static void queue_pulse(struct pm_channel *ch, int code, int value, int scoid)
+void pm_channel_queue_pulse(struct pm_channel *ch, int code, int value, int scoid)
 {
     if (ch->npending == ch->cap_pending) {
         int n = ch->cap_pending ? ch->cap_pending * 2 : 8;
@@ -353,10 +362,11 @@ static void drop_conn(struct pm_channel *ch, int slot)
     c->inband_side = -1;
     c->inband_busy = 0;
     c->memmgr = 0;
+    pm_evsock_release(c);
     c->fd = -1;
     c->gen++; /* whatever rcvid was out for it is now stale */
     if (ch->flags & _NTO_CHF_DISCONNECT)
-        queue_pulse(ch, _PULSE_CODE_DISCONNECT, 0, PM_SCOID(ch->chid, slot));
+        pm_channel_queue_pulse(ch, _PULSE_CODE_DISCONNECT, 0, PM_SCOID(ch->chid, slot));
     unpark(ch); /* a descriptor came free */
 }
 
@@ -402,9 +412,9 @@ static const unsigned char *map_body(struct pm_sconn *c, int fd, const struct st
         return NULL;
     uint64_t counted = c->view_bytes;
     if (size > counted) {
-        if (pm_limits_view(c->uid, counted, size) < 0) {
+        if (pm_limits_view(c->share, counted, size) < 0) {
             pm_bodyview_drop(&c->view);
-            pm_limits_view_put(c->uid, counted);
+            pm_limits_view_put(c->share, counted);
             c->view_bytes = 0;
             return NULL;
         }
@@ -413,7 +423,7 @@ static const unsigned char *map_body(struct pm_sconn *c, int fd, const struct st
     const unsigned char *m = pm_bodyview_map(&c->view, fd, st->st_dev, st->st_ino, size, need);
     uint64_t held = m ? size : 0;
     if (counted > held)
-        pm_limits_view_put(c->uid, counted - held);
+        pm_limits_view_put(c->share, counted - held);
     c->view_bytes = held;
     return m;
 }
@@ -496,9 +506,17 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         c->memmgr = 1;
         return 0;
     }
+    if (h.kind == PM_WIRE_EVSOCK) {
+        pm_evsock_take(c, fd, h.code); /* checked there; takes fd */
+        return 0;
+    }
     if (h.kind == PM_WIRE_DELEGATE) {
-        /* Speaking for others is for root and our own user (delegate.c). */
-        if (pm_delegate_accept(c, scratch) < 0)
+        /* Speaking for others is for root and our own user (delegate.c);
+         * the caller spoken for is held to its own user's share. */
+        int e = pm_delegate_accept(c, scratch);
+        if (e == EAGAIN)
+            say_refused(c->fd, EAGAIN); /* then drop_conn() hangs up */
+        if (e)
             drop_conn(ch, slot);
         return 0;
     }
@@ -519,6 +537,7 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         if (!c->busy || c->seq != h.seq)
             return 0; /* already replied to: nothing to unblock */
         if (ch->flags & _NTO_CHF_UNBLOCK) {
+            c->unblock_req = 1; /* MsgInfo() reports it */
             struct _pulse p = { .type = _PULSE_TYPE, .code = _PULSE_CODE_UNBLOCK,
                                 .value.sival_int = (int)rcvid_of(ch->chid, slot, c->gen),
                                 .scoid = scoid };
@@ -529,13 +548,12 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         struct pm_wire_reply e = { .kind = PM_WIRE_ERROR, .seq = c->seq, .status = EINTR };
         send(c->fd, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
         pm_sconn_finish(c);
-        c->gen++;
+        pm_sconn_gen_next(c, 0);
         return 0;
     }
 
     /* A message: it stays with the connection until replied to. */
-    if (++c->gen == 0)
-        c->gen = 1;
+    pm_sconn_gen_next(c, 1);
     c->busy = 1;
     c->seq = h.seq;
     c->coid = h.coid;
@@ -548,7 +566,7 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         c->body = map_body(c, fd, &st, (uint64_t)h.body_off + h.srclen);
         if (c->body) {
             close(fd); /* the mapping is all we need */
-        } else if (pm_limits_fd(c->uid) < 0) {
+        } else if (pm_limits_fd(c->share) < 0) {
             /* Its user holds its share of our descriptors: this message
              * waits for nothing, the client hears EAGAIN. */
             close(fd);
@@ -594,14 +612,32 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     return 1;
 }
 
-PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
-                              struct _msg_info *info)
+/* epoll_wait() for at most `left` (TimerTimeout()): to the nanosecond with
+ * epoll_pwait2() (Linux 5.11), else rounded up to the millisecond. */
+static int wait_until(int ep, struct epoll_event *ev, const struct timespec *left)
+{
+    static int no_pwait2;
+    if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+        int n = epoll_pwait2(ep, ev, 1, left, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        __atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+    }
+    long long ms = (long long)left->tv_sec * 1000 + (left->tv_nsec + 999999) / 1000000;
+    return epoll_wait(ep, ev, 1, ms > 0x7fffffff ? 0x7fffffff : (int)ms);
+}
+
+rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info *info,
+                   int pulse_only)
 {
     pm_begin();
+    int64_t deadline;
+    int tt = pm_timeout_take(_NTO_TIMEOUT_RECEIVE, &deadline);
     struct pm_channel *ch = pm_channel_get(chid);
     if (!ch)
         return -1;
     rcvid_t out = -1;
+    int late = 0;
     /* epoll_wait() is a cancellation point: release the channel then. */
     pthread_cleanup_push((void (*)(void *))pm_channel_put, ch);
     if (__atomic_load_n(&ch->parked, __ATOMIC_ACQUIRE)) {
@@ -626,9 +662,34 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
             }
             pthread_mutex_unlock(&ch->lock);
         }
+        /* Messages MsgReceivePulse() left for us (receive_defer.c). */
+        if (!pulse_only && __atomic_load_n(&ch->ndeferred, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_lock(&ch->lock);
+            int got = pm_defer_pop(ch, riov, rparts, info, &out);
+            pthread_mutex_unlock(&ch->lock);
+            if (got)
+                break;
+        }
 
         struct epoll_event ev;
-        int n = epoll_wait(ch->ep, &ev, 1, -1);
+        struct timespec left = { 0, 0 };
+        if (tt) {
+            int64_t ns = deadline - pm_now_ns();
+            if (ns > 0) {
+                left.tv_sec = ns / 1000000000;
+                left.tv_nsec = ns % 1000000000;
+            }
+        }
+        int n = tt ? wait_until(ch->ep, &ev, &left) : epoll_wait(ch->ep, &ev, 1, -1);
+        /* Past the deadline, a channel that keeps waking us with nothing
+         * for us still times out. */
+        if (tt && n > 0 && left.tv_sec == 0 && left.tv_nsec == 0 && ++late > 64)
+            n = 0;
+        if (n == 0 && tt) {
+            out = pm_fail(ETIMEDOUT, "MsgReceive(): nothing before the TimerTimeout() "
+                          "deadline");
+            break;
+        }
         if (n < 0 && errno == EINTR) {
             out = pm_fail(EINTR, "MsgReceive() interrupted by a signal");
             break;
@@ -643,6 +704,13 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
             out = pm_fail(ESRCH, "channel %d was destroyed", chid);
             break;
         }
+        if (ev.data.u64 == PM_EV_DEFER) {
+            /* Deferred messages, or a queued pulse: looked at above. */
+            pthread_mutex_lock(&ch->lock);
+            pm_channel_unkick(ch);
+            pthread_mutex_unlock(&ch->lock);
+            continue;
+        }
         pthread_mutex_lock(&ch->lock);
         if (ev.data.u64 == EV_LISTEN) {
             accept_all(ch);
@@ -652,6 +720,13 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
         int slot = (int)ev.data.u64 - 1;
         int got = slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0 &&
                   take(ch, slot, riov, rparts, info, &out);
+        if (got && pulse_only && out > 0) {
+            /* A message while we take pulses only: it waits for a
+             * MsgReceive(), already taken off its socket. */
+            pm_defer_push(ch, out);
+            got = 0;
+            out = -1;
+        }
         pthread_mutex_unlock(&ch->lock);
         if (got)
             break;
@@ -660,8 +735,14 @@ PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
     return out;
 }
 
+PM_EXPORT rcvid_t MsgReceivev(int chid, const iov_t *riov, size_t rparts,
+                              struct _msg_info *info)
+{
+    return pm_receive(chid, riov, rparts, info, 0);
+}
+
 PM_EXPORT rcvid_t MsgReceive(int chid, void *msg, size_t bytes, struct _msg_info *info)
 {
     iov_t v = { msg, bytes };
-    return MsgReceivev(chid, &v, 1, info);
+    return pm_receive(chid, &v, 1, info, 0);
 }

@@ -51,13 +51,13 @@ static int file_room(struct pm_sconn *c, uint64_t end)
     if (want > most)
         want = most;
     uint64_t had = c->reply_file.fd >= 0 ? c->reply_cache_bytes : 0;
-    if (want > had && pm_limits_cache(c->uid, had, want) < 0)
+    if (want > had && pm_limits_cache(c->share, had, want) < 0)
         return -1;
     if (pm_bodyfile_reserve(&c->reply_file, (size_t)want) < 0) {
         if (!had)
-            pm_limits_cache_put(c->uid, want); /* and the descriptor */
+            pm_limits_cache_put(c->share, want); /* and the descriptor */
         else if (want > had)
-            pm_limits_view_put(c->uid, want - had);
+            pm_limits_view_put(c->share, want - had);
         return -1;
     }
     if (want > had)
@@ -172,6 +172,10 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
     struct pm_sconn *c = pm_rcvid_lookup(rcvid, &ch);
     if (!c)
         return -1;
+    if (pm_sconn_check_unblock(ch, c) < 0) {
+        pm_rcvid_release(ch);
+        return pm_fail(ESRCH, "rcvid %ld: the client was unblocked (EINTR)", (long)rcvid);
+    }
     int slot = (int)(c - ch->conns);
     memset(info, 0, sizeof *info);
     info->pid = c->pid;
@@ -182,6 +186,8 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
     info->srcmsglen = c->srclen > INT32_MAX ? INT32_MAX : (int32_t)c->srclen;
     info->msglen = info->srcmsglen;
     info->dstmsglen = c->dstlen > INT32_MAX ? INT32_MAX : (int32_t)c->dstlen;
+    if (c->unblock_req)
+        info->flags |= _NTO_MI_UNBLOCK_REQ;
     pm_rcvid_release(ch);
     return 0;
 }

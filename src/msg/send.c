@@ -5,6 +5,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,7 +15,9 @@
 #include "common/copy.h"
 #include "common/internal.h"
 #include "msg/cmsg.h"
+#include "msg/event.h"
 #include "msg/msg.h"
+#include "msg/timeout.h"
 
 /* Copy a reply carried in a memory file (bodyfile.h) into the caller's
  * buffers: from our mapping of the server's file when it may be mapped,
@@ -100,6 +105,82 @@ static int on_signal(struct pm_cconn *cc, int fd, uint32_t seq, int coid, int *s
     return cc->hello && (cc->chflags & _NTO_CHF_UNBLOCK);
 }
 
+/*
+ * The deadlines of this exchange: TimerTimeout()'s (msg/timeout.c; `*tt`
+ * its states, `deadline` its end) and the hard one of pm_msg_sendv_timed()
+ * or pm_msg_thread_timeout() (reply_deadline).  Both are per-thread
+ * deadlines on a MsgSend*(); when both are armed, each holds, so the
+ * earlier decides.  Waits until the reply can be read or a deadline passes.
+ * Returns 1 to go on and read (when the hard deadline has passed,
+ * await_reply() fails with ETIMEDOUT before reading), 0 when TimerTimeout()
+ * ended the exchange (errno ETIMEDOUT), -1 with errno EINTR.
+ *
+ * TimerTimeout() is QNX's: past its deadline, a SEND-blocked client whose
+ * timeout names REPLY only times out as soon as the server takes the
+ * message (looked at every PM_TT_SLICE_NS); a REPLY-blocked one whose
+ * timeout names SEND only waits as if there had been none; a timed-out
+ * client on a _NTO_CHF_UNBLOCK channel that the server holds asks it, as a
+ * signal does.  The hard deadline is the library's own (a memory manager or
+ * an export must not hang on a server that stalls): it ends the exchange
+ * whatever the server does, and a late reply is discarded.
+ */
+#define PM_TT_SLICE_NS 5000000
+
+static int await_deadline(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
+                          int *tt, int64_t deadline, int *unblock_sent)
+{
+    while (*tt || reply_deadline) {
+        int64_t now = pm_now_ns();
+        if (reply_deadline && now >= reply_deadline)
+            return 1;
+        int64_t wait = INT64_MAX;
+        if (*tt) {
+            wait = deadline - now;
+            if (wait <= 0) /* REPLY only: see below */
+                wait = (*tt & _NTO_TIMEOUT_SEND) ? 0 : PM_TT_SLICE_NS;
+        }
+        int hard = 0;
+        if (reply_deadline && reply_deadline - now <= wait) {
+            wait = reply_deadline - now;
+            hard = 1;
+        }
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct timespec ts = { .tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000 };
+        int n = ppoll(&p, 1, &ts, NULL);
+        if (n > 0)
+            return 1;
+        if (n < 0 && errno == EINTR)
+            return -1;
+        if (n < 0)
+            return 1; /* let recvmsg() report it */
+        if (hard)
+            continue; /* the hard deadline: said above */
+        /* TimerTimeout()'s deadline passed: is the server holding our
+         * message yet?  The kernel knows: our bytes still queued on the
+         * socket say no. */
+        int queued = 0;
+        if (ioctl(fd, SIOCOUTQ, &queued) < 0)
+            queued = 0;
+        int state = queued > 0 ? _NTO_TIMEOUT_SEND : _NTO_TIMEOUT_REPLY;
+        if (state == _NTO_TIMEOUT_SEND && !(*tt & state))
+            continue; /* REPLY only: wait for the server to take it */
+        if (!(*tt & state)) {
+            *tt = 0; /* SEND only, and already received: no TimerTimeout() */
+            continue;
+        }
+        *tt = 0;
+        /* Tell the server, as a signal would; on a _NTO_CHF_UNBLOCK channel
+         * a reply-blocked client then waits for its answer. */
+        if (on_signal(cc, fd, seq, coid, unblock_sent) && state == _NTO_TIMEOUT_REPLY)
+            continue;
+        pm_bodyfile_drop(&cc->body); /* the server may still read it */
+        pm_fail(ETIMEDOUT, "connection %d: no %s before the TimerTimeout() deadline",
+                coid, state == _NTO_TIMEOUT_SEND ? "receive by the server" : "reply");
+        return 0;
+    }
+    return 1;
+}
+
 static long refused(int coid, int err)
 {
     return pm_fail(err, "connection %d: the server refused it (this user holds "
@@ -126,10 +207,21 @@ static int why_hung_up(int fd, int e)
 
 /* Wait for the reply to `seq`.  Returns the status, or -1 with errno. */
 static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
-                        const iov_t *riov, size_t rparts)
+                        const iov_t *riov, size_t rparts, int tt, int64_t tt_deadline)
 {
     int unblock_sent = 0, reset_seen = 0;
     for (;;) {
+        if (tt || reply_deadline) {
+            int w = await_deadline(cc, fd, seq, coid, &tt, tt_deadline, &unblock_sent);
+            if (w == 0)
+                return -1;
+            if (w < 0) {
+                if (on_signal(cc, fd, seq, coid, &unblock_sent))
+                    continue;
+                pm_bodyfile_drop(&cc->body);
+                return pm_fail(EINTR, "interrupted by a signal before the reply");
+            }
+        }
         struct pm_wire_reply h;
         iov_t stack[16];
         iov_t *v = rparts + 1 <= 16 ? stack : malloc((rparts + 1) * sizeof *v);
@@ -145,8 +237,8 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         ssize_t r;
         int e;
         if (reply_deadline && pm_now_ns() >= reply_deadline) {
-            /* Only the memory manager waits with a deadline; its connections
-             * block in recvmsg() for a slice at most (memmgr_conn.c). */
+            /* pm_msg_sendv_timed(), pm_msg_thread_timeout(): the library's
+             * own hard deadline (see await_deadline()). */
             if (v != stack)
                 free(v);
             pm_bodyfile_drop(&cc->body); /* the server may still read it */
@@ -157,8 +249,8 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         e = errno;
         if (v != stack)
             free(v);
-        if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK) && reply_deadline)
-            continue; /* a slice went by: look at the deadline */
+        if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK))
+            continue; /* a slice went by (SO_RCVTIMEO): look at the deadlines */
         if (r < 0 && e == EINTR) {
             if (on_signal(cc, fd, seq, coid, &unblock_sent))
                 continue;
@@ -205,6 +297,12 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             cc->chflags = (unsigned)h.status;
             continue;
         }
+        if (ok && h.kind == PM_WIRE_NOTIFY) {
+            /* A notification (ionotify() with SIGEV_PM_CONNECTION) that
+             * came before our reply: kept for pm_poll(), not a reply. */
+            cc->notified |= (int)h.status;
+            continue;
+        }
         if (ok && h.kind == PM_WIRE_INBAND) {
             /* Our server asks us to map or unmap for it (mmap_peer()
              * without ptrace); then we go on waiting. */
@@ -248,6 +346,8 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
         close(received_fd);
         received_fd = -1;
     }
+    int64_t tt_deadline;
+    int tt = pm_timeout_take(_NTO_TIMEOUT_SEND | _NTO_TIMEOUT_REPLY, &tt_deadline);
     struct pm_cconn *c = pm_cconn_begin_exchange(coid, &fd);
     if (!c)
         return -1;
@@ -259,6 +359,9 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
         pm_bodyview_drop(&c->reply_view);
         c->body_gen = gen;
     }
+    /* Before our first message to another process: how its server can
+     * reach us with events (msg/event.h). */
+    pm_relay_offer(c, fd, coid);
     uint64_t total = pm_iov_total(siov, sparts);
     struct pm_wire_send h = {
         .kind = PM_WIRE_MSG, .seq = ++c->seq, .coid = coid,
@@ -281,7 +384,7 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
                          e == EBADF ? EBADF : e,
                          "connection %d: the channel is gone (%s)", coid, strerror(e));
     } else {
-        rc = await_reply(c, fd, h.seq, coid, riov, rparts);
+        rc = await_reply(c, fd, h.seq, coid, riov, rparts, tt, tt_deadline);
     }
     pthread_cleanup_pop(1);
     return rc;

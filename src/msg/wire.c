@@ -31,6 +31,8 @@ int pm_wire_check_send(const struct pm_wire_send *h, size_t got, int has_fd,
     case PM_WIRE_UNBLOCK:
     case PM_WIRE_MEMMGR:
         return got == sizeof *h && !has_fd && h->srclen == 0 ? 0 : -1;
+    case PM_WIRE_EVSOCK:
+        return got == sizeof *h && has_fd == 1 && h->srclen == 0 ? 0 : -1;
     case PM_WIRE_DELEGATE:
         return got == sizeof *h + sizeof(struct pm_wire_delegate) && !has_fd &&
                h->srclen == sizeof(struct pm_wire_delegate) ? 0 : -1;
@@ -56,6 +58,7 @@ int pm_wire_check_reply(const struct pm_wire_reply *h, size_t got, int has_fd,
         return has_fd == 1 && h->len <= PM_WIRE_INLINE_MAX &&
                got - sizeof *h == h->len ? 0 : -1;
     case PM_WIRE_HELLO:
+    case PM_WIRE_NOTIFY:
         return got == sizeof *h && !has_fd && h->len == 0 ? 0 : -1;
     case PM_WIRE_REFUSED:
         return got == sizeof *h && !has_fd && h->len == 0 &&

@@ -44,6 +44,16 @@ enum pm_wire_kind {
     PM_WIRE_MEMMGR = 0x4d4d4731,  /* "MMG1" (client to server, first on a
                                    * connection): this is the memory
                                    * manager's connection (memmgr/) */
+    PM_WIRE_EVSOCK = 0x45565331,  /* "EVS1" (client to server, before its
+                                   * first message on a connection): one
+                                   * descriptor, the client's event relay
+                                   * (msg/event.h); code = PM_EVSOCK_* */
+    PM_WIRE_NOTIFY = 0x4e544631,  /* "NTF1" (server to client, at any
+                                   * time): a notification armed with
+                                   * SIGEV_PM_CONNECTION fired; status =
+                                   * its _NOTIFY_COND_* bits.  No body.
+                                   * Makes the connection readable (poll()),
+                                   * and is skipped by the next MsgSend() */
     PM_WIRE_DELEGATE = 0x444c4731, /* "DLG1" (client to server, first on a
                                    * connection): this connection speaks for
                                    * the caller in the body (struct

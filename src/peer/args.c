@@ -9,6 +9,9 @@
 #include "peer/ability.h"
 #include "peer/args.h"
 
+#ifndef MAP_32BIT
+#define MAP_32BIT 0 /* x86_64 only: elsewhere no such flag, and its bit unknown */
+#endif
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -20,9 +23,6 @@
 #endif
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
-#endif
-#ifndef MAP_HUGE_2MB
-#define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
 #endif
 
 #define PROT_KNOWN (PROT_READ | PROT_WRITE | PROT_EXEC | PROT_NOCACHE)
@@ -54,7 +54,7 @@ static int abilities_for(int prot)
 int pm_map_req_init(struct pm_map_req *rq, int remote, void *addr, size_t len,
                     int prot, int flags, int fd, off_t off)
 {
-    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t pg = pm_page_size();
 
     *rq = (struct pm_map_req){ .fd = -1 };
     if (len == 0)
@@ -101,13 +101,18 @@ int pm_map_req_init(struct pm_map_req *rq, int remote, void *addr, size_t len,
 
     if (phys && anon) {
         /* Physically contiguous anonymous memory: one page is trivially so;
-         * up to 2 MiB one huge page is; more, Linux cannot promise. */
-        if (len > 2 * 1024 * 1024)
+         * up to the default huge page size (2 MiB on x86_64 and on aarch64
+         * with 4 KiB pages; 32 MiB with 16 KiB, 512 MiB with 64 KiB) one
+         * huge page is; more, Linux cannot promise. */
+        size_t huge = pm_huge_page_size();
+        if (len > pg && len > huge)
             return pm_fail(ENOMEM, "MAP_PHYS|MAP_ANON: Linux cannot promise "
-                           "physically contiguous memory over 2 MiB");
+                           "physically contiguous memory over %zu KiB (%s)",
+                           (huge > pg ? huge : pg) / 1024,
+                           huge > pg ? "one huge page" : "one page: no huge pages");
         rq->flags |= MAP_POPULATE | MAP_LOCKED;
         if (len > pg)
-            rq->flags |= MAP_HUGETLB | MAP_HUGE_2MB;
+            rq->flags |= MAP_HUGETLB; /* of the default size */
     } else if (phys) {
         if (fd != NOFD)
             return pm_fail(EINVAL, "MAP_PHYS maps physical memory: fd must be NOFD");
@@ -160,7 +165,7 @@ void pm_map_req_done(struct pm_map_req *rq)
 
 int pm_unmap_range(void *addr, size_t len, uintptr_t *start, size_t *plen)
 {
-    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t pg = (uintptr_t)pm_page_size();
     uintptr_t a = (uintptr_t)addr;
     if (len == 0)
         return pm_fail(EINVAL, "len is 0");

@@ -31,12 +31,15 @@ int pm_tracee_map(struct pm_tracee *t, const struct pm_map_req *rq, uintptr_t *o
 }
 
 /* A huge-page mapping (MAP_PHYS|MAP_ANON over one page) unmaps only in whole
- * huge pages, but the caller knows only the length it asked for. */
-#define HUGE_2M ((uintptr_t)2 << 20)
+ * huge pages (of the default size: args.c), but the caller knows only the
+ * length it asked for. */
 static int huge_retry(uintptr_t start, size_t len, size_t *hlen)
 {
-    *hlen = (len + HUGE_2M - 1) & ~(HUGE_2M - 1);
-    return errno == EINVAL && (start & (HUGE_2M - 1)) == 0 && *hlen != len;
+    const uintptr_t huge = pm_huge_page_size();
+    if (!huge)
+        return 0;
+    *hlen = (len + huge - 1) & ~(huge - 1);
+    return errno == EINVAL && (start & (huge - 1)) == 0 && *hlen != len;
 }
 
 int pm_tracee_unmap(struct pm_tracee *t, uintptr_t start, size_t len)

@@ -24,7 +24,7 @@ int pm_remote_call(struct pm_tracee *t, const char *what, long nr,
 int pm_tracee_scratch(struct pm_tracee *t, uintptr_t *addr)
 {
     if (!t->scratch) {
-        unsigned long a[6] = { 0, (unsigned long)sysconf(_SC_PAGESIZE),
+        unsigned long a[6] = { 0, (unsigned long)pm_page_size(),
                                PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                                (unsigned long)-1, 0 };
         long r;
@@ -44,7 +44,7 @@ void pm_tracee_drop_scratch(struct pm_tracee *t)
 {
     if (!t->scratch || t->gone)
         return;
-    unsigned long a[6] = { t->scratch, (unsigned long)sysconf(_SC_PAGESIZE) };
+    unsigned long a[6] = { t->scratch, (unsigned long)pm_page_size() };
     long r;
     pm_remote_syscall(t, SYS_munmap, a, &r);
     t->scratch = 0;

@@ -110,7 +110,9 @@ int pm_seccomp_vet(struct pm_tracee *t, long nr, const unsigned long args[6])
     if (!t->seccomp)
         return 0;
     struct seccomp_data d = { .nr = (int)nr, .arch = pm_arch_audit_arch,
-                              .instruction_pointer = t->insn };
+                              /* what the kernel reports: the address
+                               * after the instruction */
+                              .instruction_pointer = t->insn + pm_arch_syscall_insn_len };
     for (int i = 0; i < 6; i++)
         d.args[i] = args[i];
     uint32_t worst = SECCOMP_RET_ALLOW;

@@ -27,8 +27,15 @@
 #define PTRACE_SETSIGMASK 0x420b
 #endif
 
-/* Every signal blocked; the kernel leaves SIGKILL and SIGSTOP deliverable. */
-static const uint64_t all_blocked = ~(uint64_t)0;
+/* The mask a thread runs our calls under: every signal but SIGTRAP (the
+ * kernel leaves SIGKILL and SIGSTOP deliverable whatever we say).  Our
+ * single-step ends in a trap the kernel forces on the thread, and a forced
+ * signal that is blocked gets its handler reset to SIG_DFL (and is
+ * unblocked) before delivery: with SIGTRAP blocked, one call would silently
+ * take the target's own SIGTRAP handler away.  Left unblocked, our trap is
+ * an ordinary signal-delivery stop that we swallow, and a SIGTRAP someone
+ * else sends meanwhile is held and sent again after (step_until_trapped). */
+static const uint64_t call_mask = ~(uint64_t)0 & ~(1ull << (SIGTRAP - 1));
 
 static int set_mask(pid_t tid, uint64_t mask)
 {
@@ -109,6 +116,21 @@ static void keep_call_going(struct pm_tracee *t)
  * any (no lookup at all), otherwise the vDSO's. */
 static int choose_insn(struct pm_tracee *t)
 {
+    if (pm_arch_restart_at_stop) {
+        /* The svc the thread is on (its restart), else the one it just
+         * left (the 4 bytes before pc); see restart.c. */
+        uintptr_t pc = pm_arch_pc(&t->saved);
+        if (t->at_svc) {
+            t->insn = pc;
+            t->probe_entry = 1;
+            return 0;
+        }
+        if (pm_restart_peek_is_svc(t, pc - pm_arch_syscall_insn_len)) {
+            t->insn = pc - pm_arch_syscall_insn_len;
+            return 0;
+        }
+        return pm_vdso_syscall_insn(t, &t->insn);
+    }
     if (pm_arch_in_syscall(&t->saved)) {
         uintptr_t at = pm_arch_pc(&t->saved) - pm_arch_syscall_insn_len;
         errno = 0;
@@ -139,13 +161,16 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
         errno = e;
         return -1;
     }
-    if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)PTRACE_O_TRACEEXIT) < 0) {
+    /* TRACESYSGOOD: syscall stops (restart.c, aarch64 only) tell
+     * themselves apart from a SIGTRAP. */
+    const long opts = PTRACE_O_TRACEEXIT | PTRACE_O_TRACESYSGOOD;
+    if (ptrace(PTRACE_SEIZE, pid, 0, (void *)opts) < 0) {
         /* A process whose main thread has exited (pthread_exit) can still
          * be served through one of its other threads. */
         int e = errno;
         pid_t other = e == EPERM ? pm_live_thread(pid) : 0;
         if (other <= 0 ||
-            ptrace(PTRACE_SEIZE, other, 0, (void *)(long)PTRACE_O_TRACEEXIT) < 0) {
+            ptrace(PTRACE_SEIZE, other, 0, (void *)opts) < 0) {
             e = pm_diagnose_attach(pid, e);
             close_pidfd(t);
             errno = e;
@@ -153,6 +178,8 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
         }
         t->tid = other;
     }
+    if (pm_arch_restart_at_stop)
+        pm_restart_note(t); /* the registers will not tell (restart.c) */
     if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0) {
         int e = errno;
         ptrace(PTRACE_DETACH, t->tid, 0, 0);
@@ -202,12 +229,15 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
         return pm_fail(e, "cannot read the registers of PID %d: %s", (int)pid,
                        strerror(e));
     }
-    keep_call_going(t);
     if (!pm_arch_native_abi(&t->saved)) {
         pm_tracee_detach(t);
         return pm_fail(EINVAL, "PID %d runs a 32-bit ABI; only native "
                        "processes are supported", (int)pid);
     }
+    if (pm_arch_restart_at_stop)
+        pm_restart_fixup(t, eintr_when_stopped);
+    else
+        keep_call_going(t);
     if (choose_insn(t) < 0) {
         int e = errno;
         pm_tracee_detach(t);
@@ -235,14 +265,26 @@ static int step_until_trapped(struct pm_tracee *t)
             t->gone = 1;
             return pm_fail(ESRCH, "PID %d exited during the call", (int)t->pid);
         }
+        if (st.kind == PM_STOP_SYSCALL) {
+            /* The first call's entry (restart.c): then step as usual. */
+            if (pm_restart_entry(t) < 0 ||
+                ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
+                return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
+            continue;
+        }
         if (pm_arch_getregs(t->tid, &cur) < 0)
             return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
         if (!t->call_done && pm_arch_pc(&cur) == after) {
             t->call_done = 1;
             t->call_ret = pm_arch_syscall_result(&cur);
         }
-        if (st.kind == PM_STOP_SIGNAL && st.sig == SIGTRAP && t->call_done)
+        if (st.kind == PM_STOP_SIGNAL && st.sig == SIGTRAP && st.si.si_code <= 0) {
+            /* Sent by a process (kill, tgkill, sigqueue), not our trap:
+             * held, and sent again once the thread is its own. */
+            t->reraise_trap = 1;
+        } else if (st.kind == PM_STOP_SIGNAL && st.sig == SIGTRAP && t->call_done) {
             return 0;
+        }
         if (st.kind == PM_STOP_EVENT && st.sig != SIGTRAP)
             t->job_stopped = 1; /* stopped under us; detach re-stops it */
         else if (st.kind == PM_STOP_SIGNAL && st.sig == SIGSYS &&
@@ -258,7 +300,8 @@ static int step_until_trapped(struct pm_tracee *t)
             if (pm_arch_setregs(t->tid, &r) < 0)
                 return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
         }
-        if (ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
+        if (ptrace(t->probe_entry ? PTRACE_SYSCALL : PTRACE_SINGLESTEP,
+                   t->tid, 0, 0) < 0)
             return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
     }
 }
@@ -273,13 +316,14 @@ int pm_remote_syscall(struct pm_tracee *t, long nr, const unsigned long args[6],
     t->seccomp_trap = 0;
     t->call_done = 0;
     t->deadline = pm_now_ns() + pm_timeout_ns();
-    if (!t->masked && set_mask(t->tid, all_blocked) < 0)
+    if (!t->masked && set_mask(t->tid, call_mask) < 0)
         return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
     t->masked = 1;
     t->dirty = 1;
+    t->call_nr = nr;
     pm_arch_setup_syscall(&r, &t->saved, t->insn, nr, args);
     if (pm_arch_setregs(t->tid, &r) < 0 ||
-        ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
+        ptrace(t->probe_entry ? PTRACE_SYSCALL : PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
         return pm_fail(ESRCH, "PID %d vanished", (int)t->pid);
     if (step_until_trapped(t) < 0) {
         if (errno == ETIMEDOUT)
@@ -301,8 +345,10 @@ static int try_release(struct pm_tracee *t)
     if (waitid(P_PID, (id_t)t->tid, &wi, WSTOPPED | WNOHANG | __WALL) == 0 &&
         wi.si_pid == t->tid) {
         int status = wi.si_status, sig = 0;
-        if (((status >> 8) & 0xff) == 0) /* a signal-delivery-stop */
+        if (((status >> 8) & 0xff) == 0 && !(status & 0x80)) /* a signal-delivery-stop */
             sig = status & 0x7f;
+        if (t->masked) /* stuck on the way back into its call (restart.c) */
+            set_mask(t->tid, t->saved_mask);
         ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)sig);
         pm_seccomp_free(t);
         close_pidfd(t);
@@ -384,7 +430,28 @@ int pm_tracee_detach(struct pm_tracee *t)
         release_dead(t);
     } else {
         pm_tracee_drop_scratch(t);
+        /* Where the kernel decided the restart before our stop and a signal
+         * came meanwhile, let the thread enter its call again under our mask
+         * and give the mask back at the entry: the call then meets the
+         * signal exactly as it would have (restart.c).  Not for a
+         * job-stopped process: its thread must not run even into its call. */
+        if (pm_arch_restart_at_stop && t->at_svc && !t->job_stopped &&
+            !t->probe_entry && pm_restart_signal_waiting(t) &&
+            pm_restart_reenter(t) < 0) {
+            if (t->gone) {
+                release_dead(t);
+                pm_seccomp_free(t);
+                close_pidfd(t);
+                return -1;
+            }
+            /* Not stopped again in time: kept and let go by the tracer
+             * thread, like any stuck tracee. */
+            t->stuck = 1;
+            return -1;
+        }
         rc = pm_tracee_restore(t);
+        if (pm_arch_restart_at_stop)
+            pm_restart_released(t);
         if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0) {
             detach_running(t);
             if (t->stuck) /* kept, pidfd and all, by the tracer thread */
@@ -396,6 +463,8 @@ int pm_tracee_detach(struct pm_tracee *t)
          * its delivery stop; send it again now that the thread runs. */
         if (t->reraise && t->pidfd >= 0)
             syscall(SYS_pidfd_send_signal, t->pidfd, t->reraise, NULL, 0);
+        if (t->reraise_trap && t->pidfd >= 0)
+            syscall(SYS_pidfd_send_signal, t->pidfd, SIGTRAP, NULL, 0);
     }
     pm_seccomp_free(t);
     close_pidfd(t);

@@ -33,6 +33,8 @@ struct pm_tracee {
     int masked;           /* we blocked its signals: mask to be put back */
     int job_stopped;      /* the process was (or became) job-stopped */
     int reraise;          /* a stop signal we had to hold: sent again after */
+    int reraise_trap;     /* a SIGTRAP someone sent while we held the
+                             thread: sent again after */
     int seccomp_trap;     /* the last call raised SIGSYS (seccomp RET_TRAP) */
     int gone;             /* the target exited under us */
     int stuck;            /* seized but not stopped (it never stopped, or was
@@ -46,6 +48,16 @@ struct pm_tracee {
     size_t undo_len;      /* the running call maps this many bytes: if it is
                            * abandoned and succeeds later, unmap them */
     int64_t deadline;     /* absolute, CLOCK_MONOTONIC ns */
+    /* restart.c, where pm_arch_restart_at_stop: */
+    int at_svc;           /* saved pc is on an svc the thread will run */
+    int probe_entry;      /* resume the next call with PTRACE_SYSCALL and
+                           * look at the kernel's number at its entry */
+    long call_nr;         /* the number of the call being run */
+    struct {              /* what the thread was blocked in before the stop */
+        int valid;
+        long nr;
+        unsigned long a[6], sp, pc;
+    } pre;
 };
 
 /* 0, or -1 with errno ESRCH, EPERM, ETIMEDOUT, EINVAL and a reason. */
@@ -103,6 +115,7 @@ enum pm_stop_kind {
     PM_STOP_SIGNAL,  /* signal-delivery-stop: sig is being delivered */
     PM_STOP_EVENT,   /* PTRACE_EVENT_STOP: interrupt (sig SIGTRAP) or group-stop */
     PM_STOP_EXIT,    /* PTRACE_EVENT_EXIT: the thread is exiting */
+    PM_STOP_SYSCALL, /* syscall-entry stop (only after PTRACE_SYSCALL) */
 };
 struct pm_stop {
     enum pm_stop_kind kind;
@@ -110,6 +123,18 @@ struct pm_stop {
     siginfo_t si;    /* valid for PM_STOP_SIGNAL */
 };
 int pm_wait_stop(struct pm_tracee *t, struct pm_stop *st);
+
+/* restart.c: interrupted calls where the kernel prepares the restart
+ * before the stop (see there).  note: before PTRACE_INTERRUPT; fixup: on the
+ * saved registers; entry: at the probe's syscall-entry stop; reenter: on
+ * detach, leaves the thread at the entry of its own call (mask still ours). */
+int pm_restart_peek_is_svc(struct pm_tracee *t, uintptr_t at);
+void pm_restart_note(struct pm_tracee *t);
+void pm_restart_released(const struct pm_tracee *t);
+void pm_restart_fixup(struct pm_tracee *t, int (*eintr_on_stop)(long nr));
+int pm_restart_entry(struct pm_tracee *t);
+int pm_restart_signal_waiting(struct pm_tracee *t);
+int pm_restart_reenter(struct pm_tracee *t);
 
 /* vdso.c: the address of a system-call instruction in the tracee's vDSO. */
 int pm_vdso_syscall_insn(struct pm_tracee *t, uintptr_t *insn);

@@ -1,5 +1,7 @@
 /*
- * A system-call instruction the tracee already has: the vDSO's.
+ * A system-call instruction the tracee already has: the vDSO's (x86_64's
+ * `syscall` in __vdso_getcpu & co.; aarch64's `svc #0` in the fallbacks of
+ * clock_gettime & co. and in __kernel_rt_sigreturn).
  *
  * The kernel maps the same vDSO image into every native process, so the
  * offset of a `syscall` instruction inside it is found once, in our own copy.
@@ -37,7 +39,7 @@ static void find_in_own_vdso(void)
             size = ph[i].p_offset + ph[i].p_filesz;
     /* The vDSO is mapped as one read-execute image, so a match anywhere in
      * it decodes as the instruction when jumped to, whatever precedes it. */
-    for (size_t i = 0; i + 8 <= size; i++) {
+    for (size_t i = 0; i + 8 <= size; i += pm_arch_insn_align) {
         if (memcmp(base + i, pm_arch_syscall_insn, pm_arch_syscall_insn_len) == 0) {
             insn_off = (long)i;
             memcpy(&insn_word, base + i, sizeof insn_word);

@@ -32,6 +32,10 @@ static int classify(struct pm_tracee *t, const siginfo_t *wi, struct pm_stop *st
     int event = (status >> 8) & 0xff;
 
     st->sig = status & 0x7f;
+    if (event == 0 && (status & 0xff) == (SIGTRAP | 0x80)) {
+        st->kind = PM_STOP_SYSCALL; /* PTRACE_O_TRACESYSGOOD */
+        return 0;
+    }
     if (event == PTRACE_EVENT_EXIT) {
         st->kind = PM_STOP_EXIT;
         return 0;
@@ -41,10 +45,13 @@ static int classify(struct pm_tracee *t, const siginfo_t *wi, struct pm_stop *st
         return 0;
     }
     st->kind = PM_STOP_SIGNAL;
-    /* Only a SIGSYS needs its details (was it seccomp's?); skipping the
-     * request for our own SIGTRAPs keeps the hot path one call shorter. */
+    /* A SIGSYS needs its details (was it seccomp's?), and so does a
+     * SIGTRAP: our single-step's trap (kernel-made, si_code > 0) or one a
+     * process sent (si_code <= 0), which must reach the target after us.
+     * Other signals are only passed on or held by number. */
     st->si.si_code = 0;
-    if (st->sig == SIGSYS && ptrace(PTRACE_GETSIGINFO, t->tid, 0, &st->si) < 0)
+    if ((st->sig == SIGSYS || st->sig == SIGTRAP) &&
+        ptrace(PTRACE_GETSIGINFO, t->tid, 0, &st->si) < 0)
         return pm_fail(0, "PTRACE_GETSIGINFO on %d: %m", t->tid);
     return 0;
 }

@@ -24,6 +24,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/internal.h"
@@ -147,10 +148,24 @@ PM_EXPORT dispatch_context_t *dispatch_block(dispatch_context_t *dctp)
     resmgr_context_t *ctp = &dctp->resmgr_context;
     dispatch_t *dpp = x->dpp;
     for (;;) {
+        /* dispatch_timeout(): a kernel timeout on this receive. */
+        pthread_mutex_lock(&dpp->lock);
+        int timed = dpp->has_timeout;
+        uint64_t ns = dpp->timeout_ns;
+        pthread_mutex_unlock(&dpp->lock);
+        if (timed)
+            TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &ns, NULL);
         __atomic_add_fetch(&dpp->nblocked, 1, __ATOMIC_SEQ_CST);
         rcvid_t r = MsgReceive(dpp->chid, x->buf, x->bufsize, &ctp->info);
         int e = errno;
         __atomic_sub_fetch(&dpp->nblocked, 1, __ATOMIC_SEQ_CST);
+        if (r < 0 && e == ETIMEDOUT && timed) {
+            /* As QNX: a valid context whose rcvid is -1. */
+            ctp->rcvid = -1;
+            ctp->size = 0;
+            ctp->id = -1;
+            return dctp;
+        }
         if (r < 0) {
             errno = e;
             return NULL;
@@ -185,9 +200,37 @@ PM_EXPORT dispatch_context_t *dispatch_block(dispatch_context_t *dctp)
     }
 }
 
-PM_EXPORT int dispatch_unblock(dispatch_context_t *dctp)
+PM_EXPORT int dispatch_timeout(dispatch_t *dpp, struct timespec *reltime)
 {
     pm_begin();
+    if (!dpp)
+        return pm_fail(EINVAL, "dispatch_timeout(): no dispatch handle");
+    if (reltime && (reltime->tv_sec < 0 || reltime->tv_nsec < 0 ||
+                    reltime->tv_nsec >= 1000000000))
+        return pm_fail(EINVAL, "dispatch_timeout(): bad time");
+    pthread_mutex_lock(&dpp->lock);
+    dpp->has_timeout = reltime != NULL;
+    dpp->timeout_ns = reltime ? (uint64_t)reltime->tv_sec * 1000000000u +
+                                    (uint64_t)reltime->tv_nsec
+                              : 0;
+    pthread_mutex_unlock(&dpp->lock);
+    return 0;
+}
+
+PM_EXPORT int message_connect(dispatch_t *dpp, int flags)
+{
+    pm_begin();
+    if (!dpp)
+        return pm_fail(EINVAL, "message_connect(): no dispatch handle");
+    return ConnectAttach(ND_LOCAL_NODE, 0, dpp->chid,
+                         (flags & MSG_FLAG_SIDE_CHANNEL) ? _NTO_SIDE_CHANNEL : 0,
+                         _NTO_COF_CLOEXEC);
+}
+
+/* dispatch_unblock() as QNX declares it (void); pm_dispatch_unblock()
+ * says whether it worked. */
+static int unblock(dispatch_context_t *dctp)
+{
     if (!dctp)
         return pm_fail(EINVAL, "dispatch_unblock(): no context");
     dispatch_t *dpp = PM_RM_CTX(dctp)->dpp;
@@ -212,4 +255,10 @@ PM_EXPORT int dispatch_unblock(dispatch_context_t *dctp)
     if (coid < 0)
         return -1;
     return sent == want || want <= 0 ? 0 : -1;
+}
+
+PM_EXPORT void dispatch_unblock(dispatch_context_t *dctp)
+{
+    pm_begin();
+    unblock(dctp);
 }

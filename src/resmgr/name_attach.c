@@ -17,12 +17,21 @@
  *    when the server runs dispatch_handler(); a server that loops on
  *    MsgReceive(attach->chid) itself must reply EOK to it, as on QNX.
  *  - name_open(name): a name starting with '/' is a path, resolved as is;
- *    otherwise /dev/name/local/<name>.  It connects (_NTO_COF_CLOEXEC) and
- *    sends an _IO_CONNECT: subtype _IO_CONNECT_OPEN, file_type _FTYPE_NAME,
- *    ioflag _IO_FLAG_RD | _IO_FLAG_WR, handle = the entry's handle, path =
- *    what is left of the path below the entry ("" for the name itself).  Any
- *    non-error reply opens it; an error reply is name_open()'s errno.  A name
- *    nobody serves is ENOENT.  name_close() is ConnectDetach().
+ *    otherwise /dev/name/local/<name>.  It returns a side-channel
+ *    connection to the server's channel, as QNX 7.1 does: _NAME_FLAG_COF_*
+ *    become the _NTO_COF_* flags of the connection (it is close-on-exec
+ *    either way, as every side channel here).  No message is sent: QNX
+ *    sends an _IO_CONNECT only when its global name service (gns) is
+ *    involved, and servers written for QNX 7 commonly answer every _IO_*
+ *    message with ENOSYS - or receive pulses only.  With
+ *    NAME_FLAG_ATTACH_GLOBAL (the global name service's job on QNX), or
+ *    when the environment sets PEERMAP_NAME_OPEN_CONNECT=1 (as a QNX system
+ *    running gns would behave), name_open() sends the _IO_CONNECT:
+ *    subtype _IO_CONNECT_OPEN, file_type _FTYPE_NAME, ioflag _IO_FLAG_RD |
+ *    _IO_FLAG_WR, handle = the entry's handle, path = what is left of the
+ *    path below the entry ("" for the name itself); an error reply is
+ *    name_open()'s errno.  A name nobody serves is ENOENT.  name_close() is
+ *    ConnectDetach().
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -131,10 +140,18 @@ PM_EXPORT int name_detach(name_attach_t *attach, unsigned flags)
     return rc;
 }
 
+/* Whether name_open() sends an _IO_CONNECT (see the top of this file). */
+static int send_connect(int flags)
+{
+    if (flags & NAME_FLAG_ATTACH_GLOBAL)
+        return 1;
+    const char *e = getenv("PEERMAP_NAME_OPEN_CONNECT");
+    return e && e[0] == '1';
+}
+
 PM_EXPORT int name_open(const char *name, int flags)
 {
     char path[PATH_MAX];
-    (void)flags;
     pm_begin();
     if (name && name[0] == '/') {
         if (strlen(name) >= PATH_MAX)
@@ -152,12 +169,34 @@ PM_EXPORT int name_open(const char *name, int flags)
         errno = e;
         return -1;
     }
+    int cof = _NTO_COF_CLOEXEC;
+    if (flags & _NAME_FLAG_COF_NOEVENT)
+        cof |= _NTO_COF_NOEVENT;
+    if (flags & _NAME_FLAG_COF_REG_EVENTS)
+        cof |= _NTO_COF_REG_EVENTS;
+    if (flags & _NAME_FLAG_COF_INSECURE)
+        cof |= _NTO_COF_INSECURE;
+    /* ENOENT also when the entry outlived its channel (destroyed, not yet
+     * detached) or the channel there is not the entry's manager's. */
+    int coid = pm_pathspace_connect_index(m, _NTO_SIDE_CHANNEL, cof);
+    if (coid < 0) {
+        int e = errno;
+        free(m);
+        errno = e;
+        return -1;
+    }
+    if (!send_connect(flags)) {
+        free(m);
+        pm_begin();
+        return coid;
+    }
     size_t rest = strlen(m->rest);
     size_t hdr = offsetof(struct _io_connect, path);
     size_t len = hdr + rest + 1;
     struct _io_connect *c = calloc(1, len);
     if (!c) {
         free(m);
+        ConnectDetach(coid);
         return pm_fail(ENOMEM, "name_open(): out of memory");
     }
     c->type = _IO_CONNECT;
@@ -167,16 +206,7 @@ PM_EXPORT int name_open(const char *name, int flags)
     c->ioflag = _IO_FLAG_RD | _IO_FLAG_WR;
     c->path_len = (uint16_t)(rest + 1);
     memcpy(c->path, m->rest, rest + 1);
-    /* ENOENT also when the entry outlived its channel (destroyed, not yet
-     * detached) or the channel there is not the entry's manager's. */
-    int coid = pm_pathspace_connect(m, _NTO_COF_CLOEXEC);
     free(m);
-    if (coid < 0) {
-        int e = errno;
-        free(c);
-        errno = e;
-        return -1;
-    }
     long st = MsgSend(coid, c, len, NULL, 0);
     int e = errno;
     free(c);

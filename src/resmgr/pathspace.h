@@ -212,6 +212,9 @@ int pm_pathspace_list(void (*cb)(const struct pm_ps_match *m, void *arg), void *
  * -1: ENOENT (gone, or someone else's channel there), or ConnectAttach's
  * errno. */
 int pm_pathspace_connect(const struct pm_ps_match *m, int cof_flags);
+/* The same with ConnectAttach()'s index (_NTO_SIDE_CHANNEL: a side-channel
+ * coid, as name_open() returns). */
+int pm_pathspace_connect_index(const struct pm_ps_match *m, unsigned index, int cof_flags);
 
 /* The directory the path space is in for this process right now (see above);
  * it need not exist yet.  0 or -1 (EINVAL: PEERMAP_PATHSPACE not absolute,

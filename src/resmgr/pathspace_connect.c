@@ -26,8 +26,13 @@
 
 int pm_pathspace_connect(const struct pm_ps_match *m, int cof_flags)
 {
+    return pm_pathspace_connect_index(m, 0, cof_flags);
+}
+
+int pm_pathspace_connect_index(const struct pm_ps_match *m, unsigned index, int cof_flags)
+{
     struct pm_peer_id id = { .pidfd = -1 };
-    int coid = pm_connect_attach_id(m->pid, m->chid, 0, cof_flags, &id);
+    int coid = pm_connect_attach_id(m->pid, m->chid, index, cof_flags, &id);
     if (coid < 0) {
         /* The manager went away between resolving and connecting: for the
          * caller nobody serves the path. */

@@ -18,8 +18,10 @@
  *    Its path must end with its first NUL exactly at path_len; the extra
  *    data follows the path directly (no padding); extra data that carries a
  *    path (symlink and rename extras) must be NUL-terminated within it.
- *  - The _IO_*64 forms go to the same handlers as the 32-bit ones, as on
- *    QNX 7.1 (the handlers use _IO_READ_GET_NBYTES() etc.).
+ *  - The _IO_*64 forms have slots of their own (read64, write64, notify64,
+ *    utime64, QNX 7's); the handler table falls back to read/write/notify/
+ *    utime when it has none (pm_rm_io_fallback(); those handlers use
+ *    _IO_READ_GET_NBYTES() etc.).
  *  - The reserved jump-table types (_IO_RSVD_*), _IO_POWER and _IO_ACL have
  *    no handler slot: they are PM_RM_OTHER (other_func, else ENOSYS).
  *  - The combine flag in combine_len is ignored: only the first message of
@@ -59,10 +61,10 @@ static const struct io_rule io_rules[] = {
     { _IO_DUP, PM_IS_DUP, sizeof(struct _io_dup) },
     { _IO_CLOSE, PM_IS_CLOSE_OCB, sizeof(struct _io_close) },
     { _IO_SYNC, PM_IS_SYNC, sizeof(struct _io_sync) },
-    { _IO_READ64, PM_IS_READ, sizeof(struct _io_read64) },
-    { _IO_WRITE64, PM_IS_WRITE, sizeof(struct _io_write64) },
-    { _IO_NOTIFY64, PM_IS_NOTIFY, sizeof(struct _io_notify) },
-    { _IO_UTIME64, PM_IS_UTIME, sizeof(struct _io_utime64) },
+    { _IO_READ64, PM_IS_READ64, sizeof(struct _io_read64) },
+    { _IO_WRITE64, PM_IS_WRITE64, sizeof(struct _io_write64) },
+    { _IO_NOTIFY64, PM_IS_NOTIFY64, sizeof(struct _io_notify) },
+    { _IO_UTIME64, PM_IS_UTIME64, sizeof(struct _io_utime64) },
 };
 
 static const struct io_rule *io_rule(uint16_t type)
@@ -200,6 +202,22 @@ pm_rm_iofn pm_rm_io_func(const resmgr_io_funcs_t *t, int slot)
     pm_rm_iofn f;
     memcpy(&f, (const char *)&t->read + (size_t)slot * sizeof f, sizeof f);
     return f;
+}
+
+int pm_rm_io_fallback(int slot)
+{
+    switch (slot) {
+    case PM_IS_READ64:
+        return PM_IS_READ;
+    case PM_IS_WRITE64:
+        return PM_IS_WRITE;
+    case PM_IS_NOTIFY64:
+        return PM_IS_NOTIFY;
+    case PM_IS_UTIME64:
+        return PM_IS_UTIME;
+    default:
+        return slot;
+    }
 }
 
 pm_rm_connfn pm_rm_connect_func(const resmgr_connect_funcs_t *t, int slot)

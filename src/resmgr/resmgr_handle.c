@@ -7,10 +7,13 @@
  *    connection are closed (io_funcs->close_ocb, once each; see
  *    resmgr_attach.c for a slot reused meanwhile), then a pulse_attach()
  *    handler for the code, if any, runs too.  _PULSE_CODE_UNBLOCK: a
- *    pulse_attach() handler for it if there is one; else the io_funcs->unblock
- *    of the OCB bound to that connection; else (or if that returns
- *    _RESMGR_DEFAULT) the reply-blocked client is let go: MsgError(its rcvid,
- *    EINTR) - harmless if it was answered meanwhile.  Other codes:
+ *    pulse_attach() handler for it if there is one; else, when the blocked
+ *    client's message is a connect (an open held by the manager), the
+ *    connect_funcs->unblock of the attachment it names; else the
+ *    io_funcs->unblock of the OCB bound to that connection; when there is
+ *    none, or it returns _RESMGR_DEFAULT, the reply-blocked client is let
+ *    go: MsgError(its rcvid, EINTR) - harmless if it was answered
+ *    meanwhile.  Other codes:
  *    pulse_attach() handlers; none -> dispatch_handler() returns -1.
  *  - Messages are checked by pm_rm_decode() first (EBADMSG etc. answered
  *    there, and the manager goes on).  _IO_CONNECT goes to the attachment
@@ -46,6 +49,7 @@
  *    not run).
  */
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "common/internal.h"
@@ -81,6 +85,32 @@ static int run_range(resmgr_context_t *ctp, int pulse, int value)
     return 1;
 }
 
+/* An unblock pulse for a client whose message is a connect (an open the
+ * manager holds): the connect table's unblock of the attachment it is for,
+ * as QNX's library calls it.  1 when it was one (*ret: the handler's
+ * answer, _RESMGR_DEFAULT without a handler), 0 otherwise. */
+static int unblock_connect(resmgr_context_t *ctp, struct _pulse *p, rcvid_t blocked, int *ret)
+{
+    struct _io_connect c;
+    size_t hdr = offsetof(struct _io_connect, path);
+    if (MsgRead(blocked, &c, hdr, 0) != (ssize_t)hdr || c.type != _IO_CONNECT)
+        return 0;
+    dispatch_t *dpp = ctp->dpp;
+    pthread_mutex_lock(&dpp->lock);
+    struct pm_rm_attach *a = pm_rm_find_attach(dpp, (int)c.handle);
+    struct pm_rm_attach copy;
+    if (a)
+        copy = *a;
+    pthread_mutex_unlock(&dpp->lock);
+    *ret = _RESMGR_DEFAULT;
+    if (a && !copy.is_name) {
+        pm_rm_connfn f = pm_rm_connect_func(copy.connect_funcs, PM_CS_UNBLOCK);
+        if (f)
+            *ret = f(ctp, p, copy.handle, NULL);
+    }
+    return 1;
+}
+
 static int handle_pulse(resmgr_context_t *ctp)
 {
     struct _pulse p;
@@ -95,6 +125,11 @@ static int handle_pulse(resmgr_context_t *ctp)
     if (p.code == _PULSE_CODE_UNBLOCK) {
         rcvid_t blocked = (rcvid_t)(unsigned)p.value.sival_int;
         int ret = _RESMGR_DEFAULT;
+        if (unblock_connect(ctp, &p, blocked, &ret)) {
+            if (ret == _RESMGR_DEFAULT)
+                MsgError(blocked, EINTR);
+            return 0;
+        }
         struct pm_rm_binding *b = pm_rm_binding_get(ctp->dpp, p.scoid, ctp->info.coid);
         if (!b) {
             /* The pulse does not say which coid: any OCB of the connection. */
@@ -269,7 +304,10 @@ static int handle_io(resmgr_context_t *ctp, const struct pm_rm_decoded *d)
         return 0;
     }
 
-    int ret = run_locked(ctp, t, pm_rm_io_func(t, d->slot), b->ocb);
+    pm_rm_iofn f = pm_rm_io_func(t, d->slot);
+    if (!f) /* _IO_READ64 & co. without a handler of their own */
+        f = pm_rm_io_func(t, pm_rm_io_fallback(d->slot));
+    int ret = run_locked(ctp, t, f, b->ocb);
     pm_rm_binding_put(ctp, b);
     reply(ctp, ret, d->slot == PM_IS_DEVCTL);
     return 0;
@@ -299,6 +337,8 @@ PM_EXPORT int dispatch_handler(dispatch_context_t *dctp)
     resmgr_context_t *ctp = &dctp->resmgr_context;
     ctp->status = 0;
     ctp->offset = 0;
+    if (ctp->rcvid == -1)
+        return 0; /* dispatch_block() timed out (dispatch_timeout()): nothing */
     if (ctp->rcvid == 0)
         return handle_pulse(ctp);
 

@@ -49,8 +49,13 @@ enum pm_rm_io_slot {
     PM_IS_DEVCTL, PM_IS_UNBLOCK, PM_IS_PATHCONF, PM_IS_LSEEK, PM_IS_CHMOD,
     PM_IS_CHOWN, PM_IS_UTIME, PM_IS_OPENFD, PM_IS_FDINFO, PM_IS_LOCK,
     PM_IS_SPACE, PM_IS_SHUTDOWN, PM_IS_MMAP, PM_IS_MSG, PM_IS_RESERVED,
-    PM_IS_DUP, PM_IS_CLOSE_DUP, PM_IS_LOCK_OCB, PM_IS_UNLOCK_OCB, PM_IS_SYNC
+    PM_IS_DUP, PM_IS_CLOSE_DUP, PM_IS_LOCK_OCB, PM_IS_UNLOCK_OCB, PM_IS_SYNC,
+    PM_IS_POWER, PM_IS_ACL, PM_IS_PAUSE, PM_IS_UNPAUSE,
+    PM_IS_READ64, PM_IS_WRITE64, PM_IS_NOTIFY64, PM_IS_UTIME64
 };
+/* The 32-bit handler a 64-bit message falls back to (the slot itself for
+ * every other one). */
+int pm_rm_io_fallback(int slot);
 
 struct pm_rm_decoded {
     enum pm_rm_kind kind;
@@ -141,6 +146,9 @@ struct _dispatch {
     int self_coid;                         /* side channel to ourselves, or -1 */
     int nblocked;                          /* threads in dispatch_block() */
     int unblock_pending;                   /* wake-up pulses not yet taken */
+    /* dispatch_timeout() */
+    int has_timeout;
+    uint64_t timeout_ns;
 };
 
 /* A context, with what the library keeps beside it.  The public part must

@@ -24,9 +24,14 @@
  *    returning NULL makes its thread exit when the pool is stopping or when
  *    errno says the wait cannot succeed (not EINTR, ECANCELED, EAGAIN or
  *    ENOMEM: e.g. ESRCH, the channel was destroyed); otherwise it blocks
- *    again.
- *  - Threads are detached and block every signal but the synchronous ones;
- *    a thread's context is allocated when it starts.
+ *    again.  EINTR is common: besides the application's signals, glibc's
+ *    setuid() & co. interrupt every other thread of the process.
+ *  - Threads are detached; a thread's context is allocated when it starts.
+ *  - Pool threads run the application's handlers: they are the
+ *    application's threads, with the signal mask of the thread that made
+ *    them (thread_pool_start()'s caller, or a pool thread), never a mask of
+ *    the library's.  With POOL_FLAG_EXIT_SELF they are the only threads
+ *    left, so a blocked SIGTERM would never take its default action.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -82,13 +87,8 @@ static void *pool_thread(void *arg);
 static int spawn(struct _thread_pool *p, int n)
 {
     int made = 0;
-    sigset_t all, old;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    /* The threads inherit the signal mask of the thread making them: the
+     * application's, as with any thread it creates itself. */
     for (int i = 0; i < n && p->nthreads < p->attr.maximum; i++) {
         pthread_t t;
         pthread_attr_t local, *a = p->attr.attr;
@@ -105,7 +105,6 @@ static int spawn(struct _thread_pool *p, int n)
         p->nthreads++;
         made++;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return made;
 }
 
@@ -121,12 +120,16 @@ static void run(struct _thread_pool *p)
         p->nblocked++;
         pthread_mutex_unlock(&p->lock);
         void *got = a->block_func(ctx);
+        int e = errno; /* before anything else can change it */
         pthread_mutex_lock(&p->lock);
         p->nblocked--;
         if (p->stopping)
             break;
         if (!got) {
-            int e = errno;
+            /* EINTR: a signal, or another thread's setuid() & co. - glibc
+             * makes every thread take its SIGSETXID, which epoll_wait()
+             * in MsgReceive() reports whatever SA_RESTART says: block
+             * again, never lose the thread for it. */
             if (e == EINTR || e == ECANCELED || e == EAGAIN || e == ENOMEM)
                 continue;
             break; /* the channel is gone (ESRCH...): spinning would not help */
@@ -157,11 +160,6 @@ static void *pool_thread(void *arg)
     return NULL;
 }
 
-static void unblock_dispatch(dispatch_context_t *ctp)
-{
-    dispatch_unblock(ctp);
-}
-
 PM_EXPORT thread_pool_t *thread_pool_create(thread_pool_attr_t *attr, unsigned flags)
 {
     pm_begin();
@@ -187,7 +185,7 @@ PM_EXPORT thread_pool_t *thread_pool_create(thread_pool_attr_t *attr, unsigned f
             p->attr.context_free = dispatch_context_free;
     }
     if (!p->attr.unblock_func && p->attr.block_func == dispatch_block)
-        p->attr.unblock_func = unblock_dispatch;
+        p->attr.unblock_func = dispatch_unblock;
     p->flags = flags;
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_t ca;

@@ -70,7 +70,9 @@ int pm_peer_get(int sock, struct pm_peer_id *id)
         atomic_store(&peerpidfd_support, -1);
         return 0;
     }
-    /* ESRCH: the kernel already knows the peer is gone. */
+    /* ESRCH, or EINVAL from a kernel that has SO_PEERPIDFD (6.5 to 6.14
+     * answer EINVAL for a peer already reaped): the peer is gone. */
+    errno = ESRCH;
     return -1;
 }
 

@@ -97,6 +97,10 @@ static void check_send(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t d
     case PM_WIRE_MEMMGR:
         consistent = bare(h->srclen, got, sizeof *h, has_fd);
         break;
+    case PM_WIRE_EVSOCK:
+        /* The descriptor (the client's event relay) is the whole payload. */
+        consistent = has_fd == 1 && got == sizeof *h && h->srclen == 0;
+        break;
     default:
         break; /* no other kind may be accepted */
     }
@@ -132,6 +136,7 @@ static void check_reply(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t 
                      h->status < 4096;
         break;
     case PM_WIRE_HELLO:
+    case PM_WIRE_NOTIFY:
         consistent = bare(h->len, got, sizeof *h, has_fd);
         break;
     case PM_WIRE_REFUSED:

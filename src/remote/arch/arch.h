@@ -12,10 +12,10 @@
 #include <sys/user.h>
 
 /* The general registers as PTRACE_GETREGSET(NT_PRSTATUS) returns them. */
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
+/* glibc's <sys/user.h> names both: x86_64's with orig_rax and cs, aarch64's
+ * regs[31], sp, pc, pstate (the kernel's struct user_pt_regs). */
 typedef struct user_regs_struct pm_regs;
-#elif defined(__aarch64__)
-typedef struct user_pt_regs pm_regs;
 #else
 #error "peermap: no remote-syscall port for this CPU"
 #endif
@@ -30,12 +30,30 @@ extern const uint32_t pm_arch_audit_arch;
 /* The byte pattern of the system-call instruction, and its length. */
 extern const unsigned char pm_arch_syscall_insn[];
 extern const size_t pm_arch_syscall_insn_len;
+/* Instructions start at multiples of this (1 on x86_64, 4 on aarch64): a
+ * pattern found elsewhere is data, not an instruction. */
+extern const size_t pm_arch_insn_align;
+
+/* When the kernel prepares the restart of an interrupted system call.
+ * 0 (x86_64): when the thread resumes, from orig_rax and rax, which
+ * NT_PRSTATUS holds, so restoring the registers restores the decision.
+ * 1 (aarch64): before it reports the stop: pc is already back on the `svc`
+ * and x0 reloaded from orig_x0 (which NT_PRSTATUS does not hold), and the
+ * kernel's own system-call number reads -1.  restart.c deals with that. */
+extern const int pm_arch_restart_at_stop;
+
+/* The kernel's idea of the thread's current system-call number (-1: none),
+ * and changing it: NT_ARM_SYSTEM_CALL on aarch64, orig_rax on x86_64.
+ * 0 or -1/errno. */
+int pm_arch_get_syscallno(pid_t tid, long *nr);
+int pm_arch_set_syscallno(pid_t tid, long nr);
 
 /* The thread's program counter. */
 uintptr_t pm_arch_pc(const pm_regs *r);
 
 /* Whether the thread stopped inside a system call (then the instruction
- * just before the pc is the system-call instruction it used). */
+ * just before the pc is the system-call instruction it used).  Only where
+ * the registers tell (x86_64); always 0 where pm_arch_restart_at_stop. */
 int pm_arch_in_syscall(const pm_regs *r);
 
 /* Whether the thread runs the native ABI (a 32-bit task on a 64-bit kernel
@@ -54,7 +72,15 @@ long pm_arch_syscall_result(const pm_regs *r);
 void pm_arch_set_syscall_result(pm_regs *r, long v);
 
 /* The number of the system call the thread is stopped in (valid when
- * pm_arch_in_syscall()). */
+ * pm_arch_in_syscall()); on aarch64 the register that holds it (x8). */
 long pm_arch_syscall_nr(const pm_regs *r);
+void pm_arch_set_syscall_nr(pm_regs *r, long nr);
+
+/* Argument i (0..5) of the call as the registers hold it, the stack
+ * pointer, and moving the program counter (restart.c). */
+unsigned long pm_arch_syscall_arg(const pm_regs *r, int i);
+void pm_arch_set_syscall_arg0(pm_regs *r, unsigned long v);
+uintptr_t pm_arch_sp(const pm_regs *r);
+void pm_arch_set_pc(pm_regs *r, uintptr_t pc);
 
 #endif

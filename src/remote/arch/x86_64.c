@@ -68,3 +68,56 @@ long pm_arch_syscall_nr(const pm_regs *r)
 {
     return (long)r->orig_rax;
 }
+
+const size_t pm_arch_insn_align = 1;
+const int pm_arch_restart_at_stop = 0;
+
+int pm_arch_get_syscallno(pid_t tid, long *nr)
+{
+    pm_regs r;
+    if (pm_arch_getregs(tid, &r) < 0)
+        return -1;
+    *nr = (long)r.orig_rax;
+    return 0;
+}
+
+int pm_arch_set_syscallno(pid_t tid, long nr)
+{
+    pm_regs r;
+    if (pm_arch_getregs(tid, &r) < 0)
+        return -1;
+    r.orig_rax = (unsigned long)nr;
+    return pm_arch_setregs(tid, &r);
+}
+
+void pm_arch_set_syscall_nr(pm_regs *r, long nr)
+{
+    r->orig_rax = (unsigned long)nr;
+}
+
+unsigned long pm_arch_syscall_arg(const pm_regs *r, int i)
+{
+    switch (i) {
+    case 0: return r->rdi;
+    case 1: return r->rsi;
+    case 2: return r->rdx;
+    case 3: return r->r10;
+    case 4: return r->r8;
+    default: return r->r9;
+    }
+}
+
+void pm_arch_set_syscall_arg0(pm_regs *r, unsigned long v)
+{
+    r->rdi = v;
+}
+
+uintptr_t pm_arch_sp(const pm_regs *r)
+{
+    return r->rsp;
+}
+
+void pm_arch_set_pc(pm_regs *r, uintptr_t pc)
+{
+    r->rip = pc;
+}
