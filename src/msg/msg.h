@@ -371,6 +371,15 @@ ssize_t pm_sendmsg_fds(int sock, const iov_t *iov, size_t parts, const int *fds,
 int pm_msg_reply_fd(rcvid_t rcvid, long status, const iov_t *iov, size_t parts, int fd);
 int pm_msg_take_fd(void);
 
+/* For this thread's next exchange only: when its reply body comes in a
+ * memory file we map (bodyfile.h) and the reply vector is one buffer,
+ * leave the body there and point *where at it instead of copying it into
+ * the buffer (the memory manager installs pages straight from it).  *where
+ * stays NULL otherwise (the body is in the buffer, as usual).  The pointer
+ * is good until the connection's next exchange; the server's file cannot
+ * shrink under it (sealed), though the server may still write into it. */
+void pm_msg_reply_in_place(const unsigned char **where);
+
 /*
  * The memory manager's connections (memmgr_conn.c).
  *   pm_memmgr_connect()  a side-channel connection to (pid, chid) marked as

@@ -19,9 +19,20 @@
 #include "msg/msg.h"
 #include "msg/timeout.h"
 
+/* pm_msg_reply_in_place(): where this thread's next exchange should say
+ * where its reply body lies instead of copying it, or NULL. */
+static _Thread_local const unsigned char **in_place;
+
+void pm_msg_reply_in_place(const unsigned char **where)
+{
+    in_place = where;
+    if (where)
+        *where = NULL;
+}
+
 /* Copy a reply carried in a memory file (bodyfile.h) into the caller's
  * buffers: from our mapping of the server's file when it may be mapped,
- * else with pread(). */
+ * else with pread().  Or leave it there, when the caller asked so. */
 static void read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64_t off,
                       uint64_t len, const iov_t *riov, size_t rparts)
 {
@@ -29,6 +40,10 @@ static void read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64
     if ((uint64_t)st->st_size <= PM_BODY_CACHE_MAX + PM_WIRE_BODY_OFF_MAX)
         m = pm_bodyview_map(&cc->reply_view, fd, st->st_dev, st->st_ino,
                             (uint64_t)st->st_size, off + len);
+    if (m && in_place && rparts == 1 && riov[0].iov_len >= len) {
+        *in_place = m + off;
+        return;
+    }
     uint64_t at = 0;
     for (size_t i = 0; i < rparts && at < len; i++) {
         size_t want = riov[i].iov_len;
@@ -338,8 +353,8 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
     }
 }
 
-static long exchange(int coid, const iov_t *siov, size_t sparts,
-                     const iov_t *riov, size_t rparts)
+static long exchange_one(int coid, const iov_t *siov, size_t sparts,
+                         const iov_t *riov, size_t rparts)
 {
     int fd;
     if (received_fd >= 0) { /* nobody claimed the last one */
@@ -387,6 +402,14 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
         rc = await_reply(c, fd, h.seq, coid, riov, rparts, tt, tt_deadline);
     }
     pthread_cleanup_pop(1);
+    return rc;
+}
+
+static long exchange(int coid, const iov_t *siov, size_t sparts,
+                     const iov_t *riov, size_t rparts)
+{
+    long rc = exchange_one(coid, siov, sparts, riov, rparts);
+    in_place = NULL; /* for one exchange only */
     return rc;
 }
 
