@@ -79,6 +79,9 @@ struct req {
     uint32_t srv_at;    /* where the server's buffers start in a page */
     uint32_t chunks;    /* MsgRead()/MsgWrite() in this many pieces */
     uint64_t reply_len; /* bytes of pat(seed + 1) back */
+    uint32_t forward;   /* MsgWrite() the pieces front to back (else back
+                         * to front) */
+    uint32_t pad;
 };
 enum { OP_ECHO = 1, OP_QUIT, OP_HOLD, OP_GAPS, OP_VIEW_INO };
 
@@ -130,9 +133,10 @@ static void serve_echo(struct server *s, rcvid_t id, const struct req *q)
     if (k == 1) {
         MsgReply(id, 0, r, (size_t)q->reply_len);
     } else {
-        /* Back to front, in pieces, then an empty reply. */
+        /* In pieces (back to front unless asked), then an empty reply. */
         size_t m = (size_t)q->reply_len, piece = m / k;
-        for (size_t c = k; c-- > 0;) {
+        for (size_t j = 0; j < k; j++) {
+            size_t c = q->forward ? j : k - 1 - j;
             size_t at = c * piece, len = c == k - 1 ? m - at : piece;
             if (MsgWrite(id, r + at, len, at) != (ssize_t)len)
                 atomic_fetch_add(&s->errors, 1);
@@ -240,11 +244,11 @@ static void server_stop(struct server *s)
 /* One echo exchange: src_len bytes from a buffer `cl_at` into a page,
  * reply_len back into one `rp_at` into a page, the server's buffers
  * `srv_at` into a page.  0 when everything arrived whole. */
-static int echo(int coid, uint32_t seed, size_t src_len, size_t cl_at, size_t reply_len,
-                size_t rp_at, uint32_t srv_at, uint32_t chunks)
+static int echo_fw(int coid, uint32_t seed, size_t src_len, size_t cl_at, size_t reply_len,
+                   size_t rp_at, uint32_t srv_at, uint32_t chunks, uint32_t forward)
 {
     struct req q = { .op = OP_ECHO, .seed = seed, .src_len = src_len, .srv_at = srv_at,
-                     .chunks = chunks, .reply_len = reply_len };
+                     .chunks = chunks, .reply_len = reply_len, .forward = forward };
     unsigned char *b = buf_at(src_len ? src_len : 1, cl_at);
     unsigned char *r = buf_at(reply_len + 64, rp_at);
     int rc = -1;
@@ -278,6 +282,12 @@ out:
     buf_free(b, cl_at);
     buf_free(r, rp_at);
     return rc;
+}
+
+static int echo(int coid, uint32_t seed, size_t src_len, size_t cl_at, size_t reply_len,
+                size_t rp_at, uint32_t srv_at, uint32_t chunks)
+{
+    return echo_fw(coid, seed, src_len, cl_at, reply_len, rp_at, srv_at, chunks, 0);
 }
 
 /* Sizes around the page, the inline limit (the header is part of the
@@ -829,6 +839,49 @@ TEST(another_users_large_messages_arrive_whole_and_what_is_mapped_is_its_share)
     c = 'g';
     CHECK(target_write(&t, &c, 1) == 0);
     int st = target_finish(&t, 20000);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ_LONG(atomic_load(&s.errors), 0);
+    server_stop(&s);
+    peermap_set_client_limits(NULL);
+}
+
+static int share_crossing_body(int in, int out, void *arg)
+{
+    (void)in;
+    (void)out;
+    struct other *o = arg;
+    if (become_nobody() < 0)
+        return 2;
+    int coid = ConnectAttach(ND_LOCAL_NODE, o->server, o->chid, _NTO_SIDE_CHANNEL, 0);
+    if (coid < 0)
+        return 3;
+    int bad = 0;
+    /* Written front to back in three pieces: the first fits the share in
+     * the reply file, the second does not - what was written moves to the
+     * heap and the reply still arrives whole. */
+    for (uint32_t seed = 700; seed < 704; seed++)
+        if (echo_fw(coid, seed, 10, 0, 1 << 20, 16, 16, 3, 1) < 0)
+            bad++;
+    /* and the connection goes on, back to front and in one piece */
+    if (echo(coid, 800, 1 << 20, 16, 1 << 20, 16, 16, 3) < 0 ||
+        echo(coid, 801, 200000, 16, 200000, 16, 16, 1) < 0)
+        bad++;
+    return bad ? 1 : 0;
+}
+
+TEST(a_reply_that_outgrows_its_users_share_midway_arrives_whole)
+{
+    if (getuid() != 0)
+        SKIP("needs root to have another user");
+    /* Room for a reply file of 512 KiB, not one of 1 MiB. */
+    struct peermap_client_limits l = { .cache = 600 << 10 };
+    REQUIRE(peermap_set_client_limits(&l) == 0);
+    struct server s;
+    REQUIRE(server_start(&s) == 0);
+    struct other o = { getpid(), s.chid, 1 };
+    struct target t;
+    REQUIRE(target_start(&t, share_crossing_body, &o) == 0);
+    int st = target_finish(&t, 60000);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ_LONG(atomic_load(&s.errors), 0);
     server_stop(&s);
