@@ -53,6 +53,7 @@ while [ "$i" -le "$rounds" ]; do
             case $prog in
             bench_msg) args="-n $n -w $w" ;;
             bench_open) args="-n $on -w $((on / 10))" ;;
+            bench_pathspace) args="-n $((n / 10)) -w $((w / 10)) --flood 6000" ;;
             *) args="-n $((n / 10)) -w $((w / 10))" ;;
             esac
             # shellcheck disable=SC2086
