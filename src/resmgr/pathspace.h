@@ -140,8 +140,8 @@ struct pm_ps_match {
     char rest[PATH_MAX];         /* the resolved path below it: "" for the
                                     path itself, "a/b" below a directory
                                     manager; "" in listings */
-    uint64_t key;                /* the manager's process key (trust.h) when
-                                    the resolver proved it alive, else 0:
+    uint64_t key;                /* the manager's process key (trust.h), from
+                                    pm_pathspace_resolve_cached(), else 0:
                                     connect checks the listener is it */
     int cached;                  /* from pm_pathspace_resolve_cached()'s
                                     cache: connect also checks the manager

@@ -55,18 +55,18 @@ int pm_ps_entry_claims(int bfd, const char *name, uid_t uid)
 }
 
 enum pm_ps_load pm_ps_entry_load(int bfd, const char *name, uid_t uid, uint64_t hash,
-                                 struct pm_ps_record *r, struct stat *st)
+                                 struct pm_ps_record *r, struct stat *st, int want_key)
 {
     char buf[PM_PS_RECORD_MAX + 1];
     struct pm_ps_name n;
     struct stat fst;
     size_t len = 0;
 
-    uint64_t key;
+    uint64_t key = 0;
     if (pm_ps_name_parse(name, &n) < 0 || fstatat(bfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ||
         !file_ok(st, uid))
         return PM_PS_SKIP;
-    switch (pm_ps_manager_state_key(n.pid, n.start, uid, &key)) {
+    switch (pm_ps_manager_state_key(n.pid, n.start, uid, want_key ? &key : NULL)) {
     case PM_PS_GONE:
         pm_ps_entry_sweep(-1, bfd, NULL, name, uid);
         return PM_PS_SKIP;

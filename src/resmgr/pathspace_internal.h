@@ -106,9 +106,10 @@ enum pm_ps_load { PM_PS_SKIP, PM_PS_OK, PM_PS_DENIED };
  * hash to `hash`.  OK: *r and *st filled, every check passed; DENIED: live
  * and the caller's own, but the kernel would not let the caller read it
  * (st filled); SKIP: anything else (stale entries are removed on the way
- * when the caller may). */
+ * when the caller may).  With want_key, r->key is the manager's process
+ * key (one fstat() more), else 0. */
 enum pm_ps_load pm_ps_entry_load(int bfd, const char *name, uid_t uid, uint64_t hash,
-                                 struct pm_ps_record *r, struct stat *st);
+                                 struct pm_ps_record *r, struct stat *st, int want_key);
 /* Does entry `name` still claim its path: the owner's regular file, named
  * after a live manager holding the owner's uid?  1 or 0.  (Without reading
  * it: the first-come rule counts claims the caller cannot read too.) */

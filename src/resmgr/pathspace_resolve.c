@@ -288,7 +288,7 @@ static int resolve(const char *path, struct pm_ps_match *m, int cache)
         struct stat st;
         if (x->foreign && taken(&c, i))
             continue;
-        switch (pm_ps_entry_load(b->fd, x->name, b->uid, b->hash, r, &st)) {
+        switch (pm_ps_entry_load(b->fd, x->name, b->uid, b->hash, r, &st, cache)) {
         case PM_PS_SKIP:
             continue;
         case PM_PS_DENIED:
