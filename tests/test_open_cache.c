@@ -15,6 +15,8 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +36,7 @@
 struct mgr_arg {
     const char *path;
     mode_t mode;
+    gid_t gid;    /* the group to attach with (its entry file's), 0: ours */
 };
 
 /* Serve on chid until told on `in`: 'd' = drop to nobody and become
@@ -42,6 +45,8 @@ struct mgr_arg {
 static int manager_body(int in, int out, void *varg)
 {
     struct mgr_arg *a = varg;
+    if (a->gid && setegid(a->gid) < 0)
+        return 6;
     int chid = ChannelCreate(0);
     struct pm_ps_handle h;
     if (chid < 0 || pm_pathspace_attach(a->path, chid, 0, S_IFCHR | a->mode, &h) < 0)
@@ -197,7 +202,7 @@ TEST(a_cached_result_follows_every_change_to_what_it_was_read_from)
 TEST(a_cached_result_never_outlives_its_manager)
 {
     struct target t;
-    struct mgr_arg a = { "/dev/cached", 0666 };
+    struct mgr_arg a = { "/dev/cached", 0666, 0 };
     REQUIRE(pathspace_fresh() == 0);
     REQUIRE(target_start(&t, manager_body, &a) == 0);
     REQUIRE(target_read(&t, &mgr_chid, sizeof mgr_chid, 20000) == 0);
@@ -219,7 +224,7 @@ TEST(a_listener_that_is_not_the_process_that_attached_is_refused)
      * result looks like after the manager died and another process got
      * its pid and made a channel of the same number. */
     struct target t;
-    struct mgr_arg a = { "/dev/keyed", 0666 };
+    struct mgr_arg a = { "/dev/keyed", 0666, 0 };
     REQUIRE(pathspace_fresh() == 0);
     REQUIRE(target_start(&t, manager_body, &a) == 0);
     REQUIRE(target_read(&t, &mgr_chid, sizeof mgr_chid, 20000) == 0);
@@ -244,7 +249,7 @@ TEST(a_root_manager_that_gives_up_root_loses_its_cached_clients)
     if (getuid() != 0)
         SKIP("needs root for a manager that gives up root");
     struct target t;
-    struct mgr_arg a = { "/dev/rooted", 0666 };
+    struct mgr_arg a = { "/dev/rooted", 0666, 0 };
     char c;
     REQUIRE(pathspace_fresh() == 0);
     REQUIRE(target_start(&t, manager_body, &a) == 0);
@@ -312,7 +317,7 @@ TEST(an_entry_made_unreachable_is_refused_at_the_next_open)
     if (getuid() != 0)
         SKIP("needs root for a second user");
     struct target t;
-    struct mgr_arg a = { "/dev/shrinking", 0666 };
+    struct mgr_arg a = { "/dev/shrinking", 0666, 0 };
     char c;
     REQUIRE(pathspace_fresh() == 0);
     REQUIRE(target_start(&t, manager_body, &a) == 0);
@@ -338,6 +343,55 @@ TEST(an_entry_made_unreachable_is_refused_at_the_next_open)
     close(n.ready[1]);
     close(n.go[0]);
     close(n.go[1]);
+    CHECK(target_write(&t, "q", 1) == 0);
+    nudge(t.pid);
+    target_finish(&t, 20000);
+}
+
+#define SOMEGROUP 31337
+
+struct grouped {
+    const char *path;
+    int ready[2], go[2];
+};
+
+/* As nobody with one supplementary group and CAP_SETGID only (no DAC
+ * override): open twice (the second from the cache), then give up the
+ * group and open again. */
+static int drops_its_group(void *arg)
+{
+    struct grouped *g = arg;
+    gid_t grp = SOMEGROUP;
+    if (setgroups(1, &grp) < 0 || prctl(PR_SET_KEEPCAPS, 1) < 0 ||
+        setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0)
+        return 90;
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    d[0].effective = d[0].permitted = 1u << CAP_SETGID;
+    if (syscall(SYS_capset, &h, d) < 0)
+        return 91;
+    int first = open_close(g->path);
+    int again = open_close(g->path);
+    if (first || again)
+        return 92;
+    if (setgroups(0, NULL) < 0)
+        return 93;
+    return open_close(g->path);
+}
+
+TEST(a_client_that_gives_up_the_group_an_entry_needs_is_refused_at_once)
+{
+    if (getuid() != 0)
+        SKIP("needs root for groups and another user");
+    struct target t;
+    /* Root's entry, readable by its group only. */
+    struct mgr_arg a = { "/dev/grouped", 0640, SOMEGROUP };
+    REQUIRE(pathspace_fresh() == 0);
+    REQUIRE(target_start(&t, manager_body, &a) == 0);
+    REQUIRE(target_read(&t, &mgr_chid, sizeof mgr_chid, 20000) == 0);
+    struct grouped g = { a.path, { -1, -1 }, { -1, -1 } };
+    CHECK_EQ_LONG(in_child(drops_its_group, &g), EACCES);
     CHECK(target_write(&t, "q", 1) == 0);
     nudge(t.pid);
     target_finish(&t, 20000);

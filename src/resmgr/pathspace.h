@@ -185,8 +185,9 @@ int pm_pathspace_resolve(const char *path, struct pm_ps_match *m);
  * buckets it looked in, and the path space itself) has the same inode and
  * change time (ctime: any entry added, removed or renamed, any chmod or
  * chown changes it), the chosen entry's file too, the policy is the same,
- * and the environment names the same path space.  What cannot be seen that
- * way - the manager's death, a reused pid, the manager giving up its
+ * the environment names the same path space, and the caller may still read
+ * the entry's file (asked of the kernel again: groups and capabilities
+ * change).  What cannot be seen that way - the manager's death, a reused pid, the manager giving up its
  * owner's uid - pm_pathspace_connect() checks on the listener it reached
  * (m->cached): the same process (its key) still holding the uid.  Only
  * results whose entry was the first candidate are kept (a better one

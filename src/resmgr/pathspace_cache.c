@@ -10,8 +10,11 @@
  * and a file's with any change to it, so comparing stamps (one fstatat()
  * each) says whether reading them again could give another answer.  A
  * bucket that did not exist is covered by its user directory's stamp, a
- * user directory that did not exist by the space's.  The manager's life is
- * not in any stamp: pm_pathspace_connect() proves it on the listener.
+ * user directory that did not exist by the space's.  What depends on the
+ * caller rather than on the files - may it read the entry, with its groups,
+ * capabilities and ACLs as they are now - is asked again (faccessat());
+ * its effective uid is part of the key.  The manager's life is not in any
+ * stamp: pm_pathspace_connect() proves it on the listener.
  *
  * SLOTS results per process, least recently used replaced; one descriptor
  * of the path space is kept open to look at the others relative to it.
@@ -149,6 +152,12 @@ int pm_ps_cache_find(const char *norm, uid_t me, struct pm_ps_match *m)
             ok = stamp_same(&x->t.s[k], look(space_fd, x->t.s[k].rel, &st), &st);
         if (ok)
             ok = stamp_same(&x->e, look(space_fd, x->entry, &st), &st);
+        /* Whether we may read the entry is ours to ask again: the kernel's
+         * answer follows our groups, capabilities and ACLs as they are
+         * now, and the walk from the space down checks every directory
+         * on the way. */
+        if (ok)
+            ok = faccessat(space_fd, x->entry, R_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0;
         if (!ok) {
             drop_slot(i);
             break;
