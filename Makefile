@@ -5,7 +5,8 @@
 #   make test   build, then run every test (CTest)
 # Both build quietly (the log goes to $(BUILD)/build.log and is shown only
 # when the build fails) and work for any user: see the two recipes.
-# Others: make sanitize (the tests under ASan+UBSan), make fuzz (libFuzzer,
+# Others: make sanitize (the tests under ASan+UBSan), make tsan (the
+#         signal-handler tests under ThreadSanitizer), make fuzz (libFuzzer,
 #         FUZZ_SECONDS each), make bench (make bench-update writes the
 #         results into BENCHMARKS.md), make install PREFIX=/usr/local,
 #         make aarch64-test (the suite on an emulated 64-bit ARM machine:
@@ -13,6 +14,7 @@
 
 BUILD    ?= build
 ASAN     ?= build-asan
+TSAN     ?= build-tsan
 AARCH64  ?= build-aarch64
 FUZZ     ?= build-fuzz
 FUZZ_SECONDS ?= 30
@@ -21,7 +23,7 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE    ?= cmake
 CTEST    ?= ctest
 
-.PHONY: all build quiet-build demo test check sanitize fuzz bench bench-update install clean aarch64-test
+.PHONY: all build quiet-build demo test check sanitize tsan fuzz bench bench-update install clean aarch64-test
 
 all: build
 
@@ -78,6 +80,19 @@ sanitize: $(ASAN)/CMakeCache.txt
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(CTEST) --test-dir $(ASAN) --output-on-failure -j $(JOBS)
 
+# ThreadSanitizer, for what it checks best: the library's threads and the
+# calls signal handlers make (test_sigsafe; TSan also reports allocation
+# in a handler and a handler that changes errno).  Its runtime cannot start
+# threads in a fork() child of a threaded process unless told it may (the
+# agent's targets do).
+$(TSAN)/CMakeCache.txt:
+	$(CMAKE) -S . -B $(TSAN) -DCMAKE_BUILD_TYPE=Debug -DPEERMAP_TSAN=ON -DPEERMAP_BUILD_BENCH=OFF
+
+tsan: $(TSAN)/CMakeCache.txt
+	$(CMAKE) --build $(TSAN) -j $(JOBS) --target test_sigsafe
+	TSAN_OPTIONS=halt_on_error=1:die_after_fork=0 \
+	    $(CTEST) --test-dir $(TSAN) --output-on-failure -R '^test_sigsafe\.'
+
 $(FUZZ)/CMakeCache.txt:
 	CC=clang $(CMAKE) -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DPEERMAP_FUZZ=ON \
 	    -DPEERMAP_BUILD_TESTS=OFF -DPEERMAP_BUILD_BENCH=OFF
@@ -115,4 +130,4 @@ install: build
 	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(FUZZ) $(AARCH64)
+	rm -rf $(BUILD) $(ASAN) $(TSAN) $(FUZZ) $(AARCH64)

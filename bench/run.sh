@@ -22,10 +22,12 @@
 # BENCH_RM_WAIT_OPS / BENCH_RM_WAIT_WARMUP the same when every read handler
 # waits 200 us (default 200 / 10), BENCH_IB_N / BENCH_IB_WARMUP the calls
 # of each kind of the in-band benchmark (default 2000 / 200), and of the
-# agent benchmark, BENCH_EX_N / BENCH_EX_WARMUP the 4 KiB reads of the FUSE
-# export's benchmark (default 2000 / 200; it needs a user allowed to mount
-# FUSE), BENCH_TIMER_N the 1 ms periods of the timer benchmark (default
-# 2000; a tenth as many 10 ms ones).
+# agent benchmark, BENCH_SS_N / BENCH_SS_WARMUP the pairs of each kind of
+# the signal-handler benchmark (default 2000 / 200), BENCH_EX_N /
+# BENCH_EX_WARMUP the 4 KiB reads of the FUSE export's benchmark (default
+# 2000 / 200; it needs a user allowed to mount FUSE), BENCH_TIMER_N the
+# 1 ms periods of the timer benchmark (default 2000; a tenth as many 10 ms
+# ones).
 set -eu
 
 update=
@@ -62,6 +64,8 @@ open_n=${BENCH_OPEN_N:-5000}
 open_warmup=${BENCH_OPEN_WARMUP:-500}
 ib_n=${BENCH_IB_N:-2000}
 ib_warmup=${BENCH_IB_WARMUP:-200}
+ss_n=${BENCH_SS_N:-2000}
+ss_warmup=${BENCH_SS_WARMUP:-200}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -121,6 +125,9 @@ for c in $configs; do
     fi
     if [ -x "$bin/bench_agent" ]; then
         run "$cfg" "$tcpu" bench_agent -n "$ib_n" -w "$ib_warmup"
+    fi
+    if [ -x "$bin/bench_sigsafe" ]; then
+        run "$cfg" "$tcpu" bench_sigsafe -n "$ss_n" -w "$ss_warmup"
     fi
 done
 [ -x "$bin/bench_compel" ] || notes="$notes compel"
@@ -246,6 +253,17 @@ END {
     q[++nq] = "ib_munmap_ptrace|ib_munmap_inband||ptrace munmap_peer() / in-band munmap_peer()"
     q[++nq] = "ib_cycle_ptrace|ib_cycle_inband||(d) ALLOC/FREE cycle: ptrace / in-band"
     q[++nq] = "ib_cycle_inband|ib_msg_small||(d) in-band ALLOC/FREE cycle / (a) one round trip"
+    } else if (section == "sigsafe") {
+    row[++nr] = "ss_signal|(a) raise(SIGUSR1) to a handler that does nothing"
+    row[++nr] = "ss_ptrace|(b) mmap_peer() + munmap_peer() of 1 page, ptrace, ordinary call"
+    row[++nr] = "ss_ptrace_handler|(c) the same pair made by the SIGUSR1 handler (around raise())"
+    row[++nr] = "ss_inband|(d) the pair in-band (the target reply-blocked on us), ordinary"
+    row[++nr] = "ss_inband_handler|(e) the same from the handler"
+    row[++nr] = "ss_agent|(f) the pair through the target\x27s agent, ordinary"
+    row[++nr] = "ss_agent_handler|(g) the same from the handler"
+    q[++nq] = "ss_ptrace_handler|ss_ptrace|<= 1.1|ptrace: (c) handler / (b) ordinary"
+    q[++nq] = "ss_inband_handler|ss_inband|<= 1.2|in-band: (e) handler / (d) ordinary"
+    q[++nq] = "ss_agent_handler|ss_agent|<= 1.1|agent: (g) handler / (f) ordinary"
     } else if (section == "agent") {
     row[++nr] = "ag_connect_floor|(a) connect + one datagram with a descriptor + answer + close, to a plain thread"
     row[++nr] = "ag_mmap_agent|(b) mmap_peer() of 1 memfd page by the agent of the target (identity proven first)"
@@ -359,6 +377,16 @@ if [ -x "$bin/bench_agent" ]; then
     echo "- caller: this process, peermap_set_path(INBAND); target: a forked child blocked in read() running peermap_agent_start(); same/cross as above"
     echo
     tables agent
+fi
+
+if [ -x "$bin/bench_sigsafe" ]; then
+    echo
+    echo "### mmap_peer() from a signal handler"
+    echo
+    echo "- each kind: $ss_n pairs after $ss_warmup warm-up ones, the kinds alternating in blocks of 100; a handler's pair is timed around the raise() that runs it, so (a) is in it"
+    echo "- caller: this process (all its threads, the tracer included) on CPU 0; targets: a child sleeping in nanosleep(), a child reply-blocked on our channel, a child running an agent; same/cross as above"
+    echo
+    tables sigsafe
 fi
 
 if [ -x "$bin/bench_resmgr" ]; then

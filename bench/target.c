@@ -1,5 +1,6 @@
 #include "target.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -141,10 +142,21 @@ static int pin(pid_t pid, int cpu)
     return sched_setaffinity(pid, sizeof set, &set);
 }
 
+/* Every thread of this process, not only the caller: the library's tracer
+ * thread starts when the library is loaded, before main() pins anything,
+ * and "the caller on CPU n" means the caller and the library's threads
+ * working for it (threads started later inherit the pinning). */
 void bench_pin_self(int cpu)
 {
     if (pin(0, cpu) < 0)
         bench_die("cannot pin to CPU %d: %s", cpu, strerror(errno));
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            pin((pid_t)atoi(e->d_name), cpu);
+    if (d)
+        closedir(d);
 }
 
 /* The state letter of /proc/PID/stat, or 0. */

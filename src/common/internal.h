@@ -10,11 +10,15 @@
 #define PEERMAP_INTERNAL_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 #define PM_EXPORT __attribute__((visibility("default")))
+
+/* The longest reason kept (peermap_errmsg()), terminator included. */
+#define PM_REASON_MAX 256
 
 /* Record `reason` (printf format) for this thread, set errno = err, return -1.
  * A reason already recorded by a deeper layer is kept: the deepest layer knows
@@ -31,6 +35,41 @@ void pm_begin(void);
  * the tracer thread back to the caller's thread). */
 int pm_has_reason(void);
 const char *pm_reason(void);
+
+/* The level of the running call (errmsg.c): 0 for an outermost call, 1 for
+ * a call a signal handler made while the thread was inside another one, and
+ * so on.  Per-call state
+ * of this thread (the route taken, why a route was closed) is kept per
+ * level, so that a handler's call leaves the interrupted call's alone.
+ * pm_read_level() is the level peermap_errmsg() and peermap_last_path()
+ * read: that of the calls in progress. */
+int pm_level(void);
+int pm_read_level(void);
+#define PM_LEVELS 4
+
+/*
+ * The bracket around a call that may run in a signal handler (mmap_peer(),
+ * munmap_peer()): enter saves errno and the cancellation state (disabled
+ * for the call) and opens the next level with an empty reason; leave
+ * closes it and leaves errno as the interrupted code had it, unless the
+ * call failed (then errno is the call's answer).
+ */
+struct pm_call {
+    int err, level, cancel;
+};
+void pm_call_enter(struct pm_call *c);
+void pm_call_leave(const struct pm_call *c, int failed);
+
+/*
+ * printf into buf, safe in a signal handler (fmt.c): no allocation, lock
+ * or locale; errno kept.  d i u o x X c s p m %, flags - 0 # + space,
+ * width, precision, lengths hh h l ll z j t.  Returns the length the whole
+ * text would have had; buf is always terminated (n > 0).
+ */
+int pm_vfmt(char *buf, size_t n, const char *fmt, va_list ap);
+int pm_fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* strerror() without the locale (glibc's strerrordesc_np()): safe anywhere. */
+const char *pm_strerror(int e);
 
 /* Monotonic clock in nanoseconds. */
 static inline int64_t pm_now_ns(void)

@@ -15,6 +15,7 @@
  * process is told and which dial.c's scan for "peermap.ch.<pid>.<chid>."
  * does not match, so another process's ConnectAttach() is ESRCH.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/sigsafe.h"
 #include "msg/event.h"
 #include "msg/msg.h"
 
@@ -79,15 +81,27 @@ struct pm_channel *pm_channel_get(int chid)
     return ch;
 }
 
-struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot)
+struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot, int64_t deadline_ns,
+                                           int *busy)
 {
     struct pm_channel *found = NULL;
-    pthread_mutex_lock(&table_lock);
+    *busy = 0;
+    /* A process without channels (most callers of mmap_peer()) has no
+     * client to look for: no lock taken. */
+    if (__atomic_load_n(&chid_end, __ATOMIC_RELAXED) <= 1)
+        return NULL;
+    if (pm_lock_sigsafe(&table_lock, deadline_ns) < 0) {
+        *busy = errno;
+        return NULL;
+    }
     for (int i = 1; i < chid_end && !found; i++) {
         struct pm_channel *ch = channels[i];
         if (!ch || ch->dead)
             continue;
-        pthread_mutex_lock(&ch->lock);
+        if (pm_lock_sigsafe(&ch->lock, deadline_ns) < 0) {
+            *busy = errno; /* not looked at: the route may be there */
+            continue;
+        }
         for (int k = 1; k < ch->nconns; k++) {
             struct pm_sconn *c = &ch->conns[k];
             if (c->fd >= 0 && c->busy && c->pid == pid && !c->memmgr) {
@@ -100,6 +114,8 @@ struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot)
         pthread_mutex_unlock(&ch->lock);
     }
     pthread_mutex_unlock(&table_lock);
+    if (found)
+        *busy = 0;
     return found;
 }
 
@@ -132,6 +148,23 @@ static void channel_free(struct pm_channel *ch)
     free(ch);
 }
 
+/* Channels whose last reference went in a signal handler (their chid stays
+ * taken until they are freed here). */
+static struct pm_channel *_Atomic buried;
+
+static void free_buried(void)
+{
+    struct pm_channel *ch = atomic_exchange(&buried, NULL);
+    while (ch) {
+        struct pm_channel *next = ch->buried_next;
+        pthread_mutex_lock(&table_lock);
+        channels[ch->chid] = NULL;
+        pthread_mutex_unlock(&table_lock);
+        channel_free(ch);
+        ch = next;
+    }
+}
+
 void pm_channel_put(struct pm_channel *ch)
 {
     pthread_mutex_lock(&table_lock);
@@ -143,6 +176,24 @@ void pm_channel_put(struct pm_channel *ch)
     pthread_mutex_unlock(&table_lock);
     if (last)
         channel_free(ch);
+    if (atomic_load(&buried))
+        free_buried();
+}
+
+void pm_channel_put_sigsafe(struct pm_channel *ch)
+{
+    /* Taken earlier in this call, so not held by the code a handler
+     * interrupted: only another thread's brief hold to wait for. */
+    while (pm_lock_sigsafe(&table_lock, pm_now_ns() + 1000000000) < 0)
+        ;
+    int last = --ch->refs == 0 && ch->dead;
+    pthread_mutex_unlock(&table_lock);
+    if (last) {
+        /* Dead and unreferenced: nobody else can reach it any more. */
+        ch->buried_next = atomic_load(&buried);
+        while (!atomic_compare_exchange_weak(&buried, &ch->buried_next, ch))
+            ;
+    }
 }
 
 /* Bind the listener: the predictable name, else an unpredictable one; a
@@ -188,6 +239,8 @@ PM_EXPORT int ChannelCreate(unsigned flags)
     int chid = -1;
 
     pm_begin();
+    if (atomic_load(&buried))
+        free_buried();
     struct pm_channel *ch = calloc(1, sizeof *ch);
     if (!ch)
         return pm_fail(ENOMEM, "out of memory");
@@ -202,7 +255,7 @@ PM_EXPORT int ChannelCreate(unsigned flags)
             chid = i;
             channels[i] = ch;
             if (i >= chid_end)
-                chid_end = i + 1;
+                __atomic_store_n(&chid_end, i + 1, __ATOMIC_RELAXED);
             ch->dead = 1; /* not usable until set up */
             break;
         }

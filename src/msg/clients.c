@@ -24,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/internal.h"
+#include "common/sigsafe.h"
+#include "msg/clients.h"
 #include "msg/msg.h"
 #include "trust/trust.h"
 
@@ -38,7 +41,10 @@ struct entry {
     struct entry *older, *newer;     /* departed only: age order */
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Readers (pm_msg_client_gone(), on mmap_peer()'s path, which a signal
+ * handler may take) never wait for each other; the writers are the
+ * message-passing code as connections come and go. */
+static struct pm_rwlock lock = PM_RWLOCK_INIT;
 static struct entry *buckets[NBUCKETS];
 static struct entry *oldest, *newest;  /* departed entries */
 static unsigned ndeparted;
@@ -101,7 +107,7 @@ static void forget_oldest(void)
 
 void pm_clients_add(pid_t pid, uint64_t key)
 {
-    pthread_mutex_lock(&lock);
+    pm_rw_write_lock(&lock);
     struct entry **pe = find(pid), *e = *pe;
     if (!e) {
         e = calloc(1, sizeof *e);
@@ -109,7 +115,7 @@ void pm_clients_add(pid_t pid, uint64_t key)
             /* Without a record the pid would not count as a client's: mark
              * it instead, which fails safe. */
             mark_forgotten(pid);
-            pthread_mutex_unlock(&lock);
+            pm_rw_write_unlock(&lock);
             return;
         }
         e->pid = pid;
@@ -120,12 +126,12 @@ void pm_clients_add(pid_t pid, uint64_t key)
     /* The newest client with this pid is the one that can still be there. */
     e->key = key;
     e->live++;
-    pthread_mutex_unlock(&lock);
+    pm_rw_write_unlock(&lock);
 }
 
 void pm_clients_remove(pid_t pid)
 {
-    pthread_mutex_lock(&lock);
+    pm_rw_write_lock(&lock);
     struct entry *e = *find(pid);
     if (e && e->live && --e->live == 0) {
         e->older = newest;
@@ -138,20 +144,21 @@ void pm_clients_remove(pid_t pid)
         if (++ndeparted > PM_DEPARTED_MAX)
             forget_oldest();
     }
-    pthread_mutex_unlock(&lock);
+    pm_rw_write_unlock(&lock);
 }
 
 int pm_msg_client_gone(pid_t pid)
 {
     if (pid <= 0)
         return 0;
-    pthread_mutex_lock(&lock);
+    if (pm_rw_read_lock(&lock, pm_now_ns() + pm_timeout_ns()) < 0)
+        return -1;
     struct entry *e = *find(pid);
     uint64_t key = e ? e->key : 0;
     int known = e != NULL ||
                 (forgotten && (size_t)pid < forgotten_bits &&
                  (forgotten[pid / 8] & (1u << (pid % 8))));
-    pthread_mutex_unlock(&lock);
+    pm_rw_read_unlock(&lock);
     if (!known)
         return 0;
     uint64_t now;

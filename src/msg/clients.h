@@ -17,7 +17,10 @@ void pm_clients_remove(pid_t pid);
 
 /* 1 when pid was a client's (connected now, or departed) and the process
  * holding pid now is not the last client process that held it (or none
- * does); 0 when pid is no client's, or that client is still there. */
+ * does); 0 when pid is no client's, or that client is still there; -1 when
+ * the record cannot be read now: EDEADLK, this thread was changing it when
+ * the signal whose handler asks came; ETIMEDOUT, another thread held it
+ * past the deadline.  Async-signal-safe. */
 int pm_msg_client_gone(pid_t pid);
 
 #endif

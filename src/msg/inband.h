@@ -56,6 +56,10 @@ enum pm_inband_refusal {
     PM_INBAND_REFUSED_STALE = 2,    /* not our pending message, too late */
     PM_INBAND_REFUSED_PID = 3,      /* meant for another process (fork) */
     PM_INBAND_REFUSED_BAD = 4,      /* an operation or flag it does not do */
+    /* Never on the wire: the caller's own thread holds the way in (a signal
+     * handler's call, while the call it interrupted uses that connection or
+     * holds its channel's lock). */
+    PM_INBAND_REFUSED_SELF = 100,
 };
 
 struct pm_inband_ans {

@@ -15,6 +15,7 @@
  *  - Every failure after the doorbell is final (no ptrace fallback): the
  *    client may have acted.  Before it, the route is simply "not open".
  */
+#include <limits.h>
 #include <sys/time.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -23,64 +24,87 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/sigsafe.h"
 #include "msg/inband.h"
 #include "msg/msg.h"
 
-/* Connections with a request in flight: (channel, slot) pairs. */
+/* Connections with a request in flight: (channel, slot) pairs, and the
+ * thread that sent it.  mmap_peer() may run in a signal handler, so the
+ * waits here are futex waits with the call's deadline (no condition
+ * variable), the lock is taken with pm_lock_sigsafe(), and a handler that
+ * finds the connection claimed by the call its own thread was in when the
+ * signal came does not wait for it: that call cannot finish before the
+ * handler returns. */
 struct busy_conn {
     const struct pm_channel *ch;
     int slot;
+    pid_t tid;
     struct busy_conn *next;
 };
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t busy_cv = PTHREAD_COND_INITIALIZER;
 static struct busy_conn *busy_list;
+static atomic_uint busy_gen; /* bumped by every release: waiters sleep on it */
 static atomic_uint next_id;
 
 
-static int conn_busy(const struct pm_channel *ch, int slot)
+static const struct busy_conn *conn_busy(const struct pm_channel *ch, int slot)
 {
     for (struct busy_conn *b = busy_list; b; b = b->next)
         if (b->ch == ch && b->slot == slot)
-            return 1;
-    return 0;
+            return b;
+    return NULL;
 }
 
-/* Wait until no other request is in flight on (ch, slot), then claim it. */
+/* Wait until no other request is in flight on (ch, slot), then claim it.
+ * 0; -1 with EDEADLK when this very thread holds it (or busy_lock), or
+ * ETIMEDOUT. */
 static int claim(struct busy_conn *me, int64_t deadline_ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    /* The condvar's clock is CLOCK_REALTIME: convert the deadline. */
-    struct timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    int64_t abs = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec + (deadline_ns - now);
-    struct timespec until = { .tv_sec = abs / 1000000000, .tv_nsec = abs % 1000000000 };
-    pthread_mutex_lock(&busy_lock);
-    while (conn_busy(me->ch, me->slot)) {
-        if (pthread_cond_timedwait(&busy_cv, &busy_lock, &until) == ETIMEDOUT) {
+    me->tid = pm_gettid();
+    for (;;) {
+        unsigned gen = atomic_load(&busy_gen);
+        if (pm_lock_sigsafe(&busy_lock, deadline_ns) < 0)
+            return -1;
+        const struct busy_conn *b = conn_busy(me->ch, me->slot);
+        if (!b) {
+            me->next = busy_list;
+            busy_list = me;
             pthread_mutex_unlock(&busy_lock);
-            return pm_fail(ETIMEDOUT, "another in-band request to the same client "
-                           "did not finish in time");
+            return 0;
         }
+        int mine = b->tid == me->tid;
+        pthread_mutex_unlock(&busy_lock);
+        if (mine) {
+            errno = EDEADLK;
+            return -1;
+        }
+        if (pm_now_ns() >= deadline_ns) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        pm_futex_wait(&busy_gen, gen, deadline_ns);
     }
-    me->next = busy_list;
-    busy_list = me;
-    pthread_mutex_unlock(&busy_lock);
-    return 0;
+}
+
+/* Taken earlier in this call: only another thread's brief hold to wait
+ * for (see pm_channel_put_sigsafe()). */
+static void lock_again(pthread_mutex_t *m)
+{
+    while (pm_lock_sigsafe(m, pm_now_ns() + 1000000000) < 0)
+        ;
 }
 
 static void release(struct busy_conn *me)
 {
-    pthread_mutex_lock(&busy_lock);
+    lock_again(&busy_lock);
     for (struct busy_conn **p = &busy_list; *p; p = &(*p)->next)
         if (*p == me) {
             *p = me->next;
             break;
         }
-    pthread_cond_broadcast(&busy_cv);
     pthread_mutex_unlock(&busy_lock);
+    atomic_fetch_add(&busy_gen, 1);
+    pm_futex_wake(&busy_gen, INT_MAX);
 }
 
 /* One datagram with up to two descriptors (-1: none), never blocking. */
@@ -142,14 +166,28 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
                    int64_t deadline_ns, uint64_t *out, int *refused)
 {
     *refused = 0;
-    int slot;
-    struct pm_channel *ch = pm_channel_find_blocked(pid, &slot);
-    if (!ch)
+    int slot, busy;
+    struct pm_channel *ch = pm_channel_find_blocked(pid, &slot, deadline_ns, &busy);
+    if (!ch) {
+        /* EDEADLK: a channel this thread was working on when the signal
+         * came could not be looked at; the client may wait there. */
+        if (busy == EDEADLK)
+            *refused = PM_INBAND_REFUSED_SELF;
+        else if (busy == ETIMEDOUT)
+            return pm_fail(ETIMEDOUT, "a channel of this process stayed locked past "
+                           "the deadline (in-band)");
         return 1;
+    }
     struct busy_conn me = { .ch = ch, .slot = slot };
     if (claim(&me, deadline_ns) < 0) {
-        pm_channel_put(ch);
-        return -1;
+        int e = errno;
+        pm_channel_put_sigsafe(ch);
+        if (e == EDEADLK) {
+            *refused = PM_INBAND_REFUSED_SELF;
+            return 1;
+        }
+        return pm_fail(ETIMEDOUT, "another in-band request to the same client "
+                       "did not finish in time");
     }
     struct pm_inband_req rq = *req;
     rq.magic = PM_INBAND_REQ;
@@ -159,7 +197,17 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
     rq.deadline_ns = deadline_ns;
 
     int rc = 1, side = -1, client_end = -1;
-    pthread_mutex_lock(&ch->lock);
+    if (pm_lock_sigsafe(&ch->lock, deadline_ns) < 0) {
+        int e = errno;
+        release(&me);
+        pm_channel_put_sigsafe(ch);
+        if (e == EDEADLK) {
+            *refused = PM_INBAND_REFUSED_SELF;
+            return 1;
+        }
+        return pm_fail(ETIMEDOUT, "a channel of this process stayed locked past "
+                       "the deadline (in-band)");
+    }
     struct pm_sconn *c = slot < ch->nconns ? &ch->conns[slot] : NULL;
     /* Still the same client, still waiting? */
     if (c && c->fd >= 0 && c->busy && c->pid == pid) {
@@ -207,13 +255,14 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
             *refused = a.refused;
             rc = 1;
         } else if (rc == 0 && a.err) {
-            rc = pm_fail(a.err, "in PID %d (in-band): %s", (int)pid, strerror(a.err));
+            rc = pm_fail(a.err, "in PID %d (in-band): %s", (int)pid, pm_strerror(a.err));
         } else if (rc == 0) {
             *out = a.addr;
         }
     }
     if (side >= 0) {
-        pthread_mutex_lock(&ch->lock);
+        int e = errno;
+        lock_again(&ch->lock);
         c = slot < ch->nconns ? &ch->conns[slot] : NULL;
         if (c && c->inband_side == side) {
             c->inband_busy = 0;
@@ -225,8 +274,9 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
             close(side); /* the client went meanwhile: the socket is ours */
         }
         pthread_mutex_unlock(&ch->lock);
+        errno = e;
     }
     release(&me);
-    pm_channel_put(ch);
+    pm_channel_put_sigsafe(ch);
     return rc;
 }

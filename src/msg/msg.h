@@ -132,6 +132,9 @@ struct pm_channel {
     rcvid_t *deferred;
     int ndeferred, cap_deferred;
     int defer_ev;
+    /* Its last reference went in a signal handler, which may not free:
+     * the next pm_channel_put() does (channel.c). */
+    struct pm_channel *buried_next;
 };
 
 /* epoll tag of a channel's defer_ev (connections use slot + 1). */
@@ -159,8 +162,17 @@ void pm_channel_put(struct pm_channel *ch);
 void pm_channel_name(pid_t pid, int chid, char *buf, size_t n, size_t *len);
 #define PM_CHANNEL_ALT_HEX 16   /* random hex digits after that prefix */
 /* A channel (referenced) on which process `pid` waits for a reply, and the
- * slot of its connection; NULL when it waits on none of ours. */
-struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot);
+ * slot of its connection; NULL when it waits on none of ours that could be
+ * looked at.  Async-signal-safe (mmap_peer()'s in-band route): a lock this
+ * thread already holds (the code a signal handler interrupted) is not
+ * waited for; then *busy is EDEADLK (ETIMEDOUT: another thread held one
+ * past deadline_ns), else 0.  Release with pm_channel_put_sigsafe(). */
+struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot, int64_t deadline_ns,
+                                           int *busy);
+/* pm_channel_put() for a path a signal handler may take: never frees (the
+ * next ordinary put frees a channel whose last reference went here).  The
+ * caller took the table's lock earlier in the same call. */
+void pm_channel_put_sigsafe(struct pm_channel *ch);
 
 /* Find the busy connection behind rcvid: on success the channel is
  * referenced and locked (release with pm_rcvid_release).  NULL + ESRCH when

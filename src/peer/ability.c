@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,6 +56,12 @@ struct ability_table {
 static struct ability_table table;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+/* What pm_ability_check() reads: one bit per (ability, domain) that is
+ * allowed, published whole after every change of the table.  mmap_peer()
+ * consults it and may run in a signal handler, which must not wait for
+ * table_lock (the code it interrupted may hold it). */
+static atomic_uint allowed_bits;
+static atomic_int table_ready; /* table_init() has run: no pthread_once() on the way */
 /* Without the fork handler INHERIT_NO could not be kept, so it is refused
  * rather than silently ignored (a child would keep what it should lose). */
 static bool fork_handler_ok;
@@ -73,6 +80,22 @@ static int find_known(unsigned id)
         if (known[i].id == id)
             return (int)i;
     return -1;
+}
+
+static unsigned allowed_bit(size_t i, int domain)
+{
+    return 1u << (i * NDOMAINS + (size_t)domain);
+}
+
+/* table_lock held, or the table not yet shared (init, fork child). */
+static void publish(void)
+{
+    unsigned bits = 0;
+    for (size_t i = 0; i < NKNOWN; i++)
+        for (int d = 0; d < NDOMAINS; d++)
+            if (table.dom[i][d].allowed)
+                bits |= allowed_bit(i, d);
+    atomic_store(&allowed_bits, bits);
 }
 
 static const char *domain_name(int domain)
@@ -99,6 +122,7 @@ static void fork_child(void)
         for (int d = 0; d < NDOMAINS; d++)
             if (!table.dom[i][d].inherit)
                 table.dom[i][d] = default_state(d);
+    publish();
     pthread_mutex_unlock(&table_lock);
 }
 
@@ -176,13 +200,25 @@ static void table_init(void)
         for (int d = 0; d < NDOMAINS; d++)
             table.dom[i][d] = default_state(d);
     grant_from_environment();
+    publish();
     fork_handler_ok = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+    atomic_store(&table_ready, 1);
     errno = saved_errno;
 }
 
 static void ensure_init(void)
 {
-    pthread_once(&table_once, table_init);
+    if (!atomic_load(&table_ready))
+        pthread_once(&table_once, table_init);
+}
+
+/* At load: the first pm_ability_check() may come from a signal handler,
+ * which must find the table ready (the initialisation reads the
+ * environment and installs a fork handler, neither of which a handler may
+ * do). */
+__attribute__((constructor)) static void ability_at_load(void)
+{
+    ensure_init();
 }
 
 int pm_ability_check(unsigned aid)
@@ -193,10 +229,8 @@ int pm_ability_check(unsigned aid)
 
     if (idx < 0)
         return EPERM;   /* an ability nobody can name is one nobody holds */
-    ensure_init();
-    pthread_mutex_lock(&table_lock);
-    allowed = table.dom[idx][domain].allowed;
-    pthread_mutex_unlock(&table_lock);
+    ensure_init();      /* done at load: then one atomic load */
+    allowed = atomic_load(&allowed_bits) & allowed_bit((size_t)idx, domain);
     /* No reason recorded here: the caller knows which operation needed it. */
     return allowed ? 0 : EPERM;
 }
@@ -395,8 +429,10 @@ static int change(pid_t pid, unsigned first, va_list *ap)
             break;
         prev = e;
     }
-    if (rc == EOK)
+    if (rc == EOK) {
         table = scratch;
+        publish();
+    }
     pthread_mutex_unlock(&table_lock);
     return rc;
 }

@@ -8,7 +8,8 @@
 /* 0 if the calling process holds ability `aid` (a PROCMGR_AID_* value) in
  * the domain in force right now (root domain while geteuid() == 0, non-root
  * domain otherwise), EPERM if not or if peermap does not know `aid`.
- * Thread-safe; records no reason and leaves errno alone, so the caller can
+ * Thread-safe and async-signal-safe (one atomic load: the table is set up
+ * at load); records no reason and leaves errno alone, so the caller can
  * say which operation needed the ability. */
 int pm_ability_check(unsigned aid);
 

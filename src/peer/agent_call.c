@@ -226,7 +226,7 @@ int pm_agent_call(pid_t pid, struct pm_inband_req *rq, int objfd, uint64_t *out,
     if (a.refused)
         return 1;
     if (a.err)
-        return pm_fail(a.err, "in PID %d (agent): %s", (int)pid, strerror(a.err));
+        return pm_fail(a.err, "in PID %d (agent): %s", (int)pid, pm_strerror(a.err));
     *out = a.addr;
     return 0;
 }

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -22,10 +21,10 @@ socklen_t pm_agent_addr(pid_t pid, const char *token, struct sockaddr_un *sa)
     memset(sa, 0, sizeof *sa);
     sa->sun_family = AF_UNIX;
     /* sun_path[0] = 0: abstract, no file, gone with the socket. */
-    int k = token ? snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1,
-                             "peermap.agent.%d.%s", (int)pid, token)
-                  : snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1,
-                             "peermap.agent.%d", (int)pid);
+    int k = token ? pm_fmt(sa->sun_path + 1, sizeof sa->sun_path - 1,
+                           "peermap.agent.%d.%s", (int)pid, token)
+                  : pm_fmt(sa->sun_path + 1, sizeof sa->sun_path - 1,
+                           "peermap.agent.%d", (int)pid);
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)k);
 }
 
@@ -77,7 +76,7 @@ int pm_agent_token_of(const char *comm, size_t n, char token[PM_AGENT_TOKEN_LEN 
 int pm_agent_find_token(pid_t pid, char token[PM_AGENT_TOKEN_LEN + 1], int64_t deadline_ns)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    pm_fmt(path, sizeof path, "/proc/%d/task", (int)pid);
     /* getdents64() into a buffer on the stack rather than opendir(): no
      * allocation on mmap_peer()'s path. */
     int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -105,7 +104,7 @@ int pm_agent_find_token(pid_t pid, char token[PM_AGENT_TOKEN_LEN + 1], int64_t d
                 return -1;
             }
             char cpath[48], comm[32];
-            snprintf(cpath, sizeof cpath, "%.32s/comm", e->d_name); /* a tid */
+            pm_fmt(cpath, sizeof cpath, "%.32s/comm", e->d_name); /* a tid */
             int fd = openat(dfd, cpath, O_RDONLY | O_CLOEXEC);
             if (fd < 0)
                 continue; /* that thread has just exited */

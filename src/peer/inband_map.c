@@ -5,7 +5,6 @@
  * peermap_last_path().
  */
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,6 +23,10 @@ static const char *refusal(int why)
         return "its pending message is not the one we hold";
     case PM_INBAND_REFUSED_PID:
         return "the reply-blocked client on that connection is another process";
+    case PM_INBAND_REFUSED_SELF:
+        return "may be reply-blocked on a channel this thread was using when the "
+               "signal came (its lock, or a request on that connection): a "
+               "signal handler's call cannot wait for the call it interrupted";
     default:
         return "it does not do that request in-band";
     }
@@ -31,15 +34,21 @@ static const char *refusal(int why)
 
 /* Why the routes were closed, for a caller that insists on them: kept as
  * facts and put into words only when asked (a call that goes on by ptrace
- * never asks, and formatting would cost it every time). */
-static _Thread_local struct {
+ * never asks, and formatting would cost it every time).  One record per
+ * call level (common/internal.h): a signal handler's call inside another
+ * must not change the interrupted call's. */
+struct closed {
     pid_t pid;
-    int refused;        /* the reply-blocked route: pm_inband_refusal, or -1
-                         * when the target was not reply-blocked on us */
+    int refused;        /* the reply-blocked route: pm_inband_refusal, -1
+                         * when the target was not reply-blocked on us, or
+                         * PM_INBAND_REFUSED_SELF */
     int agent_tried;    /* and no agent accepted */
     struct pm_agent_miss miss; /* and why */
-} closed;
-static _Thread_local char why_closed[512];
+};
+static _Thread_local struct closed closed_at[PM_LEVELS];
+static _Thread_local char why_at[PM_LEVELS][512];
+#define closed (closed_at[pm_level()])
+#define why_closed (why_at[pm_level()])
 
 /* The reply-blocked route (needs nothing of the target but its waiting
  * thread), or the target's agent. */
@@ -73,15 +82,15 @@ static void agent_words(int n)
     if (n < 0 || (size_t)n >= sizeof why_closed)
         return;
     if (m->squatted)
-        snprintf(why_closed + n, sizeof why_closed - (size_t)n,
-                 "%sits agent name is held by PID %d (uid %u%s), not by it: nothing was "
-                 "sent there, and no other agent of PID %d was found", n ? "; " : "",
-                 (int)m->pid, (unsigned)m->uid, m->exited ? ", now exited" : "",
-                 (int)closed.pid);
+        pm_fmt(why_closed + n, sizeof why_closed - (size_t)n,
+               "%sits agent name is held by PID %d (uid %u%s), not by it: nothing was "
+               "sent there, and no other agent of PID %d was found", n ? "; " : "",
+               (int)m->pid, (unsigned)m->uid, m->exited ? ", now exited" : "",
+               (int)closed.pid);
     else
-        snprintf(why_closed + n, sizeof why_closed - (size_t)n, "%sPID %d runs no "
-                 "agent that accepts us (peermap_agent_start())%s", n ? "; " : "",
-                 (int)closed.pid, m->hidden ? " that /proc lets us see" : "");
+        pm_fmt(why_closed + n, sizeof why_closed - (size_t)n, "%sPID %d runs no "
+               "agent that accepts us (peermap_agent_start())%s", n ? "; " : "",
+               (int)closed.pid, m->hidden ? " that /proc lets us see" : "");
 }
 
 const char *pm_inband_why_closed(void)
@@ -89,10 +98,10 @@ const char *pm_inband_why_closed(void)
     int n = 0;
     why_closed[0] = 0;
     if (closed.refused)
-        n = snprintf(why_closed, sizeof why_closed, "PID %d %s", (int)closed.pid,
-                     closed.refused > 0 ? refusal(closed.refused)
-                                        : "is not reply-blocked on any channel of this "
-                                          "process");
+        n = pm_fmt(why_closed, sizeof why_closed, "PID %d %s", (int)closed.pid,
+                   closed.refused > 0 ? refusal(closed.refused)
+                                      : "is not reply-blocked on any channel of this "
+                                        "process");
     if (closed.agent_tried)
         agent_words(n);
     return why_closed;
@@ -125,7 +134,7 @@ int pm_inband_map(pid_t pid, int route, const struct pm_map_req *rq, uintptr_t *
         int fl = fcntl(objfd, F_GETFL);
         if (fl >= 0 && (fl & O_ACCMODE) != (rq->fd_oflags & O_ACCMODE)) {
             char path[64];
-            snprintf(path, sizeof path, "/proc/self/fd/%d", objfd);
+            pm_fmt(path, sizeof path, "/proc/self/fd/%d", objfd);
             own = open(path, (rq->fd_oflags & O_ACCMODE) | O_CLOEXEC);
             if (own >= 0)
                 objfd = own;

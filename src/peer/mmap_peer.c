@@ -7,17 +7,25 @@
 #include "peer/remote_map.h"
 #include "peermap.h"
 
+/*
+ * Async-signal-safe (mmap_peer(3), "Signal handlers"): nothing on any route
+ * allocates, uses stdio or waits for a lock this thread may hold; errno is
+ * left as it was unless the call fails; the reason and the route go to the
+ * call's own level (common/errmsg.c).
+ */
 PM_EXPORT void *mmap_peer(pid_t pid, void *addr, size_t len, int prot,
                           int flags, int fd, off_t off)
 {
+    struct pm_call call;
     struct pm_map_req rq;
     uintptr_t out;
     int rc;
 
-    pm_begin();
+    pm_call_enter(&call);
     pm_path_taken(PEERMAP_PATH_NONE);
     if (pid < 0) {
         pm_fail(ESRCH, "invalid PID %d", (int)pid);
+        pm_call_leave(&call, 1);
         return MAP_FAILED;
     }
     int remote = !pm_is_self(pid, getpid());
@@ -29,6 +37,7 @@ PM_EXPORT void *mmap_peer(pid_t pid, void *addr, size_t len, int prot,
     int e = errno;
     pm_map_req_done(&rq);
     errno = e;
+    pm_call_leave(&call, rc < 0);
     return rc < 0 ? MAP_FAILED : (void *)out;
 }
 

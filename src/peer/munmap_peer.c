@@ -10,12 +10,11 @@
 #include "peermap.h"
 #include "sys/procmgr.h"
 
-PM_EXPORT int munmap_peer(pid_t pid, void *addr, size_t len)
+static int unmap(pid_t pid, void *addr, size_t len)
 {
     uintptr_t start;
     size_t plen;
 
-    pm_begin();
     pm_path_taken(PEERMAP_PATH_NONE);
     if (pid < 0)
         return pm_fail(ESRCH, "invalid PID %d", (int)pid);
@@ -28,4 +27,14 @@ PM_EXPORT int munmap_peer(pid_t pid, void *addr, size_t len)
     if (pm_ability_check(PROCMGR_AID_MEM_PEER))
         return pm_ability_fail(PROCMGR_AID_MEM_PEER, "changing another process's memory");
     return pm_route_unmap(pid, start, plen);
+}
+
+/* Async-signal-safe, as mmap_peer() (mmap_peer.c). */
+PM_EXPORT int munmap_peer(pid_t pid, void *addr, size_t len)
+{
+    struct pm_call call;
+    pm_call_enter(&call);
+    int rc = unmap(pid, addr, len);
+    pm_call_leave(&call, rc < 0);
+    return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * Which way mmap_peer()/munmap_peer() reach a target (peermap.h): the
  * caller's choice, process-wide, and what the calling thread's last call
- * did.
+ * did - kept per level (common/internal.h), so that a call a signal
+ * handler makes inside another leaves that one's record alone.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@
 
 /* -2: not set yet; $PEERMAP_PATH decides. */
 static atomic_int chosen = -2;
-static _Thread_local int last = PEERMAP_PATH_NONE;
+static _Thread_local int last[PM_LEVELS] = { PEERMAP_PATH_NONE, PEERMAP_PATH_NONE,
+                                             PEERMAP_PATH_NONE, PEERMAP_PATH_NONE };
 
 PM_EXPORT int peermap_set_path(int path)
 {
@@ -39,10 +41,10 @@ PM_EXPORT int peermap_path(void)
 
 PM_EXPORT int peermap_last_path(void)
 {
-    return last;
+    return last[pm_read_level()];
 }
 
 void pm_path_taken(int path)
 {
-    last = path;
+    last[pm_level()] = path;
 }

@@ -11,7 +11,7 @@
  * cannot reach.  Only a route that is not open falls through: a failure
  * after the target accepted the request is the call's result.
  */
-#include <stdio.h>
+#include <string.h>
 
 #include "peermap.h"
 #include "common/internal.h"
@@ -56,7 +56,15 @@ static int route(const struct call *c)
     /* The in-band route reaches a client through its own connection; the
      * others reach a pid, which a client that has exited leaves to
      * whoever comes next (src/msg/clients.c). */
-    if (pm_msg_client_gone(c->pid))
+    int gone = pm_msg_client_gone(c->pid);
+    if (gone < 0 && errno == EDEADLK)
+        return pm_fail(EAGAIN, "this thread was recording a client's connection "
+                       "when the signal came: a handler cannot tell now whether "
+                       "PID %d is still that client", (int)c->pid);
+    if (gone < 0)
+        return pm_fail(ETIMEDOUT, "the record of this process's clients stayed "
+                       "busy past the deadline");
+    if (gone)
         return pm_fail(ESRCH, "PID %d was a client of this process that has "
                        "exited: the number may name another process now",
                        (int)c->pid);
@@ -77,8 +85,10 @@ static int route(const struct call *c)
      * well of a process that holds the target's agent name (nothing was
      * sent to it).  This is the failure path: copying the reason is free. */
     int e = errno;
-    char why[256];
-    snprintf(why, sizeof why, "%s", pm_reason());
+    char why[PM_REASON_MAX];
+    size_t wl = strnlen(pm_reason(), sizeof why - 1);
+    memcpy(why, pm_reason(), wl);
+    why[wl] = 0;
     int arc = by(c, PEERMAP_PATH_AGENT);
     if (arc != 1) {
         pm_path_taken(PEERMAP_PATH_AGENT);

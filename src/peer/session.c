@@ -87,6 +87,10 @@ PM_EXPORT peermap_session *peermap_attach(pid_t pid)
         pm_ability_fail(PROCMGR_AID_MEM_PEER, "changing another process's memory");
         return NULL;
     }
+    /* Not a signal handler's call: may start the tracer thread if the
+     * one started at load could not be (or PEERMAP_TRACER=ondemand). */
+    if (pm_worker_ensure() < 0)
+        return NULL;
     peermap_session *s = calloc(1, sizeof *s);
     if (!s) {
         pm_fail(ENOMEM, "out of memory");

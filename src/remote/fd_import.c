@@ -12,7 +12,7 @@
  */
 #include <fcntl.h>
 #include <stddef.h>
-#include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,7 +27,7 @@ static int same_pid_namespace(pid_t pid)
 {
     struct stat a, b;
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)pid);
+    pm_fmt(path, sizeof path, "/proc/%d/ns/pid", (int)pid);
     if (stat("/proc/self/ns/pid", &a) < 0 || stat(path, &b) < 0)
         return 0;
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
@@ -37,7 +37,7 @@ static int via_proc(struct pm_tracee *t, uintptr_t scratch, int fd, int oflags,
                     long *tfd)
 {
     char path[64];
-    int n = snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getpid(), fd);
+    int n = pm_fmt(path, sizeof path, "/proc/%d/fd/%d", (int)getpid(), fd);
     if (pm_tracee_write(t, scratch, path, (size_t)n + 1) < 0)
         return -1;
     unsigned long a[6] = { (unsigned long)AT_FDCWD, scratch,
@@ -65,7 +65,7 @@ struct scm_area {
 
 static int via_socket(struct pm_tracee *t, uintptr_t scratch, int fd, long *tfd)
 {
-    static unsigned counter;
+    static atomic_uint counter;
     struct scm_area area;
     int lsn = -1, conn = -1, rc = -1;
     long s = -1, r;
@@ -73,9 +73,9 @@ static int via_socket(struct pm_tracee *t, uintptr_t scratch, int fd, long *tfd)
     memset(&area, 0, sizeof area);
     area.addr.sun_family = AF_UNIX;
     /* Abstract name: nothing on disk, gone with the socket. */
-    int n = snprintf(area.addr.sun_path + 1, sizeof area.addr.sun_path - 1,
-                     "peermap.%d.%u.%lx", (int)getpid(), ++counter,
-                     (unsigned long)pm_now_ns());
+    int n = pm_fmt(area.addr.sun_path + 1, sizeof area.addr.sun_path - 1,
+                   "peermap.%d.%u.%lx", (int)getpid(), atomic_fetch_add(&counter, 1) + 1,
+                   (unsigned long)pm_now_ns());
     socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 
     lsn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -43,15 +43,16 @@
  *    the call is interrupted anyway.  With none, a plain detach from the
  *    last stop resumes the thread on its svc and the call simply restarts.
  */
-#include <stdio.h>
-#include <string.h>
-#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 
 #include "common/internal.h"
 #include "remote/tracee.h"
+#include "trust/trust.h"
 
 int pm_restart_peek_is_svc(struct pm_tracee *t, uintptr_t at)
 {
@@ -61,49 +62,69 @@ int pm_restart_peek_is_svc(struct pm_tracee *t, uintptr_t at)
            memcmp(&w, pm_arch_syscall_insn, pm_arch_syscall_insn_len) == 0;
 }
 
-/* One look; 1 when the thread is running (no answer yet). */
+/* One look; 1 when the thread is running (no answer yet).  open()/read()
+ * and a hand parse: the tracer thread never uses stdio (worker.c). */
 static int note_once(struct pm_tracee *t)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)t->pid, (int)t->tid);
-    FILE *f = fopen(path, "re");
-    if (!f)
+    char what[48], line[256];
+    pm_fmt(what, sizeof what, "task/%d/syscall", (int)t->tid);
+    if (pm_proc_read(t->pid, what, line, sizeof line) < 0)
         return 0;
-    int running = 0;
     /* "nr a0 a1 a2 a3 a4 a5 sp pc"; "running" or "-1 sp pc" otherwise. */
-    if (fgets(line, sizeof line, f)) {
-        running = strncmp(line, "running", 7) == 0;
-        if (sscanf(line, "%ld %lx %lx %lx %lx %lx %lx %lx %lx", &t->pre.nr,
-                   &t->pre.a[0], &t->pre.a[1], &t->pre.a[2], &t->pre.a[3],
-                   &t->pre.a[4], &t->pre.a[5], &t->pre.sp, &t->pre.pc) == 9 &&
-            t->pre.nr >= 0)
-            t->pre.valid = 1;
+    if (strncmp(line, "running", 7) == 0)
+        return 1;
+    unsigned long v[9];
+    char *p = line, *end;
+    long nr = strtol(p, &end, 10);
+    if (end == p || nr < 0)
+        return 0;
+    p = end;
+    for (int i = 1; i < 9; i++) {
+        v[i] = strtoul(p, &end, 16);
+        if (end == p)
+            return 0;
+        p = end;
     }
-    fclose(f);
-    return running;
+    t->pre.nr = nr;
+    for (int i = 0; i < 6; i++)
+        t->pre.a[i] = v[1 + i];
+    t->pre.sp = v[7];
+    t->pre.pc = v[8];
+    t->pre.valid = 1;
+    return 0;
 }
 
 /* The calls we last let threads go back into (pm_restart_released): a
  * thread we have just released is on its way into that call, and /proc may
- * still say "running" when we stop it again, so this is the note then. */
+ * still say "running" when we stop it again, so this is the note then.
+ * Each slot has a sequence count (odd while written): tracer threads only,
+ * but without a lock, as everything they run (worker.c). */
 #define RELEASED_SLOTS 16
-static struct { pid_t pid, tid; long nr; unsigned long a[6], sp, pc; } released[RELEASED_SLOTS];
-static pthread_mutex_t released_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct released_call {
+    atomic_uint seq;
+    pid_t pid, tid;
+    long nr;
+    unsigned long a[6], sp, pc;
+} released[RELEASED_SLOTS];
+/* The fields themselves are relaxed atomics: a retiring tracer thread may
+ * release a thread while its successor reads. */
+#define PUT(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
+#define GET(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)
 
 void pm_restart_released(const struct pm_tracee *t)
 {
     if (!t->at_svc)
         return;
-    unsigned slot = (unsigned)t->tid % RELEASED_SLOTS;
-    pthread_mutex_lock(&released_lock);
-    released[slot].pid = t->pid;
-    released[slot].tid = t->tid;
-    released[slot].nr = pm_arch_syscall_nr(&t->saved);
+    struct released_call *r = &released[(unsigned)t->tid % RELEASED_SLOTS];
+    atomic_fetch_add(&r->seq, 1);
+    PUT(r->pid, t->pid);
+    PUT(r->tid, t->tid);
+    PUT(r->nr, pm_arch_syscall_nr(&t->saved));
     for (int i = 0; i < 6; i++)
-        released[slot].a[i] = pm_arch_syscall_arg(&t->saved, i);
-    released[slot].sp = pm_arch_sp(&t->saved);
-    released[slot].pc = pm_arch_pc(&t->saved) + pm_arch_syscall_insn_len;
-    pthread_mutex_unlock(&released_lock);
+        PUT(r->a[i], pm_arch_syscall_arg(&t->saved, i));
+    PUT(r->sp, pm_arch_sp(&t->saved));
+    PUT(r->pc, pm_arch_pc(&t->saved) + pm_arch_syscall_insn_len);
+    atomic_fetch_add(&r->seq, 1);
 }
 
 void pm_restart_note(struct pm_tracee *t)
@@ -116,19 +137,30 @@ void pm_restart_note(struct pm_tracee *t)
         sched_yield();
     if (t->pre.valid)
         return;
-    unsigned slot = (unsigned)t->tid % RELEASED_SLOTS;
-    pthread_mutex_lock(&released_lock);
-    if (released[slot].pid == t->pid && released[slot].tid == t->tid) {
+    struct released_call *r = &released[(unsigned)t->tid % RELEASED_SLOTS];
+    unsigned seq = atomic_load(&r->seq);
+    if (seq & 1)
+        return; /* being written by another tracer thread: no note */
+    struct released_call copy;
+    copy.pid = GET(r->pid);
+    copy.tid = GET(r->tid);
+    copy.nr = GET(r->nr);
+    for (int i = 0; i < 6; i++)
+        copy.a[i] = GET(r->a[i]);
+    copy.sp = GET(r->sp);
+    copy.pc = GET(r->pc);
+    if (atomic_load(&r->seq) != seq)
+        return;
+    if (copy.pid == t->pid && copy.tid == t->tid) {
         /* Checked like a /proc note at the stop: same number, pc, sp and
          * arguments 1-5, or it is not used. */
-        t->pre.nr = released[slot].nr;
+        t->pre.nr = copy.nr;
         for (int i = 0; i < 6; i++)
-            t->pre.a[i] = released[slot].a[i];
-        t->pre.sp = released[slot].sp;
-        t->pre.pc = released[slot].pc;
+            t->pre.a[i] = copy.a[i];
+        t->pre.sp = copy.sp;
+        t->pre.pc = copy.pc;
         t->pre.valid = 1;
     }
-    pthread_mutex_unlock(&released_lock);
 }
 
 void pm_restart_fixup(struct pm_tracee *t, int (*eintr_on_stop)(long nr))

@@ -5,7 +5,7 @@
  */
 #include <poll.h>
 #include <signal.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/ptrace.h>
@@ -17,6 +17,7 @@
 #include "peermap.h"
 #include "common/internal.h"
 #include "remote/tracee.h"
+#include "trust/trust.h"
 
 #ifndef SYS_SECCOMP
 #define SYS_SECCOMP 1 /* si_code of a seccomp SIGSYS */
@@ -48,17 +49,13 @@ static int set_mask(pid_t tid, uint64_t mask)
 static void release_dead(struct pm_tracee *t)
 {
     siginfo_t si;
-    char path[64], buf[256];
+    char buf[256];
     int ppid = 0;
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)t->pid);
-    FILE *f = fopen(path, "re");
-    if (f) {
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        buf[n] = 0;
+    if (pm_proc_read(t->pid, "stat", buf, sizeof buf) >= 0) {
+        /* "pid (comm) S ppid ...": after the last ')', the state, then. */
         char *rp = strrchr(buf, ')');
-        if (rp)
-            sscanf(rp + 2, "%*c %d", &ppid);
-        fclose(f);
+        if (rp && rp[1] == ' ' && rp[2] && rp[3] == ' ')
+            ppid = atoi(rp + 4);
     }
     if (ppid != getpid())
         waitid(P_PID, (id_t)t->tid, &si, WEXITED | WNOHANG | __WALL);
@@ -157,7 +154,7 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
         if (e == ESRCH || e == EINVAL || e == ENOENT)
             e = pm_diagnose_attach(pid, ESRCH);
         else
-            pm_fail(e, "pidfd_open(%d): %s", (int)pid, strerror(e));
+            pm_fail(e, "pidfd_open(%d): %s", (int)pid, pm_strerror(e));
         errno = e;
         return -1;
     }
@@ -185,7 +182,7 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
         ptrace(PTRACE_DETACH, t->tid, 0, 0);
         close_pidfd(t);
         return pm_fail(e == ESRCH ? ESRCH : e, "PTRACE_INTERRUPT on %d: %s",
-                       (int)t->tid, strerror(e));
+                       (int)t->tid, pm_strerror(e));
     }
     for (;;) {
         if (pm_wait_stop(t, &st) < 0) {
@@ -227,7 +224,7 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
         int e = errno;
         pm_tracee_detach(t);
         return pm_fail(e, "cannot read the registers of PID %d: %s", (int)pid,
-                       strerror(e));
+                       pm_strerror(e));
     }
     if (!pm_arch_native_abi(&t->saved)) {
         pm_tracee_detach(t);

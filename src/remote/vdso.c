@@ -12,8 +12,7 @@
  */
 #include <elf.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/ptrace.h>
@@ -22,15 +21,19 @@
 #include "common/internal.h"
 #include "remote/tracee.h"
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static long insn_off = -1;     /* offset of the instruction in the vDSO */
-static unsigned long insn_word; /* the 8 bytes there, as PEEKTEXT reads them */
+/* Found once, in our own vDSO; whoever looks first stores the answer (the
+ * same for everyone): no lock and no pthread_once() on the tracer thread
+ * (worker.c). */
+static atomic_long insn_off = -2;       /* -2 not looked yet, -1 none */
+static atomic_ulong insn_word;          /* the 8 bytes there, as PEEKTEXT reads them */
 
 static void find_in_own_vdso(void)
 {
     const unsigned char *base = (const unsigned char *)getauxval(AT_SYSINFO_EHDR);
-    if (!base || memcmp(base, ELFMAG, SELFMAG) != 0)
+    if (!base || memcmp(base, ELFMAG, SELFMAG) != 0) {
+        atomic_store(&insn_off, -1);
         return;
+    }
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
     const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + eh->e_phoff);
     size_t size = 0;
@@ -41,18 +44,21 @@ static void find_in_own_vdso(void)
      * it decodes as the instruction when jumped to, whatever precedes it. */
     for (size_t i = 0; i + 8 <= size; i += pm_arch_insn_align) {
         if (memcmp(base + i, pm_arch_syscall_insn, pm_arch_syscall_insn_len) == 0) {
-            insn_off = (long)i;
-            memcpy(&insn_word, base + i, sizeof insn_word);
+            unsigned long w;
+            memcpy(&w, base + i, sizeof w);
+            atomic_store(&insn_word, w);
+            atomic_store(&insn_off, (long)i);
             return;
         }
     }
+    atomic_store(&insn_off, -1);
 }
 
 static uintptr_t auxv_vdso_base(pid_t pid)
 {
     char path[64];
     unsigned long av[2 * 64];
-    snprintf(path, sizeof path, "/proc/%d/auxv", (int)pid);
+    pm_fmt(path, sizeof path, "/proc/%d/auxv", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -67,40 +73,46 @@ static uintptr_t auxv_vdso_base(pid_t pid)
     return 0;
 }
 
-/* A small cache: the same few targets are mapped into again and again. */
+/* A small cache: the same few targets are mapped into again and again.
+ * Each entry is one word, pid and base together (the base is page-aligned
+ * and below 2^47, so it fits beside a pid); a stale or mismatched entry
+ * costs nothing but a lookup, since every base is checked before use. */
 #define CACHE_SLOTS 16
-static struct { pid_t pid; uintptr_t base; } cache[CACHE_SLOTS];
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_ullong cache[CACHE_SLOTS];
+
+static unsigned long long cache_entry(pid_t pid, uintptr_t base)
+{
+    return (unsigned long long)(base >> 12) << 22 | ((unsigned)pid & 0x3fffff);
+}
 
 static int check(struct pm_tracee *t, uintptr_t addr)
 {
     errno = 0;
     long w = ptrace(PTRACE_PEEKTEXT, t->tid, (void *)addr, 0);
-    return !(w == -1 && errno) && (unsigned long)w == insn_word;
+    return !(w == -1 && errno) && (unsigned long)w == atomic_load(&insn_word);
 }
 
 int pm_vdso_syscall_insn(struct pm_tracee *t, uintptr_t *insn)
 {
-    pthread_once(&once, find_in_own_vdso);
-    if (insn_off < 0)
+    if (atomic_load(&insn_off) == -2)
+        find_in_own_vdso();
+    long off = atomic_load(&insn_off);
+    if (off < 0)
         return pm_fail(ENOSYS, "no system-call instruction found in the vDSO");
 
     unsigned slot = (unsigned)t->pid % CACHE_SLOTS;
-    pthread_mutex_lock(&cache_lock);
-    uintptr_t base = cache[slot].pid == t->pid ? cache[slot].base : 0;
-    pthread_mutex_unlock(&cache_lock);
-    if (base && check(t, base + (uintptr_t)insn_off)) {
-        *insn = base + (uintptr_t)insn_off;
+    unsigned long long e = atomic_load(&cache[slot]);
+    uintptr_t base = (e & 0x3fffff) == ((unsigned)t->pid & 0x3fffff) && e >> 22
+                         ? (uintptr_t)(e >> 22) << 12 : 0;
+    if (base && check(t, base + (uintptr_t)off)) {
+        *insn = base + (uintptr_t)off;
         return 0;
     }
     base = auxv_vdso_base(t->pid);
-    if (!base || !check(t, base + (uintptr_t)insn_off))
+    if (!base || !check(t, base + (uintptr_t)off))
         return pm_fail(ENOSYS, "PID %d has no usable vDSO (a 32-bit or "
                        "vdso=0 process?)", (int)t->pid);
-    pthread_mutex_lock(&cache_lock);
-    cache[slot].pid = t->pid;
-    cache[slot].base = base;
-    pthread_mutex_unlock(&cache_lock);
-    *insn = base + (uintptr_t)insn_off;
+    atomic_store(&cache[slot], cache_entry(t->pid, base));
+    *insn = base + (uintptr_t)off;
     return 0;
 }

@@ -1,36 +1,57 @@
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "peermap.h"
 #include "common/internal.h"
+#include "common/sigsafe.h"
 #include "remote/worker.h"
 
-struct job {
+/*
+ * The hand-over between callers and the tracer thread: a table of job
+ * slots, claimed, filled and posted with atomics, and futexes to sleep on.
+ *
+ * A caller may be a signal handler (mmap_peer() is async-signal-safe), and
+ * its thread may have been inside a call of its own, waiting for this very
+ * thread, when the signal came: so no lock is held between posting and
+ * completion, nothing is allocated, and the handler's job simply queues
+ * behind the interrupted one, which the tracer thread finishes on its own.
+ * Jobs are taken oldest ticket first.  A job not yet taken at its caller's
+ * deadline is withdrawn (ETIMEDOUT); once taken it runs to its end, which
+ * its own deadline bounds.
+ *
+ * For the same reason the tracer thread never takes a lock an application
+ * thread could hold - no malloc(), no stdio, no strerror(): everything it
+ * runs formats with pm_fmt() and keeps its state in fixed storage.  A
+ * caller waiting for it would otherwise wait for the very thread it
+ * interrupted.
+ */
+enum { SLOT_FREE, SLOT_FILLING, SLOT_POSTED, SLOT_TAKEN, SLOT_DONE };
+#define NSLOTS 64
+
+struct slot {
+    atomic_uint state;
+    unsigned ticket;
     int (*fn)(void *);
     void *arg;
     int rc, err;
-    char reason[256];
+    char reason[PM_REASON_MAX];
 };
 
-/*
- * The hand-over between a caller and the tracer thread is two sequence
- * numbers and futexes: the caller bumps `posted` and sleeps until `done`
- * equals it.  A mutex and condition variable cost twice the system calls, and
- * this is on the path of every call.  `serial` lets one caller at a time in.
- */
-static pthread_mutex_t serial = PTHREAD_MUTEX_INITIALIZER;
-static atomic_uint posted, done;
-static struct job *current;  /* written before `posted` moves */
-static atomic_int alive;     /* a tracer thread exists */
-static atomic_uint generation;
+static struct slot slots[NSLOTS];
+static atomic_uint tickets;
+static atomic_uint posted;      /* bumped after every post: tracers sleep on it */
+static atomic_uint freed;       /* bumped when a slot is freed: callers sleep on it */
+static atomic_uint generation;  /* the serving tracer thread's */
+static atomic_int have_tracer;  /* a tracer thread serves */
+static char start_error[128];   /* why none could be started */
 
 /* Tracer threads that retired (their kernel thread ids), the latest few: a
  * target one of them still holds is ours, not someone else's (see
@@ -40,21 +61,16 @@ static atomic_int retired[RETIRED_KEPT];
 static atomic_uint retired_next;
 
 /* Tracer-thread-only state: the tracees it gave up on and still owes a clean
- * ending (ptrace ties them to this thread). */
+ * ending (ptrace ties them to this thread), kept on its own stack. */
+#define ORPHANS_MAX 64
 static _Thread_local pid_t my_tid;
+static _Thread_local unsigned my_gen;
 static _Thread_local int retiring;
 static _Thread_local struct pm_tracee *orphans;
-static _Thread_local int norphans, orphans_cap;
+static _Thread_local int norphans;
 
-static void futex_wait(atomic_uint *word, unsigned val, const struct timespec *rel)
-{
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0);
-}
-
-static void futex_wake(atomic_uint *word)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
+static const struct timespec tick = { 0, 10 * 1000000 };
+#define TICK_NS 10000000
 
 static void retire(void)
 {
@@ -77,16 +93,10 @@ void pm_worker_adopt(const struct pm_tracee *t)
 {
     if (t->stuck)
         retire();
-    if (norphans == orphans_cap) {
-        int cap = orphans_cap ? 2 * orphans_cap : 8;
-        struct pm_tracee *n = realloc(orphans, (size_t)cap * sizeof *n);
-        if (!n) {
-            /* Nothing better left: our exit will release it, mid-call or not. */
-            retire();
-            return;
-        }
-        orphans = n;
-        orphans_cap = cap;
+    if (norphans == ORPHANS_MAX) {
+        /* Nothing better left: our exit will release it, mid-call or not. */
+        retire();
+        return;
     }
     orphans[norphans++] = *t;
 }
@@ -111,8 +121,6 @@ static int calls_in_flight(void)
     return 0;
 }
 
-static const struct timespec tick = { 0, 10 * 1000000 };
-
 /* A retired tracer thread: no new jobs, only its orphans, then exit. */
 static void *linger(void)
 {
@@ -120,7 +128,6 @@ static void *linger(void)
         nanosleep(&tick, NULL); /* a call's end inside another process has no event */
         service_orphans();
     }
-    free(orphans);
     return NULL;
 }
 
@@ -153,69 +160,177 @@ int pm_worker_attach(struct pm_tracee *t, pid_t pid)
     }
 }
 
-static void *tracer_main(void *arg)
+/* The oldest posted job, now ours; NULL if there is none. */
+static struct slot *take(void)
 {
-    unsigned seen = (unsigned)(uintptr_t)arg;
-    /* Block every signal but SIGCHLD.  Each ptrace stop sends SIGCHLD to this
-     * thread; left unblocked with the default disposition the kernel drops it
-     * at once, whereas blocked it would be queued for the process and wake
-     * some other thread of the caller to discard it, three times a call.  A
-     * program's own SIGCHLD handler may therefore run on this thread. */
-    sigset_t mask;
-    sigfillset(&mask);
-    sigdelset(&mask, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
-    my_tid = (pid_t)syscall(SYS_gettid);
-
     for (;;) {
-        unsigned p;
-        while ((p = atomic_load(&posted)) == seen) {
-            futex_wait(&posted, seen, norphans ? &tick : NULL);
-            if (norphans)
-                service_orphans();
-        }
-        seen = p;
-        struct job *j = current;
-        pm_begin();
-        j->rc = j->fn(j->arg);
-        j->err = errno;
-        snprintf(j->reason, sizeof j->reason, "%s", pm_reason());
-        if (norphans)
-            service_orphans();
-        if (retiring) {
-            /* The next job starts a new tracer thread. */
-            atomic_store(&alive, 0);
-            atomic_fetch_add(&generation, 1);
-        }
-        atomic_store(&done, seen);
-        futex_wake(&done);
-        if (retiring)
-            return linger();
+        struct slot *best = NULL;
+        for (int i = 0; i < NSLOTS; i++)
+            if (atomic_load(&slots[i].state) == SLOT_POSTED &&
+                (!best || (int)(slots[i].ticket - best->ticket) < 0))
+                best = &slots[i];
+        if (!best)
+            return NULL;
+        unsigned want = SLOT_POSTED;
+        if (atomic_compare_exchange_strong(&best->state, &want, SLOT_TAKEN))
+            return best;
+        /* Withdrawn by its caller meanwhile: look again. */
     }
 }
 
-static void atfork_prepare(void)
+static void run(struct slot *s)
 {
-    pthread_mutex_lock(&serial);
+    pm_begin();
+    s->rc = s->fn(s->arg);
+    s->err = errno;
+    const char *r = pm_reason();
+    size_t n = strnlen(r, sizeof s->reason - 1);
+    memcpy(s->reason, r, n);
+    s->reason[n] = 0;
+    atomic_store(&s->state, SLOT_DONE);
+    /* The caller may already have seen DONE and moved on: a wake-up on a
+     * slot in other use is a spurious one, which its sleeper tolerates. */
+    pm_futex_wake(&s->state, INT_MAX);
 }
 
-static void atfork_parent(void)
+static int start_tracer(unsigned gen);
+
+/* This thread must go (it holds a target it could not stop, which only its
+ * exit releases): start the next one and leave the slots to it.  If no
+ * thread can be started, stay and serve, and try again later. */
+static int hand_over(void)
 {
-    pthread_mutex_unlock(&serial);
+    unsigned next = my_gen + 1;
+    atomic_store(&generation, next);
+    if (start_tracer(next) == 0)
+        return 1;
+    atomic_store(&generation, my_gen);
+    return 0;
 }
+
+/* Bumped by each new tracer thread once it runs (start_tracer() waits). */
+static atomic_uint started;
+
+static void *tracer_main(void *arg)
+{
+    /* Every signal blocked (already from the creator: see start_tracer()).
+     * So no handler of the program ever runs here - and no SIGCHLD is
+     * taken here either: each ptrace stop sends one to this thread's
+     * process, and a program that waits for its children's SIGCHLD with
+     * signalfd or sigwaitinfo, all threads blocking it, must still get
+     * those of its own children, which this thread would otherwise
+     * swallow. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    prctl(PR_SET_NAME, "peermap-tracer", 0, 0, 0);
+    struct pm_tracee store[ORPHANS_MAX];
+    orphans = store;
+    norphans = 0;
+    my_gen = (unsigned)(uintptr_t)arg;
+    my_tid = pm_gettid();
+    atomic_fetch_add(&started, 1);
+    pm_futex_wake(&started, INT_MAX);
+
+    while (atomic_load(&generation) == my_gen) {
+        unsigned p = atomic_load(&posted);
+        struct slot *s = take();
+        if (s) {
+            run(s);
+            if (norphans)
+                service_orphans();
+        } else {
+            pm_futex_wait(&posted, p, norphans || retiring ? pm_now_ns() + TICK_NS : 0);
+            if (norphans)
+                service_orphans();
+        }
+        if (retiring && hand_over())
+            break;
+    }
+    return linger();
+}
+
+/* Every signal blocked in the new thread from its first instruction: a
+ * signal must never find it before it blocks them itself. */
+static int start_tracer(unsigned gen)
+{
+    pthread_t th;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Small, but room for the orphans it keeps on it, and for sanitizers. */
+    pthread_attr_setstacksize(&attr, 256 * 1024 + ORPHANS_MAX * sizeof(struct pm_tracee));
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    unsigned seen = atomic_load(&started);
+    int e = pthread_create(&th, &attr, tracer_main, (void *)(uintptr_t)gen);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        pm_fmt(start_error, sizeof start_error, "pthread_create(): %s", pm_strerror(e));
+        return -1;
+    }
+    /* Until the thread runs, its start-up may hold the allocator's locks
+     * (a sanitizer's do, for the new thread's bookkeeping): a fork() by the
+     * program meanwhile would leave them held in the child.  At load the
+     * program forks soon after, so wait for the thread to be under way. */
+    int64_t until = pm_now_ns() + 5000000000;
+    unsigned now;
+    while ((now = atomic_load(&started)) == seen && pm_now_ns() < until)
+        pm_futex_wait(&started, now, until);
+    atomic_store(&have_tracer, 1);
+    return 0;
+}
+
+/*
+ * When the tracer thread starts.  A call that may run in a signal handler
+ * cannot start a thread (pthread_create() allocates and takes locks the
+ * interrupted code may hold), so it must exist before the first call: it
+ * starts when the library is loaded.  PEERMAP_TRACER=ondemand defers it to
+ * the first call that needs it, for a program that must stay
+ * single-threaded until then (say, to unshare(CLONE_NEWUSER)); that first
+ * call is then not async-signal-safe.  A fork() child is single-threaded,
+ * as POSIX promises it, until its own first such call starts one (the
+ * same rule).
+ */
+static int ondemand;
+static pthread_mutex_t ondemand_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void atfork_child(void)
 {
-    /* The tracer thread does not exist in the child, nor do its tracees. */
-    pthread_mutex_unlock(&serial);
-    atomic_store(&alive, 0);
+    /* Neither the tracer thread nor the callers of other threads exist in
+     * the child: every slot is free, and the next tracer thread gets a new
+     * generation (the parent's sessions are not the child's). */
+    for (int i = 0; i < NSLOTS; i++)
+        atomic_store(&slots[i].state, SLOT_FREE);
+    for (int i = 0; i < RETIRED_KEPT; i++)
+        atomic_store(&retired[i], 0);
+    atomic_store(&have_tracer, 0);
     atomic_fetch_add(&generation, 1);
+    pthread_mutex_init(&ondemand_lock, NULL);
+    ondemand = 1;
 }
 
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void install_atfork(void)
+__attribute__((constructor)) static void tracer_at_load(void)
 {
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    const char *e = getenv("PEERMAP_TRACER");
+    ondemand = e && !strcmp(e, "ondemand");
+    pthread_atfork(NULL, NULL, atfork_child);
+    if (!ondemand)
+        start_tracer(atomic_load(&generation));
+}
+
+int pm_worker_ensure(void)
+{
+    if (atomic_load(&have_tracer))
+        return 0;
+    pthread_mutex_lock(&ondemand_lock);
+    int rc = atomic_load(&have_tracer) ? 0 : start_tracer(atomic_load(&generation));
+    pthread_mutex_unlock(&ondemand_lock);
+    if (rc < 0)
+        return pm_fail(EAGAIN, "cannot start the library's tracer thread: %s", start_error);
+    return 0;
 }
 
 unsigned pm_worker_generation(void)
@@ -223,46 +338,99 @@ unsigned pm_worker_generation(void)
     return atomic_load(&generation);
 }
 
-static int start_tracer(void)
+/* A free slot, now ours (FILLING), or NULL with ETIMEDOUT at the deadline. */
+static struct slot *claim(int64_t deadline)
 {
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024); /* small, but room for sanitizers */
-    int e = pthread_create(&th, &attr, tracer_main,
-                           (void *)(uintptr_t)atomic_load(&posted));
-    pthread_attr_destroy(&attr);
-    if (e)
-        return pm_fail(e == EAGAIN ? ENOMEM : e,
-                       "cannot start the tracer thread: %s", strerror(e));
-    pthread_setname_np(th, "peermap-tracer");
-    atomic_store(&alive, 1);
-    return 0;
+    for (;;) {
+        unsigned f = atomic_load(&freed);
+        for (int i = 0; i < NSLOTS; i++) {
+            unsigned want = SLOT_FREE;
+            if (atomic_compare_exchange_strong(&slots[i].state, &want, SLOT_FILLING))
+                return &slots[i];
+        }
+        if (pm_now_ns() >= deadline) {
+            pm_fail(ETIMEDOUT, "%d calls already wait for the library's tracer "
+                    "thread", NSLOTS);
+            return NULL;
+        }
+        pm_futex_wait(&freed, f, deadline);
+    }
 }
+
+static void release(struct slot *s)
+{
+    atomic_store(&s->state, SLOT_FREE);
+    atomic_fetch_add(&freed, 1);
+    pm_futex_wake(&freed, 1);
+}
+
+static int run_job(int (*fn)(void *), void *arg, int64_t deadline);
 
 int pm_worker_run(int (*fn)(void *), void *arg)
 {
-    struct job j = { .fn = fn, .arg = arg };
+    /* The tracer thread blocks every signal, but not those it causes itself
+     * (SIGSEGV...): a handler of one calling us there would wait for its
+     * own thread. */
+    if (my_tid)
+        return pm_fail(EDEADLK, "called on the library's tracer thread (in the "
+                       "handler of a signal that thread caused?)");
+    if (!atomic_load(&have_tracer)) {
+        if (!ondemand)
+            return pm_fail(EAGAIN, "the library's tracer thread could not be "
+                           "started (%s)", start_error[0] ? start_error : "not yet");
+        if (pm_worker_ensure() < 0)
+            return -1;
+    }
+    int64_t deadline = pm_now_ns() + pm_timeout_ns();
+    /* The job's ptrace stops each send SIGCHLD to this process; the tracer
+     * thread blocks it, so the kernel would wake this thread, asleep below,
+     * to take it (three times a call, or more).  Blocked here for the wait,
+     * it stays pending and is taken once, as this thread unblocks it. */
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, &old);
+    int rc = run_job(fn, arg, deadline);
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return rc;
+}
 
-    pthread_once(&atfork_once, install_atfork);
-    pthread_mutex_lock(&serial);
-    if (!atomic_load(&alive) && start_tracer() < 0) {
-        pthread_mutex_unlock(&serial);
+static int run_job(int (*fn)(void *), void *arg, int64_t deadline)
+{
+    struct slot *s = claim(deadline);
+    if (!s)
         return -1;
-    }
-    current = &j;
-    unsigned seq = atomic_fetch_add(&posted, 1) + 1;
-    futex_wake(&posted);
-    unsigned d;
-    while ((d = atomic_load(&done)) != seq)
-        futex_wait(&done, d, NULL);
-    pthread_mutex_unlock(&serial);
+    s->fn = fn;
+    s->arg = arg;
+    s->ticket = atomic_fetch_add(&tickets, 1);
+    atomic_store(&s->state, SLOT_POSTED);
+    atomic_fetch_add(&posted, 1);
+    pm_futex_wake(&posted, INT_MAX);
 
-    if (j.rc < 0) {
-        if (j.reason[0])
-            pm_fail_over(0, "%s", j.reason);
-        errno = j.err;
+    for (;;) {
+        unsigned st = atomic_load(&s->state);
+        if (st == SLOT_DONE)
+            break;
+        if (st == SLOT_POSTED && pm_now_ns() >= deadline) {
+            unsigned want = SLOT_POSTED;
+            if (atomic_compare_exchange_strong(&s->state, &want, SLOT_FREE)) {
+                atomic_fetch_add(&freed, 1);
+                pm_futex_wake(&freed, 1);
+                return pm_fail(ETIMEDOUT, "the library's tracer thread did not "
+                               "take the call within %u ms (busy with earlier calls)",
+                               peermap_timeout_ms());
+            }
+            continue; /* taken just now: it runs, and its deadline bounds it */
+        }
+        pm_futex_wait(&s->state, st, st == SLOT_POSTED ? deadline : 0);
     }
-    return j.rc;
+    int rc = s->rc, err = s->err;
+    if (rc < 0 && s->reason[0])
+        pm_fail_over(0, "%s", s->reason);
+    release(s);
+    if (rc < 0)
+        errno = err;
+    return rc;
 }

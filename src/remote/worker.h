@@ -5,8 +5,11 @@
  * it, and the kernel detaches a tracee cleanly (pending interrupt withdrawn,
  * nothing touched) only when that thread exits.  So the library traces from a
  * thread of its own: when a target cannot be stopped before the deadline,
- * that thread exits and the target is left exactly as it was; the next call
- * starts a new one.  The thread blocks every signal and is started lazily.
+ * that thread exits and the target is left exactly as it was; a new one
+ * takes over.  The thread blocks every signal.  It starts when the library
+ * is loaded (and in each fork() child), because a call made in a signal
+ * handler cannot start a thread; PEERMAP_TRACER=ondemand defers it to the
+ * first call that needs it.
  */
 #ifndef PEERMAP_WORKER_H
 #define PEERMAP_WORKER_H
@@ -14,8 +17,16 @@
 #include "remote/tracee.h"
 
 /* Run fn(arg) on the tracer thread and return its result; errno and the
- * failure reason come back to the calling thread. */
+ * failure reason come back to the calling thread.  Async-signal-safe
+ * (unless PEERMAP_TRACER=ondemand and no tracer thread runs yet): a call
+ * from a handler queues behind the one its thread was waiting for.
+ * ETIMEDOUT when the thread did not take the job within the deadline,
+ * EAGAIN when no tracer thread could be started. */
 int pm_worker_run(int (*fn)(void *), void *arg);
+
+/* Start a tracer thread if none serves (not from a signal handler): 0, or
+ * -1 with EAGAIN and a reason. */
+int pm_worker_ensure(void);
 
 /* The current tracer thread's generation: sessions opened under an older one
  * have lost their tracee. */

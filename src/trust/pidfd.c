@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -58,8 +57,17 @@ static pid_t pid_by_ioctl(int pidfd)
 
 static pid_t pid_by_fdinfo(int pidfd)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+    /* "/proc/self/fdinfo/N" by hand: snprintf() is not async-signal-safe. */
+    char path[48] = "/proc/self/fdinfo/", buf[1024], digits[16];
+    int nd = 0;
+    unsigned u = (unsigned)pidfd;
+    do
+        digits[nd++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    char *end = path + strlen(path);
+    while (nd)
+        *end++ = digits[--nd];
+    *end = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         errno = EBADF;

@@ -5,18 +5,39 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "trust/trust.h"
 
-/* Read a small /proc file whole.  Length, or -1 with errno. */
-static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
+/* The decimal digits of v at p; returns the end.  (snprintf() is not
+ * async-signal-safe, and these readers serve mmap_peer(), which is.) */
+static char *put_dec(char *p, unsigned long v)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
+    char tmp[24];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+ssize_t pm_proc_read(pid_t pid, const char *what, char *buf, size_t size)
+{
+    char path[96];
+    size_t wl = strlen(what);
+    if (pid <= 0 || size == 0 || wl > sizeof path - 32) {
+        errno = pid <= 0 ? ESRCH : EINVAL;
+        return -1;
+    }
+    char *p = path;
+    memcpy(p, "/proc/", 6);
+    p = put_dec(p + 6, (unsigned long)pid);
+    *p++ = '/';
+    memcpy(p, what, wl + 1);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -29,6 +50,11 @@ static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
     }
     buf[n] = 0;
     return n;
+}
+
+static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
+{
+    return pm_proc_read(pid, what, buf, size);
 }
 
 /* "Threads:" in /proc/PID/status counts the group's threads, the exited

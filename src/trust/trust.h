@@ -22,6 +22,12 @@
 
 /* --- processes (proc.c) ---------------------------------------------- */
 
+/* Read /proc/PID/<what> ("stat", "task/TID/status"...) into buf, at most
+ * size - 1 bytes in one read(), terminated: its length, or -1 with errno.
+ * Async-signal-safe, as are the process, pidfd and socket-peer checks
+ * below (not the policy, policy.h): mmap_peer() relies on them. */
+ssize_t pm_proc_read(pid_t pid, const char *what, char *buf, size_t size);
+
 /* The start time (field 22 of /proc/PID/stat, clock ticks since boot) of a
  * live, non-zombie process: 0, or -1 with ESRCH when it is gone (a zombie
  * whose other threads are gone too counts as gone) or EACCES when /proc
