@@ -871,11 +871,20 @@ int main(int argc, char **argv)
            o.caller_cpu, o.target_cpu, o.n, o.warmup, (int)server_pid);
     uint64_t rng;
     xorshift_init(&rng);
-    part_a(&o, coid);
-    part_b();
-    part_c_touch(&o, &rng);
-    part_c_seq();
-    part_c_map1g(&rng);
+    /* BENCH_MM_ONLY=a|b|touch|seq|map1g: one part alone (for profiling). */
+    const char *only = getenv("BENCH_MM_ONLY");
+#define PART(name) (!only || !strcmp(only, name))
+    if (PART("a"))
+        part_a(&o, coid);
+    if (PART("b"))
+        part_b();
+    if (PART("touch"))
+        part_c_touch(&o, &rng);
+    if (PART("seq"))
+        part_c_seq();
+    if (PART("map1g"))
+        part_c_map1g(&rng);
+#undef PART
     printf("# server reads: img16g %llu (%llu KiB), seq16g %llu (%llu MiB), img1g %llu "
            "(%llu KiB)\n",
            (unsigned long long)cnt->reads[F_IMG16G],

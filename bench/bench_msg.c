@@ -9,6 +9,27 @@
  *              MsgReply()s 16 bytes
  *   raw_large  1 MiB write()n to an AF_UNIX SOCK_STREAM socket and read in
  *              full by the server, which write()s 16 bytes back
+ *   floor_large  the one-copy floor: a 16-byte request on the raw
+ *              SOCK_SEQPACKET socket names the client's 1 MiB buffer; the
+ *              server copies it with one process_vm_readv() into its own
+ *              buffer at the same alignment (the kernel's fast case) and
+ *              sends 16 bytes back.  This is what QNX's kernel does for a
+ *              message: one copy between the two address spaces.
+ *   msg_reply_1m  MsgSend() of 16 bytes; the server MsgReply()s 1 MiB
+ *   floor_reply_1m  its floor: the request names the client's buffer, the
+ *              server process_vm_writev()s 1 MiB into it, 16 bytes back
+ *
+ * With PEERMAP_MAP_BODIES=0 in the environment (the library then reads
+ * another process's message file with pread() instead of mapping it), only
+ * the 1 MiB measurements run, each name ending in _pread.
+ *   msg_large_cC_sS  (the alignment sweep) msg_large with the client's
+ *              buffer C and the server's S bytes into a page, C and S each
+ *              0, 8, ..., 56, so that S - C takes every value from -56 to
+ *              56 in steps of 8: the kernel's copy is several times slower
+ *              when the destination is 1 to 31 bytes past the source
+ *              modulo 4096 (BENCHMARKS.md); msg_large and the others use
+ *              malloc()'s buffers at both ends, as programs would (16 bytes
+ *              into a page here, for 1 MiB)
  *
  * The server is a forked child, pinned to --target-cpu, one thread: it
  * loops MsgReceive()/MsgReply() on a channel, or recv()/send() on the raw
@@ -39,6 +60,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +75,9 @@
 #define LARGE (1024 * 1024)
 #define BLOCK_SMALL 1000
 #define BLOCK_LARGE 100
+#define SWEEP_N 20      /* timed exchanges per alignment pair */
+#define SWEEP_WARMUP 3
+#define ALIGN_SLACK 4096 /* room to place a buffer at any offset in a page */
 
 /* What the client sends: 16 bytes, the whole small message and the head
  * of a large one.  The server answers with struct answer. */
@@ -68,12 +93,25 @@ struct answer {
 _Static_assert(sizeof(struct request) == SMALL, "16-byte request");
 _Static_assert(sizeof(struct answer) == SMALL, "16-byte answer");
 
-enum { OP_SMALL = 1, OP_LARGE = 2 };
+#define SALIGN_MALLOC 0xffffffffu
+
+enum { OP_SMALL = 1, OP_LARGE = 2, OP_REPLY = 3, OP_FLOOR = 4, OP_FLOOR_W = 5 };
+
+/* A floor request: the client's buffer, for the server's one copy. */
+struct floor_request {
+    uint32_t op;
+    uint32_t pad;
+    uint64_t seq;
+    uint64_t addr;
+};
 
 /* Control messages to the server: serve `n` round trips of one kind. */
 struct command {
-    char what; /* 'r' raw small, 'm' msg (small or large), 's' stream, 'q' quit */
+    char what; /* 'r' raw small, 'f' floor, 'm' msg (small or large), 's' stream,
+                * 'q' quit */
     uint32_t n;
+    uint32_t salign; /* where the server's 1 MiB buffer starts in a page
+                      * (SALIGN_MALLOC: malloc()'s buffer) */
 };
 
 /* Both processes' ends of everything, made before fork(). */
@@ -136,6 +174,14 @@ static int large_ok(const unsigned char *b, uint64_t seq)
     return head.op == OP_LARGE && head.seq == seq && tail == seq;
 }
 
+/* Mark a large body with seq at both ends, outside the timed part. */
+static void fill_large(unsigned char *big, uint64_t seq)
+{
+    struct request rq = { OP_LARGE, 0, seq };
+    memcpy(big, &rq, sizeof rq);
+    memcpy(big + LARGE - sizeof seq, &seq, sizeof seq);
+}
+
 static void serve_raw(int fd, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
@@ -149,6 +195,32 @@ static void serve_raw(int fd, uint32_t n)
         struct answer a = { rq.seq, ~rq.seq };
         if (send(fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
             srv_die("raw: send: %s", strerror(errno));
+    }
+}
+
+/* The one-copy floor: process_vm_readv() (or _writev()) of the client's
+ * 1 MiB buffer named in the request, straight into (out of) ours. */
+static void serve_floor(int fd, pid_t client, unsigned char *big, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct floor_request rq;
+        unsigned char buf[2 * sizeof rq];
+        ssize_t r = recv(fd, buf, sizeof buf, 0);
+        if (r != (ssize_t)sizeof rq)
+            srv_die("floor: recv returned %zd (%s)", r, r < 0 ? strerror(errno) : "size");
+        memcpy(&rq, buf, sizeof rq);
+        struct iovec local = { big, LARGE }, remote = { (void *)(uintptr_t)rq.addr, LARGE };
+        ssize_t got = rq.op == OP_FLOOR_W ? process_vm_writev(client, &local, 1, &remote, 1, 0)
+                                          : process_vm_readv(client, &local, 1, &remote, 1, 0);
+        if (got != LARGE)
+            srv_die("floor: process_vm_%sv returned %zd (%s)",
+                    rq.op == OP_FLOOR_W ? "write" : "read", got,
+                    got < 0 ? strerror(errno) : "short");
+        if (rq.op == OP_FLOOR && !large_ok(big, rq.seq))
+            srv_die("floor: corrupt body (seq %llu)", (unsigned long long)rq.seq);
+        struct answer a = { rq.seq, ~rq.seq };
+        if (send(fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
+            srv_die("floor: send: %s", strerror(errno));
     }
 }
 
@@ -180,6 +252,12 @@ static void serve_msg(int chid, unsigned char *big, uint32_t n)
         if (rq.op == OP_SMALL) {
             if (info.srcmsglen != SMALL)
                 srv_die("small message of %d bytes", (int)info.srcmsglen);
+        } else if (rq.op == OP_REPLY) {
+            /* 1 MiB back, marked with the seq at both ends. */
+            fill_large(big, rq.seq);
+            if (MsgReply(id, SMALL, big, LARGE) < 0)
+                srv_die("MsgReply (1 MiB): %s (%s)", strerror(errno), peermap_errmsg());
+            continue;
         } else if (rq.op == OP_LARGE) {
             if (info.srcmsglen != LARGE)
                 srv_die("large message of %d bytes", (int)info.srcmsglen);
@@ -213,10 +291,12 @@ static void __attribute__((noreturn)) server(const struct conns *c, pid_t parent
     close(c->ctl[0]);
     close(c->raw[0]);
     close(c->stream[0]);
-    unsigned char *big = malloc(LARGE);
-    if (!big)
+    unsigned char *base = aligned_alloc(4096, LARGE + ALIGN_SLACK);
+    unsigned char *mbig = malloc(LARGE);
+    if (!base || !mbig)
         srv_die("out of memory");
-    memset(big, 0, LARGE); /* fault it in now, not in the timed loops */
+    memset(base, 0, LARGE + ALIGN_SLACK); /* fault them in now, not in the timed loops */
+    memset(mbig, 0, LARGE);
     int chid = ChannelCreate(0);
     if (chid < 0)
         srv_die("ChannelCreate: %s (%s)", strerror(errno), peermap_errmsg());
@@ -229,14 +309,17 @@ static void __attribute__((noreturn)) server(const struct conns *c, pid_t parent
             _exit(0); /* the parent went: nothing left to serve */
         if (r != (ssize_t)sizeof cmd)
             srv_die("control: recv returned %zd (%s)", r, r < 0 ? strerror(errno) : "size");
+        unsigned char *big = cmd.salign == SALIGN_MALLOC ? mbig : base + cmd.salign % 4096;
         switch (cmd.what) {
         case 'r': serve_raw(c->raw[1], cmd.n); break;
+        case 'f': serve_floor(c->raw[1], parent, big, cmd.n); break;
         case 'm': serve_msg(chid, big, cmd.n); break;
         case 's': serve_stream(c->stream[1], big, cmd.n); break;
         case 'q':
             if (ChannelDestroy(chid) < 0)
                 srv_die("ChannelDestroy: %s", strerror(errno));
-            free(big);
+            free(base);
+            free(mbig);
             _exit(0);
         default: srv_die("unknown command '%c'", cmd.what);
         }
@@ -251,9 +334,9 @@ static void die_msg(const char *what)
     bench_die("%s: %s (%s)", what, strerror(e), peermap_errmsg());
 }
 
-static void command(const struct conns *c, char what, uint32_t n)
+static void command(const struct conns *c, char what, uint32_t n, uint32_t salign)
 {
-    struct command cmd = { what, n };
+    struct command cmd = { what, n, salign };
     if (send(c->ctl[0], &cmd, sizeof cmd, MSG_NOSIGNAL) != (ssize_t)sizeof cmd)
         bench_die("control: cannot send '%c': %s", what, strerror(errno));
 }
@@ -299,13 +382,6 @@ static uint64_t msg_small_once(int coid, uint64_t seq)
     return t1 - t0;
 }
 
-/* Mark a large body with seq at both ends, outside the timed part. */
-static void fill_large(unsigned char *big, uint64_t seq)
-{
-    struct request rq = { OP_LARGE, 0, seq };
-    memcpy(big, &rq, sizeof rq);
-    memcpy(big + LARGE - sizeof seq, &seq, sizeof seq);
-}
 
 static uint64_t raw_large_once(int fd, unsigned char *big, uint64_t seq)
 {
@@ -334,6 +410,47 @@ static uint64_t raw_large_once(int fd, unsigned char *big, uint64_t seq)
     return t1 - t0;
 }
 
+/* The floor: one process_vm_readv() (op OP_FLOOR) or _writev() (OP_FLOOR_W)
+ * of our buffer by the server, between two 16-byte datagrams. */
+static uint64_t floor_once(int fd, unsigned char *big, uint64_t seq, uint32_t op)
+{
+    struct floor_request rq = { op, 0, seq, (uint64_t)(uintptr_t)big };
+    unsigned char buf[2 * SMALL];
+    if (op == OP_FLOOR)
+        fill_large(big, seq);
+    uint64_t t0 = bench_now_ns();
+    ssize_t s = send(fd, &rq, sizeof rq, MSG_NOSIGNAL);
+    ssize_t r = s == (ssize_t)sizeof rq ? recv(fd, buf, sizeof buf, 0) : -1;
+    uint64_t t1 = bench_now_ns();
+    if (s != (ssize_t)sizeof rq)
+        bench_die("floor: send: %s", strerror(errno));
+    if (r != SMALL)
+        bench_die("floor: recv returned %zd (%s)", r,
+                  r < 0 ? strerror(errno) : r == 0 ? "the server is gone" : "size");
+    struct answer a;
+    memcpy(&a, buf, sizeof a);
+    check_answer(&a, seq, "floor");
+    return t1 - t0;
+}
+
+/* MsgSend() of 16 bytes, 1 MiB back (checked at both ends). */
+static uint64_t msg_reply_once(int coid, unsigned char *big, uint64_t seq)
+{
+    struct request rq = { OP_REPLY, 0, seq };
+    memset(big, 0, SMALL);
+    memset(big + LARGE - SMALL, 0, SMALL);
+    uint64_t t0 = bench_now_ns();
+    long st = MsgSend(coid, &rq, sizeof rq, big, LARGE);
+    uint64_t t1 = bench_now_ns();
+    if (st < 0)
+        die_msg("MsgSend (1 MiB reply)");
+    if (st != SMALL)
+        bench_die("MsgSend (1 MiB reply): status %ld, not %d", st, SMALL);
+    if (!large_ok(big, seq))
+        bench_die("MsgSend (1 MiB reply): corrupt reply (seq %llu)", (unsigned long long)seq);
+    return t1 - t0;
+}
+
 static uint64_t msg_large_once(int coid, unsigned char *big, uint64_t seq)
 {
     struct answer a;
@@ -349,47 +466,80 @@ static uint64_t msg_large_once(int coid, unsigned char *big, uint64_t seq)
     return t1 - t0;
 }
 
-/* `warmup` untimed then `n` timed round trips of each kind, in alternating
- * blocks of `block`; the server is told each block's kind and length. */
-static void measure(const struct conns *c, int coid, unsigned char *big, int large,
-                    size_t n, size_t warmup, size_t block)
+/* One kind of round trip, timed or not: what the server must do for it,
+ * and the client's side. */
+enum kind { K_RAW_SMALL, K_MSG_SMALL, K_RAW_LARGE, K_MSG_LARGE, K_FLOOR, K_MSG_REPLY,
+            K_FLOOR_W };
+
+struct ctx {
+    const struct conns *c;
+    int coid;
+    unsigned char *big; /* the client's 1 MiB buffer */
+    uint64_t seq;
+};
+
+static char server_mode(enum kind k)
 {
-    struct samples msg, raw;
-    samples_init(&msg, n);
-    samples_init(&raw, n);
-    uint64_t seq = 0;
+    switch (k) {
+    case K_RAW_SMALL: return 'r';
+    case K_RAW_LARGE: return 's';
+    case K_FLOOR: case K_FLOOR_W: return 'f';
+    default: return 'm';
+    }
+}
+
+static uint64_t once(struct ctx *x, enum kind k)
+{
+    uint64_t seq = ++x->seq;
+    switch (k) {
+    case K_RAW_SMALL: return raw_small_once(x->c->raw[0], seq);
+    case K_MSG_SMALL: return msg_small_once(x->coid, seq);
+    case K_RAW_LARGE: return raw_large_once(x->c->stream[0], x->big, seq);
+    case K_MSG_LARGE: return msg_large_once(x->coid, x->big, seq);
+    case K_FLOOR: return floor_once(x->c->raw[0], x->big, seq, OP_FLOOR);
+    case K_FLOOR_W: return floor_once(x->c->raw[0], x->big, seq, OP_FLOOR_W);
+    case K_MSG_REPLY: return msg_reply_once(x->coid, x->big, seq);
+    }
+    return 0;
+}
+
+/* `warmup` untimed then `n` timed round trips of each of the `nk` kinds,
+ * in alternating blocks of `block`, so that a drift of the machine weighs
+ * on every kind alike; the server is told each block's kind and length.
+ * The server's buffer is `salign` bytes past a 64-byte boundary. */
+static void measure(struct ctx *x, const enum kind *kinds, const int *coids,
+                    const char *const *names, size_t nk, size_t n, size_t warmup,
+                    size_t block, uint32_t salign)
+{
+    struct samples s[8];
+    for (size_t j = 0; j < nk; j++)
+        samples_init(&s[j], n);
     for (size_t done = 0, total = warmup + n; done < total;) {
         size_t k = total - done < block ? total - done : block;
         if (done < warmup && warmup - done < k)
             k = warmup - done; /* a block is all warm-up or all timed */
         int timed = done >= warmup;
-
-        command(c, large ? 's' : 'r', (uint32_t)k);
-        for (size_t i = 0; i < k; i++) {
-            uint64_t t = large ? raw_large_once(c->stream[0], big, ++seq)
-                               : raw_small_once(c->raw[0], ++seq);
-            if (timed)
-                samples_add(&raw, t);
-        }
-        command(c, 'm', (uint32_t)k);
-        for (size_t i = 0; i < k; i++) {
-            uint64_t t = large ? msg_large_once(coid, big, ++seq)
-                               : msg_small_once(coid, ++seq);
-            if (timed)
-                samples_add(&msg, t);
+        for (size_t j = 0; j < nk; j++) {
+            x->coid = coids[j];
+            command(x->c, server_mode(kinds[j]), (uint32_t)k, salign);
+            for (size_t i = 0; i < k; i++) {
+                uint64_t t = once(x, kinds[j]);
+                if (timed)
+                    samples_add(&s[j], t);
+            }
         }
         done += k;
     }
-    samples_report(&msg, large ? "msg_large" : "msg_small");
-    samples_report(&raw, large ? "raw_large" : "raw_small");
-    samples_free(&msg);
-    samples_free(&raw);
+    for (size_t j = 0; j < nk; j++) {
+        samples_report(&s[j], names[j]);
+        samples_free(&s[j]);
+    }
 }
 
 /* After 'q' the server must exit 0 on its own; give it 5 s. */
 static void finish_server(const struct conns *c, pid_t pid)
 {
-    command(c, 'q', 0);
+    command(c, 'q', 0, 0);
     for (int i = 0; i < 5000; i++) {
         int st;
         pid_t r = waitpid(pid, &st, WNOHANG);
@@ -420,10 +570,14 @@ int main(int argc, char **argv)
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c.raw) < 0 ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c.stream) < 0)
         bench_die("socketpair: %s", strerror(errno));
+    /* malloc()'s buffer for the main measurements, as a program would have;
+     * an aligned one with slack for the sweep. */
     unsigned char *big = malloc(LARGE);
-    if (!big)
+    unsigned char *base = aligned_alloc(4096, LARGE + ALIGN_SLACK);
+    if (!big || !base)
         bench_die("out of memory");
-    memset(big, 0, LARGE); /* fault it in now, not in the timed loops */
+    memset(big, 0, LARGE); /* fault them in now, not in the timed loops */
+    memset(base, 0, LARGE + ALIGN_SLACK);
 
     pid_t parent = getpid();
     fflush(NULL); /* or the child could flush our buffers again */
@@ -446,12 +600,47 @@ int main(int argc, char **argv)
     if (coid < 0)
         die_msg("ConnectAttach");
 
+    struct ctx x = { .c = &c, .coid = coid, .big = big };
+    const char *mb = getenv("PEERMAP_MAP_BODIES");
+    int pread_only = mb && !strcmp(mb, "0");
+    /* BENCH_MSG_ONLY=small: the 16-byte round trips alone (for profiling). */
+    const char *only = getenv("BENCH_MSG_ONLY");
+    int small_only = only && !strcmp(only, "small");
+
+    /* The server's buffer is malloc()'s too: the main figures are those of
+     * two ordinary programs. */
+    uint32_t salign = SALIGN_MALLOC;
     printf("# bench_msg caller_cpu=%d target_cpu=%d n=%zu warmup=%zu "
-           "n_large=%zu warmup_large=%zu small=%d large=%d server_pid=%d\n",
+           "n_large=%zu warmup_large=%zu small=%d large=%d server_pid=%d "
+           "client_page_offset=%u server_buffer=malloc sweep_n=%d\n",
            o.caller_cpu, o.target_cpu, o.n, o.warmup, n_large, w_large, SMALL,
-           LARGE, (int)pid);
-    measure(&c, coid, big, 0, o.n, o.warmup, BLOCK_SMALL);
-    measure(&c, coid, big, 1, n_large, w_large, BLOCK_LARGE);
+           LARGE, (int)pid, (unsigned)((uintptr_t)big % 4096), SWEEP_N);
+    if (!pread_only) {
+        const enum kind k[] = { K_MSG_SMALL, K_RAW_SMALL };
+        const int co[] = { coid, coid };
+        const char *const nm[] = { "msg_small", "raw_small" };
+        measure(&x, k, co, nm, 2, o.n, o.warmup, BLOCK_SMALL, salign);
+    }
+    if (!small_only) {
+        const enum kind k[] = { K_MSG_LARGE, K_RAW_LARGE, K_FLOOR, K_MSG_REPLY, K_FLOOR_W };
+        const int co[] = { coid, coid, coid, coid, coid };
+        const char *const nm[] = { "msg_large", "raw_large", "floor_large", "msg_reply_1m",
+                                   "floor_reply_1m" };
+        const char *const nmp[] = { "msg_large_pread", "raw_large_pread", "floor_large_pread",
+                                    "msg_reply_1m_pread", "floor_reply_1m_pread" };
+        measure(&x, k, co, pread_only ? nmp : nm, 5, n_large, w_large, BLOCK_LARGE, salign);
+    }
+    /* The sweep: page offsets 0..56 at both ends (steps of 8). */
+    for (uint32_t ca = 0; ca < 64 && !pread_only && !small_only; ca += 8)
+        for (uint32_t sa = 0; sa < 64; sa += 8) {
+            char name[32];
+            snprintf(name, sizeof name, "msg_large_c%u_s%u", ca, sa);
+            x.big = base + ca;
+            const enum kind k[] = { K_MSG_LARGE };
+            const int co[] = { coid };
+            const char *const nm[] = { name };
+            measure(&x, k, co, nm, 1, SWEEP_N, SWEEP_WARMUP, BLOCK_LARGE, sa);
+        }
 
     if (ConnectDetach(coid) < 0)
         die_msg("ConnectDetach");
@@ -460,5 +649,6 @@ int main(int argc, char **argv)
     close(c.raw[0]);
     close(c.stream[0]);
     free(big);
+    free(base);
     return 0;
 }

@@ -13,9 +13,14 @@
  *                  pair between the same two processes: the client writes a
  *                  request byte, the server send()s 1 MiB, the client
  *                  reads all of it
- *     Raw and resmgr blocks alternate (BLOCK_READ reads each).  Each read
- *     is timed alone; the throughput line is 1 MiB / median time.
- *     Default 500 reads of each after 50 warm-up ones.
+ *     rm_write_1m  pm_write() of 1 MiB to the same device, whose write
+ *                  handler resmgr_msgread()s all of it into a buffer of its
+ *                  own (and checks the counters at both ends)
+ *     raw_write_1m the same 1 MiB over the raw stream: a request byte and
+ *                  1 MiB written, read in full by the server, one byte back
+ *     Raw and resmgr blocks alternate (BLOCK_READ reads or writes each).
+ *     Each is timed alone; the throughput line is 1 MiB / median time.
+ *     Default 500 of each after 50 warm-up ones.
  *
  *   bench_resmgr pool [-n OPS] [-w WARMUP]
  *
@@ -256,6 +261,7 @@ static void __attribute__((format(printf, 1, 2), noreturn)) child_die(const char
 }
 
 static unsigned char *big_buf; /* the 1 MiB device's contents */
+static unsigned char *wbuf;    /* where the 1 MiB device's writes go */
 static resmgr_connect_funcs_t connect_funcs;
 static resmgr_io_funcs_t big_io, small_io;
 static iofunc_attr_t big_attr, small_attr;
@@ -337,6 +343,32 @@ static int big_read(resmgr_context_t *ctp, io_read_t *msg, struct bench_ocb *o)
     return _RESMGR_PTR(ctp, big_buf + off, n);
 }
 
+/* Writes to the 1 MiB device: all of it read into wbuf; the counters at
+ * both ends must agree. */
+static int big_write(resmgr_context_t *ctp, io_write_t *msg, struct bench_ocb *o)
+{
+    int status, nonblock;
+    if ((status = iofunc_write_verify(ctp, msg, o, &nonblock)) != EOK)
+        return status;
+    if ((msg->i.xtype & _IO_XTYPE_MASK) != _IO_XTYPE_NONE)
+        return ENOSYS;
+    size_t n = (size_t)_IO_WRITE_GET_NBYTES(msg);
+    if (n > BIG)
+        return EFBIG;
+    ssize_t got = resmgr_msgread(ctp, wbuf, n, sizeof(msg->i));
+    if (got < 0)
+        return errno;
+    uint64_t head, tail;
+    if (got == BIG) {
+        memcpy(&head, wbuf, sizeof head);
+        memcpy(&tail, wbuf + BIG - sizeof tail, sizeof tail);
+        if (head != tail || wbuf[BIG / 2] != pattern(BIG / 2))
+            return EIO;
+    }
+    _IO_SET_WRITE_NBYTES(ctp, (int)got);
+    return _RESMGR_NPARTS(0);
+}
+
 /* The small device: one 64-byte slot per open; write fills it, read
  * returns it.  Offsets are not used. */
 static int small_read(resmgr_context_t *ctp, io_read_t *msg, struct bench_ocb *o)
@@ -410,6 +442,7 @@ static void setup_tables(void)
     iofunc_func_init(_RESMGR_CONNECT_NFUNCS, &connect_funcs, _RESMGR_IO_NFUNCS, &big_io);
     iofunc_func_init(_RESMGR_CONNECT_NFUNCS, &connect_funcs, _RESMGR_IO_NFUNCS, &small_io);
     big_io.read = big_read;
+    big_io.write = big_write;
     small_io.read = small_read;
     small_io.write = small_write;
     ocb_funcs.nfuncs = _IOFUNC_NFUNCS;
@@ -453,9 +486,11 @@ static void __attribute__((noreturn)) server(enum server_kind kind, int ready, i
     setup_tables();
     if (kind == SERVE_BIG) {
         big_buf = malloc(BIG);
-        if (!big_buf)
+        wbuf = malloc(BIG);
+        if (!big_buf || !wbuf)
             child_die("out of memory");
         fill_pattern(big_buf);
+        memset(wbuf, 0, BIG);
     }
     dispatch_t *dpp = dispatch_create();
     if (!dpp)
@@ -507,6 +542,24 @@ static void __attribute__((noreturn)) server(enum server_kind kind, int ready, i
             child_die("control: %s", strerror(errno));
         if (r == 0 || c == 'q')
             break;
+        if (kind == SERVE_BIG && c == 'w') {
+            /* A raw write: 1 MiB in, one byte back. */
+            for (size_t got = 0; got < BIG;) {
+                ssize_t k = read(ctl, wbuf + got, BIG - got);
+                if (k < 0 && errno == EINTR)
+                    continue;
+                if (k <= 0)
+                    child_die("stream: read: %s", k < 0 ? strerror(errno) : "end");
+                got += (size_t)k;
+            }
+            uint64_t head, tail;
+            memcpy(&head, wbuf, sizeof head);
+            memcpy(&tail, wbuf + BIG - sizeof tail, sizeof tail);
+            char verdict = head == tail && wbuf[BIG / 2] == pattern(BIG / 2) ? 'k' : 'x';
+            if (send(ctl, &verdict, 1, MSG_NOSIGNAL) != 1)
+                child_die("stream: send: %s", strerror(errno));
+            continue;
+        }
         if (kind != SERVE_BIG || c != 'r')
             child_die("control: unexpected byte 0x%02x", (unsigned char)c);
         stamp(big_buf, ++n);
@@ -645,6 +698,44 @@ static uint64_t raw_read_once(int s, unsigned char *b, uint64_t n)
     return t1 - t0;
 }
 
+static uint64_t rm_write_once(int fd, unsigned char *b, uint64_t n)
+{
+    stamp(b, n);
+    uint64_t t0 = bench_now_ns();
+    ssize_t put = pm_write(fd, b, BIG);
+    uint64_t t1 = bench_now_ns();
+    if (put < 0)
+        die_pm("pm_write");
+    if (put != BIG)
+        bench_die("pm_write returned %zd, not %d", put, BIG);
+    return t1 - t0;
+}
+
+static uint64_t raw_write_once(int s, unsigned char *b, uint64_t n)
+{
+    stamp(b, n);
+    char rq = 'w', ok = 0;
+    uint64_t t0 = bench_now_ns();
+    if (send(s, &rq, 1, MSG_NOSIGNAL) != 1)
+        bench_die("stream: send: %s", strerror(errno));
+    for (size_t put = 0; put < BIG;) {
+        ssize_t w = send(s, b + put, BIG - put, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            bench_die("stream: send: %s", w < 0 ? strerror(errno) : "nothing");
+        put += (size_t)w;
+    }
+    ssize_t r;
+    do
+        r = read(s, &ok, 1);
+    while (r < 0 && errno == EINTR);
+    uint64_t t1 = bench_now_ns();
+    if (r != 1 || ok != 'k')
+        bench_die("stream: the server found the 1 MiB written wrong");
+    return t1 - t0;
+}
+
 static void rate_line(const char *name, double median_us)
 {
     printf("rate %s %.1f MiB/s\n", name, median_us > 0 ? 1e6 / median_us : 0.0);
@@ -659,17 +750,23 @@ static void mode_read(const struct bench_opts *o)
     if (!b)
         bench_die("out of memory");
     memset(b, 0, BIG);
-    int fd = pm_open(BIG_PATH, O_RDONLY);
+    int fd = pm_open(BIG_PATH, O_RDWR);
     if (fd < 0)
         die_pm("pm_open " BIG_PATH);
     printf("# bench_resmgr read caller_cpu=%d target_cpu=%d n=%zu warmup=%zu size=%d "
            "block=%d server_pid=%d\n",
            o->caller_cpu, o->target_cpu, o->n, o->warmup, BIG, BLOCK_READ, (int)pid);
 
-    struct samples rm, raw;
+    struct samples rm, raw, rmw, raww;
     samples_init(&rm, o->n);
     samples_init(&raw, o->n);
-    uint64_t nrm = 0, nraw = 0;
+    samples_init(&rmw, o->n);
+    samples_init(&raww, o->n);
+    uint64_t nrm = 0, nraw = 0, nw = 0;
+    unsigned char *wb = malloc(BIG);
+    if (!wb)
+        bench_die("out of memory");
+    fill_pattern(wb);
     for (size_t done = 0, total = o->warmup + o->n; done < total;) {
         size_t k = total - done < BLOCK_READ ? total - done : BLOCK_READ;
         if (done < o->warmup && o->warmup - done < k)
@@ -685,22 +782,40 @@ static void mode_read(const struct bench_opts *o)
             if (timed)
                 samples_add(&rm, t);
         }
+        for (size_t i = 0; i < k; i++) {
+            uint64_t t = raw_write_once(s, wb, ++nw);
+            if (timed)
+                samples_add(&raww, t);
+        }
+        for (size_t i = 0; i < k; i++) {
+            uint64_t t = rm_write_once(fd, wb, ++nw);
+            if (timed)
+                samples_add(&rmw, t);
+        }
         done += k;
     }
+    free(wb);
     if (pm_close(fd) < 0)
         die_pm("pm_close");
     double mrm = samples_median_us(&rm), mraw = samples_median_us(&raw);
+    double mrmw = samples_median_us(&rmw), mraww = samples_median_us(&raww);
     samples_report(&rm, "rm_read_1m");
     samples_report(&raw, "raw_read_1m");
+    samples_report(&rmw, "rm_write_1m");
+    samples_report(&raww, "raw_write_1m");
     rate_line("rm_read_1m", mrm);
     rate_line("raw_read_1m", mraw);
+    rate_line("rm_write_1m", mrmw);
+    rate_line("raw_write_1m", mraww);
     samples_free(&rm);
     samples_free(&raw);
+    samples_free(&rmw);
+    samples_free(&raww);
     free(b);
     struct rusage ru;
     stop_server(pid, s, &ru);
-    printf("# manager: cpu user %.3f s sys %.3f s for %zu pm_read()s and as many raw "
-           "reads\n", tv_s(&ru.ru_utime),
+    printf("# manager: cpu user %.3f s sys %.3f s for %zu pm_read()s, pm_write()s, raw "
+           "reads and raw writes each\n", tv_s(&ru.ru_utime),
            tv_s(&ru.ru_stime), o->n + o->warmup);
 }
 

@@ -60,6 +60,8 @@ rm_ops=${BENCH_RM_OPS:-5000}
 rm_ops_warmup=${BENCH_RM_OPS_WARMUP:-100}
 rm_wait_ops=${BENCH_RM_WAIT_OPS:-200}
 rm_wait_warmup=${BENCH_RM_WAIT_WARMUP:-10}
+open_n=${BENCH_OPEN_N:-5000}
+open_warmup=${BENCH_OPEN_WARMUP:-500}
 ib_n=${BENCH_IB_N:-2000}
 ib_warmup=${BENCH_IB_WARMUP:-200}
 ss_n=${BENCH_SS_N:-2000}
@@ -68,6 +70,7 @@ ss_warmup=${BENCH_SS_WARMUP:-200}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 # With --update, the report is collected and spliced in at the end.
+
 if [ -n "$update" ]; then
     exec 3>&1 >"$tmp/report"
 fi
@@ -105,6 +108,17 @@ for c in $configs; do
     fi
     if [ -x "$bin/bench_msg" ]; then
         run "$cfg" "$tcpu" bench_msg -n "$msg_n" -w "$msg_warmup"
+        # The same 1 MiB exchanges when neither end maps the other's
+        # message file (the pread() path): names end in _pread.
+        if ! env PEERMAP_MAP_BODIES=0 "$bin/bench_msg" --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$msg_n" -w "$msg_warmup" >"$tmp/out"; then
+            echo "run.sh: bench_msg (PEERMAP_MAP_BODIES=0) failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/results"
+    fi
+    if [ -x "$bin/bench_open" ]; then
+        run "$cfg" "$tcpu" bench_open -n "$open_n" -w "$open_warmup"
     fi
     if [ -x "$bin/bench_inband" ]; then
         run "$cfg" "$tcpu" bench_inband -n "$ib_n" -w "$ib_warmup"
@@ -182,6 +196,17 @@ function verdict(r, goal,   op, x) {
     return r " (" (r + 0 >= x ? "met" : "not met") ")"
 }
 { med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+# The alignment sweep of bench_msg: its slowest and fastest pairs, as rows.
+$2 ~ /^msg_large_c[0-9]+_s[0-9]+$/ {
+    if (!(($1 SUBSEP "msg_large_sweep_worst") in med) || $3 + 0 > med[$1, "msg_large_sweep_worst"] + 0) {
+        med[$1, "msg_large_sweep_worst"] = $3; p99[$1, "msg_large_sweep_worst"] = $4
+        cnt[$1, "msg_large_sweep_worst"] = $5; worst[$1] = $2
+    }
+    if (!(($1 SUBSEP "msg_large_sweep_best") in med) || $3 + 0 < med[$1, "msg_large_sweep_best"] + 0) {
+        med[$1, "msg_large_sweep_best"] = $3; p99[$1, "msg_large_sweep_best"] = $4
+        cnt[$1, "msg_large_sweep_best"] = $5; best[$1] = $2
+    }
+}
 END {
     nc = split(configs, cl, " ")
     for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
@@ -190,10 +215,31 @@ END {
     if (section == "msg") {
     row[++nr] = "msg_small|MsgSend() -> MsgReceive() -> MsgReply(), 16 bytes each way"
     row[++nr] = "raw_small|raw AF_UNIX SOCK_SEQPACKET ping-pong, 16-byte datagrams"
-    row[++nr] = "msg_large|MsgSend() of 1 MiB, server MsgRead() of all of it, 16-byte reply"
+    row[++nr] = "msg_large|MsgSend() of 1 MiB, server MsgRead() of all of it, 16-byte reply (buffers from malloc())"
     row[++nr] = "raw_large|raw AF_UNIX SOCK_STREAM: 1 MiB written and read, 16 bytes back"
-    q[++nq] = "msg_small|raw_small|<= 1.3|MsgSend() round trip / raw ping-pong, 16 bytes"
-    q[++nq] = "msg_large|raw_large||1 MiB MsgSend() + MsgRead() / raw 1 MiB stream"
+    row[++nr] = "floor_large|the one-copy floor: process_vm_readv() of 1 MiB of the client (same alignment) between two 16-byte datagrams"
+    row[++nr] = "msg_large_sweep_worst|msg_large, the slowest of the 64 placements of the two buffers in their pages (0..56 bytes in)"
+    row[++nr] = "msg_large_sweep_best|msg_large, the fastest of them"
+    row[++nr] = "msg_reply_1m|MsgSend() of 16 bytes, MsgReply() of 1 MiB (buffers from malloc())"
+    row[++nr] = "floor_reply_1m|its floor: process_vm_writev() of 1 MiB into the client between two 16-byte datagrams"
+    row[++nr] = "msg_large_pread|msg_large with PEERMAP_MAP_BODIES=0 (bodies read with pread(), not mapped)"
+    row[++nr] = "msg_reply_1m_pread|msg_reply_1m with PEERMAP_MAP_BODIES=0"
+    row[++nr] = "floor_large_pread|floor_large in that run"
+    row[++nr] = "floor_reply_1m_pread|floor_reply_1m in that run"
+    q[++nq] = "msg_small|raw_small|<= 1.1|MsgSend() round trip / raw ping-pong, 16 bytes"
+    q[++nq] = "msg_large|floor_large|<= 1.3|1 MiB MsgSend() + MsgRead() / the one-copy floor"
+    q[++nq] = "msg_large_sweep_worst|floor_large|<= 1.3|the same, slowest placement of the buffers / the floor"
+    q[++nq] = "msg_reply_1m|floor_reply_1m|<= 1.3|1 MiB MsgReply() / its one-copy floor"
+    q[++nq] = "msg_large|raw_large|<= 1|1 MiB MsgSend() + MsgRead() / raw 1 MiB stream"
+    q[++nq] = "msg_large_pread|floor_large_pread||pread() path: 1 MiB MsgSend() + MsgRead() / the floor"
+    q[++nq] = "msg_reply_1m_pread|floor_reply_1m_pread||pread() path: 1 MiB MsgReply() / its floor"
+    } else if (section == "open") {
+    row[++nr] = "pm_open|pm_open() of an attached path (iofunc defaults, single-threaded manager)"
+    row[++nr] = "pm_close|pm_close() of it"
+    row[++nr] = "open_close|pm_open() + pm_close()"
+    row[++nr] = "open_rtt|one MsgSend() round trip to the same manager, 16 bytes (answered ENOSYS by its dispatch layer)"
+    q[++nq] = "open_close|open_rtt|<= 3|pm_open() + pm_close() / a round trip to the manager"
+    q[++nq] = "pm_open|open_rtt||pm_open() / a round trip to the manager"
     } else if (section == "inband") {
     row[++nr] = "ib_msg_small|(a) MsgSend() round trip, 16 bytes, immediate reply (client)"
     row[++nr] = "ib_mmap_inband|(b) mmap_peer() of 1 anonymous page, in-band (server)"
@@ -263,7 +309,11 @@ END {
         any = 0; n = "-"
         for (i = 1; i <= nc; i++) if (has(cfg[i], k)) { any = 1; n = cnt[cfg[i], k] }
         if (!any) continue
-        line = "| " k " | " f[2] " |"
+        what = f[2]
+        if (k == "msg_large_sweep_worst" || k == "msg_large_sweep_best")
+            for (i = 1; i <= nc; i++)
+                if (has(cfg[i], k)) what = what "; " cfg[i] ": " (k == "msg_large_sweep_worst" ? worst[cfg[i]] : best[cfg[i]])
+        line = "| " k " | " what " |"
         for (i = 1; i <= nc; i++) line = line " " cell(cfg[i], k) " |"
         print line " " n " |"
     }
@@ -292,9 +342,20 @@ if [ -x "$bin/bench_msg" ]; then
     echo
     echo "- round trips: $msg_n after $msg_warmup warm-up ones; 1 MiB: a tenth of each"
     echo "- server: a forked child, one thread; same/cross as above (client = caller)"
-    echo "- raw and message blocks alternate within each measurement"
+    echo "- raw and message blocks alternate within each measurement; the 1 MiB sweep: 20 exchanges per placement (client buffer C, server buffer S bytes into a page: msg_large_cC_sS)"
+    echo "- malloc()'d 1 MiB buffers start 16 bytes into a page at both ends"
     echo
     tables msg
+fi
+
+if [ -x "$bin/bench_open" ]; then
+    echo
+    echo "### opening a resource (pm_open)"
+    echo
+    echo "- $open_n pm_open() + pm_close() cycles after $open_warmup warm-up ones, each followed by one round trip on an open kept for the purpose"
+    echo "- manager: a forked child, single-threaded dispatch loop, iofunc defaults; path space: a fresh directory with the one entry; same/cross as above"
+    echo
+    tables open
 fi
 
 if [ -x "$bin/bench_inband" ]; then
@@ -332,7 +393,7 @@ if [ -x "$bin/bench_resmgr" ]; then
     echo
     echo "### resource managers"
     echo
-    echo "- 1 MiB: $rm_n pm_read()s and $rm_n raw reads after $rm_warmup warm-up ones each, alternating blocks of 50"
+    echo "- 1 MiB: $rm_n pm_read()s, pm_write()s, raw reads and raw writes after $rm_warmup warm-up ones each, alternating blocks of 50"
     echo "- manager: a forked child, one dispatch thread; same/cross as above (client = caller)"
     echo "- 64 clients: forked processes, each $rm_ops ops (64-byte pm_write()/pm_read() alternately), released together; nothing pinned; 4 rounds per manager, pool and single thread alternating, each round a fresh manager and clients ($rm_ops_warmup warm-up ops per client before the release)"
     echo
@@ -349,13 +410,15 @@ END {
     for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
     row[1] = "rm_read_1m|pm_read() of 1 MiB from a manager (_RESMGR_PTR reply)"
     row[2] = "raw_read_1m|raw AF_UNIX SOCK_STREAM: request byte, 1 MiB back"
+    row[3] = "rm_write_1m|pm_write() of 1 MiB to that manager (resmgr_msgread() of all of it)"
+    row[4] = "raw_write_1m|raw AF_UNIX SOCK_STREAM: request byte and 1 MiB, one byte back"
     hdr = "| measurement | what |"; sep = "| --- | --- |"
     for (i = 1; i <= nc; i++) {
         hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs | " cfg[i] " MiB/s |"
         sep = sep " ---: | ---: | ---: |"
     }
     print hdr " n |"; print sep " ---: |"
-    for (r = 1; r <= 2; r++) {
+    for (r = 1; r <= 4; r++) {
         split(row[r], f, "|"); k = f[1]; n = "-"
         line = "| " k " | " f[2] " |"
         for (i = 1; i <= nc; i++) {
@@ -377,11 +440,19 @@ END {
     hdr = "| ratio | goal |"; sep = "| --- | --- |"
     for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
     print hdr; print sep
-    line = "| pm_read() 1 MiB throughput / raw stream throughput (medians) | >= 0.5 |"
+    line = "| pm_read() 1 MiB throughput / raw stream throughput (medians) | >= 0.8 |"
     for (i = 1; i <= nc; i++) {
         c = cfg[i]
         if (((c SUBSEP "rm_read_1m") in med) && med[c, "rm_read_1m"] + 0 > 0)
-            line = line " " verdict(sprintf("%.2f", med[c, "raw_read_1m"] / med[c, "rm_read_1m"]), ">= 0.5") " |"
+            line = line " " verdict(sprintf("%.2f", med[c, "raw_read_1m"] / med[c, "rm_read_1m"]), ">= 0.8") " |"
+        else line = line " - |"
+    }
+    print line
+    line = "| pm_write() 1 MiB throughput / raw stream throughput (medians) | >= 0.8 |"
+    for (i = 1; i <= nc; i++) {
+        c = cfg[i]
+        if (((c SUBSEP "rm_write_1m") in med) && med[c, "rm_write_1m"] + 0 > 0)
+            line = line " " verdict(sprintf("%.2f", med[c, "raw_write_1m"] / med[c, "rm_write_1m"]), ">= 0.8") " |"
         else line = line " - |"
     }
     print line
@@ -530,6 +601,82 @@ END {
 else
     echo
     echo "- bench_memmgr: not available (mmap of a resource not measured)"
+fi
+
+# Shared-memory handles: bench_shm once per configuration (the server = the
+# target).  BENCH_SHM_N / BENCH_SHM_WARMUP: requests of each kind (default
+# 2000 / 200).
+if [ -x "$bin/bench_shm" ]; then
+    shm_n=${BENCH_SHM_N:-2000}
+    shm_warmup=${BENCH_SHM_WARMUP:-200}
+    : >"$tmp/shm"
+    for c in $configs; do
+        cfg=${c%%:*}
+        tcpu=${c#*:}
+        if ! "$bin/bench_shm" --caller-cpu 0 --target-cpu "$tcpu" \
+                -n "$shm_n" -w "$shm_warmup" >"$tmp/out"; then
+            echo "run.sh: bench_shm failed (configuration $cfg)" >&2
+            exit 1
+        fi
+        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/shm"
+    done
+    echo
+    echo "### shared-memory handles"
+    echo
+    echo "- client = caller (timed, from before MsgSend() until the server's mark is read through the new mapping; munmap untimed); server: a forked child on the target CPU holding one 64 KiB memfd; same/cross as above"
+    echo "- each kind: $shm_n requests after $shm_warmup warm-up ones, the kinds alternating in blocks of 100"
+    echo
+    awk -v configs="$configs" '
+{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
+function has(c, k) { return ((c SUBSEP k) in med) }
+END {
+    nc = split(configs, cl, " ")
+    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
+    nr = 0
+    row[++nr] = "shm_floor|MsgSend() round trip + local mmap/munmap of a 64 KiB memfd"
+    row[++nr] = "shm_handle|MsgSend(GET): shm_create_handle() + reply; mmap_handle()"
+    row[++nr] = "shm_peer_inband|MsgSend(MAP): mmap_peer() of the same memfd in-band + reply"
+    row[++nr] = "shm_peer_ptrace|the same, the server forced to ptrace"
+    hdr = "| measurement | what |"; sep = "| --- | --- |"
+    for (i = 1; i <= nc; i++) {
+        hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"
+        sep = sep " ---: | ---: |"
+    }
+    print hdr " n |"; print sep " ---: |"
+    for (r = 1; r <= nr; r++) {
+        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
+        line = "| " k " | " f[2] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
+            else line = line " - | - |"
+        }
+        if (any) print line " " n " |"
+    }
+    nq = 0
+    q[++nq] = "shm_handle|shm_peer_inband|create + redeem + map / mmap_peer() in-band"
+    q[++nq] = "shm_handle|shm_peer_ptrace|create + redeem + map / mmap_peer() by ptrace"
+    q[++nq] = "shm_handle|shm_floor|create + redeem + map / floor"
+    q[++nq] = "shm_peer_inband|shm_floor|mmap_peer() in-band / floor"
+    print ""
+    hdr = "| ratio of medians |"; sep = "| --- |"
+    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
+    print hdr; print sep
+    for (r = 1; r <= nq; r++) {
+        split(q[r], f, "|")
+        line = "| " f[3] " |"
+        for (i = 1; i <= nc; i++) {
+            c = cfg[i]
+            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0)
+                line = line " " sprintf("%.2f", med[c, f[1]] / med[c, f[2]]) " |"
+            else line = line " - |"
+        }
+        print line
+    }
+}' "$tmp/shm"
+else
+    echo
+    echo "- bench_shm: not available (shared-memory handles not measured)"
 fi
 
 # The path space: a root client's pm_open() of a root manager's path, with
@@ -701,82 +848,6 @@ else
     echo "- bench_export: not available (the FUSE export not measured)"
 fi
 
-# Shared-memory handles: bench_shm once per configuration (the server = the
-# target).  BENCH_SHM_N / BENCH_SHM_WARMUP: requests of each kind (default
-# 2000 / 200).
-if [ -x "$bin/bench_shm" ]; then
-    shm_n=${BENCH_SHM_N:-2000}
-    shm_warmup=${BENCH_SHM_WARMUP:-200}
-    : >"$tmp/shm"
-    for c in $configs; do
-        cfg=${c%%:*}
-        tcpu=${c#*:}
-        if ! "$bin/bench_shm" --caller-cpu 0 --target-cpu "$tcpu" \
-                -n "$shm_n" -w "$shm_warmup" >"$tmp/out"; then
-            echo "run.sh: bench_shm failed (configuration $cfg)" >&2
-            exit 1
-        fi
-        grep -v '^#' "$tmp/out" | sed "s/^/$cfg /" >>"$tmp/shm"
-    done
-    echo
-    echo "### shared-memory handles"
-    echo
-    echo "- client = caller (timed, from before MsgSend() until the server's mark is read through the new mapping; munmap untimed); server: a forked child on the target CPU holding one 64 KiB memfd; same/cross as above"
-    echo "- each kind: $shm_n requests after $shm_warmup warm-up ones, the kinds alternating in blocks of 100"
-    echo
-    awk -v configs="$configs" '
-{ med[$1, $2] = $3; p99[$1, $2] = $4; cnt[$1, $2] = $5 }
-function has(c, k) { return ((c SUBSEP k) in med) }
-END {
-    nc = split(configs, cl, " ")
-    for (i = 1; i <= nc; i++) { split(cl[i], kv, ":"); cfg[i] = kv[1] }
-    nr = 0
-    row[++nr] = "shm_floor|MsgSend() round trip + local mmap/munmap of a 64 KiB memfd"
-    row[++nr] = "shm_handle|MsgSend(GET): shm_create_handle() + reply; mmap_handle()"
-    row[++nr] = "shm_peer_inband|MsgSend(MAP): mmap_peer() of the same memfd in-band + reply"
-    row[++nr] = "shm_peer_ptrace|the same, the server forced to ptrace"
-    hdr = "| measurement | what |"; sep = "| --- | --- |"
-    for (i = 1; i <= nc; i++) {
-        hdr = hdr " " cfg[i] " median µs | " cfg[i] " p99 µs |"
-        sep = sep " ---: | ---: |"
-    }
-    print hdr " n |"; print sep " ---: |"
-    for (r = 1; r <= nr; r++) {
-        split(row[r], f, "|"); k = f[1]; n = "-"; any = 0
-        line = "| " k " | " f[2] " |"
-        for (i = 1; i <= nc; i++) {
-            c = cfg[i]
-            if (has(c, k)) { any = 1; n = cnt[c, k]; line = line " " med[c, k] " | " p99[c, k] " |" }
-            else line = line " - | - |"
-        }
-        if (any) print line " " n " |"
-    }
-    nq = 0
-    q[++nq] = "shm_handle|shm_peer_inband|create + redeem + map / mmap_peer() in-band"
-    q[++nq] = "shm_handle|shm_peer_ptrace|create + redeem + map / mmap_peer() by ptrace"
-    q[++nq] = "shm_handle|shm_floor|create + redeem + map / floor"
-    q[++nq] = "shm_peer_inband|shm_floor|mmap_peer() in-band / floor"
-    print ""
-    hdr = "| ratio of medians |"; sep = "| --- |"
-    for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
-    print hdr; print sep
-    for (r = 1; r <= nq; r++) {
-        split(q[r], f, "|")
-        line = "| " f[3] " |"
-        for (i = 1; i <= nc; i++) {
-            c = cfg[i]
-            if (has(c, f[1]) && has(c, f[2]) && med[c, f[2]] + 0 > 0)
-                line = line " " sprintf("%.2f", med[c, f[1]] / med[c, f[2]]) " |"
-            else line = line " - |"
-        }
-        print line
-    }
-}' "$tmp/shm"
-else
-    echo
-    echo "- bench_shm: not available (shared-memory handles not measured)"
-fi
-
 # Timer pulses: a periodic timer_create(SIGEV_PULSE) received with
 # MsgReceive(), against a timerfd read directly, 1 ms and 10 ms, pinned to
 # CPU 0.  BENCH_TIMER_N: 1 ms periods measured (default 2000).
@@ -803,4 +874,3 @@ if [ -n "$update" ]; then
     cat "$tmp/updated" >"$update"
     echo "run.sh: the current run is now in $update"
 fi
-

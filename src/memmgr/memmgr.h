@@ -110,8 +110,12 @@ int pm_mm_outcall(int coid, int fd, int prot, int flags, uint64_t off, size_t le
 /* _IO_STAT on coid: identity, size, mtime into g. */
 int pm_mm_stat(int coid, struct pm_mgrant *g);
 /* Read n bytes at off (loops over short reads; fewer at the end of file).
- * Returns the count, or -1. */
-ssize_t pm_mm_read(struct pm_mobj *o, void *buf, size_t n, uint64_t off);
+ * Returns the count, or -1.  With `view`: when the manager's reply, all n
+ * bytes, came in a file the message layer maps, *view points at it there
+ * (valid until the object's next message) and buf was not written;
+ * otherwise *view is NULL and the bytes are in buf. */
+ssize_t pm_mm_read(struct pm_mobj *o, void *buf, size_t n, uint64_t off,
+                   const unsigned char **view);
 /* Write n bytes at off (loops).  0 or -1. */
 int pm_mm_write(struct pm_mobj *o, const void *buf, size_t n, uint64_t off);
 void pm_mm_sync(struct pm_mobj *o);

@@ -187,7 +187,8 @@ static int xtype_refused(int e)
     return e == ENOSYS || e == EINVAL || e == ENOTSUP;
 }
 
-static long read_at(struct pm_mobj *o, void *buf, size_t n, uint64_t off)
+static long read_at(struct pm_mobj *o, void *buf, size_t n, uint64_t off,
+                    const unsigned char **view)
 {
     struct {
         struct _io_read r;
@@ -203,6 +204,8 @@ static long read_at(struct pm_mobj *o, void *buf, size_t n, uint64_t off)
         m.r.xtype = _IO_XTYPE_OFFSET;
         m.x.offset = (int64_t)off;
         SETIOV(&s, &m, sizeof m);
+        if (view)
+            pm_msg_reply_in_place(view);
         long st = send_timed(o->coid, &s, 1, &r, 1);
         if (st >= 0 || !xtype_refused(errno))
             return st;
@@ -213,14 +216,41 @@ static long read_at(struct pm_mobj *o, void *buf, size_t n, uint64_t off)
     m.r.combine_len = sizeof m.r;
     m.r.xtype = _IO_XTYPE_NONE;
     SETIOV(&s, &m.r, sizeof m.r);
+    if (view)
+        pm_msg_reply_in_place(view);
     return send_timed(o->coid, &s, 1, &r, 1);
 }
 
-ssize_t pm_mm_read(struct pm_mobj *o, void *buf, size_t n, uint64_t off)
+ssize_t pm_mm_read(struct pm_mobj *o, void *buf, size_t n, uint64_t off,
+                   const unsigned char **view)
 {
     size_t got = 0;
+    if (view) {
+        /* A whole reply left where it came (no copy into buf), or what
+         * came copied into buf and the rest read as usual. */
+        const unsigned char *v = NULL;
+        long st = read_at(o, buf, n, off, &v);
+        pm_msg_reply_in_place(NULL);
+        *view = NULL;
+        if (st < 0)
+            return pm_fail(errno, "reading %zu bytes at %llu from the resource "
+                           "manager: %s", n, (unsigned long long)off, strerror(errno));
+        if ((size_t)st > n)
+            return pm_fail(EIO, "the resource manager claims %ld bytes for a read "
+                           "of %zu", st, n);
+        if (v && (size_t)st == n) {
+            *view = v;
+            o->bytes_read += n;
+            return (ssize_t)n;
+        }
+        if (v)
+            memcpy(buf, v, (size_t)st);
+        if (st == 0)
+            return 0;
+        got = (size_t)st;
+    }
     while (got < n) {
-        long st = read_at(o, (char *)buf + got, n - got, off + got);
+        long st = read_at(o, (char *)buf + got, n - got, off + got, NULL);
         if (st < 0)
             return pm_fail(errno, "reading %zu bytes at %llu from the resource "
                            "manager: %s", n - got, (unsigned long long)(off + got),

@@ -294,16 +294,21 @@ static void fault(uintptr_t addr)
         want = (uint64_t)o->size - at < n ? (size_t)((uint64_t)o->size - at) : n;
     if (!batch)
         batch = malloc(WINDOW_MAX);
-    char *buf = batch;
+    const char *buf = batch;
     int err = 0;
-    if (!buf) {
+    if (!batch) {
         err = ENOMEM;
     } else {
-        ssize_t got = want ? pm_mm_read(o, buf, want, at) : 0;
+        /* A whole window that came in the manager's reply file is
+         * installed straight from there: one copy less. */
+        const unsigned char *view = NULL;
+        ssize_t got = want ? pm_mm_read(o, batch, want, at, want == n ? &view : NULL) : 0;
         if (got < 0)
             err = errno ? errno : EIO;
+        else if (view)
+            buf = (const char *)view;
         else if ((size_t)got < n)
-            memset(buf + got, 0, n - (size_t)got); /* past the end: zeros */
+            memset(batch + got, 0, n - (size_t)got); /* past the end: zeros */
     }
     int woken = 0;
     if (!err && o->clean_fd >= 0 && pwrite(o->clean_fd, buf, n, (off_t)at) != (ssize_t)n)

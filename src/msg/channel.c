@@ -133,8 +133,8 @@ static void channel_free(struct pm_channel *ch)
             pm_sconn_release(&ch->conns[i]);
             close(ch->conns[i].fd);
         }
-        if (ch->conns[i].reply_cache >= 0)
-            close(ch->conns[i].reply_cache);
+        pm_bodyfile_drop(&ch->conns[i].reply_file);
+        pm_bodyview_drop(&ch->conns[i].view);
         if (ch->conns[i].inband_side >= 0)
             close(ch->conns[i].inband_side);
         pm_evsock_release(&ch->conns[i]);

@@ -34,13 +34,16 @@ static int fill(int scoid, struct _client_info *info, int ngroups, int whole)
     if (d != 0)
         return d > 0 ? 0 : -1;  /* a connection that speaks for a caller */
     struct pm_peer p;
-    if (pm_scoid_peer(scoid, &p) < 0)
+    if (ngroups > NGROUPS_MAX_CRED)
+        ngroups = NGROUPS_MAX_CRED;
+    /* Room for more than asked: a kernel that records more groups than fit
+     * says nothing at all (ERANGE), and QNX gives the first ngroups. */
+    gid_t groups[NGROUPS_MAX_CRED * 4];
+    int ng = ngroups > 0 && info ? (int)(sizeof groups / sizeof groups[0]) : 0;
+    if (pm_scoid_info(scoid, &p, groups, &ng, NULL) < 0)
         return -1;
-    if (!info) {
-        if (p.fd >= 0)
-            close(p.fd);
+    if (!info)
         return pm_fail(EFAULT, "no _client_info to fill");
-    }
     memset(info, 0, sizeof *info);
     info->nd = ND_LOCAL_NODE;
     info->pid = p.pid;
@@ -55,20 +58,13 @@ static int fill(int scoid, struct _client_info *info, int ngroups, int whole)
         cr->sgid = p.who.sgid;
     }
 
-    if (ngroups > NGROUPS_MAX_CRED)
-        ngroups = NGROUPS_MAX_CRED;
-    gid_t groups[NGROUPS_MAX_CRED * 4];
-    socklen_t len = sizeof groups;
-    if (ngroups > 0 && p.fd >= 0 &&
-        getsockopt(p.fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
-        uint32_t n = len / sizeof(gid_t);
+    if (ngroups > 0 && ng > 0) {
+        uint32_t n = (uint32_t)ng;
         if (n > (uint32_t)ngroups)
             n = (uint32_t)ngroups; /* ngroups counts what grouplist holds */
         cr->ngroups = n;
         for (uint32_t i = 0; i < n; i++)
             cr->grouplist[i] = groups[i];
     }
-    if (p.fd >= 0)
-        close(p.fd);
     return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "common/internal.h"
 #include "msg/msg.h"
+#include "trust/trust.h"
 
 /* Indexed by fd.  Entries are never freed, only reused, so a pointer handed
  * out stays valid; the per-entry lock serialises senders and ConnectDetach. */
@@ -41,7 +42,8 @@ static struct pm_cconn *slot(int fd, int create)
             conns[fd] = calloc(1, sizeof **conns);
             if (conns[fd]) {
                 conns[fd]->fd = -1;
-                conns[fd]->body_cache = -1;
+                conns[fd]->body = (struct pm_bodyfile)PM_BODYFILE_INIT;
+                conns[fd]->reply_view = (struct pm_bodyview)PM_BODYVIEW_INIT;
                 conns[fd]->inband_side = -1;
                 conns[fd]->inband_trust = -1;
                 pthread_mutex_init(&conns[fd]->lock, NULL);
@@ -135,13 +137,19 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
     if (nd != ND_LOCAL_NODE)
         return pm_fail(EINVAL, "node %u: peermap has no network, only "
                        "ND_LOCAL_NODE", nd);
+    return pm_connect_attach_id(pid, chid, index, flags, NULL);
+}
+
+int pm_connect_attach_id(pid_t pid, int chid, unsigned index, int flags,
+                         struct pm_peer_id *keep)
+{
     if (pid == 0)
         pid = getpid();
     if (pid < 0 || chid <= 0)
         return pm_fail(ESRCH, "no channel %d in process %d", chid, (int)pid);
     int side = (index & _NTO_SIDE_CHANNEL) != 0;
     int cloexec = side || (flags & _NTO_COF_CLOEXEC);
-    int fd = pm_channel_dial(pid, chid, cloexec);
+    int fd = pm_channel_dial_id(pid, chid, cloexec, keep);
     if (fd < 0)
         return -1;
     /* An ordinary coid is the lowest free fd >= index, as on QNX. */
@@ -149,13 +157,18 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
     if (!side && want > (unsigned)fd) {
         int nfd = fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, (int)want);
         close(fd);
-        if (nfd < 0)
+        if (nfd < 0) {
+            if (keep)
+                pm_peer_release(keep);
             return pm_fail(errno == EMFILE ? EAGAIN : errno, "no coid >= %u: %m", want);
+        }
         fd = nfd;
     }
     struct pm_cconn *c = slot(fd, 1);
     if (!c) {
         close(fd);
+        if (keep)
+            pm_peer_release(keep);
         return pm_fail(ENOMEM, "out of memory");
     }
     pthread_mutex_lock(&c->lock);
@@ -169,6 +182,9 @@ PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, in
     if (c->inband_side >= 0) /* the fd was closed with close(), not detached */
         close(c->inband_side);
     c->inband_side = -1;
+    /* Never another server's files: the old one may keep its mapping. */
+    pm_bodyfile_drop(&c->body);
+    pm_bodyview_drop(&c->reply_view);
     c->inband_trust = -1;
     c->coflags = flags;
     c->ev_gen = 0;
@@ -201,9 +217,8 @@ PM_EXPORT int ConnectDetach(int coid)
     pm_cconn_put(c);
     pthread_mutex_lock(&c->exchange);
     close(fd);
-    if (c->body_cache >= 0)
-        close(c->body_cache);
-    c->body_cache = -1;
+    pm_bodyfile_drop(&c->body);
+    pm_bodyview_drop(&c->reply_view);
     if (c->inband_side >= 0)
         close(c->inband_side);
     c->inband_side = -1;

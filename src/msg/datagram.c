@@ -2,11 +2,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/copy.h"
 #include "common/internal.h"
 #include "msg/msg.h"
 
@@ -23,6 +22,12 @@ static void bump_fork_gen(void)
 static void install_atfork(void)
 {
     pthread_atfork(NULL, NULL, bump_fork_gen);
+}
+
+unsigned pm_fork_gen(void)
+{
+    pthread_once(&atfork_once, install_atfork);
+    return atomic_load(&fork_gen);
 }
 
 int32_t pm_self_tid(void)
@@ -59,7 +64,7 @@ size_t pm_iov_scatter(const iov_t *iov, size_t parts, size_t off,
         size_t n = iov[i].iov_len - off;
         if (n > len - done)
             n = len - done;
-        memcpy((unsigned char *)iov[i].iov_base + off, s + done, n);
+        pm_copy((unsigned char *)iov[i].iov_base + off, s + done, n);
         done += n;
         off = 0;
     }
@@ -91,55 +96,30 @@ ssize_t pm_sendmsg_fds(int sock, const iov_t *iov, size_t parts, const int *fds,
     return r;
 }
 
-/* A body too big for one datagram goes in a memfd: one copy in, and the
- * receiver preads what it needs. */
-static int body_memfd(const iov_t *iov, size_t parts, uint64_t total, int *cache)
-{
-    int fd = cache && total <= PM_BODY_CACHE_MAX ? *cache : -1;
-    struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_size < total) &&
-        ftruncate(fd, (off_t)total) < 0) {
-        close(fd);
-        *cache = fd = -1;
-    }
-    if (fd < 0) {
-        fd = memfd_create("peermap-msg", MFD_CLOEXEC);
-        if (fd < 0)
-            return -1;
-        if (ftruncate(fd, (off_t)total) < 0) {
-            close(fd);
-            return -1;
-        }
-        if (cache && total <= PM_BODY_CACHE_MAX)
-            *cache = fd;
-    }
-    off_t at = 0;
-    for (size_t i = 0; i < parts; i++) {
-        const char *p = iov[i].iov_base;
-        size_t left = iov[i].iov_len;
-        while (left) {
-            ssize_t w = pwrite(fd, p, left, at);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                if (!cache || *cache != fd)
-                    close(fd);
-                return -1;
-            }
-            p += w;
-            left -= (size_t)w;
-            at += w;
-        }
-    }
-    return fd;
-}
+#define SMALL_DATAGRAM 512
 
-int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
-                     size_t parts, uint64_t total, int *cache)
+int pm_send_datagram(int fd, const void *hdr, size_t hlen, uint32_t *hdr_off,
+                     const iov_t *iov, size_t parts, uint64_t total, uint32_t off,
+                     struct pm_bodyfile *cache)
 {
     struct msghdr m = { 0 };
     ssize_t r;
 
+    if (total + hlen <= SMALL_DATAGRAM) {
+        /* Small: one buffer and send(), which costs the kernel less than
+         * sendmsg()'s message header and vector. */
+        unsigned char buf[SMALL_DATAGRAM];
+        memcpy(buf, hdr, hlen);
+        size_t at = hlen;
+        for (size_t i = 0; i < parts; i++) {
+            memcpy(buf + at, iov[i].iov_base, iov[i].iov_len);
+            at += iov[i].iov_len;
+        }
+        do
+            r = send(fd, buf, at, MSG_NOSIGNAL);
+        while (r < 0 && errno == EINTR);
+        return r < 0 ? -1 : 0;
+    }
     if (total <= PM_WIRE_INLINE_MAX) {
         iov_t stack[16];
         iov_t *v = parts + 1 <= 16 ? stack : malloc((parts + 1) * sizeof *v);
@@ -161,16 +141,25 @@ int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
         return r < 0 ? -1 : 0;
     }
 
-    int body = body_memfd(iov, parts, total, cache);
-    if (body < 0)
-        return pm_fail(errno == EMFILE ? EAGAIN : ENOMEM,
-                       "cannot stage a %llu-byte message: %m",
-                       (unsigned long long)total);
+    /* A large body goes in a memory file, through our mapping of it, at
+     * `off`: the caller chose where the receiver's copy out is fast. */
+    off %= PM_WIRE_BODY_OFF_MAX;
+    struct pm_bodyfile once = PM_BODYFILE_INIT;
+    struct pm_bodyfile *b = cache && total + off <= PM_BODY_CACHE_MAX ? cache : &once;
+    if (total > SIZE_MAX - off || pm_bodyfile_reserve(b, (size_t)(total + off)) < 0)
+        return pm_fail(errno == EMFILE || errno == ENFILE ? EAGAIN : ENOMEM,
+                       "cannot stage a %llu-byte message: %m", (unsigned long long)total);
+    size_t at = off;
+    for (size_t i = 0; i < parts; i++) {
+        pm_copy(b->map + at, iov[i].iov_base, iov[i].iov_len);
+        at += iov[i].iov_len;
+    }
+    *hdr_off = off;
     iov_t h = { (void *)hdr, hlen };
-    r = pm_sendmsg_fds(fd, &h, 1, &body, 1, 0);
+    r = pm_sendmsg_fds(fd, &h, 1, &b->fd, 1, 0);
     int e = errno;
-    if (!cache || *cache != body)
-        close(body);
+    if (b == &once)
+        pm_bodyfile_drop(&once);
     errno = e;
     return r < 0 ? -1 : 0;
 }

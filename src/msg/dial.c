@@ -43,8 +43,10 @@ struct why {
 };
 
 /* Is the listener fd reached the live process `pid`?  1, 0, or -1 with
- * errno when it cannot be told (out of descriptors for the pidfd). */
-static int is_target(int fd, pid_t pid, struct why *why)
+ * errno when it cannot be told (out of descriptors for the pidfd).  When
+ * it is and `keep` is given, the kernel's record of the listener (its
+ * pidfd included) is handed over there. */
+static int is_target(int fd, pid_t pid, struct why *why, struct pm_peer_id *keep)
 {
     struct pm_peer_id id;
     if (pm_peer_get(fd, &id) < 0)
@@ -56,7 +58,10 @@ static int is_target(int fd, pid_t pid, struct why *why)
         why->squatter = id.pid;
         why->uid = id.uid;
     }
-    pm_peer_release(&id);
+    if (ok && keep)
+        *keep = id;
+    else
+        pm_peer_release(&id);
     return ok;
 }
 
@@ -110,7 +115,8 @@ static int knock(const char *name, size_t len, int cloexec, struct why *why)
  * sockets: listeners whose abstract name is the prefix plus exactly
  * PM_CHANNEL_ALT_HEX hex digits.  Tries each; the first that is the
  * process wins.  The fd, or -1. */
-static int scan(pid_t pid, const char *prefix, size_t plen, int cloexec, struct why *why)
+static int scan(pid_t pid, const char *prefix, size_t plen, int cloexec, struct why *why,
+                struct pm_peer_id *keep)
 {
     FILE *f = fopen("/proc/net/unix", "re");
     if (!f)
@@ -135,7 +141,7 @@ static int scan(pid_t pid, const char *prefix, size_t plen, int cloexec, struct 
         size_t len = strlen(path + 1) + 1;
         memcpy(name + 1, path + 1, len - 1);
         int c = knock(name, len, cloexec, why);
-        int t = c >= 0 ? is_target(c, pid, why) : 0;
+        int t = c >= 0 ? is_target(c, pid, why, keep) : 0;
         if (c >= 0 && t != 1) {
             close(c);
             c = -1;
@@ -152,6 +158,11 @@ static int scan(pid_t pid, const char *prefix, size_t plen, int cloexec, struct 
 }
 
 int pm_channel_dial(pid_t pid, int chid, int cloexec)
+{
+    return pm_channel_dial_id(pid, chid, cloexec, NULL);
+}
+
+int pm_channel_dial_id(pid_t pid, int chid, int cloexec, struct pm_peer_id *keep)
 {
     struct why why = { 0 };
     char name[108];
@@ -174,6 +185,9 @@ int pm_channel_dial(pid_t pid, int chid, int cloexec)
         if (fd < 0)
             return pm_fail(errno == ECONNREFUSED ? ESRCH : errno,
                            "channel %d of this process: %m", chid);
+        if (keep)
+            *keep = (struct pm_peer_id){ .pid = pid, .uid = geteuid(), .gid = getegid(),
+                                         .pidfd = -1 };
         return fd;
     }
 
@@ -182,14 +196,14 @@ int pm_channel_dial(pid_t pid, int chid, int cloexec)
     if (fd < 0 && errno != ECONNREFUSED && errno != EAGAIN)
         return pm_fail(errno == EMFILE || errno == ENFILE ? EAGAIN : errno,
                        "connecting to channel %d of process %d: %m", chid, (int)pid);
-    int t = fd >= 0 ? is_target(fd, pid, &why) : 0;
+    int t = fd >= 0 ? is_target(fd, pid, &why, keep) : 0;
     if (t == 1)
         return fd;
     if (fd >= 0)
         close(fd);
     if (t < 0)
         why.nofd = 1;
-    else if ((fd = scan(pid, name, len, cloexec, &why)) >= 0)
+    else if ((fd = scan(pid, name, len, cloexec, &why, keep)) >= 0)
         return fd;
     if (why.nofd)
         return pm_fail(EAGAIN, "channel %d of process %d: no descriptor left to "

@@ -39,13 +39,25 @@ static struct peermap_client_limits set; /* as given; 0 = default */
 static struct use *users;
 static size_t nusers, capusers;
 
+/* RLIMIT_NOFILE, asked of the kernel at most every NOFILE_AGE_NS (lock
+ * held): every accept needs it, and it changes only when the process sets
+ * it. */
+#define NOFILE_AGE_NS 100000000
 static unsigned long long nofile(void)
 {
+    static unsigned long long cached;
+    static int64_t when;
+    int64_t now = pm_now_ns();
+    if (cached && now - when < NOFILE_AGE_NS)
+        return cached;
     struct rlimit r;
     if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur == RLIM_INFINITY ||
         r.rlim_cur > (1ull << 30))
-        return 1ull << 30;
-    return (unsigned long long)r.rlim_cur;
+        cached = 1ull << 30;
+    else
+        cached = (unsigned long long)r.rlim_cur;
+    when = now;
+    return cached;
 }
 
 /* The limits in force, defaults resolved (lock held). */
@@ -160,7 +172,7 @@ static int take(uid_t uid, long long dconns, long long dfds, long long dcache)
     } else if (dcache > 0 && !exempt(uid) && l.cache != PEERMAP_UNLIMITED &&
                u->cache + (unsigned long long)dcache > l.cache) {
         pm_fail(EAGAIN, "uid %u already holds its share of this server's reply "
-                "memory (%llu bytes)", (unsigned)uid, l.cache);
+                "memory and mapped message files (%llu bytes)", (unsigned)uid, l.cache);
         tidy(u);
     } else {
         u->conns += (unsigned long long)dconns;
@@ -221,6 +233,19 @@ void pm_limits_cache_put(uid_t uid, uint64_t bytes)
 {
     if (bytes)
         put(uid, 0, 1, bytes);
+}
+
+int pm_limits_view(uid_t uid, uint64_t from, uint64_t to)
+{
+    if (to <= from)
+        return 0;
+    return take(uid, 0, 0, (long long)(to - from));
+}
+
+void pm_limits_view_put(uid_t uid, uint64_t bytes)
+{
+    if (bytes)
+        put(uid, 0, 0, bytes);
 }
 
 PM_EXPORT int peermap_set_client_limits(const struct peermap_client_limits *l)

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "sys/neutrino.h"
+#include "msg/bodyfile.h"
 #include "msg/clients.h"
 #include "msg/wire.h"
 
@@ -81,10 +82,17 @@ struct pm_sconn {
     int32_t coid, tid;
     uint64_t srclen, dstlen;
     unsigned char *inline_body; /* body when it came inline, else NULL */
-    int body_fd;            /* body's memfd when it did not, else -1 */
-    unsigned char *reply;   /* MsgWrite()s so far */
+    const unsigned char *body; /* body in `view` (bodyfile.h), else NULL */
+    int body_fd;            /* body's memfd when it cannot be mapped (read
+                             * with pread()), else -1 */
+    uint32_t body_off;      /* where the body starts in its file */
+    uint32_t reply_at;      /* the client's hint for a reply in a file */
+    unsigned char *reply;   /* MsgWrite()s so far, on the heap, or ... */
+    int reply_in_file;      /* ... at reply_file.map + reply_at */
     uint64_t reply_len, reply_cap;
-    int reply_cache;        /* memfd for large replies, kept; -1 */
+    struct pm_bodyview view; /* the client's body file, mapped; kept */
+    uint64_t view_bytes;    /* its size, as counted against the user */
+    struct pm_bodyfile reply_file; /* the file for large replies, kept */
     uint64_t reply_cache_bytes; /* its size, as counted against the user */
     int memmgr;             /* the client's memory manager (PM_WIRE_MEMMGR) */
     int inband_side;        /* our end of the in-band socket, or -1 */
@@ -96,6 +104,7 @@ struct pm_sconn {
     int unblock_req;        /* the sender of the busy message asked to be
                              * unblocked (_NTO_MI_UNBLOCK_REQ) */
     struct pm_delegate delegate; /* the caller it speaks for (delegate.c) */
+    uint64_t ino;           /* the socket's inode, 0 until asked */
 };
 
 struct pm_channel {
@@ -181,6 +190,12 @@ struct pm_peer {
     struct pm_client_id who;
 };
 int pm_scoid_peer(int scoid, struct pm_peer *p);
+/* The same without a descriptor (p->fd is -1): instead, when *ngroups > 0,
+ * up to that many of the client's groups as the kernel recorded them at
+ * connect() (SO_PEERGROUPS) into groups[] and their number into *ngroups
+ * (-1 when the kernel would not say: too many), and the socket's inode
+ * (recorded once per connection) into *ino; either may be NULL. */
+int pm_scoid_info(int scoid, struct pm_peer *p, gid_t *groups, int *ngroups, uint64_t *ino);
 
 /* Fill `who` for a connection just accepted on `fd` (client_id.c).  0, or
  * -1 with errno: EMFILE/ENFILE (no descriptor for the client's pidfd), or
@@ -197,6 +212,12 @@ void pm_sconn_release(struct pm_sconn *c);
  * cost of two system calls instead of a /proc read. */
 struct _client_info;
 int pm_client_cred(int scoid, struct _client_info *info, int ngroups);
+
+/* Copy [off, off + len) of the message being served, whose body came in a
+ * file, into riov (from the mapping, else with pread()); the bytes copied
+ * (short if the client shrank an unmapped file).  Lock held. */
+size_t pm_sconn_read_body(struct pm_sconn *c, const iov_t *riov, size_t rparts, uint64_t off,
+                          size_t len);
 
 /* Queue a pulse the channel makes up itself (disconnect, unblock), for
  * the next MsgReceive() (lock held). */
@@ -256,6 +277,10 @@ void pm_limits_fd_put(uid_t uid);
  * descriptor. */
 int pm_limits_cache(uid_t uid, uint64_t from, uint64_t to);
 void pm_limits_cache_put(uid_t uid, uint64_t bytes);
+/* The same share, for a client's message file we keep mapped (bodyfile.h):
+ * bytes of address space and page tables, no descriptor. */
+int pm_limits_view(uid_t uid, uint64_t from, uint64_t to);
+void pm_limits_view_put(uid_t uid, uint64_t bytes);
 
 /* Client connections (connect.c). */
 struct pm_cconn {
@@ -266,7 +291,11 @@ struct pm_cconn {
     uint64_t ino;           /* the socket's inode, 0 until pm_cconn_ino() */
     pthread_mutex_t exchange; /* one message/reply exchange at a time */
     uint32_t seq;           /* guarded by exchange */
-    int body_cache;         /* memfd for large messages, kept; -1 */
+    struct pm_bodyfile body; /* the file for large messages, kept */
+    struct pm_bodyview reply_view; /* the server's reply file, mapped; kept */
+    unsigned body_gen;      /* pm_fork_gen() when they were made: a fork
+                             * child makes its own (its parent's server
+                             * keeps the parent's file mapped) */
     int hello;              /* the server has accepted us ... */
     unsigned chflags;       /* ... and its channel has these flags */
     int inband_side;        /* our end of the in-band socket, or -1 */
@@ -315,14 +344,26 @@ int pm_conn_notified(int coid, int *conds, int *hup);
  * EAGAIN its backlog stays full past the deadline).  The one place that
  * turns (pid, chid) into a socket. */
 int pm_channel_dial(pid_t pid, int chid, int cloexec);
+/* The same, handing the kernel's record of the proven listener (its pidfd
+ * included: release it with pm_peer_release()) to *keep; for our own
+ * channel, our own ids and no pidfd. */
+struct pm_peer_id;
+int pm_channel_dial_id(pid_t pid, int chid, int cloexec, struct pm_peer_id *keep);
+/* ConnectAttach() (ND_LOCAL_NODE, a side channel or not as `index` says)
+ * that hands the proven listener's record over as pm_channel_dial_id(). */
+int pm_connect_attach_id(pid_t pid, int chid, unsigned index, int flags,
+                         struct pm_peer_id *keep);
 
-/* Send a whole datagram: header + iov body inline, or header + memfd.
- * `cache` (may be NULL) keeps the connection's memfd between messages: the
+/* Send a whole datagram: header + iov body inline, or header + a memory
+ * file (bodyfile.h) holding the body from offset `off` (mod 4096) on, which
+ * is then written to *hdr_off (a field of the header) before it goes.
+ * `cache` (may be NULL) keeps the connection's file between messages: the
  * receiver has always finished with the previous body before the next one
  * is written (one exchange at a time), and re-using the file saves creating
  * it and allocating, zeroing and freeing its pages every time. */
-int pm_send_datagram(int fd, const void *hdr, size_t hlen, const iov_t *iov,
-                     size_t parts, uint64_t total, int *cache);
+int pm_send_datagram(int fd, const void *hdr, size_t hlen, uint32_t *hdr_off,
+                     const iov_t *iov, size_t parts, uint64_t total, uint32_t off,
+                     struct pm_bodyfile *cache);
 
 /* sendmsg() of one datagram with up to two descriptors (SCM_RIGHTS),
  * MSG_NOSIGNAL | flags, retried on EINTR.  The bytes sent, or -1. */
@@ -341,6 +382,15 @@ ssize_t pm_sendmsg_fds(int sock, const iov_t *iov, size_t parts, const int *fds,
  */
 int pm_msg_reply_fd(rcvid_t rcvid, long status, const iov_t *iov, size_t parts, int fd);
 int pm_msg_take_fd(void);
+
+/* For this thread's next exchange only: when its reply body comes in a
+ * memory file we map (bodyfile.h) and the reply vector is one buffer,
+ * leave the body there and point *where at it instead of copying it into
+ * the buffer (the memory manager installs pages straight from it).  *where
+ * stays NULL otherwise (the body is in the buffer, as usual).  The pointer
+ * is good until the connection's next exchange; the server's file cannot
+ * shrink under it (sealed), though the server may still write into it. */
+void pm_msg_reply_in_place(const unsigned char **where);
 
 /*
  * The memory manager's connections (memmgr_conn.c).
@@ -412,6 +462,8 @@ void pm_inband_serve(struct pm_cconn *cc, const struct pm_wire_reply *h,
 /* This thread's id, cached: glibc's gettid() is a system call each time,
  * and every message carries it. */
 int32_t pm_self_tid(void);
+/* A number that changes in a child at every fork(). */
+unsigned pm_fork_gen(void);
 
 /* Copy `len` bytes at offset `off` of an iov list from/to a flat buffer. */
 size_t pm_iov_total(const iov_t *iov, size_t parts);

@@ -34,6 +34,7 @@ void pm_sconn_finish(struct pm_sconn *c)
 {
     free(c->inline_body);
     c->inline_body = NULL;
+    c->body = NULL; /* its file stays mapped for the next message */
     if (c->body_fd >= 0) {
         close(c->body_fd);
         pm_limits_fd_put(c->share);
@@ -42,6 +43,7 @@ void pm_sconn_finish(struct pm_sconn *c)
     free(c->reply);
     c->reply = NULL;
     c->reply_len = c->reply_cap = 0;
+    c->reply_in_file = 0; /* the file stays for the next reply */
     c->busy = 0;
     c->unblock_req = 0;
 }
@@ -91,6 +93,39 @@ int pm_scoid_peer(int scoid, struct pm_peer *p)
         p->gid = ch->conns[slot].gid;
         p->who = ch->conns[slot].who;
         p->fd = fcntl(ch->conns[slot].fd, F_DUPFD_CLOEXEC, 0);
+        found = 1;
+    }
+    pthread_mutex_unlock(&ch->lock);
+    pm_channel_put(ch);
+    return found ? 0 : pm_fail_over(ESRCH, "no connection %d", scoid);
+}
+
+int pm_scoid_info(int scoid, struct pm_peer *p, gid_t *groups, int *ngroups, uint64_t *ino)
+{
+    int slot = PM_SCOID_SLOT(scoid), found = 0;
+    struct pm_channel *ch = scoid > 0 ? pm_channel_get(PM_SCOID_CHID(scoid)) : NULL;
+    if (!ch)
+        return pm_fail_over(ESRCH, "no connection %d", scoid);
+    pthread_mutex_lock(&ch->lock);
+    if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
+        struct pm_sconn *c = &ch->conns[slot];
+        p->pid = c->pid;
+        p->uid = c->uid;
+        p->gid = c->gid;
+        p->who = c->who;
+        p->fd = -1;
+        /* Under the lock the socket cannot be closed: no dup() needed. */
+        if (ngroups && *ngroups > 0) {
+            socklen_t len = (socklen_t)((size_t)*ngroups * sizeof(gid_t));
+            *ngroups = getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0
+                           ? (int)(len / sizeof(gid_t)) : -1;
+        }
+        if (ino) {
+            struct stat st;
+            if (!c->ino && fstat(c->fd, &st) == 0)
+                c->ino = (uint64_t)st.st_ino;
+            *ino = c->ino;
+        }
         found = 1;
     }
     pthread_mutex_unlock(&ch->lock);
@@ -182,8 +217,10 @@ static void unpark(struct pm_channel *ch)
 }
 
 /* New clients accepted per wake-up: a flood of connections must not keep
- * the receiving thread from the clients it already has. */
-#define ACCEPT_BATCH 32
+ * the receiving thread from the clients it already has.  One: the listener
+ * stays readable while others wait (level-triggered), so the next wake-up
+ * takes the next, and accepting one costs no accept() that finds none. */
+#define ACCEPT_BATCH 1
 
 /* Take new clients (lock held). */
 static void accept_all(struct pm_channel *ch)
@@ -240,7 +277,8 @@ static void accept_all(struct pm_channel *ch)
                 continue;
             }
             for (int i = ch->nconns ? ch->nconns : 0; i < n; i++)
-                t[i] = (struct pm_sconn){ .fd = -1, .body_fd = -1, .reply_cache = -1,
+                t[i] = (struct pm_sconn){ .fd = -1, .body_fd = -1,
+                                          .reply_file = PM_BODYFILE_INIT,
                                           .inband_side = -1 };
             slot = ch->nconns ? ch->nconns : 1;
             ch->conns = t;
@@ -250,8 +288,8 @@ static void accept_all(struct pm_channel *ch)
         uint8_t gen = c->gen;
         *c = (struct pm_sconn){ .fd = fd, .pid = who.pid, .uid = who.uid, .gid = who.gid,
                                 .share = who.uid, .who = who, .gen = gen, .gen_start = gen,
-                                .body_fd = -1,
-                                .reply_cache = -1, .inband_side = -1 };
+                                .body_fd = -1, .reply_file = PM_BODYFILE_INIT,
+                                .inband_side = -1 };
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
                                   .data.u64 = (uint64_t)slot + 1 };
         if (epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -273,6 +311,8 @@ void pm_sconn_release(struct pm_sconn *c)
     if (c->reply_cache_bytes)
         pm_limits_cache_put(c->share, c->reply_cache_bytes);
     c->reply_cache_bytes = 0;
+    pm_limits_view_put(c->share, c->view_bytes);
+    c->view_bytes = 0;
     pm_clients_remove(c->pid);
 }
 
@@ -315,9 +355,8 @@ static void drop_conn(struct pm_channel *ch, int slot)
     close(c->fd);
     pm_sconn_finish(c);
     pm_sconn_release(c);
-    if (c->reply_cache >= 0)
-        close(c->reply_cache);
-    c->reply_cache = -1;
+    pm_bodyfile_drop(&c->reply_file);
+    pm_bodyview_drop(&c->view);
     if (c->inband_side >= 0 && !c->inband_busy)
         close(c->inband_side); /* else the waiting mmap_peer() closes it */
     c->inband_side = -1;
@@ -353,6 +392,60 @@ static unsigned char *receive_buffer(void)
         }
     }
     return b;
+}
+
+/*
+ * The client's body file, mapped (bodyfile.h): the mapping kept from its
+ * last message when it is the same file, else a new one, counted against
+ * its user's share.  NULL when the file may not be mapped, would be over
+ * the share, or is a one-off too large to keep: then it is read with
+ * pread().  Lock held.
+ */
+static const unsigned char *map_body(struct pm_sconn *c, int fd, const struct stat *st,
+                                     uint64_t need)
+{
+    uint64_t size = (uint64_t)st->st_size;
+    if (c->view.map && c->view.dev == st->st_dev && c->view.ino == st->st_ino &&
+        c->view.size >= need)
+        return c->view.map;
+    if (size > PM_BODY_CACHE_MAX + PM_WIRE_BODY_OFF_MAX)
+        return NULL;
+    uint64_t counted = c->view_bytes;
+    if (size > counted) {
+        if (pm_limits_view(c->share, counted, size) < 0) {
+            pm_bodyview_drop(&c->view);
+            pm_limits_view_put(c->share, counted);
+            c->view_bytes = 0;
+            return NULL;
+        }
+        counted = size;
+    }
+    const unsigned char *m = pm_bodyview_map(&c->view, fd, st->st_dev, st->st_ino, size, need);
+    uint64_t held = m ? size : 0;
+    if (counted > held)
+        pm_limits_view_put(c->share, counted - held);
+    c->view_bytes = held;
+    return m;
+}
+
+size_t pm_sconn_read_body(struct pm_sconn *c, const iov_t *riov, size_t rparts, uint64_t off,
+                        size_t len)
+{
+    if (c->body)
+        return pm_iov_scatter(riov, rparts, 0, c->body + c->body_off + off, len);
+    size_t done = 0;
+    for (size_t i = 0; i < rparts && done < len; i++) {
+        size_t n = riov[i].iov_len;
+        if (n > len - done)
+            n = len - done;
+        ssize_t r = pm_body_pread(c->body_fd, riov[i].iov_base, n, c->body_off + off + done);
+        if (r <= 0)
+            break; /* the client shrank its own file: short read */
+        done += (size_t)r;
+        if ((size_t)r < n)
+            break;
+    }
+    return done;
 }
 
 /* Take one datagram from a ready connection (lock held).  Returns 1 when a
@@ -467,8 +560,13 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     c->tid = h.tid;
     c->srclen = h.srclen;
     c->dstlen = h.dstlen;
+    c->reply_at = h.reply_at;
     if (fd >= 0) {
-        if (pm_limits_fd(c->share) < 0) {
+        c->body_off = h.body_off;
+        c->body = map_body(c, fd, &st, (uint64_t)h.body_off + h.srclen);
+        if (c->body) {
+            close(fd); /* the mapping is all we need */
+        } else if (pm_limits_fd(c->share) < 0) {
             /* Its user holds its share of our descriptors: this message
              * waits for nothing, the client hears EAGAIN. */
             close(fd);
@@ -476,8 +574,9 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
             send(c->fd, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
             c->busy = 0;
             return 0;
+        } else {
+            c->body_fd = fd;
         }
-        c->body_fd = fd;
     } else {
         /* The message stays readable (MsgRead) until the reply: keep a copy
          * of exactly what arrived. */
@@ -492,17 +591,10 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     }
 
     size_t n = (size_t)(h.srclen < cap ? h.srclen : cap);
-    if (c->inline_body) {
+    if (c->inline_body)
         pm_iov_scatter(riov, rparts, 0, c->inline_body, n);
-    } else {
-        /* Read only what fits: the rest stays for MsgRead(). */
-        unsigned char *tmp = malloc(n ? n : 1);
-        ssize_t got = tmp ? pread(c->body_fd, tmp, n, 0) : -1;
-        if (got > 0)
-            pm_iov_scatter(riov, rparts, 0, tmp, (size_t)got);
-        n = got > 0 ? (size_t)got : 0;
-        free(tmp);
-    }
+    else /* only what fits: the rest stays for MsgRead() */
+        n = pm_sconn_read_body(c, riov, rparts, 0, n);
     rcvid_t id = rcvid_of(ch->chid, slot, c->gen);
     if (info) {
         memset(info, 0, sizeof *info);

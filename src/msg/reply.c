@@ -7,10 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/copy.h"
 #include "common/internal.h"
 #include "msg/msg.h"
 
-/* Make room in the reply being built: never past what the client can take. */
+/* Make room in the reply being built on the heap: never past what the
+ * client can take. */
 static int reply_reserve(struct pm_sconn *c, uint64_t end)
 {
     if (end <= c->reply_cap)
@@ -29,7 +31,67 @@ static int reply_reserve(struct pm_sconn *c, uint64_t end)
     return 0;
 }
 
-/* Put iov's bytes at `off` of the reply; returns how many fitted. */
+/*
+ * Room in the connection's reply file for an image ending at `end`, which
+ * starts at the client's hint (reply_at) so that the client's copy out is
+ * fast.  The file is kept for the next reply and grows to the largest one
+ * (in steps); what it holds counts against the client's user (limits.c).
+ * 0, or -1 when it would be over the share or too large to keep.
+ */
+#define REPLY_FILE_STEP ((uint64_t)256 << 10)
+static int file_room(struct pm_sconn *c, uint64_t end)
+{
+    uint64_t need = c->reply_at + end;
+    if (c->reply_file.fd >= 0 && c->reply_file.size >= need)
+        return 0;
+    uint64_t most = PM_BODY_CACHE_MAX + PM_WIRE_BODY_OFF_MAX;
+    if (need > most)
+        return -1;
+    uint64_t want = (need + REPLY_FILE_STEP - 1) / REPLY_FILE_STEP * REPLY_FILE_STEP;
+    if (want > most)
+        want = most;
+    uint64_t had = c->reply_file.fd >= 0 ? c->reply_cache_bytes : 0;
+    if (want > had && pm_limits_cache(c->share, had, want) < 0)
+        return -1;
+    if (pm_bodyfile_reserve(&c->reply_file, (size_t)want) < 0) {
+        if (!had)
+            pm_limits_cache_put(c->share, want); /* and the descriptor */
+        else if (want > had)
+            pm_limits_view_put(c->share, want - had);
+        return -1;
+    }
+    if (want > had)
+        c->reply_cache_bytes = want;
+    return 0;
+}
+
+/* The reply image with room up to `end`: in the reply file when the reply
+ * may be large, else (or when the file cannot hold it) on the heap.  NULL
+ * when out of memory. */
+static unsigned char *reply_image(struct pm_sconn *c, uint64_t end)
+{
+    if (!c->reply_in_file && !c->reply && c->dstlen > PM_WIRE_INLINE_MAX &&
+        file_room(c, end) == 0)
+        c->reply_in_file = 1;
+    if (c->reply_in_file) {
+        if (file_room(c, end) == 0)
+            return c->reply_file.map + c->reply_at;
+        /* Over the share: what was written moves to the heap. */
+        unsigned char *r = malloc((size_t)end);
+        if (!r)
+            return NULL;
+        memcpy(r, c->reply_file.map + c->reply_at, (size_t)c->reply_len);
+        c->reply = r;
+        c->reply_cap = end;
+        c->reply_in_file = 0;
+        return r;
+    }
+    return reply_reserve(c, end) == 0 ? c->reply : NULL;
+}
+
+/* Put iov's bytes at `off` of the reply; returns how many fitted.  Bytes
+ * never written before `off` are zeros (a reused reply file holds the last
+ * reply's bytes there). */
 static ssize_t reply_put(struct pm_sconn *c, const iov_t *iov, size_t parts, size_t off)
 {
     uint64_t len = pm_iov_total(iov, parts);
@@ -39,15 +101,18 @@ static ssize_t reply_put(struct pm_sconn *c, const iov_t *iov, size_t parts, siz
         len = c->dstlen - off;
     if (len == 0)
         return 0;
-    if (reply_reserve(c, off + len) < 0)
+    unsigned char *img = reply_image(c, off + len);
+    if (!img)
         return pm_fail(ENOMEM, "out of memory for a %llu-byte reply",
                        (unsigned long long)(off + len));
+    if (off > c->reply_len)
+        memset(img + c->reply_len, 0, (size_t)(off - c->reply_len));
     uint64_t done = 0;
     for (size_t i = 0; i < parts && done < len; i++) {
         size_t n = iov[i].iov_len;
         if (n > len - done)
             n = (size_t)(len - done);
-        memcpy(c->reply + off + done, iov[i].iov_base, n);
+        pm_copy(img + off + done, iov[i].iov_base, n);
         done += n;
     }
     if (off + len > c->reply_len)
@@ -85,24 +150,10 @@ PM_EXPORT ssize_t MsgReadv(rcvid_t rcvid, const iov_t *riov, size_t rparts, size
     if (offset < c->srclen) {
         if (want > c->srclen - offset)
             want = (size_t)(c->srclen - offset);
-        if (c->inline_body) {
+        if (c->inline_body)
             got = (ssize_t)pm_iov_scatter(riov, rparts, 0, c->inline_body + offset, want);
-        } else {
-            /* From the memfd, piece by piece into the caller's buffers. */
-            size_t done = 0;
-            for (size_t i = 0; i < rparts && done < want; i++) {
-                size_t n = riov[i].iov_len;
-                if (n > want - done)
-                    n = want - done;
-                ssize_t r = pread(c->body_fd, riov[i].iov_base, n, (off_t)(offset + done));
-                if (r <= 0)
-                    break; /* the client shrank its own file: short read */
-                done += (size_t)r;
-                if ((size_t)r < n)
-                    break;
-            }
-            got = (ssize_t)done;
-        }
+        else
+            got = (ssize_t)pm_sconn_read_body(c, riov, rparts, offset, want);
     }
     pm_rcvid_release(ch);
     return got;
@@ -141,40 +192,6 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
     return 0;
 }
 
-/*
- * The memfd a large reply goes in is kept per connection (the next large
- * reply reuses it).  What is kept counts against the client's user
- * (limits.c): over its share, the reply travels in a file of its own that
- * is gone once the client has read it.  The cache pointer to hand to
- * pm_send_datagram(), or NULL.
- */
-static int *reply_cache_for(struct pm_sconn *c, uint64_t len)
-{
-    if (len <= PM_WIRE_INLINE_MAX || len > PM_BODY_CACHE_MAX ||
-        (c->reply_cache >= 0 && c->reply_cache_bytes >= len))
-        return &c->reply_cache; /* not used, or no bigger than it is */
-    if (pm_limits_cache(c->share, c->reply_cache >= 0 ? c->reply_cache_bytes : 0, len) == 0) {
-        c->reply_cache_bytes = len; /* the file grows to the largest reply */
-        return &c->reply_cache;
-    }
-    if (c->reply_cache >= 0) {
-        close(c->reply_cache);
-        c->reply_cache = -1;
-    }
-    pm_limits_cache_put(c->share, c->reply_cache_bytes);
-    c->reply_cache_bytes = 0;
-    return NULL;
-}
-
-/* After the send: a cache that could not be made is not counted. */
-static void reply_cache_settle(struct pm_sconn *c)
-{
-    if (c->reply_cache < 0 && c->reply_cache_bytes) {
-        pm_limits_cache_put(c->share, c->reply_cache_bytes);
-        c->reply_cache_bytes = 0;
-    }
-}
-
 /* header + inline body + one descriptor. */
 static int send_with_fd(int sock, const struct pm_wire_reply *h, const void *body, int fd)
 {
@@ -194,6 +211,23 @@ static int finish_fd(rcvid_t rcvid, int error, long status, const iov_t *iov,
     int rc = 0;
     struct pm_wire_reply h = { .kind = error ? PM_WIRE_ERROR : PM_WIRE_REPLY,
                                .seq = c->seq, .status = error ? error : status };
+    uint64_t direct = fd < 0 && !error && !c->reply && !c->reply_in_file
+                          ? pm_iov_total(iov, parts) : UINT64_MAX;
+    if (direct <= PM_WIRE_INLINE_MAX && direct <= c->dstlen) {
+        /* Nothing written before and it fits the client: the caller's
+         * buffers go out as they are, no reply image. */
+        h.len = direct;
+        int sent = pm_send_datagram(c->fd, &h, sizeof h, &h.body_off, iov, parts, direct, 0,
+                                    NULL);
+        if (sent < 0) {
+            int e = errno;
+            rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN ? ESRCH : e,
+                         "rcvid %ld: could not reply (%s)", (long)rcvid, strerror(e));
+        }
+        pm_sconn_finish(c);
+        pm_rcvid_release(ch);
+        return rc;
+    }
     if (!error && reply_put(c, iov, parts, 0) < 0) {
         /* Out of memory: the client gets the error instead of a torn reply. */
         h.kind = PM_WIRE_ERROR;
@@ -202,7 +236,7 @@ static int finish_fd(rcvid_t rcvid, int error, long status, const iov_t *iov,
     }
     if (h.kind == PM_WIRE_REPLY)
         h.len = c->reply_len;
-    iov_t body = { c->reply, (size_t)h.len };
+    const unsigned char *img = c->reply_in_file ? c->reply_file.map + c->reply_at : c->reply;
     int sent;
     if (fd >= 0 && h.kind == PM_WIRE_REPLY) {
         if (h.len > PM_WIRE_INLINE_MAX) {
@@ -212,15 +246,22 @@ static int finish_fd(rcvid_t rcvid, int error, long status, const iov_t *iov,
             h.len = 0;
             rc = pm_fail(EMSGSIZE, "rcvid %ld: a reply that carries a descriptor "
                          "is limited to %d bytes", (long)rcvid, PM_WIRE_INLINE_MAX);
-            sent = pm_send_datagram(c->fd, &h, sizeof h, NULL, 0, 0, NULL);
+            sent = pm_send_datagram(c->fd, &h, sizeof h, &h.body_off, NULL, 0, 0, 0, NULL);
         } else {
             h.kind = PM_WIRE_REPLY_FD;
-            sent = send_with_fd(c->fd, &h, c->reply, fd);
+            sent = send_with_fd(c->fd, &h, img, fd);
         }
+    } else if (h.kind == PM_WIRE_REPLY && c->reply_in_file && h.len > PM_WIRE_INLINE_MAX) {
+        /* Already in the file, where the client's copy out is fast. */
+        h.body_off = c->reply_at;
+        iov_t hv = { &h, sizeof h };
+        sent = pm_sendmsg_fds(c->fd, &hv, 1, &c->reply_file.fd, 1, 0) < 0 ? -1 : 0;
     } else {
-        sent = pm_send_datagram(c->fd, &h, sizeof h, &body, h.len ? 1 : 0, h.len,
-                                reply_cache_for(c, h.len));
-        reply_cache_settle(c);
+        /* Inline; or on the heap and large (the file was over the share):
+         * a file of its own. */
+        iov_t body = { (void *)img, (size_t)h.len };
+        sent = pm_send_datagram(c->fd, &h, sizeof h, &h.body_off, &body, h.len ? 1 : 0,
+                                h.len, c->reply_at, NULL);
     }
     if (sent < 0) {
         int e = errno;

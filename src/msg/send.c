@@ -12,31 +12,66 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/copy.h"
 #include "common/internal.h"
 #include "msg/cmsg.h"
 #include "msg/event.h"
 #include "msg/msg.h"
 #include "msg/timeout.h"
 
-/* Copy a reply carried in a memfd into the caller's buffers. */
-static void read_body(int fd, uint64_t len, const iov_t *riov, size_t rparts)
+/* pm_msg_reply_in_place(): where this thread's next exchange should say
+ * where its reply body lies instead of copying it, or NULL. */
+static _Thread_local const unsigned char **in_place;
+
+void pm_msg_reply_in_place(const unsigned char **where)
 {
-    off_t at = 0;
-    for (size_t i = 0; i < rparts && (uint64_t)at < len; i++) {
-        size_t want = riov[i].iov_len;
-        if (want > len - (uint64_t)at)
-            want = (size_t)(len - (uint64_t)at);
-        size_t got = 0;
-        while (got < want) {
-            ssize_t r = pread(fd, (char *)riov[i].iov_base + got, want - got, at + (off_t)got);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return; /* the server shrank its own file: its loss */
-            got += (size_t)r;
-        }
-        at += (off_t)want;
+    in_place = where;
+    if (where)
+        *where = NULL;
+}
+
+/* Copy a reply carried in a memory file (bodyfile.h) into the caller's
+ * buffers: from our mapping of the server's file when it may be mapped,
+ * else with pread().  Or leave it there, when the caller asked so. */
+static void read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64_t off,
+                      uint64_t len, const iov_t *riov, size_t rparts)
+{
+    const unsigned char *m = NULL;
+    if ((uint64_t)st->st_size <= PM_BODY_CACHE_MAX + PM_WIRE_BODY_OFF_MAX)
+        m = pm_bodyview_map(&cc->reply_view, fd, st->st_dev, st->st_ino,
+                            (uint64_t)st->st_size, off + len);
+    if (m && in_place && rparts == 1 && riov[0].iov_len >= len) {
+        *in_place = m + off;
+        return;
     }
+    uint64_t at = 0;
+    for (size_t i = 0; i < rparts && at < len; i++) {
+        size_t want = riov[i].iov_len;
+        if (want > len - at)
+            want = (size_t)(len - at);
+        if (m) {
+            pm_copy(riov[i].iov_base, m + off + at, want);
+        } else if (pm_body_pread(fd, riov[i].iov_base, want, off + at) < (ssize_t)want) {
+            return; /* the server shrank its own file: its loss */
+        }
+        at += want;
+    }
+}
+
+/* Where in a page a body in a file should start (bodyfile.h): so that its
+ * largest part (a message's data, after a small header) lands at its own
+ * buffer's offset in a page, where the copy is fastest. */
+static uint32_t page_offset_of(const iov_t *iov, size_t parts)
+{
+    size_t big = 0, big_at = 0, pos = 0;
+    uintptr_t base = 0;
+    for (size_t i = 0; i < parts; pos += iov[i].iov_len, i++)
+        if (iov[i].iov_len > big) {
+            big = iov[i].iov_len;
+            big_at = pos;
+            base = (uintptr_t)iov[i].iov_base;
+        }
+    return (uint32_t)((base - big_at) % PM_WIRE_BODY_OFF_MAX);
 }
 
 /* pm_msg_sendv_timed(): when this thread must stop waiting (pm_now_ns()),
@@ -153,10 +188,7 @@ static int await_deadline(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
          * a reply-blocked client then waits for its answer. */
         if (on_signal(cc, fd, seq, coid, unblock_sent) && state == _NTO_TIMEOUT_REPLY)
             continue;
-        if (cc->body_cache >= 0) { /* the server may still read it */
-            close(cc->body_cache);
-            cc->body_cache = -1;
-        }
+        pm_bodyfile_drop(&cc->body); /* the server may still read it */
         pm_fail(ETIMEDOUT, "connection %d: no %s before the TimerTimeout() deadline",
                 coid, state == _NTO_TIMEOUT_SEND ? "receive by the server" : "reply");
         return 0;
@@ -201,10 +233,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             if (w < 0) {
                 if (on_signal(cc, fd, seq, coid, &unblock_sent))
                     continue;
-                if (cc->body_cache >= 0) {
-                    close(cc->body_cache);
-                    cc->body_cache = -1;
-                }
+                pm_bodyfile_drop(&cc->body);
                 return pm_fail(EINTR, "interrupted by a signal before the reply");
             }
         }
@@ -227,10 +256,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
              * own hard deadline (see await_deadline()). */
             if (v != stack)
                 free(v);
-            if (cc->body_cache >= 0) { /* the server may still read it */
-                close(cc->body_cache);
-                cc->body_cache = -1;
-            }
+            pm_bodyfile_drop(&cc->body); /* the server may still read it */
             return pm_fail(ETIMEDOUT, "no reply on connection %d in time "
                            "(the server stalls)", coid);
         }
@@ -245,10 +271,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
                 continue;
             /* The server may still read the abandoned message's body: the
              * next message must not overwrite it. */
-            if (cc->body_cache >= 0) {
-                close(cc->body_cache);
-                cc->body_cache = -1;
-            }
+            pm_bodyfile_drop(&cc->body);
             return pm_fail(EINTR, "interrupted by a signal before the reply");
         }
         /* ECONNRESET: the server closed with our message unread.  The
@@ -304,10 +327,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         if (ok && h.kind == PM_WIRE_REFUSED) {
             /* The server would not take this connection (it comes instead
              * of the hello, whatever we sent). */
-            if (cc->body_cache >= 0) {
-                close(cc->body_cache);
-                cc->body_cache = -1;
-            }
+            pm_bodyfile_drop(&cc->body);
             return refused(coid, (int)h.status);
         }
         if (ok && h.seq != seq) {
@@ -324,7 +344,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             return (long)h.status;
         }
         if (body >= 0) {
-            read_body(body, h.len, riov, rparts);
+            read_body(cc, body, &st, h.body_off, h.len, riov, rparts);
             close(body);
         }
         if (h.kind == PM_WIRE_ERROR)
@@ -333,8 +353,8 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
     }
 }
 
-static long exchange(int coid, const iov_t *siov, size_t sparts,
-                     const iov_t *riov, size_t rparts)
+static long exchange_one(int coid, const iov_t *siov, size_t sparts,
+                         const iov_t *riov, size_t rparts)
 {
     int fd;
     if (received_fd >= 0) { /* nobody claimed the last one */
@@ -346,6 +366,14 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
     struct pm_cconn *c = pm_cconn_begin_exchange(coid, &fd);
     if (!c)
         return -1;
+    unsigned gen = pm_fork_gen();
+    if (c->body_gen != gen) {
+        /* A fork child: the files are its parent's, which the server may
+         * read (or write) for the parent's messages. */
+        pm_bodyfile_drop(&c->body);
+        pm_bodyview_drop(&c->reply_view);
+        c->body_gen = gen;
+    }
     /* Before our first message to another process: how its server can
      * reach us with events (msg/event.h). */
     pm_relay_offer(c, fd, coid);
@@ -354,12 +382,14 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
         .kind = PM_WIRE_MSG, .seq = ++c->seq, .coid = coid,
         .tid = pm_self_tid(), .srclen = total,
         .dstlen = pm_iov_total(riov, rparts),
+        .reply_at = page_offset_of(riov, rparts),
     };
     long rc;
     /* recvmsg() is a cancellation point: a cancelled sender must not leave
      * the connection locked for good. */
     pthread_cleanup_push((void (*)(void *))pm_cconn_end_exchange, c);
-    if (pm_send_datagram(fd, &h, sizeof h, siov, sparts, total, &c->body_cache) < 0) {
+    if (pm_send_datagram(fd, &h, sizeof h, &h.body_off, siov, sparts, total,
+                         page_offset_of(siov, sparts), &c->body) < 0) {
         int e = errno;
         int why = e == EPIPE || e == ECONNRESET ? why_hung_up(fd, e) : e;
         if (why != e)
@@ -372,6 +402,14 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
         rc = await_reply(c, fd, h.seq, coid, riov, rparts, tt, tt_deadline);
     }
     pthread_cleanup_pop(1);
+    return rc;
+}
+
+static long exchange(int coid, const iov_t *siov, size_t sparts,
+                     const iov_t *riov, size_t rparts)
+{
+    long rc = exchange_one(coid, siov, sparts, riov, rparts);
+    in_place = NULL; /* for one exchange only */
     return rc;
 }
 

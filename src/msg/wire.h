@@ -4,10 +4,14 @@
  *
  * Every datagram starts with a fixed header.  A message body of up to
  * PM_WIRE_INLINE_MAX bytes follows the header in the same datagram; a larger
- * one travels in a memfd passed with SCM_RIGHTS, which the receiver reads
- * with pread() at the offsets it wants (MsgRead()), so several MiB cost one
- * exchange.  Nothing in a header is trusted: pm_wire_check_*() compare every
- * length with what actually arrived.
+ * one travels in a memfd passed with SCM_RIGHTS (bodyfile.h: the sender
+ * writes it through a mapping, the receiver maps it too, or pread()s it),
+ * starting `body_off` bytes into the file, so several MiB cost one exchange.
+ * The sender picks that offset so that the copies at both ends avoid the
+ * slow band of copy.h: a message's at its own buffer's offset in a page, a
+ * reply's at the offset in a page of the client's reply buffer, which the
+ * message tells (`reply_at`).  Nothing in a header is trusted:
+ * pm_wire_check_*() compare every length with what actually arrived.
  */
 #ifndef PEERMAP_MSG_WIRE_H
 #define PEERMAP_MSG_WIRE_H
@@ -16,6 +20,8 @@
 #include <stdint.h>
 
 #define PM_WIRE_INLINE_MAX (64 * 1024)
+/* A body in a file starts within its first page: body_off < this. */
+#define PM_WIRE_BODY_OFF_MAX 4096
 
 enum pm_wire_kind {
     PM_WIRE_MSG = 0x4d534731,     /* "MSG1": a message; a reply is awaited */
@@ -79,6 +85,11 @@ struct pm_wire_send {
                           * struct _pulse), anything else is refused */
     int32_t priority;
     int64_t value;     /* pulse value */
+    uint32_t body_off; /* a body in a memfd starts here (< PM_WIRE_BODY_OFF_MAX;
+                        * 0 for an inline body) */
+    uint32_t reply_at; /* the client's reply buffer's offset in its page (a
+                        * hint for where a reply in a file should start;
+                        * any value < 4096) */
 };
 
 /* The body of PM_WIRE_DELEGATE: the caller a connection speaks for, as
@@ -104,14 +115,17 @@ struct pm_wire_reply {
     int64_t status;    /* MsgReply()'s status, or the errno of MsgError() */
     uint64_t len;      /* bytes of reply data */
     unsigned char inband[PM_WIRE_INBAND_MAX]; /* PM_WIRE_INBAND's request */
+    uint32_t body_off; /* a body in a memfd starts here, as in a message */
+    uint32_t pad;      /* 0 */
 };
 
 /*
  * Validate a received datagram of `got` bytes (header included), with
  * `has_fd` the number of descriptors that came with it (at most one, but
  * for PM_WIRE_INBAND, which may bring two, as its flags say).  For a body carried in a memfd,
- * `fd_size` is that file's size.  Returns 0 when the header is consistent
- * with what arrived, -1 otherwise (the peer is misbehaving).
+ * `fd_size` is that file's size: it must hold body_off + the length.
+ * Returns 0 when the header is consistent with what arrived, -1 otherwise
+ * (the peer is misbehaving).
  */
 int pm_wire_check_send(const struct pm_wire_send *h, size_t got, int has_fd,
                        uint64_t fd_size);

@@ -131,7 +131,7 @@ PM_EXPORT int pm_open(const char *path, int oflag, ...)
     if (!m)
         return pm_fail(ENOMEM, "out of memory");
     int fd = -1;
-    if (pm_pathspace_resolve(path, m) < 0)
+    if (pm_pathspace_resolve_cached(path, m) < 0)
         goto out;   /* ENOENT (nobody serves it), EACCES, EINVAL... */
     if (strlen(m->rest) + 1 > UINT16_MAX) {
         pm_fail(ENAMETOOLONG, "path too long for a connect message");
@@ -140,8 +140,16 @@ PM_EXPORT int pm_open(const char *path, int oflag, ...)
 
     /* ENOENT when the manager went away between resolving and connecting,
      * or its channel is someone else's now: for the caller nobody serves
-     * the path. */
+     * the path.  A result from the cache that fails so is forgotten and
+     * the path resolved afresh. */
     fd = pm_pathspace_connect(m, (oflag & O_CLOEXEC) ? _NTO_COF_CLOEXEC : 0);
+    if (fd < 0 && m->cached) {
+        pm_pathspace_forget(m);
+        pm_begin();
+        if (pm_pathspace_resolve_cached(path, m) < 0)
+            goto out;
+        fd = pm_pathspace_connect(m, (oflag & O_CLOEXEC) ? _NTO_COF_CLOEXEC : 0);
+    }
     if (fd < 0)
         goto out;
     uint32_t cmode = (oflag & O_CREAT) ? (uint32_t)(S_IFREG | (mode & 07777)) : 0;

@@ -140,6 +140,12 @@ struct pm_ps_match {
     char rest[PATH_MAX];         /* the resolved path below it: "" for the
                                     path itself, "a/b" below a directory
                                     manager; "" in listings */
+    uint64_t key;                /* the manager's process key (trust.h), from
+                                    pm_pathspace_resolve_cached(), else 0:
+                                    connect checks the listener is it */
+    int cached;                  /* from pm_pathspace_resolve_cached()'s
+                                    cache: connect also checks the manager
+                                    still holds the entry owner's uid */
 };
 
 /* Attach `path` for this process's channel `chid`.  The path is normalised:
@@ -169,6 +175,29 @@ int pm_pathspace_detach(struct pm_ps_handle *h);
  * EACCES if the best match is an entry the caller may not reach, EPERM if
  * the path space is not safe, EINVAL/ENAMETOOLONG for a bad path. */
 int pm_pathspace_resolve(const char *path, struct pm_ps_match *m);
+
+/*
+ * Cache.  pm_open() resolves the same few paths again and again, and a
+ * resolution reads several directories and files and asks the kernel about
+ * the manager.  pm_pathspace_resolve_cached() keeps the last results (per
+ * process, per effective uid): a result is used again only when every
+ * directory the resolution read (the user directories and the path's
+ * buckets it looked in, and the path space itself) has the same inode and
+ * change time (ctime: any entry added, removed or renamed, any chmod or
+ * chown changes it), the chosen entry's file too, the policy is the same,
+ * the environment names the same path space, and the caller may still read
+ * the entry's file (asked of the kernel again: groups and capabilities
+ * change).  What cannot be seen that way - the manager's death, a reused pid, the manager giving up its
+ * owner's uid - pm_pathspace_connect() checks on the listener it reached
+ * (m->cached): the same process (its key) still holding the uid.  Only
+ * results whose entry was the first candidate are kept (a better one
+ * skipped for a reason that may pass is never hidden), and never another
+ * user's entry trusted through the policy (its first-come rule depends on
+ * other managers' lives).  A failed connect on a cached result drops it
+ * (pm_pathspace_forget()) and pm_open() resolves again.
+ */
+int pm_pathspace_resolve_cached(const char *path, struct pm_ps_match *m);
+void pm_pathspace_forget(const struct pm_ps_match *m);
 
 /* Call cb for every live entry the caller trusts and may reach, as
  * resolution sees them (entries a first-come rule ignores are left out),

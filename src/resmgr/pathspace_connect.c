@@ -4,19 +4,25 @@
  * resolving and connecting the manager may have closed that channel, or
  * died and had its pid reused, and someone else may be listening under the
  * same address.  So before a byte is sent, the kernel's record of the
- * listening end (SO_PEERCRED: the pid and uid of the process that called
- * listen()) must name the entry's manager: the same pid, and the entry
- * owner's uid (or root's, for a manager that made its channel before
- * dropping root).  A process of another user that got the manager's pid
- * number fails the uid; one of the same user is that user's own business.
+ * listening end must name the entry's manager: the live process holding
+ * its pid (dial.c), having listened with the entry owner's uid (or root's,
+ * for a manager that made its channel before dropping root), and - where
+ * the kernel gives pidfds - the very process whose start time the resolver
+ * checked (its process key), so that a process that got the pid since is
+ * refused whoever's it is.  A result from the resolution cache is checked
+ * for what its stamps cannot show: the manager still holds the owner's
+ * uid.
  */
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <sys/neutrino.h>
 
 #include "common/internal.h"
-#include "resmgr/pathspace.h"
+#include "msg/msg.h"
+#include "resmgr/pathspace_internal.h"
+#include "trust/trust.h"
 
 int pm_pathspace_connect(const struct pm_ps_match *m, int cof_flags)
 {
@@ -25,9 +31,8 @@ int pm_pathspace_connect(const struct pm_ps_match *m, int cof_flags)
 
 int pm_pathspace_connect_index(const struct pm_ps_match *m, unsigned index, int cof_flags)
 {
-    struct ucred cr;
-    socklen_t len = sizeof cr;
-    int coid = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, index, cof_flags);
+    struct pm_peer_id id = { .pidfd = -1 };
+    int coid = pm_connect_attach_id(m->pid, m->chid, index, cof_flags, &id);
     if (coid < 0) {
         /* The manager went away between resolving and connecting: for the
          * caller nobody serves the path. */
@@ -35,16 +40,28 @@ int pm_pathspace_connect_index(const struct pm_ps_match *m, unsigned index, int 
         return pm_fail_over(e == ESRCH ? ENOENT : e, "%s: its manager (pid %d) is gone",
                             m->path, (int)m->pid);
     }
-    if (getsockopt(coid & ~_NTO_SIDE_CHANNEL, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
-        ConnectDetach(coid);
-        return pm_fail_over(ENOENT, "%s: its manager (pid %d) is gone", m->path, (int)m->pid);
-    }
-    if (cr.pid != m->pid || (cr.uid != m->uid && cr.uid != 0)) {
+    /* The listener is the live process holding m->pid (dial.c proved it):
+     * the uid it listened with must be the entry owner's (or root's), and
+     * it must be the very process the resolver saw (its key: a process
+     * that got the pid since has another), still holding the owner's uid
+     * when the result came from the cache. */
+    const char *why = NULL;
+    uint64_t key;
+    if (id.pid != m->pid || (id.uid != m->uid && id.uid != 0))
+        why = "the listener is not the entry owner's";
+    else if (m->key && id.pidfd >= 0 && (pm_peer_key(&id, &key) < 0 || key != m->key))
+        why = "the listener is another process than the one that attached";
+    else if (m->cached && !pm_ps_listener_holds(&id, m->uid))
+        why = "the manager no longer holds the entry owner's uid";
+    pid_t lpid = id.pid;
+    uid_t luid = id.uid;
+    pm_peer_release(&id);
+    if (why) {
         ConnectDetach(coid);
         return pm_fail_over(ENOENT, "%s: channel %d of pid %d is not its manager's (the "
-                            "listener is pid %d, uid %u; the entry is uid %u's): refused",
-                            m->path, m->chid, (int)m->pid, (int)cr.pid, (unsigned)cr.uid,
-                            (unsigned)m->uid);
+                            "listener is pid %d, uid %u; the entry is uid %u's: %s): refused",
+                            m->path, m->chid, (int)m->pid, (int)lpid, (unsigned)luid,
+                            (unsigned)m->uid, why);
     }
     return coid;
 }

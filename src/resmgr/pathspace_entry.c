@@ -55,17 +55,18 @@ int pm_ps_entry_claims(int bfd, const char *name, uid_t uid)
 }
 
 enum pm_ps_load pm_ps_entry_load(int bfd, const char *name, uid_t uid, uint64_t hash,
-                                 struct pm_ps_record *r, struct stat *st)
+                                 struct pm_ps_record *r, struct stat *st, int want_key)
 {
     char buf[PM_PS_RECORD_MAX + 1];
     struct pm_ps_name n;
     struct stat fst;
     size_t len = 0;
 
+    uint64_t key = 0;
     if (pm_ps_name_parse(name, &n) < 0 || fstatat(bfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ||
         !file_ok(st, uid))
         return PM_PS_SKIP;
-    switch (pm_ps_manager_state(n.pid, n.start, uid)) {
+    switch (pm_ps_manager_state_key(n.pid, n.start, uid, want_key ? &key : NULL)) {
     case PM_PS_GONE:
         pm_ps_entry_sweep(-1, bfd, NULL, name, uid);
         return PM_PS_SKIP;
@@ -103,5 +104,6 @@ enum pm_ps_load pm_ps_entry_load(int bfd, const char *name, uid_t uid, uint64_t 
     if (r->seq != n.seq || r->pid != n.pid || r->start != n.start || r->flags != n.flags ||
         r->uid != uid || pm_ps_hash(r->path, strlen(r->path)) != hash)
         return PM_PS_SKIP;
+    r->key = key;
     return PM_PS_OK;
 }

@@ -33,6 +33,9 @@ struct pm_ps_record {
     unsigned flags;
     mode_t mode;
     char path[PATH_MAX];
+    uint64_t key;     /* not in the file: the manager's process key, taken
+                       * through the pidfd its liveness was proven with
+                       * (0: unknown) */
 };
 
 /* The longest record a reader accepts (path plus the fixed fields). */
@@ -58,6 +61,15 @@ enum pm_ps_state { PM_PS_GONE, PM_PS_LIVE, PM_PS_FOREIGN };
  * owner's uid?  GONE: dead or pid reused; FOREIGN: alive but the owner is
  * none of its uids. */
 enum pm_ps_state pm_ps_manager_state(pid_t pid, uint64_t start, uid_t owner);
+/* The same, and when LIVE the manager's process key (trust.h; 0 when it
+ * could not be had) through the same pidfd, so it is that process's. */
+enum pm_ps_state pm_ps_manager_state_key(pid_t pid, uint64_t start, uid_t owner,
+                                         uint64_t *key);
+/* Does the process behind a proven listener's record still hold `owner`
+ * (or, for root's entries, keep root's reach: see pathspace_proc.c)?
+ * 1 or 0. */
+struct pm_peer_id;
+int pm_ps_listener_holds(const struct pm_peer_id *id, uid_t owner);
 
 /* pathspace_dir.c */
 /* The path space directory, opened through pm_safe_dir_open(). */
@@ -94,9 +106,10 @@ enum pm_ps_load { PM_PS_SKIP, PM_PS_OK, PM_PS_DENIED };
  * hash to `hash`.  OK: *r and *st filled, every check passed; DENIED: live
  * and the caller's own, but the kernel would not let the caller read it
  * (st filled); SKIP: anything else (stale entries are removed on the way
- * when the caller may). */
+ * when the caller may).  With want_key, r->key is the manager's process
+ * key (one fstat() more), else 0. */
 enum pm_ps_load pm_ps_entry_load(int bfd, const char *name, uid_t uid, uint64_t hash,
-                                 struct pm_ps_record *r, struct stat *st);
+                                 struct pm_ps_record *r, struct stat *st, int want_key);
 /* Does entry `name` still claim its path: the owner's regular file, named
  * after a live manager holding the owner's uid?  1 or 0.  (Without reading
  * it: the first-come rule counts claims the caller cannot read too.) */
@@ -111,5 +124,33 @@ void pm_ps_entry_sweep(int ufd, int bfd, const char *bucket, const char *name, u
  * returns nonzero.  The number of names seen, max + 1 when there are more
  * than max (cb was not called for the extra one), or -1 with errno. */
 int pm_ps_read_names(int fd, unsigned max, int (*cb)(const char *name, void *arg), void *arg);
+
+/* pathspace_cache.c: what a resolution read, so that a later one can tell
+ * cheaply whether anything it depends on changed (pathspace.h, "Cache"). */
+#define PM_PS_TRACE_MAX 24
+struct pm_ps_stamp {
+    char rel[48];          /* below the path space: "<uid>" or "<uid>/<hash>" */
+    int present;
+    dev_t dev;
+    ino_t ino;
+    struct timespec ctime;
+};
+struct pm_ps_trace {
+    int on;                /* record (a resolution that may be cached) */
+    int n, overflow;
+    struct pm_ps_stamp s[PM_PS_TRACE_MAX];
+};
+/* Record `rel` (relative to the space) as it is now, looked at through
+ * dirfd/name. */
+void pm_ps_trace_add(struct pm_ps_trace *t, int dirfd, const char *name, const char *rel);
+/* A resolution still valid for `norm` and the caller's euid: 0 and *m
+ * filled (m->cached set), or -1 (nothing cached, or something changed). */
+int pm_ps_cache_find(const char *norm, uid_t me, struct pm_ps_match *m);
+/* Remember a resolution: the space, the policy it was made under, the
+ * directories it read (t) and the entry it chose (rel below the space). */
+struct pm_policy;
+void pm_ps_cache_put(const char *norm, uid_t me, const struct pm_ps_space *s,
+                     const struct pm_policy *pol, const struct pm_ps_trace *t,
+                     const char *entry_rel, const struct pm_ps_match *m);
 
 #endif

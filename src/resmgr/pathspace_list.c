@@ -76,7 +76,7 @@ static int one_entry(const char *name, void *arg)
     }
     /* An entry the caller may not read is not listed; its path is unknown,
      * so unlike the resolver the listing's first-come check cannot count it. */
-    if (pm_ps_entry_load(c->bfd, name, c->uid, c->hash, c->r, &st) != PM_PS_OK)
+    if (pm_ps_entry_load(c->bfd, name, c->uid, c->hash, c->r, &st, 0) != PM_PS_OK)
         return 0;
     size_t root_len, plen = strlen(c->r->path);
     if (!pm_policy_trusts(c->pol, c->me, c->uid, c->r->path, plen, &root_len))

@@ -40,7 +40,15 @@ static int root_only(pid_t pid)
 
 enum pm_ps_state pm_ps_manager_state(pid_t pid, uint64_t start, uid_t owner)
 {
+    return pm_ps_manager_state_key(pid, start, owner, NULL);
+}
+
+enum pm_ps_state pm_ps_manager_state_key(pid_t pid, uint64_t start, uid_t owner,
+                                         uint64_t *key)
+{
     uint64_t now;
+    if (key)
+        *key = 0;
     int pidfd = pidfd_open(pid, 0);
     if (pidfd < 0 && errno == ESRCH)
         return PM_PS_GONE;
@@ -60,6 +68,8 @@ enum pm_ps_state pm_ps_manager_state(pid_t pid, uint64_t start, uid_t owner)
     int held = pidfd >= 0 ? pm_pidfd_holds_uid(pidfd, owner) : (errno = ENOTSUP, -1);
     if (held == 0 && owner == 0 && pidfd >= 0 && root_only(pid) && pm_pidfd_alive(pidfd))
         held = 1; /* dropped root, still out of every other user's reach */
+    if (key && held == 1 && pidfd >= 0 && pm_pidfd_key(pidfd, key) < 0)
+        *key = 0;
     if (pidfd >= 0)
         close(pidfd);
     if (held < 0 && errno == ESRCH)
@@ -74,4 +84,16 @@ enum pm_ps_state pm_ps_manager_state(pid_t pid, uint64_t start, uid_t owner)
         return PM_PS_LIVE;
     }
     return held ? PM_PS_LIVE : PM_PS_FOREIGN;
+}
+
+int pm_ps_listener_holds(const struct pm_peer_id *id, uid_t owner)
+{
+    if (id->pidfd < 0) /* our own process, or no pidfds: the uid rule */
+        return id->pid == getpid() ? 1 : pm_proc_holds_uid(id->pid, owner) == 1;
+    int held = pm_pidfd_holds_uid(id->pidfd, owner);
+    if (held < 0 && errno != ESRCH)
+        held = pm_proc_holds_uid(id->pid, owner);
+    if (held == 0 && owner == 0 && root_only(id->pid) && pm_pidfd_alive(id->pidfd))
+        held = 1;
+    return held == 1;
 }

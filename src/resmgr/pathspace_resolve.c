@@ -57,6 +57,7 @@ struct ctx {
     int cur_foreign;
     int oom;
     char note[256];       /* something the caller may want to know on ENOENT */
+    struct pm_ps_trace *tr; /* what was read, for the cache (or NULL) */
 };
 
 /* At one path: BEFORE entries first, AFTER entries last, newest first. */
@@ -125,6 +126,12 @@ static int read_bucket(struct ctx *c, int ufd, uid_t uid, size_t k)
     if (!pm_policy_trusts(c->pol, c->me, uid, c->norm, c->p[k].len, &root_len))
         return 0;
     int bfd = pm_ps_bucket_open(ufd, c->p[k].hash, uid);
+    if (c->tr && (bfd >= 0 || errno != ENOENT)) {
+        char bname[17], rel[48];
+        pm_ps_bucket_name(c->p[k].hash, bname);
+        snprintf(rel, sizeof rel, "%u/%s", (unsigned)uid, bname);
+        pm_ps_trace_add(c->tr, ufd, bname, rel);
+    }
     if (bfd < 0) {
         if (errno == EPERM)
             note(c, "uid %u's directory for %.*s is not uid %u's alone: ignored",
@@ -210,6 +217,11 @@ static int users(struct ctx *c, const struct pm_ps_space *s)
         if (c->pol->users[i] != 0 && c->pol->users[i] != c->me)
             u[nu++] = c->pol->users[i];
     for (size_t i = 0; i < nu; i++) {
+        if (c->tr) {
+            char rel[24];
+            snprintf(rel, sizeof rel, "%u", (unsigned)u[i]);
+            pm_ps_trace_add(c->tr, s->fd, rel, rel);
+        }
         int ufd = pm_ps_user_open(s, u[i]);
         if (ufd < 0) {
             if (errno == EPERM)
@@ -230,7 +242,7 @@ static int users(struct ctx *c, const struct pm_ps_space *s)
     return 0;
 }
 
-int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
+static int resolve(const char *path, struct pm_ps_match *m, int cache)
 {
     char norm[PATH_MAX];
     struct pm_ps_space s;
@@ -241,6 +253,10 @@ int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
         return pm_fail(EINVAL, "path space: no result buffer");
     if (pm_ps_normalise(path, norm) < 0)
         return -1;
+    uid_t me = geteuid();
+    m->cached = 0;
+    if (cache && pm_ps_cache_find(norm, me, m) == 0)
+        return 0;
     if (pm_ps_space_open(0, &s) < 0) {
         if (errno == ENOENT)
             return pm_fail(ENOENT, "nothing is attached at or above %s (no path space at %s)",
@@ -249,7 +265,12 @@ int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
     }
     memset(&c, 0, sizeof c);
     c.pol = pm_policy_get();
-    c.me = geteuid();
+    c.me = me;
+    struct pm_ps_trace *tr = cache ? calloc(1, sizeof *tr) : NULL;
+    if (tr) {
+        tr->on = 1;
+        c.tr = tr;
+    }
     c.norm = norm;
     c.len = strlen(norm);
     struct pm_ps_record *r = malloc(sizeof *r);
@@ -267,7 +288,7 @@ int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
         struct stat st;
         if (x->foreign && taken(&c, i))
             continue;
-        switch (pm_ps_entry_load(b->fd, x->name, b->uid, b->hash, r, &st)) {
+        switch (pm_ps_entry_load(b->fd, x->name, b->uid, b->hash, r, &st, cache)) {
         case PM_PS_SKIP:
             continue;
         case PM_PS_DENIED:
@@ -295,6 +316,13 @@ int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
         m->seq = r->seq;
         strcpy(m->path, r->path);
         strcpy(m->rest, x->plen == c.len ? "" : norm + x->plen + (x->plen > 1));
+        m->key = r->key;
+        if (tr && i == 0 && !x->foreign && !tr->overflow && m->key) {
+            char bname[17], rel[48 + PM_PS_NAME_MAX];
+            pm_ps_bucket_name(b->hash, bname);
+            snprintf(rel, sizeof rel, "%u/%s/%s", (unsigned)b->uid, bname, x->name);
+            pm_ps_cache_put(norm, me, &s, c.pol, tr, rel, m);
+        }
         rc = 0;
         goto out;
     }
@@ -312,8 +340,19 @@ out:;
     free(c.c);
     free(c.p);
     free(r);
+    free(tr);
     pm_policy_put(c.pol);
     pm_ps_space_close(&s);
     errno = err;
     return rc;
+}
+
+int pm_pathspace_resolve(const char *path, struct pm_ps_match *m)
+{
+    return resolve(path, m, 0);
+}
+
+int pm_pathspace_resolve_cached(const char *path, struct pm_ps_match *m)
+{
+    return resolve(path, m, 1);
 }

@@ -177,17 +177,11 @@ PM_EXPORT int resmgr_detach(dispatch_t *dpp, int id, unsigned flags)
 static uint64_t conn_ino_pid(int scoid, pid_t *pid)
 {
     struct pm_peer p;
-    struct stat st;
-    if (pm_scoid_peer(scoid, &p) < 0)
+    uint64_t ino = 0;
+    if (pm_scoid_info(scoid, &p, NULL, NULL, &ino) < 0)
         return 0;
     if (pid)
         *pid = p.pid;
-    uint64_t ino = 0;
-    if (p.fd >= 0) {
-        if (fstat(p.fd, &st) == 0)
-            ino = (uint64_t)st.st_ino;
-        close(p.fd);
-    }
     return ino;
 }
 

@@ -9,8 +9,9 @@
  *   byte 0      bit 0: decode as a reply (else as a send); bit 1: has_fd
  *   bytes 1-8   got - sizeof header: the datagram length the kernel
  *               reported, as an offset from the header's size
- *   bytes 9-16  fd_size - the header's claimed length: the size of the
- *               passed memfd, as an offset from what the header claims
+ *   bytes 9-16  fd_size - (the header's claimed length + body_off): the
+ *               size of the passed memfd, as an offset from what the
+ *               header claims
  *   bytes 17-   the header (struct pm_wire_send or pm_wire_reply)
  * (host order, wrapping arithmetic).  Offsets rather than absolute values
  * put all-zero bytes exactly on the boundaries the decoders must get right
@@ -26,8 +27,11 @@
  *     length is the claimed srclen/len, and that is <= PM_WIRE_INLINE_MAX
  *     (the receive buffer's size);
  *   - a memfd body comes with nothing after the header, only when the
- *     length is > PM_WIRE_INLINE_MAX, and the file holds at least that many
- *     bytes (so MsgRead()'s preads stay inside it);
+ *     length is > PM_WIRE_INLINE_MAX, starts within the file's first page
+ *     (body_off < PM_WIRE_BODY_OFF_MAX), and the file holds body_off +
+ *     the length (so MsgRead()'s copies and preads stay inside it); an
+ *     inline body's body_off is 0; a message's reply_at hint is < 4096
+ *     and a reply's pad is 0;
  *   - pulses, unblocks, errors, hellos and refusals are bare headers, with
  *     no body, no fd, and a zero length; an error's or a refusal's status
  *     is an errno value; a pulse's code fits the 8 bits it is stored in
@@ -47,13 +51,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define PREFIX 17
 
-/* The body rule of wire.h for a message or reply carrying `len` bytes. */
-static int body_consistent(uint64_t len, size_t got, size_t hdr, int has_fd,
+/* The body rule of wire.h for a message or reply carrying `len` bytes
+ * from `off` on. */
+static int body_consistent(uint64_t len, uint32_t off, size_t got, size_t hdr, int has_fd,
                            uint64_t fd_size)
 {
     if (has_fd)
-        return got == hdr && len > PM_WIRE_INLINE_MAX && fd_size >= len;
-    return got >= hdr && got - hdr == len && len <= PM_WIRE_INLINE_MAX;
+        return got == hdr && len > PM_WIRE_INLINE_MAX && off < PM_WIRE_BODY_OFF_MAX &&
+               fd_size >= off && fd_size - off >= len;
+    return got >= hdr && got - hdr == len && len <= PM_WIRE_INLINE_MAX && off == 0;
 }
 
 /* A bare header: nothing after it, no fd, no length. */
@@ -69,7 +75,7 @@ static void check_send(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t d
         return;
     memcpy(h, raw, sizeof *h);
     size_t got = (size_t)(sizeof *h + dgot);
-    uint64_t fd_size = h->srclen + dsize;
+    uint64_t fd_size = h->srclen + h->body_off + dsize;
     int rc = pm_wire_check_send(h, got, has_fd, fd_size);
     if (rc != 0 && rc != -1)
         abort();
@@ -78,7 +84,8 @@ static void check_send(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t d
     int consistent = 0;
     switch (h->kind) {
     case PM_WIRE_MSG:
-        consistent = body_consistent(h->srclen, got, sizeof *h, has_fd, fd_size);
+        consistent = h->reply_at < 4096 &&
+                     body_consistent(h->srclen, h->body_off, got, sizeof *h, has_fd, fd_size);
         if (consistent && rc != 0)
             abort(); /* good traffic refused */
         break;
@@ -109,7 +116,7 @@ static void check_reply(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t 
         return;
     memcpy(h, raw, sizeof *h);
     size_t got = (size_t)(sizeof *h + dgot);
-    uint64_t fd_size = h->len + dsize;
+    uint64_t fd_size = h->len + h->body_off + dsize;
     int rc = pm_wire_check_reply(h, got, has_fd, fd_size);
     if (rc != 0 && rc != -1)
         abort();
@@ -118,7 +125,8 @@ static void check_reply(const uint8_t *raw, uint64_t dgot, int has_fd, uint64_t 
     int consistent = 0;
     switch (h->kind) {
     case PM_WIRE_REPLY:
-        consistent = body_consistent(h->len, got, sizeof *h, has_fd, fd_size);
+        consistent = h->pad == 0 &&
+                     body_consistent(h->len, h->body_off, got, sizeof *h, has_fd, fd_size);
         if (consistent && rc != 0)
             abort();
         break;
