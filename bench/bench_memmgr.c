@@ -41,6 +41,11 @@
  *                     pm_mmap(), every word summed, pm_munmap()
  *   mm_seq_read       the same region streamed with pm_read() of 1 MiB into
  *                     one buffer, every word summed
+ *   mm_seq_local      the floor of a paged scan: the same bytes put into
+ *                     256 MiB of new page cache locally (a fresh memfd
+ *                     filled by pwrite() of the 2 MiB windows the pager
+ *                     fetches, from one warm buffer), every word summed
+ *                     through its mapping, unmapped and freed
  *   (SEQ_N each after 1, alternating)
  *   mm_map1g_touch    pm_mmap() of all of /bmm/img1g + reading one word of a
  *                     page never read before (pm_munmap() not timed)
@@ -745,6 +750,29 @@ static uint64_t seq_read_once(int fd, uint64_t off, unsigned char *buf, uint64_t
     return t1 - t0;
 }
 
+/* What any paged mapping must pay however its data arrives: new pages of
+ * page cache, filled by a copy, then read.  The pager installs 2 MiB
+ * windows, so the same window size. */
+#define SEQ_WINDOW (2 * MIB)
+static uint64_t seq_local_once(const unsigned char *window, uint64_t *sum)
+{
+    uint64_t t0 = bench_now_ns();
+    int fd = memfd_create("seq-local", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, SEQ_REGION) < 0)
+        bench_die("memfd: %s", strerror(errno));
+    const unsigned char *p = mmap(NULL, SEQ_REGION, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        bench_die("mmap: %s", strerror(errno));
+    for (uint64_t off = 0; off < SEQ_REGION; off += SEQ_WINDOW)
+        if (pwrite(fd, window, SEQ_WINDOW, (off_t)off) != (ssize_t)SEQ_WINDOW)
+            bench_die("pwrite: %s", strerror(errno));
+    *sum = sum_words(p, SEQ_REGION);
+    munmap((void *)p, SEQ_REGION);
+    close(fd);
+    uint64_t t1 = bench_now_ns();
+    return t1 - t0;
+}
+
 static void part_c_seq(void)
 {
     int fd = pm_open(paths[F_SEQ16G], O_RDONLY);
@@ -754,9 +782,15 @@ static void part_c_seq(void)
     if (!buf)
         bench_die("out of memory");
     memset(buf, 0, SEQ_CHUNK);
-    struct samples m, r;
+    unsigned char *window = malloc(SEQ_WINDOW);
+    if (!window)
+        bench_die("out of memory");
+    pattern_fill(window, 0, SEQ_WINDOW);
+    uint64_t want_local = sum_words(window, SEQ_WINDOW) * (SEQ_REGION / SEQ_WINDOW);
+    struct samples m, r, l;
     samples_init(&m, SEQ_N);
     samples_init(&r, SEQ_N);
+    samples_init(&l, SEQ_N);
     for (int i = -1; i < SEQ_N; i++) {
         uint64_t off = (uint64_t)(i + 1) * SEQ_REGION, want = expected_sum(off, SEQ_REGION);
         uint64_t sm, sr;
@@ -764,6 +798,10 @@ static void part_c_seq(void)
         uint64_t a = seq_map_once(fd, off, &sm);
         uint64_t fetched = __atomic_load_n(&cnt->bytes[F_SEQ16G], __ATOMIC_RELAXED) - before;
         uint64_t b = seq_read_once(fd, off, buf, &sr);
+        uint64_t sl;
+        uint64_t c = seq_local_once(window, &sl);
+        if (sl != want_local)
+            bench_die("the local 256 MiB: the sum differs from its window's");
         if (sm != want || sr != want)
             bench_die("256 MiB at %llu: the sums differ from the file's",
                       (unsigned long long)off);
@@ -773,15 +811,20 @@ static void part_c_seq(void)
         if (i >= 0) {
             samples_add(&m, a);
             samples_add(&r, b);
+            samples_add(&l, c);
         }
     }
     double mm = samples_median_us(&m), mr = samples_median_us(&r);
     samples_report(&m, "mm_seq_map");
     samples_report(&r, "mm_seq_read");
+    samples_report(&l, "mm_seq_local");
     rate("mm_seq_map", (double)SEQ_REGION, mm);
     rate("mm_seq_read", (double)SEQ_REGION, mr);
+    rate("mm_seq_local", (double)SEQ_REGION, samples_median_us(&l));
     samples_free(&m);
     samples_free(&r);
+    samples_free(&l);
+    free(window);
     free(buf);
     if (pm_close(fd) < 0)
         die_pm("pm_close");

@@ -546,6 +546,7 @@ END {
     row[++nr] = "mm_pread|(c) one pread-style _IO_READ (_IO_XTYPE_OFFSET) of 4 KiB"
     row[++nr] = "mm_seq_map|(c) 256 MiB never read: pm_mmap(), sum every word, pm_munmap()"
     row[++nr] = "mm_seq_read|(c) the same 256 MiB by pm_read() of 1 MiB, summed"
+    row[++nr] = "mm_seq_local|(c) floor: the same bytes into 256 MiB of new local page cache (memfd, pwrite() of 2 MiB windows), summed"
     row[++nr] = "mm_map1g_touch|(c) pm_mmap() of a 1 GiB file + touch of one new page"
     hdr = "| measurement | what |"; sep = "| --- | --- |"
     for (i = 1; i <= nc; i++) {
@@ -574,6 +575,7 @@ END {
     q[++nq] = "mm_first_touch|mm_lseek_read||(c) first touch / pm_lseek() + pm_read() 4 KiB"
     q[++nq] = "mm_touch|mm_pread||(c) pm_mmap + first touch + pm_munmap / one _IO_READ 4 KiB"
     q[++nq] = "mm_seq_read|mm_seq_map|>= 0.5|(c) 256 MiB bandwidth: mapping / pm_read() 1 MiB"
+    q[++nq] = "mm_seq_local|mm_seq_map||(c) 256 MiB bandwidth: mapping / its local floor (new page cache, filled and read)"
     print ""
     hdr = "| ratio of medians | goal |"; sep = "| --- | --- |"
     for (i = 1; i <= nc; i++) { hdr = hdr " " cfg[i] " |"; sep = sep " ---: |" }
