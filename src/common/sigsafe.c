@@ -48,17 +48,30 @@ void pm_futex_wake(atomic_uint *word, int n)
 
 /* A lock held with no holder recorded: its holder is between taking it and
  * recording itself, or between erasing itself and letting go - a few
- * instructions for another thread, forever for this very one, interrupted
- * there by the signal whose handler asks.  Looked at again for this long,
- * then counted as this thread's. */
-#define UNKNOWN_HOLDER_NS 50000
+ * instructions for another thread (or as long as it is preempted there),
+ * forever for this very one, interrupted there by the signal whose handler
+ * asks.  Which of the two, the thread's own mark tells: it is set around
+ * every lock and unlock of these mutexes (pm_mutex_lock/unlock) and of the
+ * readers-writer locks' writers. */
+_Thread_local volatile int pm_mutex_changing;
+static _Thread_local volatile int rw_changing;
+
+static int try_marked(pthread_mutex_t *m)
+{
+    int saved = pm_mutex_changing;
+    pm_mutex_changing = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    int r = pthread_mutex_trylock(m);
+    atomic_signal_fence(memory_order_seq_cst);
+    pm_mutex_changing = saved;
+    return r;
+}
 
 int pm_lock_sigsafe(pthread_mutex_t *m, int64_t deadline_ns)
 {
-    if (pthread_mutex_trylock(m) == 0)
+    if (try_marked(m) == 0)
         return 0;
     pid_t me = pm_gettid();
-    int64_t unknown_since = 0;
     for (;;) {
         /* glibc records the holder of a default mutex in __owner (the
          * public layout of pthread_mutex_t). */
@@ -68,20 +81,22 @@ int pm_lock_sigsafe(pthread_mutex_t *m, int64_t deadline_ns)
             return -1;
         }
         int64_t now = pm_now_ns();
+        if (owner == 0 && pm_mutex_changing) {
+            errno = EDEADLK; /* maybe the code this handler interrupted */
+            return -1;
+        }
+        int64_t left = deadline_ns - now;
         if (owner == 0) {
-            if (!unknown_since) {
-                unknown_since = now;
-            } else if (now - unknown_since > UNKNOWN_HOLDER_NS) {
-                errno = EDEADLK;
+            /* Another thread, between taking and naming (or the reverse). */
+            if (left <= 0) {
+                errno = ETIMEDOUT;
                 return -1;
             }
             sched_yield();
-            if (pthread_mutex_trylock(m) == 0)
+            if (try_marked(m) == 0)
                 return 0;
             continue;
         }
-        unknown_since = 0;
-        int64_t left = deadline_ns - now;
         if (left <= 0) {
             errno = ETIMEDOUT;
             return -1;
@@ -95,7 +110,12 @@ int pm_lock_sigsafe(pthread_mutex_t *m, int64_t deadline_ns)
             until.tv_nsec -= 1000000000;
             until.tv_sec++;
         }
+        int saved = pm_mutex_changing;
+        pm_mutex_changing = 1;
+        atomic_signal_fence(memory_order_seq_cst);
         int r = pthread_mutex_timedlock(m, &until);
+        atomic_signal_fence(memory_order_seq_cst);
+        pm_mutex_changing = saved;
         if (r == 0)
             return 0;
         if (r != ETIMEDOUT) {
@@ -132,7 +152,6 @@ int pm_rw_read_lock(struct pm_rwlock *l, int64_t deadline_ns)
 {
     unsigned w = atomic_load(&l->word);
     pid_t me = 0;
-    int64_t unknown_since = 0;
     for (;;) {
         if (!(w & PM_RW_WRITER)) {
             if (atomic_compare_exchange_weak(&l->word, &w, w + 1))
@@ -147,20 +166,21 @@ int pm_rw_read_lock(struct pm_rwlock *l, int64_t deadline_ns)
             return -1;
         }
         int64_t now = pm_now_ns();
+        if (writer == 0 && rw_changing) {
+            errno = EDEADLK; /* as for mutexes above */
+            return -1;
+        }
         if (writer == 0) {
-            /* As for mutexes above: a writer between taking the word and
-             * naming itself, or between the two on its way out. */
-            if (!unknown_since) {
-                unknown_since = now;
-            } else if (now - unknown_since > UNKNOWN_HOLDER_NS) {
-                errno = EDEADLK;
+            /* Another thread's writer, between taking the word and naming
+             * itself, or between the two on its way out. */
+            if (now >= deadline_ns) {
+                errno = ETIMEDOUT;
                 return -1;
             }
             sched_yield();
             w = atomic_load(&l->word);
             continue;
         }
-        unknown_since = 0;
         if (now >= deadline_ns) {
             errno = ETIMEDOUT;
             return -1;
@@ -179,12 +199,20 @@ void pm_rw_read_unlock(struct pm_rwlock *l)
 
 void pm_rw_write_lock(struct pm_rwlock *l)
 {
+    pid_t me = pm_gettid();
+    int saved = rw_changing;
     for (;;) {
         unsigned w = 0;
+        rw_changing = 1;
+        atomic_signal_fence(memory_order_seq_cst);
         if (atomic_compare_exchange_strong(&l->word, &w, PM_RW_WRITER)) {
-            atomic_store(&l->writer, (int)pm_gettid());
+            atomic_store(&l->writer, (int)me);
+            atomic_signal_fence(memory_order_seq_cst);
+            rw_changing = saved;
             return;
         }
+        atomic_signal_fence(memory_order_seq_cst);
+        rw_changing = saved;
         /* Readers inside (they leave soon: a lookup), or another writer. */
         rw_wait(l, w, 0);
     }
@@ -192,7 +220,12 @@ void pm_rw_write_lock(struct pm_rwlock *l)
 
 void pm_rw_write_unlock(struct pm_rwlock *l)
 {
+    int saved = rw_changing;
+    rw_changing = 1;
+    atomic_signal_fence(memory_order_seq_cst);
     atomic_store(&l->writer, 0);
     atomic_store(&l->word, 0);
+    atomic_signal_fence(memory_order_seq_cst);
+    rw_changing = saved;
     rw_wake(l);
 }

@@ -33,18 +33,45 @@ void pm_futex_wake(atomic_uint *word, int n);
  * Lock m (a default glibc mutex, which records its owner's thread id) for a
  * path a signal handler may take: 0 with m locked; -1 with errno EDEADLK
  * when this thread holds it already (the code this handler interrupted) -
- * or may: a lock caught for 50 us in the instant of changing hands, no
- * holder recorded, counts as this thread's - or ETIMEDOUT at deadline_ns
- * while another thread holds it.  Unlock with pthread_mutex_unlock().
+ * or may: one found held with no holder recorded while this thread was
+ * interrupted inside pm_mutex_lock()/pm_mutex_unlock() (the few
+ * instructions where glibc has taken the lock and not yet named itself, or
+ * the reverse) - or ETIMEDOUT at deadline_ns while another thread holds it.
+ * A lock with no holder recorded while this thread was elsewhere is another
+ * thread's, however long it was preempted there: waited for, never refused.
+ *
+ * Every other lock and unlock of such a mutex goes through pm_mutex_lock()
+ * and pm_mutex_unlock(), which mark the thread for that instant.
  */
 int pm_lock_sigsafe(pthread_mutex_t *m, int64_t deadline_ns);
+extern _Thread_local volatile int pm_mutex_changing;
+static inline void pm_mutex_lock(pthread_mutex_t *m)
+{
+    int saved = pm_mutex_changing; /* a handler's, nested in another's */
+    pm_mutex_changing = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    pthread_mutex_lock(m);
+    atomic_signal_fence(memory_order_seq_cst);
+    pm_mutex_changing = saved;
+}
+static inline void pm_mutex_unlock(pthread_mutex_t *m)
+{
+    int saved = pm_mutex_changing; /* a handler's, nested in another's */
+    pm_mutex_changing = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    pthread_mutex_unlock(m);
+    atomic_signal_fence(memory_order_seq_cst);
+    pm_mutex_changing = saved;
+}
 
 /*
  * A readers-writer lock whose readers never wait for each other, so a
  * handler may read while the code it interrupted was reading too.  Writers
  * (never on a handler's path) wait for the readers to leave.  A reader that
  * finds the writer is its own thread gets EDEADLK at once; one that waits
- * for another thread's writer gives up at its deadline (ETIMEDOUT).
+ * for another thread's writer gives up at its deadline (ETIMEDOUT).  As
+ * for mutexes, a writer not yet (or no longer) named is this thread's only
+ * if this thread was interrupted inside pm_rw_write_lock/unlock().
  */
 struct pm_rwlock {
     atomic_uint word;   /* readers inside, plus PM_RW_WRITER */

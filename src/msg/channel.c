@@ -70,12 +70,12 @@ static void private_name(pid_t pid, int chid, char *buf, size_t n, size_t *len)
 struct pm_channel *pm_channel_get(int chid)
 {
     struct pm_channel *ch = NULL;
-    pthread_mutex_lock(&table_lock);
+    pm_mutex_lock(&table_lock);
     if (chid > 0 && chid < MAX_CHANNELS && channels[chid] && !channels[chid]->dead) {
         ch = channels[chid];
         ch->refs++;
     }
-    pthread_mutex_unlock(&table_lock);
+    pm_mutex_unlock(&table_lock);
     if (!ch)
         pm_fail(EINVAL, "no channel %d in this process", chid);
     return ch;
@@ -111,9 +111,9 @@ struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot, int64_t deadlin
                 break;
             }
         }
-        pthread_mutex_unlock(&ch->lock);
+        pm_mutex_unlock(&ch->lock);
     }
-    pthread_mutex_unlock(&table_lock);
+    pm_mutex_unlock(&table_lock);
     if (found)
         *busy = 0;
     return found;
@@ -157,9 +157,9 @@ static void free_buried(void)
     struct pm_channel *ch = atomic_exchange(&buried, NULL);
     while (ch) {
         struct pm_channel *next = ch->buried_next;
-        pthread_mutex_lock(&table_lock);
+        pm_mutex_lock(&table_lock);
         channels[ch->chid] = NULL;
-        pthread_mutex_unlock(&table_lock);
+        pm_mutex_unlock(&table_lock);
         channel_free(ch);
         ch = next;
     }
@@ -167,13 +167,13 @@ static void free_buried(void)
 
 void pm_channel_put(struct pm_channel *ch)
 {
-    pthread_mutex_lock(&table_lock);
+    pm_mutex_lock(&table_lock);
     int last = --ch->refs == 0 && ch->dead;
     /* The chid (and with it the socket name) stays taken until the last
      * user is gone, so a new channel can never be confused with it. */
     if (last)
         channels[ch->chid] = NULL;
-    pthread_mutex_unlock(&table_lock);
+    pm_mutex_unlock(&table_lock);
     if (last)
         channel_free(ch);
     if (atomic_load(&buried))
@@ -187,7 +187,7 @@ void pm_channel_put_sigsafe(struct pm_channel *ch)
     while (pm_lock_sigsafe(&table_lock, pm_now_ns() + 1000000000) < 0)
         ;
     int last = --ch->refs == 0 && ch->dead;
-    pthread_mutex_unlock(&table_lock);
+    pm_mutex_unlock(&table_lock);
     if (last) {
         /* Dead and unreferenced: nobody else can reach it any more. */
         ch->buried_next = atomic_load(&buried);
@@ -249,7 +249,7 @@ PM_EXPORT int ChannelCreate(unsigned flags)
     ch->refs = 1; /* the table's */
     pthread_mutex_init(&ch->lock, NULL);
 
-    pthread_mutex_lock(&table_lock);
+    pm_mutex_lock(&table_lock);
     for (int i = 1; i < MAX_CHANNELS; i++)
         if (!channels[i]) {
             chid = i;
@@ -259,7 +259,7 @@ PM_EXPORT int ChannelCreate(unsigned flags)
             ch->dead = 1; /* not usable until set up */
             break;
         }
-    pthread_mutex_unlock(&table_lock);
+    pm_mutex_unlock(&table_lock);
     if (chid < 0) {
         channel_free(ch);
         return pm_fail(EAGAIN, "no channel ids left (%d in use)", MAX_CHANNELS - 1);
@@ -277,31 +277,31 @@ PM_EXPORT int ChannelCreate(unsigned flags)
         epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->lsn, &lev) < 0 ||
         epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->wake, &wev) < 0) {
         int e = errno;
-        pthread_mutex_lock(&table_lock);
+        pm_mutex_lock(&table_lock);
         channels[chid] = NULL;
-        pthread_mutex_unlock(&table_lock);
+        pm_mutex_unlock(&table_lock);
         channel_free(ch);
         return pm_fail(e == EMFILE || e == ENFILE ? EAGAIN : e,
                        "cannot create channel: %s", strerror(e));
     }
     pm_channel_reserve();
-    pthread_mutex_lock(&table_lock);
+    pm_mutex_lock(&table_lock);
     ch->dead = 0;
-    pthread_mutex_unlock(&table_lock);
+    pm_mutex_unlock(&table_lock);
     return chid;
 }
 
 PM_EXPORT int ChannelDestroy(int chid)
 {
     pm_begin();
-    pthread_mutex_lock(&table_lock);
+    pm_mutex_lock(&table_lock);
     struct pm_channel *ch = chid > 0 && chid < MAX_CHANNELS ? channels[chid] : NULL;
     if (ch && !ch->dead) {
         ch->dead = 1;
     } else {
         ch = NULL;
     }
-    pthread_mutex_unlock(&table_lock);
+    pm_mutex_unlock(&table_lock);
     if (!ch)
         return pm_fail(EINVAL, "no channel %d in this process", chid);
     /* No new clients; threads in MsgReceive() wake and fail. */

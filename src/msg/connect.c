@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/sigsafe.h"
 #include "msg/msg.h"
 #include "trust/trust.h"
 
@@ -25,7 +26,7 @@ static int coid_fd(int coid)
 static struct pm_cconn *slot(int fd, int create)
 {
     struct pm_cconn *c = NULL;
-    pthread_mutex_lock(&table_lock);
+    pm_mutex_lock(&table_lock);
     if (fd >= nconns && create) {
         int n = nconns ? nconns : 64;
         while (n <= fd)
@@ -52,7 +53,7 @@ static struct pm_cconn *slot(int fd, int create)
         }
         c = conns[fd];
     }
-    pthread_mutex_unlock(&table_lock);
+    pm_mutex_unlock(&table_lock);
     return c;
 }
 

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/sigsafe.h"
 #include "msg/msg.h"
 
 int pm_delegate_announce(int coid, const struct pm_wire_delegate *who)
@@ -105,10 +106,10 @@ int pm_delegate_fill(int scoid, struct _client_info *info, int ngroups, int whol
     if (!ch)
         return 0;  /* let the ordinary path say ESRCH */
     struct pm_delegate d = { 0 };
-    pthread_mutex_lock(&ch->lock);
+    pm_mutex_lock(&ch->lock);
     if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0)
         d = ch->conns[slot].delegate;
-    pthread_mutex_unlock(&ch->lock);
+    pm_mutex_unlock(&ch->lock);
     pm_channel_put(ch);
     if (!d.on)
         return 0;

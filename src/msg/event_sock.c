@@ -32,6 +32,7 @@
 
 #include "common/internal.h"
 #include "msg/event.h"
+#include "common/sigsafe.h"
 #include "msg/msg.h"
 
 struct endpoint {
@@ -183,7 +184,7 @@ static int client_of(rcvid_t rcvid, pid_t *pid, uid_t *uid, pid_t *tid, int *evs
     struct pm_channel *ch = channel_of(rcvid);
     if (!ch)
         return pm_fail_over(ESRCH, "rcvid %ld: no such client", (long)rcvid);
-    pthread_mutex_lock(&ch->lock);
+    pm_mutex_lock(&ch->lock);
     struct pm_sconn *c = conn_of(ch, rcvid);
     if (c) {
         *pid = c->pid;
@@ -197,7 +198,7 @@ static int client_of(rcvid_t rcvid, pid_t *pid, uid_t *uid, pid_t *tid, int *evs
             *flags = c->evflags;
         found = 1;
     }
-    pthread_mutex_unlock(&ch->lock);
+    pm_mutex_unlock(&ch->lock);
     pm_channel_put(ch);
     return found ? 0 : pm_fail_over(ESRCH, "rcvid %ld: no such client (its connection "
                                     "has closed)", (long)rcvid);
@@ -263,14 +264,14 @@ int pm_evsock_notify(rcvid_t rcvid, int conds)
     struct pm_channel *ch = channel_of(rcvid);
     if (!ch)
         return pm_fail_over(ESRCH, "rcvid %ld: no such client", (long)rcvid);
-    pthread_mutex_lock(&ch->lock);
+    pm_mutex_lock(&ch->lock);
     struct pm_sconn *c = conn_of(ch, rcvid);
     if (c) {
         struct pm_wire_reply h = { .kind = PM_WIRE_NOTIFY, .status = conds };
         send(c->fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);
         found = 1;
     }
-    pthread_mutex_unlock(&ch->lock);
+    pm_mutex_unlock(&ch->lock);
     pm_channel_put(ch);
     if (!found)
         return pm_fail_over(ESRCH, "rcvid %ld: no such client (its connection has "

@@ -69,11 +69,11 @@ static int claim(struct busy_conn *me, int64_t deadline_ns)
         if (!b) {
             me->next = busy_list;
             busy_list = me;
-            pthread_mutex_unlock(&busy_lock);
+            pm_mutex_unlock(&busy_lock);
             return 0;
         }
         int mine = b->tid == me->tid;
-        pthread_mutex_unlock(&busy_lock);
+        pm_mutex_unlock(&busy_lock);
         if (mine) {
             errno = EDEADLK;
             return -1;
@@ -102,7 +102,7 @@ static void release(struct busy_conn *me)
             *p = me->next;
             break;
         }
-    pthread_mutex_unlock(&busy_lock);
+    pm_mutex_unlock(&busy_lock);
     atomic_fetch_add(&busy_gen, 1);
     pm_futex_wake(&busy_gen, INT_MAX);
 }
@@ -243,7 +243,7 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
         else
             side = -1;
     }
-    pthread_mutex_unlock(&ch->lock);
+    pm_mutex_unlock(&ch->lock);
     if (client_end >= 0)
         close(client_end);
 
@@ -273,7 +273,7 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
         } else {
             close(side); /* the client went meanwhile: the socket is ours */
         }
-        pthread_mutex_unlock(&ch->lock);
+        pm_mutex_unlock(&ch->lock);
         errno = e;
     }
     release(&me);

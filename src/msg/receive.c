@@ -19,6 +19,7 @@
 #include "common/internal.h"
 #include "msg/cmsg.h"
 #include "msg/event.h"
+#include "common/sigsafe.h"
 #include "msg/msg.h"
 #include "msg/timeout.h"
 
@@ -61,10 +62,10 @@ struct pm_sconn *pm_rcvid_lookup(rcvid_t rcvid, struct pm_channel **chp)
         pm_fail_over(ESRCH, "rcvid %ld: its channel is gone", (long)rcvid);
         return NULL;
     }
-    pthread_mutex_lock(&ch->lock);
+    pm_mutex_lock(&ch->lock);
     struct pm_sconn *c = slot > 0 && slot < ch->nconns ? &ch->conns[slot] : NULL;
     if (!c || c->fd < 0 || !c->busy || c->gen != gen) {
-        pthread_mutex_unlock(&ch->lock);
+        pm_mutex_unlock(&ch->lock);
         pm_channel_put(ch);
         pm_fail(ESRCH, "rcvid %ld: the client is no longer reply-blocked on it",
                 (long)rcvid);
@@ -76,7 +77,7 @@ struct pm_sconn *pm_rcvid_lookup(rcvid_t rcvid, struct pm_channel **chp)
 
 void pm_rcvid_release(struct pm_channel *ch)
 {
-    pthread_mutex_unlock(&ch->lock);
+    pm_mutex_unlock(&ch->lock);
     pm_channel_put(ch);
 }
 
@@ -86,7 +87,7 @@ int pm_scoid_peer(int scoid, struct pm_peer *p)
     struct pm_channel *ch = scoid > 0 ? pm_channel_get(PM_SCOID_CHID(scoid)) : NULL;
     if (!ch)
         return pm_fail_over(ESRCH, "no connection %d", scoid);
-    pthread_mutex_lock(&ch->lock);
+    pm_mutex_lock(&ch->lock);
     if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
         p->pid = ch->conns[slot].pid;
         p->uid = ch->conns[slot].uid;
@@ -95,7 +96,7 @@ int pm_scoid_peer(int scoid, struct pm_peer *p)
         p->fd = fcntl(ch->conns[slot].fd, F_DUPFD_CLOEXEC, 0);
         found = 1;
     }
-    pthread_mutex_unlock(&ch->lock);
+    pm_mutex_unlock(&ch->lock);
     pm_channel_put(ch);
     return found ? 0 : pm_fail_over(ESRCH, "no connection %d", scoid);
 }
@@ -106,7 +107,7 @@ int pm_scoid_info(int scoid, struct pm_peer *p, gid_t *groups, int *ngroups, uin
     struct pm_channel *ch = scoid > 0 ? pm_channel_get(PM_SCOID_CHID(scoid)) : NULL;
     if (!ch)
         return pm_fail_over(ESRCH, "no connection %d", scoid);
-    pthread_mutex_lock(&ch->lock);
+    pm_mutex_lock(&ch->lock);
     if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
         struct pm_sconn *c = &ch->conns[slot];
         p->pid = c->pid;
@@ -128,7 +129,7 @@ int pm_scoid_info(int scoid, struct pm_peer *p, gid_t *groups, int *ngroups, uin
         }
         found = 1;
     }
-    pthread_mutex_unlock(&ch->lock);
+    pm_mutex_unlock(&ch->lock);
     pm_channel_put(ch);
     return found ? 0 : pm_fail_over(ESRCH, "no connection %d", scoid);
 }
@@ -644,32 +645,32 @@ rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info 
     /* epoll_wait() is a cancellation point: release the channel then. */
     pthread_cleanup_push((void (*)(void *))pm_channel_put, ch);
     if (__atomic_load_n(&ch->parked, __ATOMIC_ACQUIRE)) {
-        pthread_mutex_lock(&ch->lock);
+        pm_mutex_lock(&ch->lock);
         unpark(ch);
-        pthread_mutex_unlock(&ch->lock);
+        pm_mutex_unlock(&ch->lock);
     }
     for (;;) {
         /* Queued pulses are rare: look without the lock first (a pulse
          * queued just after is seen on the next round, as if it came
          * after the message epoll gives us). */
         if (__atomic_load_n(&ch->npending, __ATOMIC_ACQUIRE)) {
-            pthread_mutex_lock(&ch->lock);
+            pm_mutex_lock(&ch->lock);
             if (ch->npending) {
                 struct _pulse p = ch->pending[0];
                 int left = ch->npending - 1;
                 memmove(ch->pending, ch->pending + 1, (size_t)left * sizeof p);
                 __atomic_store_n(&ch->npending, left, __ATOMIC_RELEASE);
-                pthread_mutex_unlock(&ch->lock);
+                pm_mutex_unlock(&ch->lock);
                 out = give_pulse(&p, riov, rparts, info, chid);
                 break;
             }
-            pthread_mutex_unlock(&ch->lock);
+            pm_mutex_unlock(&ch->lock);
         }
         /* Messages MsgReceivePulse() left for us (receive_defer.c). */
         if (!pulse_only && __atomic_load_n(&ch->ndeferred, __ATOMIC_ACQUIRE)) {
-            pthread_mutex_lock(&ch->lock);
+            pm_mutex_lock(&ch->lock);
             int got = pm_defer_pop(ch, riov, rparts, info, &out);
-            pthread_mutex_unlock(&ch->lock);
+            pm_mutex_unlock(&ch->lock);
             if (got)
                 break;
         }
@@ -709,15 +710,15 @@ rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info 
         }
         if (ev.data.u64 == PM_EV_DEFER) {
             /* Deferred messages, or a queued pulse: looked at above. */
-            pthread_mutex_lock(&ch->lock);
+            pm_mutex_lock(&ch->lock);
             pm_channel_unkick(ch);
-            pthread_mutex_unlock(&ch->lock);
+            pm_mutex_unlock(&ch->lock);
             continue;
         }
-        pthread_mutex_lock(&ch->lock);
+        pm_mutex_lock(&ch->lock);
         if (ev.data.u64 == EV_LISTEN) {
             accept_all(ch);
-            pthread_mutex_unlock(&ch->lock);
+            pm_mutex_unlock(&ch->lock);
             continue;
         }
         int slot = (int)ev.data.u64 - 1;
@@ -730,7 +731,7 @@ rcvid_t pm_receive(int chid, const iov_t *riov, size_t rparts, struct _msg_info 
             got = 0;
             out = -1;
         }
-        pthread_mutex_unlock(&ch->lock);
+        pm_mutex_unlock(&ch->lock);
         if (got)
             break;
     }
