@@ -32,6 +32,7 @@
 #include "helpers.h"
 #include "peermap.h"
 #include "sys/neutrino.h"
+#include "msg/event.h"
 #include "msg/wire.h"
 
 #define NOBODY 65534
@@ -1080,4 +1081,230 @@ TEST(a_listener_left_behind_by_a_pids_previous_owner_is_not_that_process)
     CHECK_EQ_LONG(root_exchange(&m.a), 4);
     mgr_stop(&m);
     CHECK_EQ_LONG(squat_report(&sq), 0);
+}
+
+/* ---- a departed server's pid taken by another user, at the event relay ---- */
+
+/*
+ * A root client's event relay delivers what its servers ask: a signal only
+ * from a server that could have sent it with kill() (root's, or the
+ * client's own user's).  The relay knows a request's writer by the pid the
+ * kernel stamps on it.  Here the client talks to a root server S and to a
+ * server A1 of uid 65534 (which thereby holds the client's relay
+ * endpoint).  S exits; the client still has its connection to S (nothing
+ * told it yet).  A process of uid 65534 that now holds S's pid, with the
+ * endpoint A1 passed it, must not be taken for S: its SIGUSR1 must not
+ * reach the root client.  A1 then asks for a pulse (which a 65534 server
+ * may): its arrival says the relay has read the forged request before.
+ */
+struct relay_case {
+    int sp[2];       /* A1 -> A2: the relay endpoint */
+};
+
+static int relay_root_server_body(int in, int out, void *arg)
+{
+    (void)arg;
+    int chid = ChannelCreate(0);
+    if (chid < 0)
+        return 40;
+    child_write_full(out, &chid, sizeof chid);
+    char buf[16];
+    rcvid_t r;
+    do
+        r = MsgReceive(chid, buf, sizeof buf, NULL);
+    while (r == 0);
+    if (r < 0 || MsgReply(r, 0, NULL, 0) < 0)
+        return 41;
+    char c;
+    child_read_full(in, &c, 1); /* then exit */
+    return 0;
+}
+
+/* Our descriptor of a datagram socket made by process `maker`: the relay
+ * endpoint the library took from that client. */
+static int find_endpoint(pid_t maker)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int found = -1;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && found < 0) {
+        int fd = atoi(e->d_name);
+        int type = 0;
+        socklen_t tl = sizeof type;
+        struct ucred cr;
+        socklen_t cl = sizeof cr;
+        if (fd > 2 && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+            type == SOCK_DGRAM &&
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid == maker)
+            found = fd;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+static int send_evreq(int fd, int notify, int signo, int code)
+{
+    struct pm_evreq q;
+    memset(&q, 0, sizeof q);
+    q.magic = PM_EVREQ_MAGIC;
+    q.notify = notify;
+    q.signo = signo;
+    q.code = code;
+    return send(fd, &q, sizeof q, MSG_NOSIGNAL) == (ssize_t)sizeof q ? 0 : -1;
+}
+
+static int relay_a1_body(int in, int out, void *arg)
+{
+    struct relay_case *rc = arg;
+    close(rc->sp[1]);
+    if (become_nobody(0) < 0)
+        return 50;
+    int chid = ChannelCreate(0);
+    if (chid < 0)
+        return 51;
+    child_write_full(out, &chid, sizeof chid);
+    int self_coid = 0;
+    struct _msg_info info;
+    rcvid_t r;
+    do
+        r = MsgReceive(chid, &self_coid, sizeof self_coid, &info);
+    while (r == 0);
+    if (r < 0 || MsgReply(r, 0, NULL, 0) < 0)
+        return 52;
+    int ep = find_endpoint(info.pid);
+    if (ep < 0)
+        return 53;
+    /* To the process that will hold the root server's pid. */
+    iov_t v = { &ep, sizeof ep };
+    union { struct cmsghdr a; char b[CMSG_SPACE(sizeof(int))]; } cm;
+    memset(&cm, 0, sizeof cm);
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = cm.b,
+                        .msg_controllen = sizeof cm.b };
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &ep, sizeof ep);
+    if (sendmsg(rc->sp[0], &m, 0) < 0)
+        return 54;
+    char c = 'e';
+    child_write_full(out, &c, 1);
+    /* Told that the forged request went: the sentinel, a pulse on the
+     * client's connection to its own channel (code 7). */
+    child_read_full(in, &c, 1);
+    if (send_evreq(ep, SIGEV_PULSE, self_coid, 7) < 0)
+        return 55;
+    child_read_full(in, &c, 1);
+    return 0;
+}
+
+static int relay_a2_body(int in, int out, void *arg)
+{
+    (void)in;
+    struct relay_case *rc = arg;
+    close(rc->sp[0]);
+    if (become_nobody(0) < 0)
+        return 60;
+    int tmp;
+    iov_t v = { &tmp, sizeof tmp };
+    union { struct cmsghdr a; char b[CMSG_SPACE(sizeof(int))]; } cm;
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = cm.b,
+                        .msg_controllen = sizeof cm.b };
+    if (recvmsg(rc->sp[1], &m, 0) <= 0)
+        return 61;
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    if (!h || h->cmsg_type != SCM_RIGHTS)
+        return 62;
+    int ep;
+    memcpy(&ep, CMSG_DATA(h), sizeof ep);
+    if (send_evreq(ep, SIGEV_SIGNAL, SIGUSR1, 0) < 0)
+        return 63;
+    char c = 'f';
+    child_write_full(out, &c, 1);
+    return 0;
+}
+
+static volatile sig_atomic_t relay_usr1;
+static void relay_on_usr1(int s)
+{
+    (void)s;
+    relay_usr1++;
+}
+
+struct relay_victim {
+    pid_t s_pid, a1_pid;
+    int s_chid, a1_chid;
+};
+
+/* The root client: reports 'r' when both servers hold its relay, then the
+ * pulse code it got on its own channel and how many SIGUSR1 arrived. */
+static int relay_victim_body(int in, int out, void *arg)
+{
+    (void)in;
+    struct relay_victim *rv = arg;
+    struct sigaction sa = { .sa_handler = relay_on_usr1 };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    int mine = ChannelCreate(0);
+    int self = mine > 0 ? ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0) : -1;
+    int cs = ConnectAttach(ND_LOCAL_NODE, rv->s_pid, rv->s_chid, _NTO_SIDE_CHANNEL, 0);
+    int ca = ConnectAttach(ND_LOCAL_NODE, rv->a1_pid, rv->a1_chid, _NTO_SIDE_CHANNEL, 0);
+    if (self < 0 || cs < 0 || ca < 0)
+        return 70;
+    if (MsgSend(cs, "s", 1, NULL, 0) < 0 || MsgSend(ca, &self, sizeof self, NULL, 0) < 0)
+        return 71;
+    char c = 'r';
+    child_write_full(out, &c, 1);
+    /* cs stays: nothing has told us the root server is gone. */
+    struct _pulse p = { 0 };
+    uint64_t ns = (uint64_t)WAIT_MS * 1000000;
+    rcvid_t r;
+    do {
+        if (TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &ns, NULL) < 0)
+            return 72;
+        r = MsgReceive(mine, &p, sizeof p, NULL);
+    } while (r < 0 && errno == EINTR);
+    int res[2] = { r == 0 ? p.code : -1, (int)relay_usr1 };
+    child_write_full(out, res, sizeof res);
+    return 0;
+}
+
+TEST(a_departed_servers_pid_taken_by_another_user_cannot_signal_through_the_relay)
+{
+    NEED_ROOT();
+    struct relay_case rc;
+    REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, rc.sp) == 0);
+    struct target s, a1, a2, v;
+    REQUIRE(target_start(&s, relay_root_server_body, NULL) == 0);
+    REQUIRE(target_start(&a1, relay_a1_body, &rc) == 0);
+    struct relay_victim rv = { .s_pid = s.pid, .a1_pid = a1.pid };
+    REQUIRE(target_read(&s, &rv.s_chid, sizeof rv.s_chid, WAIT_MS) == 0);
+    REQUIRE(target_read(&a1, &rv.a1_chid, sizeof rv.a1_chid, WAIT_MS) == 0);
+    REQUIRE(target_start(&v, relay_victim_body, &rv) == 0);
+    char c;
+    REQUIRE(target_read(&v, &c, 1, WAIT_MS) == 0);
+    REQUIRE(target_read(&a1, &c, 1, WAIT_MS) == 0); /* endpoint passed on */
+
+    /* The root server exits; its pid goes to uid 65534. */
+    pid_t p = s.pid;
+    REQUIRE(target_write(&s, "x", 1) == 0);
+    CHECK_EQ_LONG(target_finish(&s, WAIT_MS), 0);
+    if (start_at(&a2, p, relay_a2_body, &rc) < 0) {
+        target_finish(&a1, WAIT_MS);
+        target_finish(&v, WAIT_MS);
+        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)p);
+    }
+    CHECK(target_read(&a2, &c, 1, WAIT_MS) == 0); /* forged request sent */
+    CHECK(target_write(&a1, "g", 1) == 0);        /* the sentinel pulse */
+    int res[2] = { -1, -1 };
+    CHECK(target_read(&v, res, sizeof res, WAIT_MS) == 0);
+    CHECK_EQ_LONG(res[0], 7);   /* the relay read the forged request first */
+    CHECK_EQ_LONG(res[1], 0);   /* and did not signal the root client */
+    target_write(&a1, "q", 1);
+    CHECK_EQ_LONG(target_finish(&a2, WAIT_MS), 0);
+    CHECK_EQ_LONG(target_finish(&a1, WAIT_MS), 0);
+    CHECK_EQ_LONG(target_finish(&v, WAIT_MS), 0);
+    close(rc.sp[0]);
+    close(rc.sp[1]);
 }

@@ -12,7 +12,16 @@
  * What the relay delivers, for a request from process S:
  *  - nothing unless S is one of our servers: we hold a live connection
  *    whose peer the kernel says is S (the one the endpoint was handed over
- *    on, or any other to S);
+ *    on, or any other to S) - S the very process, not only its pid: a
+ *    server that exits leaves our connection (and its pid) behind until we
+ *    next use it, and whoever gets the pid next may hold our endpoint too
+ *    (every server of ours does; it passes on like any descriptor).  So
+ *    each connection records its server's process key (trust.h) when it is
+ *    handed the endpoint, and a request counts only with the key of the
+ *    process that wrote it: from the pidfd the kernel attaches to it
+ *    (SO_PASSPIDFD, Linux >= 6.5), else of the process that holds the
+ *    stamped pid when we look (if that is the server, it has held the pid
+ *    since before the connection, so it wrote the request);
  *  - a registered event (SIGEV_FLAG_HANDLE): our own copy, if S may deliver
  *    it (event_register.c) - whatever else S wrote is ignored, but for
  *    sigev_value when we made the event updateable;
@@ -52,6 +61,11 @@
 #include "msg/cmsg.h"
 #include "msg/event.h"
 #include "msg/msg.h"
+#include "trust/trust.h"
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76 /* asm-generic and x86; glibc 2.36 lacks the name */
+#endif
 
 /* One connection of ours to another process, as handed over. */
 struct server_conn {
@@ -59,6 +73,7 @@ struct server_conn {
     uint64_t ino;   /* our socket's inode: the coid still is this connection */
     pid_t pid;      /* the server, as the kernel says (SO_PEERCRED) */
     uid_t uid;      /* its effective uid when it made its channel */
+    uint64_t key;   /* that very process (trust.h); 0: unknown, never matches */
     int coflags;    /* ConnectAttach()'s flags */
 };
 
@@ -104,14 +119,14 @@ static void prune_locked(void)
     }
 }
 
-/* Is S one of our servers?  Its uid and whether it may deliver only
- * registered events (or none).  Lock held. */
-static int server_locked(pid_t pid, uid_t *uid, int *reg_only)
+/* Is S (pid, and process key) one of our servers?  Its uid and whether it
+ * may deliver only registered events (or none).  Lock held. */
+static int server_locked(pid_t pid, uint64_t key, uid_t *uid, int *reg_only)
 {
     int found = 0;
     *reg_only = 0;
     for (int i = 0; i < nconns;) {
-        if (conns[i].pid != pid) {
+        if (conns[i].pid != pid || conns[i].key != key) {
             i++;
             continue;
         }
@@ -137,17 +152,17 @@ static int may_signal(uid_t ruid, uid_t euid)
     return ruid == 0 || euid == 0 || ruid == r || ruid == s || euid == r || euid == s;
 }
 
-static void handle(const struct pm_evreq *req, pid_t pid, uid_t ruid)
+static void handle(const struct pm_evreq *req, pid_t pid, uint64_t key, uid_t ruid)
 {
     uid_t euid = (uid_t)-1;
     int reg_only;
     pthread_mutex_lock(&lock);
-    int ours = server_locked(pid, &euid, &reg_only);
+    int ours = server_locked(pid, key, &euid, &reg_only);
     pthread_mutex_unlock(&lock);
     if (!ours)
         return; /* not (or no longer) one of our servers */
     struct pm_event_origin from = { .pid = pid, .uid = euid, .tid = req->tid,
-                                    .foreign = 1 };
+                                    .foreign = 1, .key = key };
     if (req->notify & SIGEV_FLAG_HANDLE) {
         pm_event_registered_deliver((unsigned)req->signo, req->value, &from);
         return;
@@ -188,6 +203,7 @@ static void *relay_main(void *arg)
         /* Room for the credentials, and for descriptors a server might
          * attach (closed at once). */
         union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(struct ucred)) +
+                                             CMSG_SPACE(sizeof(int)) +
                                              CMSG_SPACE(8 * sizeof(int))]; } cm;
         struct msghdr m = { .msg_iov = v, .msg_iovlen = 2, .msg_control = cm.b,
                             .msg_controllen = sizeof cm.b };
@@ -196,11 +212,20 @@ static void *relay_main(void *arg)
             continue;
         struct ucred cr = { .pid = 0 };
         int have_cred = pm_cmsg_cred(&m, &cr);
+        int pidfd = pm_cmsg_pidfd(&m);
         pm_cmsg_fds(&m, NULL, 0, NULL); /* a request brings none: closed */
-        if (!have_cred || cr.pid <= 0 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+        /* The writer as a process: a pid number alone may be a departed
+         * server's, now someone else's. */
+        uint64_t key = 0;
+        if (have_cred && cr.pid > 0 &&
+            (pidfd >= 0 ? pm_pidfd_key(pidfd, &key) : pm_proc_key(cr.pid, &key)) < 0)
+            key = 0;
+        if (pidfd >= 0)
+            close(pidfd);
+        if (!have_cred || cr.pid <= 0 || !key || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
             pm_evreq_check(&req, (size_t)n) < 0)
             continue;
-        handle(&req, cr.pid, cr.uid);
+        handle(&req, cr.pid, key, cr.uid);
     }
     return NULL;
 }
@@ -222,6 +247,9 @@ static int relay_locked(void)
     int sv[2], on = 1;
     if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -1;
+    /* SO_PASSPIDFD where the kernel has it; else the writer's key is
+     * looked up by pid (see the top). */
+    setsockopt(sv[0], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof on);
     if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0 ||
         shutdown(sv[1], SHUT_RD) < 0 ||
         pm_service_start(relay_main, (void *)(intptr_t)sv[0]) != 0) {
@@ -245,10 +273,18 @@ void pm_relay_offer(struct pm_cconn *c, int fd, int coid)
         c->ev_gen = gen; /* ourselves: events are function calls */
         return;
     }
-    struct ucred cr;
-    socklen_t cl = sizeof cr;
+    /* The server: the process that listened (dial.c proved it is the one
+     * holding that pid now), by its key. */
+    struct pm_peer_id id = { .pidfd = -1 };
     struct stat st;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || fstat(fd, &st) < 0)
+    if (pm_peer_get(fd, &id) < 0)
+        return;
+    uint64_t key = 0;
+    if ((id.pidfd >= 0 ? pm_pidfd_key(id.pidfd, &key) : pm_proc_key(id.pid, &key)) < 0)
+        key = 0;
+    struct ucred cr = { .pid = id.pid, .uid = id.uid };
+    pm_peer_release(&id);
+    if (fstat(fd, &st) < 0)
         return;
     pthread_mutex_lock(&lock);
     int end = relay_locked();
@@ -270,7 +306,7 @@ void pm_relay_offer(struct pm_cconn *c, int fd, int coid)
         }
     }
     conns[nconns++] = (struct server_conn){ .coid = coid, .ino = (uint64_t)st.st_ino,
-                                            .pid = cr.pid, .uid = cr.uid,
+                                            .pid = cr.pid, .uid = cr.uid, .key = key,
                                             .coflags = c->coflags };
     int flags = 0;
     if (c->coflags & _NTO_COF_REG_EVENTS)
