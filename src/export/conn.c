@@ -93,7 +93,11 @@ int pmx_connect(const struct pm_ps_match *m, const struct pmx_caller *c, const c
                 path, (unsigned)c->uid);
         return -EAGAIN;
     }
-    coid = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, 0, _NTO_COF_CLOEXEC);
+    /* As pm_open() connects: the listener must be the entry's manager (its
+     * owner's uid or root's, the very process the resolver saw), not
+     * whoever got its pid and channel number since - a root export would
+     * otherwise speak for root callers to them. */
+    coid = pm_pathspace_connect(m, _NTO_COF_CLOEXEC);
     if (coid >= 0) {
         /* The coid is the socket: let its waits wake for the deadline. */
         struct timeval slice = { .tv_usec = PM_MEMMGR_SLICE_MS * 1000 };
