@@ -1093,12 +1093,13 @@ TEST(a_listener_left_behind_by_a_pids_previous_owner_is_not_that_process)
  * server A1 of uid 65534 (which thereby holds the client's relay
  * endpoint).  S exits; the client still has its connection to S (nothing
  * told it yet).  A process of uid 65534 that now holds S's pid, with the
- * endpoint A1 passed it, must not be taken for S: its SIGUSR1 must not
- * reach the root client.  A1 then asks for a pulse (which a 65534 server
+ * endpoint A1 passed it, must not be taken for S: neither its SIGUSR1
+ * nor the event the client registered for S may reach the root client.  A1 then asks for a pulse (which a 65534 server
  * may): its arrival says the relay has read the forged request before.
  */
 struct relay_case {
     int sp[2];       /* A1 -> A2: the relay endpoint */
+    int handle;      /* the client's event registered for its root server */
 };
 
 static int relay_root_server_body(int in, int out, void *arg)
@@ -1218,18 +1219,21 @@ static int relay_a2_body(int in, int out, void *arg)
         return 62;
     int ep;
     memcpy(&ep, CMSG_DATA(h), sizeof ep);
-    if (send_evreq(ep, SIGEV_SIGNAL, SIGUSR1, 0) < 0)
+    if (send_evreq(ep, SIGEV_SIGNAL, SIGUSR1, 0) < 0 ||
+        send_evreq(ep, SIGEV_SIGNAL | SIGEV_FLAG_HANDLE, rc->handle, 0) < 0)
         return 63;
     char c = 'f';
     child_write_full(out, &c, 1);
     return 0;
 }
 
-static volatile sig_atomic_t relay_usr1;
+static volatile sig_atomic_t relay_usr1, relay_usr2;
 static void relay_on_usr1(int s)
 {
-    (void)s;
-    relay_usr1++;
+    if (s == SIGUSR1)
+        relay_usr1++;
+    else
+        relay_usr2++;
 }
 
 struct relay_victim {
@@ -1237,8 +1241,9 @@ struct relay_victim {
     int s_chid, a1_chid;
 };
 
-/* The root client: reports 'r' when both servers hold its relay, then the
- * pulse code it got on its own channel and how many SIGUSR1 arrived. */
+/* The root client: reports its registered event's handle when both
+ * servers hold its relay, then the pulse code it got on its own channel and
+ * how many SIGUSR1 and SIGUSR2 arrived. */
 static int relay_victim_body(int in, int out, void *arg)
 {
     (void)in;
@@ -1246,6 +1251,7 @@ static int relay_victim_body(int in, int out, void *arg)
     struct sigaction sa = { .sa_handler = relay_on_usr1 };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
     int mine = ChannelCreate(0);
     int self = mine > 0 ? ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0) : -1;
     int cs = ConnectAttach(ND_LOCAL_NODE, rv->s_pid, rv->s_chid, _NTO_SIDE_CHANNEL, 0);
@@ -1254,8 +1260,13 @@ static int relay_victim_body(int in, int out, void *arg)
         return 70;
     if (MsgSend(cs, "s", 1, NULL, 0) < 0 || MsgSend(ca, &self, sizeof self, NULL, 0) < 0)
         return 71;
-    char c = 'r';
-    child_write_full(out, &c, 1);
+    /* SIGUSR2, for the root server only (QNX 7.1's secure events). */
+    struct sigevent ev;
+    SIGEV_SIGNAL_INIT(&ev, SIGUSR2);
+    if (MsgRegisterEvent(&ev, cs) != EOK)
+        return 73;
+    int handle = ev.sigev_handle;
+    child_write_full(out, &handle, sizeof handle);
     /* cs stays: nothing has told us the root server is gone. */
     struct _pulse p = { 0 };
     uint64_t ns = (uint64_t)WAIT_MS * 1000000;
@@ -1265,7 +1276,7 @@ static int relay_victim_body(int in, int out, void *arg)
             return 72;
         r = MsgReceive(mine, &p, sizeof p, NULL);
     } while (r < 0 && errno == EINTR);
-    int res[2] = { r == 0 ? p.code : -1, (int)relay_usr1 };
+    int res[3] = { r == 0 ? p.code : -1, (int)relay_usr1, (int)relay_usr2 };
     child_write_full(out, res, sizeof res);
     return 0;
 }
@@ -1283,7 +1294,7 @@ TEST(a_departed_servers_pid_taken_by_another_user_cannot_signal_through_the_rela
     REQUIRE(target_read(&a1, &rv.a1_chid, sizeof rv.a1_chid, WAIT_MS) == 0);
     REQUIRE(target_start(&v, relay_victim_body, &rv) == 0);
     char c;
-    REQUIRE(target_read(&v, &c, 1, WAIT_MS) == 0);
+    REQUIRE(target_read(&v, &rc.handle, sizeof rc.handle, WAIT_MS) == 0);
     REQUIRE(target_read(&a1, &c, 1, WAIT_MS) == 0); /* endpoint passed on */
 
     /* The root server exits; its pid goes to uid 65534. */
@@ -1297,10 +1308,11 @@ TEST(a_departed_servers_pid_taken_by_another_user_cannot_signal_through_the_rela
     }
     CHECK(target_read(&a2, &c, 1, WAIT_MS) == 0); /* forged request sent */
     CHECK(target_write(&a1, "g", 1) == 0);        /* the sentinel pulse */
-    int res[2] = { -1, -1 };
+    int res[3] = { -1, -1, -1 };
     CHECK(target_read(&v, res, sizeof res, WAIT_MS) == 0);
-    CHECK_EQ_LONG(res[0], 7);   /* the relay read the forged request first */
+    CHECK_EQ_LONG(res[0], 7);   /* the relay read the forged requests first */
     CHECK_EQ_LONG(res[1], 0);   /* and did not signal the root client */
+    CHECK_EQ_LONG(res[2], 0);   /* nor deliver the root server's event */
     target_write(&a1, "q", 1);
     CHECK_EQ_LONG(target_finish(&a2, WAIT_MS), 0);
     CHECK_EQ_LONG(target_finish(&a1, WAIT_MS), 0);

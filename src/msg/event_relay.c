@@ -15,13 +15,16 @@
  *    on, or any other to S) - S the very process, not only its pid: a
  *    server that exits leaves our connection (and its pid) behind until we
  *    next use it, and whoever gets the pid next may hold our endpoint too
- *    (every server of ours does; it passes on like any descriptor).  So
- *    each connection records its server's process key (trust.h) when it is
- *    handed the endpoint, and a request counts only with the key of the
- *    process that wrote it: from the pidfd the kernel attaches to it
- *    (SO_PASSPIDFD, Linux >= 6.5), else of the process that holds the
- *    stamped pid when we look (if that is the server, it has held the pid
- *    since before the connection, so it wrote the request);
+ *    (every server of ours does; it passes on like any descriptor).  So a
+ *    request counts only when the key (trust.h) of the process that wrote
+ *    it - from the pidfd the kernel attaches to it (SO_PASSPIDFD, Linux >=
+ *    6.5), else of the process holding the stamped pid when we look (if
+ *    that is the server, it has held the pid since before the connection,
+ *    so it wrote the request) - is the key of the process our connection
+ *    leads to: from the connection's SO_PEERPIDFD, asked at the first
+ *    request from that pid (nothing per connection: opens cost what they
+ *    did), or, on kernels without it, from the pid when the endpoint is
+ *    handed over (dial.c has just proved who holds it);
  *  - a registered event (SIGEV_FLAG_HANDLE): our own copy, if S may deliver
  *    it (event_register.c) - whatever else S wrote is ignored, but for
  *    sigev_value when we made the event updateable;
@@ -74,6 +77,7 @@ struct server_conn {
     pid_t pid;      /* the server, as the kernel says (SO_PEERCRED) */
     uid_t uid;      /* its effective uid when it made its channel */
     uint64_t key;   /* that very process (trust.h); 0: unknown, never matches */
+    int keyed;      /* key looked up (else at the first request from pid) */
     int coflags;    /* ConnectAttach()'s flags */
 };
 
@@ -119,6 +123,22 @@ static void prune_locked(void)
     }
 }
 
+/* The key of the process at the other end of coid (lock held): 0 when it
+ * cannot be told (it exited and the kernel has forgotten it). */
+static uint64_t server_key(int coid)
+{
+    uint64_t key = 0;
+    struct pm_cconn *c = pm_cconn_get(coid);
+    if (!c)
+        return 0;
+    struct pm_peer_id id = { .pidfd = -1 };
+    if (pm_peer_get(c->fd, &id) == 0 && id.pidfd >= 0 && pm_pidfd_key(id.pidfd, &key) < 0)
+        key = 0;
+    pm_peer_release(&id);
+    pm_cconn_put(c);
+    return key;
+}
+
 /* Is S (pid, and process key) one of our servers?  Its uid and whether it
  * may deliver only registered events (or none).  Lock held. */
 static int server_locked(pid_t pid, uint64_t key, uid_t *uid, int *reg_only)
@@ -126,12 +146,20 @@ static int server_locked(pid_t pid, uint64_t key, uid_t *uid, int *reg_only)
     int found = 0;
     *reg_only = 0;
     for (int i = 0; i < nconns;) {
-        if (conns[i].pid != pid || conns[i].key != key) {
+        if (conns[i].pid != pid) {
             i++;
             continue;
         }
         if (!conn_live(&conns[i])) {
             conns[i] = conns[--nconns];
+            continue;
+        }
+        if (!conns[i].keyed) {
+            conns[i].key = server_key(conns[i].coid);
+            conns[i].keyed = 1;
+        }
+        if (conns[i].key != key) {
+            i++;
             continue;
         }
         found = 1;
@@ -273,19 +301,21 @@ void pm_relay_offer(struct pm_cconn *c, int fd, int coid)
         c->ev_gen = gen; /* ourselves: events are function calls */
         return;
     }
-    /* The server: the process that listened (dial.c proved it is the one
-     * holding that pid now), by its key. */
-    struct pm_peer_id id = { .pidfd = -1 };
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
     struct stat st;
-    if (pm_peer_get(fd, &id) < 0)
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || fstat(fd, &st) < 0)
         return;
+    /* The server's key: at its first request (SO_PEERPIDFD of this
+     * connection), or now where the kernel gives no pidfd of a peer - dial.c
+     * has just proved that the listener is the process holding its pid. */
     uint64_t key = 0;
-    if ((id.pidfd >= 0 ? pm_pidfd_key(id.pidfd, &key) : pm_proc_key(id.pid, &key)) < 0)
-        key = 0;
-    struct ucred cr = { .pid = id.pid, .uid = id.uid };
-    pm_peer_release(&id);
-    if (fstat(fd, &st) < 0)
-        return;
+    int keyed = 0;
+    if (pm_peer_pidfd_supported() != 1) {
+        if (pm_proc_key(cr.pid, &key) < 0)
+            key = 0;
+        keyed = 1;
+    }
     pthread_mutex_lock(&lock);
     int end = relay_locked();
     if (end < 0) {
@@ -307,6 +337,7 @@ void pm_relay_offer(struct pm_cconn *c, int fd, int coid)
     }
     conns[nconns++] = (struct server_conn){ .coid = coid, .ino = (uint64_t)st.st_ino,
                                             .pid = cr.pid, .uid = cr.uid, .key = key,
+                                            .keyed = keyed,
                                             .coflags = c->coflags };
     int flags = 0;
     if (c->coflags & _NTO_COF_REG_EVENTS)
