@@ -218,7 +218,7 @@ static int memmgr_for(int fd)
     pid_t pid = c->pid;
     int chid = c->chid;
     pm_cconn_put(c);
-    return pm_memmgr_connect(pid, chid);
+    return pm_memmgr_connect(pid, chid, -1);
 }
 
 static void mmap_msg(struct _io_mmap *i, int fd, uint32_t prot, uint32_t required, int marker)

@@ -1320,3 +1320,127 @@ TEST(a_departed_servers_pid_taken_by_another_user_cannot_signal_through_the_rela
     close(rc.sp[0]);
     close(rc.sp[1]);
 }
+
+/* ---- a departed manager's pid and channel taken by another user, at pm_mmap() ---- */
+
+/*
+ * A root client holds a connection to a root manager M (an open file,
+ * say) when M exits.  uid 65534 gets M's pid and makes a channel with M's
+ * number, answering _IO_MMAP with a memory object of its own.  The root
+ * client's pm_mmap() of its descriptor must not map that object (nor read
+ * pages from, or write them back to, the attacker): the memory manager's
+ * connection must reach the process the descriptor was connected to, or
+ * nobody.
+ */
+#include "sys/iomsg.h"
+#include "msg/msg.h"
+
+static int mm_root_manager_body(int in, int out, void *arg)
+{
+    (void)arg;
+    int chid = ChannelCreate(0);
+    if (chid < 0)
+        return 40;
+    child_write_full(out, &chid, sizeof chid);
+    char c;
+    child_read_full(in, &c, 1); /* then exit */
+    return 0;
+}
+
+struct mm_case {
+    int chid;        /* the channel number to take */
+};
+
+static int mm_attacker_body(int in, int out, void *arg)
+{
+    (void)in;
+    const struct mm_case *mc = arg;
+    if (become_nobody(0) < 0)
+        return 50;
+    int chid;
+    do
+        chid = ChannelCreate(0);
+    while (chid > 0 && chid < mc->chid);
+    if (chid != mc->chid)
+        return 51;
+    int obj = memfd_create("evil", MFD_CLOEXEC);
+    if (obj < 0 || ftruncate(obj, 4096) < 0 || pwrite(obj, "EVIL", 4, 0) != 4)
+        return 52;
+    char c = 'r';
+    child_write_full(out, &c, 1);
+    /* Serve whatever comes for a while. */
+    for (int i = 0; i < 16; i++) {
+        uint64_t ns = 3000000000ull;
+        union { struct _io_mmap m; char b[512]; } msg;
+        TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &ns, NULL);
+        rcvid_t r = MsgReceive(chid, &msg, sizeof msg, NULL);
+        if (r < 0)
+            break;
+        if (r == 0)
+            continue;
+        if (msg.m.type != _IO_MMAP) {
+            MsgError(r, ENOSYS);
+            continue;
+        }
+        struct _io_mmap_reply_ext rep;
+        memset(&rep, 0, sizeof rep);
+        rep.base.allowed_prot = PROT_READ | PROT_WRITE;
+        rep.extended.flags = _IO_MMAP_REPLY_FLAGS_USE_EXTENDED |
+                             _IO_MMAP_REPLY_FLAGS_SERVER_SHMEM_OBJECT;
+        iov_t v = { &rep, sizeof rep };
+        pm_msg_reply_fd(r, 0, &v, 1, obj);
+    }
+    return 0;
+}
+
+/* The root client: connects, says 'r'; on 'g' maps and reports what it
+ * got: { mapped, first 4 bytes }. */
+static int mm_victim_body(int in, int out, void *arg)
+{
+    const struct addr *a = arg;
+    int coid = ConnectAttach(ND_LOCAL_NODE, a->pid, a->chid, _NTO_SIDE_CHANNEL, 0);
+    if (coid < 0)
+        return 70;
+    char c = 'r';
+    child_write_full(out, &c, 1);
+    child_read_full(in, &c, 1);
+    char res[8] = { 0 };
+    void *p = pm_mmap(NULL, 4096, PROT_READ, MAP_SHARED, coid, 0);
+    if (p != MAP_FAILED) {
+        res[0] = 1;
+        memcpy(res + 1, p, 4);
+    }
+    child_write_full(out, res, sizeof res);
+    return 0;
+}
+
+TEST(a_departed_managers_pid_and_channel_taken_by_another_user_get_no_pm_mmap)
+{
+    NEED_ROOT();
+    struct target m, v, a;
+    REQUIRE(target_start(&m, mm_root_manager_body, NULL) == 0);
+    struct addr ad = { m.pid, 0 };
+    REQUIRE(target_read(&m, &ad.chid, sizeof ad.chid, WAIT_MS) == 0);
+    REQUIRE(target_start(&v, mm_victim_body, &ad) == 0);
+    char c;
+    REQUIRE(target_read(&v, &c, 1, WAIT_MS) == 0);
+
+    /* The manager exits; its pid and channel number go to uid 65534. */
+    pid_t p = m.pid;
+    REQUIRE(target_write(&m, "x", 1) == 0);
+    CHECK_EQ_LONG(target_finish(&m, WAIT_MS), 0);
+    struct mm_case mc = { ad.chid };
+    if (start_at(&a, p, mm_attacker_body, &mc) < 0) {
+        target_finish(&v, WAIT_MS);
+        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)p);
+    }
+    REQUIRE(target_read(&a, &c, 1, WAIT_MS) == 0);
+
+    REQUIRE(target_write(&v, "g", 1) == 0);
+    char res[8] = { 9 };
+    CHECK(target_read(&v, res, sizeof res, 30000) == 0);
+    CHECK_EQ_LONG(res[0], 0);                   /* no mapping */
+    CHECK(memcmp(res + 1, "EVIL", 4) != 0);     /* of the attacker's object */
+    CHECK_EQ_LONG(target_finish(&v, WAIT_MS), 0);
+    target_finish(&a, WAIT_MS);
+}
