@@ -1444,3 +1444,96 @@ TEST(a_departed_managers_pid_and_channel_taken_by_another_user_get_no_pm_mmap)
     CHECK_EQ_LONG(target_finish(&v, WAIT_MS), 0);
     target_finish(&a, WAIT_MS);
 }
+
+/* ---- a delegated caller's pid taken by root ---- */
+
+/*
+ * A root export speaks for the program behind each open (delegate.c):
+ * ConnectClientInfo() names that program, and a manager may pass its pid
+ * to mmap_peer() (or munmap_peer() when the open closes - which, through
+ * the export, comes after the program has gone).  The program here is
+ * uid 65534's; once it has exited and a root process holds its pid,
+ * mmap_peer() for it must fail (ESRCH), as for a direct client: never
+ * change the root process's memory.
+ */
+static int delegating_body(int in, int out, void *arg)
+{
+    const struct addr *a = arg;
+    int coid = ConnectAttach(ND_LOCAL_NODE, a->pid, a->chid, _NTO_SIDE_CHANNEL, 0);
+    if (coid < 0)
+        return 80;
+    pid_t q;
+    if (child_read_full(in, &q, sizeof q) < 0)
+        return 81;
+    struct pm_wire_delegate w;
+    memset(&w, 0, sizeof w);
+    w.version = PM_WIRE_DELEGATE_VERSION;
+    w.pid = q;
+    w.ruid = w.euid = w.suid = NOBODY;
+    w.rgid = w.egid = w.sgid = NOBODY;
+    char r[4];
+    if (pm_delegate_announce(coid, &w) < 0 || MsgSend(coid, "open", 4, r, sizeof r) < 0)
+        return 82;
+    char c = 'd';
+    child_write_full(out, &c, 1);
+    child_read_full(in, &c, 1); /* the connection stays until then */
+    return 0;
+}
+
+static int nobody_sleeper_body(int in, int out, void *arg)
+{
+    (void)arg;
+    if (become_nobody(0) < 0)
+        return 20;
+    return sleeper_body(in, out, NULL);
+}
+
+TEST(a_delegated_callers_pid_taken_by_root_is_not_that_caller)
+{
+    NEED_ROOT();
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct addr a = { getpid(), chid };
+    struct target caller, exporter;
+    REQUIRE(target_start(&caller, nobody_sleeper_body, NULL) == 0);
+    char c;
+    REQUIRE(target_read(&caller, &c, 1, WAIT_MS) == 0);
+    pid_t q = caller.pid;
+    REQUIRE(target_start(&exporter, delegating_body, &a) == 0);
+    REQUIRE(target_write(&exporter, &q, sizeof q) == 0);
+    char buf[16];
+    struct _msg_info info;
+    rcvid_t r;
+    do
+        r = MsgReceive(chid, buf, sizeof buf, &info);
+    while (r == 0);
+    REQUIRE(r > 0);
+    struct _client_info ci;
+    CHECK_EQ_LONG(ConnectClientInfo(info.scoid, &ci, 0), 0);
+    CHECK_EQ_LONG(ci.pid, q);       /* the program, not the export */
+    CHECK_EQ_LONG(MsgReply(r, 0, "ok", 2), 0);
+    REQUIRE(target_read(&exporter, &c, 1, WAIT_MS) == 0);
+
+    /* The program exits; its pid goes to a root process while the
+     * export's connection for it is still open. */
+    REQUIRE(target_write(&caller, "x", 1) == 0);
+    CHECK_EQ_LONG(target_finish(&caller, WAIT_MS), 0);
+    struct target root;
+    if (start_at(&root, q, sleeper_body, NULL) < 0) {
+        target_finish(&exporter, WAIT_MS);
+        ChannelDestroy(chid);
+        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)q);
+    }
+    REQUIRE(target_read(&root, &c, 1, WAIT_MS) == 0);
+    errno = 0;
+    void *m = mmap_peer(q, NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANON, -1, 0);
+    CHECK(m == MAP_FAILED);
+    CHECK_EQ_LONG(errno, ESRCH);
+    if (m != MAP_FAILED)
+        munmap_peer(q, m, 4096);
+    target_write(&root, "x", 1);
+    target_finish(&root, WAIT_MS);
+    target_write(&exporter, "x", 1);
+    CHECK_EQ_LONG(target_finish(&exporter, WAIT_MS), 0);
+    ChannelDestroy(chid);
+}
