@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -176,6 +177,9 @@ static int read_line(int fd, char *buf, size_t n, int ms)
     return 0;
 }
 
+/* The export's descriptor limit (soft and hard) when not 0. */
+static rlim_t xport_nofile;
+
 /* Start `peermap export [extra...] -t TIMEOUT MNT`; as uid run_as when not
  * 0 (the mount point is made theirs).  0 once it says it is mounted. */
 static int xport_start_as(struct xport *x, const char *const *extra, int timeout_ms,
@@ -210,6 +214,9 @@ static int xport_start_as(struct xport *x, const char *const *extra, int timeout
         dup2(p[1], STDOUT_FILENO);
         /* A test that gave up early still unmounts when the suite ends. */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        struct rlimit nf = { xport_nofile, xport_nofile };
+        if (xport_nofile && setrlimit(RLIMIT_NOFILE, &nf) < 0)
+            _exit(125);
         if (drop_to(run_as) < 0)
             _exit(126);
         execv(argv[0], (char *const *)argv);
@@ -1240,5 +1247,95 @@ TEST(a_user_s_export_serves_that_user_only)
     CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     umount2(mnt, MNT_DETACH);
     CHECK(rmdir(mnt) == 0 && rmdir(dir) == 0);
+    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+}
+
+/* ---- another user holding opens through a root export ---- */
+
+/*
+ * Every open through the export is a connection the export holds (a
+ * descriptor) for as long as the caller keeps its file open.  uid 65534
+ * opens one file over and over (the manager lets it have up to its own
+ * share of connections) and keeps them all: the export must keep room for
+ * root, whose open still works.  The export runs with a descriptor limit
+ * of EXPORT_NOFILE (soft and hard: a service's usual soft limit is 1024,
+ * lower than any manager's share), so that the attacker reaches it.
+ */
+#define EXPORT_NOFILE 256
+
+struct hog_arg {
+    char path[PATH_MAX];
+    int report;  /* write end: how many opens succeeded, then the errno */
+    int hold;    /* read end: exit when it closes */
+};
+
+static int hog_body(void *varg)
+{
+    struct hog_arg *a = varg;
+    int n = 0, e = 0;
+    for (; n < 3 * EXPORT_NOFILE; n++) {
+        int fd = open(a->path, O_RDONLY);
+        if (fd < 0) {
+            e = errno;
+            break;
+        }
+    }
+    int r[2] = { n, e };
+    if (write(a->report, r, sizeof r) != sizeof r)
+        return __LINE__;
+    char c;
+    while (read(a->hold, &c, 1) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+TEST(another_user_holding_opens_through_the_export_leaves_room_for_root)
+{
+    if (geteuid() != 0)
+        SKIP("needs root: a root export serving uid 65534");
+    REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    xport_nofile = EXPORT_NOFILE;
+    START_EXPORT(&x, NULL, 3000);
+    xport_nofile = 0;
+    struct iom_res res[] = { { "/hog/pub", IOM_FILE, 0644, 0, 0 } };
+    struct target mgr;
+    REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
+
+    int rep[2], hold[2];
+    REQUIRE(pipe2(rep, O_CLOEXEC) == 0 && pipe2(hold, O_CLOEXEC) == 0);
+    struct hog_arg a = { .report = rep[1], .hold = hold[0] };
+    fmt(a.path, sizeof a.path, "%s/hog/pub", x.mnt);
+    pid_t hog = fork();
+    REQUIRE(hog >= 0);
+    if (hog == 0) {
+        close(rep[0]);
+        close(hold[1]);
+        struct rlimit big = { 4 * EXPORT_NOFILE, 4 * EXPORT_NOFILE };
+        if (setrlimit(RLIMIT_NOFILE, &big) < 0 || drop_to(NOBODY) < 0)
+            _exit(2);
+        _exit(hog_body(&a) ? 3 : 0);
+    }
+    close(rep[1]);
+    close(hold[0]);
+    int r[2] = { -1, -1 };
+    struct pollfd p = { .fd = rep[0], .events = POLLIN };
+    CHECK(poll(&p, 1, 60000) == 1 && read(rep[0], r, sizeof r) == sizeof r);
+    /* It was stopped, and told why. */
+    CHECK(r[0] > 0 && r[0] < EXPORT_NOFILE);
+    CHECK(r[1] == EMFILE || r[1] == ENFILE || r[1] == EAGAIN);
+
+    /* Root still gets in, while uid 65534 holds all it could get. */
+    int fd = open(a.path, O_RDONLY);
+    CHECK(fd >= 0);
+    unsigned char b[4];
+    CHECK(fd >= 0 && read(fd, b, 4) == 4 && b[1] == iom_fill_byte(1));
+    if (fd >= 0)
+        close(fd);
+
+    close(hold[1]);
+    CHECK_EQ_LONG(wait_ms(hog, 20000), 0);
+    close(rep[0]);
+    CHECK_EQ_LONG(xport_stop(&x), 0);
     CHECK_EQ_LONG(iom_stop(&mgr), 0);
 }

@@ -11,6 +11,7 @@
  * resources are the test user's unless a test says otherwise.
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -218,7 +220,7 @@ static int memmgr_for(int fd)
     pid_t pid = c->pid;
     int chid = c->chid;
     pm_cconn_put(c);
-    return pm_memmgr_connect(pid, chid);
+    return pm_memmgr_connect(pid, chid, -1);
 }
 
 static void mmap_msg(struct _io_mmap *i, int fd, uint32_t prot, uint32_t required, int marker)
@@ -803,4 +805,78 @@ TEST(direct_calls_check_their_arguments)
     CHECK_EQ_LONG(iofunc_mmap_default(&ctp, (io_mmap_t *)&msg, &ocb), EACCES);
     CHECK(strstr(peermap_errmsg(), "reading") != NULL);
     CHECK_EQ_LONG(a.count, 0);
+}
+
+/*
+ * A manager that hands its shared memory object with _IO_MMAP grants each
+ * client only allowed_prot - but the descriptor reaches the client's
+ * process.  Its own descriptor is read-write, and a memfd is 0777: given
+ * to another user that may only read, the client could map it writable
+ * (or open /proc/self/fd/N for writing) and change the manager's memory.
+ * uid 65534, reading a root file (0644), must get no object it can write:
+ * it gets none, and reads pages instead.
+ */
+struct ro_report {
+    int code;      /* the _IO_MMAP answer */
+    int got_obj;   /* an object came */
+    int writable;  /* and it could be written, by mapping or reopening */
+};
+
+static int ro_grant_child(int fd_report)
+{
+    struct ro_report rr = { -1, 0, 0 };
+    if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+        setresuid(65534, 65534, 65534) < 0)
+        return 2;
+    int fd = pm_open(paths[A_RW], O_RDONLY);
+    int mc = fd >= 0 ? memmgr_for(fd) : -1;
+    if (mc < 0)
+        return 3;
+    struct _io_mmap_reply_ext rep;
+    rr.code = ask(mc, fd, R, R, &rep);
+    int obj = pm_msg_take_fd();
+    if (obj >= 0) {
+        rr.got_obj = 1;
+        void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, obj, 0);
+        if (p != MAP_FAILED) {
+            rr.writable = 1;
+            munmap(p, 4096);
+        }
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", obj);
+        int w = open(path, O_RDWR | O_CLOEXEC);
+        if (w >= 0) {
+            rr.writable = 1;
+            close(w);
+        }
+    }
+    return write(fd_report, &rr, sizeof rr) == (ssize_t)sizeof rr ? 0 : 4;
+}
+
+TEST(a_read_only_grant_to_another_user_hands_over_no_writable_object)
+{
+    if (geteuid() != 0)
+        SKIP("needs root: a root manager and a uid-65534 client");
+    REQUIRE(mgr_start() == 0);
+    atomic_store(&m.mode, MODE_SHMEM);
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+    pid_t c = fork();
+    REQUIRE(c >= 0);
+    if (c == 0)
+        _exit(ro_grant_child(p[1]));
+    close(p[1]);
+    struct ro_report rr = { -2, -2, -2 };
+    struct pollfd pf = { .fd = p[0], .events = POLLIN };
+    CHECK(poll(&pf, 1, 20000) == 1 && read(p[0], &rr, sizeof rr) == (ssize_t)sizeof rr);
+    close(p[0]);
+    int st = -1;
+    waitpid(c, &st, 0);
+    CHECK_EQ_LONG(st, 0);
+    CHECK_EQ_LONG(rr.code, EOK);     /* reading is granted */
+    CHECK_EQ_LONG(rr.writable, 0);   /* writing is not, in any way */
+    CHECK_EQ_LONG(rr.got_obj, 0);    /* so no object: pages are read */
+    atomic_store(&m.mode, MODE_DEFAULT);
+    char b[12];
+    CHECK(pread(m.shm_fd, b, 12, 0) == 12 && memcmp(b, "server bytes", 12) == 0);
 }

@@ -783,7 +783,7 @@ TEST(a_send_without_deadline_on_a_slice_connection_waits_for_the_reply)
     REQUIRE(s.chid > 0);
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, slow_server, &s) == 0);
-    int coid = pm_memmgr_connect(getpid(), s.chid);
+    int coid = pm_memmgr_connect(getpid(), s.chid, -1);
     REQUIRE(coid >= 0);
     char reply[8] = { 0 };
     errno = 0;

@@ -32,6 +32,7 @@
 #include "helpers.h"
 #include "peermap.h"
 #include "sys/neutrino.h"
+#include "msg/event.h"
 #include "msg/wire.h"
 
 #define NOBODY 65534
@@ -615,7 +616,10 @@ TEST(a_clients_event_relays_count_against_its_users_descriptors)
     CHECK(target_read(&att, &served, sizeof served, WAIT_MS * 3) == 0);
     /* A socket and a relay each: half the share in connections. */
     CHECK_EQ_LONG(served, 8);
-    int held = count_fds(m.t.pid) - before;
+    /* The refused connection's socket (and its pidfd) may still be
+     * closing when the attacker hears the refusal: what is held for good
+     * is what it settles at. */
+    int held = settles_at(m.t.pid, before + 16) - before;
     CHECK(held <= 16);
     CHECK_EQ_LONG(root_exchange(&m.a), 4);
     char q = 0;
@@ -1219,4 +1223,459 @@ TEST(a_listener_left_behind_by_a_pids_previous_owner_is_not_that_process)
     CHECK_EQ_LONG(root_exchange(&m.a), 4);
     mgr_stop(&m);
     CHECK_EQ_LONG(squat_report(&sq), 0);
+}
+
+/* ---- a departed server's pid taken by another user, at the event relay ---- */
+
+/*
+ * A root client's event relay delivers what its servers ask: a signal only
+ * from a server that could have sent it with kill() (root's, or the
+ * client's own user's).  The relay knows a request's writer by the pid the
+ * kernel stamps on it.  Here the client talks to a root server S and to a
+ * server A1 of uid 65534 (which thereby holds the client's relay
+ * endpoint).  S exits; the client still has its connection to S (nothing
+ * told it yet).  A process of uid 65534 that now holds S's pid, with the
+ * endpoint A1 passed it, must not be taken for S: neither its SIGUSR1
+ * nor the event the client registered for S may reach the root client.  A1 then asks for a pulse (which a 65534 server
+ * may): its arrival says the relay has read the forged request before.
+ */
+struct relay_case {
+    int sp[2];       /* A1 -> A2: the relay endpoint */
+    int handle;      /* the client's event registered for its root server */
+};
+
+static int relay_root_server_body(int in, int out, void *arg)
+{
+    (void)arg;
+    int chid = ChannelCreate(0);
+    if (chid < 0)
+        return 40;
+    child_write_full(out, &chid, sizeof chid);
+    char buf[16];
+    rcvid_t r;
+    do
+        r = MsgReceive(chid, buf, sizeof buf, NULL);
+    while (r == 0);
+    if (r < 0 || MsgReply(r, 0, NULL, 0) < 0)
+        return 41;
+    char c;
+    child_read_full(in, &c, 1); /* then exit */
+    return 0;
+}
+
+/* Our descriptor of a datagram socket made by process `maker`: the relay
+ * endpoint the library took from that client. */
+static int find_endpoint(pid_t maker)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int found = -1;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && found < 0) {
+        int fd = atoi(e->d_name);
+        int type = 0;
+        socklen_t tl = sizeof type;
+        struct ucred cr;
+        socklen_t cl = sizeof cr;
+        if (fd > 2 && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+            type == SOCK_DGRAM &&
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid == maker)
+            found = fd;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+static int send_evreq(int fd, int notify, int signo, int code)
+{
+    struct pm_evreq q;
+    memset(&q, 0, sizeof q);
+    q.magic = PM_EVREQ_MAGIC;
+    q.notify = notify;
+    q.signo = signo;
+    q.code = code;
+    return send(fd, &q, sizeof q, MSG_NOSIGNAL) == (ssize_t)sizeof q ? 0 : -1;
+}
+
+static int relay_a1_body(int in, int out, void *arg)
+{
+    struct relay_case *rc = arg;
+    close(rc->sp[1]);
+    if (become_nobody(0) < 0)
+        return 50;
+    int chid = ChannelCreate(0);
+    if (chid < 0)
+        return 51;
+    child_write_full(out, &chid, sizeof chid);
+    int self_coid = 0;
+    struct _msg_info info;
+    rcvid_t r;
+    do
+        r = MsgReceive(chid, &self_coid, sizeof self_coid, &info);
+    while (r == 0);
+    if (r < 0 || MsgReply(r, 0, NULL, 0) < 0)
+        return 52;
+    int ep = find_endpoint(info.pid);
+    if (ep < 0)
+        return 53;
+    /* To the process that will hold the root server's pid. */
+    iov_t v = { &ep, sizeof ep };
+    union { struct cmsghdr a; char b[CMSG_SPACE(sizeof(int))]; } cm;
+    memset(&cm, 0, sizeof cm);
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = cm.b,
+                        .msg_controllen = sizeof cm.b };
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &ep, sizeof ep);
+    if (sendmsg(rc->sp[0], &m, 0) < 0)
+        return 54;
+    char c = 'e';
+    child_write_full(out, &c, 1);
+    /* Told that the forged request went: the sentinel, a pulse on the
+     * client's connection to its own channel (code 7). */
+    child_read_full(in, &c, 1);
+    if (send_evreq(ep, SIGEV_PULSE, self_coid, 7) < 0)
+        return 55;
+    child_read_full(in, &c, 1);
+    return 0;
+}
+
+static int relay_a2_body(int in, int out, void *arg)
+{
+    (void)in;
+    struct relay_case *rc = arg;
+    close(rc->sp[0]);
+    if (become_nobody(0) < 0)
+        return 60;
+    int tmp;
+    iov_t v = { &tmp, sizeof tmp };
+    union { struct cmsghdr a; char b[CMSG_SPACE(sizeof(int))]; } cm;
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = cm.b,
+                        .msg_controllen = sizeof cm.b };
+    if (recvmsg(rc->sp[1], &m, 0) <= 0)
+        return 61;
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    if (!h || h->cmsg_type != SCM_RIGHTS)
+        return 62;
+    int ep;
+    memcpy(&ep, CMSG_DATA(h), sizeof ep);
+    if (send_evreq(ep, SIGEV_SIGNAL, SIGUSR1, 0) < 0 ||
+        send_evreq(ep, SIGEV_SIGNAL | SIGEV_FLAG_HANDLE, rc->handle, 0) < 0)
+        return 63;
+    char c = 'f';
+    child_write_full(out, &c, 1);
+    return 0;
+}
+
+static volatile sig_atomic_t relay_usr1, relay_usr2;
+static void relay_on_usr1(int s)
+{
+    if (s == SIGUSR1)
+        relay_usr1++;
+    else
+        relay_usr2++;
+}
+
+struct relay_victim {
+    pid_t s_pid, a1_pid;
+    int s_chid, a1_chid;
+};
+
+/* The root client: reports its registered event's handle when both
+ * servers hold its relay, then the pulse code it got on its own channel and
+ * how many SIGUSR1 and SIGUSR2 arrived. */
+static int relay_victim_body(int in, int out, void *arg)
+{
+    (void)in;
+    struct relay_victim *rv = arg;
+    struct sigaction sa = { .sa_handler = relay_on_usr1 };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    int mine = ChannelCreate(0);
+    int self = mine > 0 ? ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0) : -1;
+    int cs = ConnectAttach(ND_LOCAL_NODE, rv->s_pid, rv->s_chid, _NTO_SIDE_CHANNEL, 0);
+    int ca = ConnectAttach(ND_LOCAL_NODE, rv->a1_pid, rv->a1_chid, _NTO_SIDE_CHANNEL, 0);
+    if (self < 0 || cs < 0 || ca < 0)
+        return 70;
+    if (MsgSend(cs, "s", 1, NULL, 0) < 0 || MsgSend(ca, &self, sizeof self, NULL, 0) < 0)
+        return 71;
+    /* SIGUSR2, for the root server only (QNX 7.1's secure events). */
+    struct sigevent ev;
+    SIGEV_SIGNAL_INIT(&ev, SIGUSR2);
+    if (MsgRegisterEvent(&ev, cs) != EOK)
+        return 73;
+    int handle = ev.sigev_handle;
+    child_write_full(out, &handle, sizeof handle);
+    /* cs stays: nothing has told us the root server is gone. */
+    struct _pulse p = { 0 };
+    uint64_t ns = (uint64_t)WAIT_MS * 1000000;
+    rcvid_t r;
+    do {
+        if (TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &ns, NULL) < 0)
+            return 72;
+        r = MsgReceive(mine, &p, sizeof p, NULL);
+    } while (r < 0 && errno == EINTR);
+    int res[3] = { r == 0 ? p.code : -1, (int)relay_usr1, (int)relay_usr2 };
+    child_write_full(out, res, sizeof res);
+    return 0;
+}
+
+TEST(a_departed_servers_pid_taken_by_another_user_cannot_signal_through_the_relay)
+{
+    NEED_ROOT();
+    struct relay_case rc;
+    REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, rc.sp) == 0);
+    struct target s, a1, a2, v;
+    REQUIRE(target_start(&s, relay_root_server_body, NULL) == 0);
+    REQUIRE(target_start(&a1, relay_a1_body, &rc) == 0);
+    struct relay_victim rv = { .s_pid = s.pid, .a1_pid = a1.pid };
+    REQUIRE(target_read(&s, &rv.s_chid, sizeof rv.s_chid, WAIT_MS) == 0);
+    REQUIRE(target_read(&a1, &rv.a1_chid, sizeof rv.a1_chid, WAIT_MS) == 0);
+    REQUIRE(target_start(&v, relay_victim_body, &rv) == 0);
+    char c;
+    REQUIRE(target_read(&v, &rc.handle, sizeof rc.handle, WAIT_MS) == 0);
+    REQUIRE(target_read(&a1, &c, 1, WAIT_MS) == 0); /* endpoint passed on */
+
+    /* The root server exits; its pid goes to uid 65534. */
+    pid_t p = s.pid;
+    REQUIRE(target_write(&s, "x", 1) == 0);
+    CHECK_EQ_LONG(target_finish(&s, WAIT_MS), 0);
+    if (start_at(&a2, p, relay_a2_body, &rc) < 0) {
+        target_finish(&a1, WAIT_MS);
+        target_finish(&v, WAIT_MS);
+        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)p);
+    }
+    CHECK(target_read(&a2, &c, 1, WAIT_MS) == 0); /* forged request sent */
+    CHECK(target_write(&a1, "g", 1) == 0);        /* the sentinel pulse */
+    int res[3] = { -1, -1, -1 };
+    CHECK(target_read(&v, res, sizeof res, WAIT_MS) == 0);
+    CHECK_EQ_LONG(res[0], 7);   /* the relay read the forged requests first */
+    CHECK_EQ_LONG(res[1], 0);   /* and did not signal the root client */
+    CHECK_EQ_LONG(res[2], 0);   /* nor deliver the root server's event */
+    target_write(&a1, "q", 1);
+    CHECK_EQ_LONG(target_finish(&a2, WAIT_MS), 0);
+    CHECK_EQ_LONG(target_finish(&a1, WAIT_MS), 0);
+    CHECK_EQ_LONG(target_finish(&v, WAIT_MS), 0);
+    close(rc.sp[0]);
+    close(rc.sp[1]);
+}
+
+/* ---- a departed manager's pid and channel taken by another user, at pm_mmap() ---- */
+
+/*
+ * A root client holds a connection to a root manager M (an open file,
+ * say) when M exits.  uid 65534 gets M's pid and makes a channel with M's
+ * number, answering _IO_MMAP with a memory object of its own.  The root
+ * client's pm_mmap() of its descriptor must not map that object (nor read
+ * pages from, or write them back to, the attacker): the memory manager's
+ * connection must reach the process the descriptor was connected to, or
+ * nobody.
+ */
+#include "sys/iomsg.h"
+#include "msg/msg.h"
+
+static int mm_root_manager_body(int in, int out, void *arg)
+{
+    (void)arg;
+    int chid = ChannelCreate(0);
+    if (chid < 0)
+        return 40;
+    child_write_full(out, &chid, sizeof chid);
+    char c;
+    child_read_full(in, &c, 1); /* then exit */
+    return 0;
+}
+
+struct mm_case {
+    int chid;        /* the channel number to take */
+};
+
+static int mm_attacker_body(int in, int out, void *arg)
+{
+    (void)in;
+    const struct mm_case *mc = arg;
+    if (become_nobody(0) < 0)
+        return 50;
+    int chid;
+    do
+        chid = ChannelCreate(0);
+    while (chid > 0 && chid < mc->chid);
+    if (chid != mc->chid)
+        return 51;
+    int obj = memfd_create("evil", MFD_CLOEXEC);
+    if (obj < 0 || ftruncate(obj, 4096) < 0 || pwrite(obj, "EVIL", 4, 0) != 4)
+        return 52;
+    char c = 'r';
+    child_write_full(out, &c, 1);
+    /* Serve whatever comes for a while. */
+    for (int i = 0; i < 16; i++) {
+        uint64_t ns = 3000000000ull;
+        union { struct _io_mmap m; char b[512]; } msg;
+        TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &ns, NULL);
+        rcvid_t r = MsgReceive(chid, &msg, sizeof msg, NULL);
+        if (r < 0)
+            break;
+        if (r == 0)
+            continue;
+        if (msg.m.type != _IO_MMAP) {
+            MsgError(r, ENOSYS);
+            continue;
+        }
+        struct _io_mmap_reply_ext rep;
+        memset(&rep, 0, sizeof rep);
+        rep.base.allowed_prot = PROT_READ | PROT_WRITE;
+        rep.extended.flags = _IO_MMAP_REPLY_FLAGS_USE_EXTENDED |
+                             _IO_MMAP_REPLY_FLAGS_SERVER_SHMEM_OBJECT;
+        iov_t v = { &rep, sizeof rep };
+        pm_msg_reply_fd(r, 0, &v, 1, obj);
+    }
+    return 0;
+}
+
+/* The root client: connects, says 'r'; on 'g' maps and reports what it
+ * got: { mapped, first 4 bytes }. */
+static int mm_victim_body(int in, int out, void *arg)
+{
+    const struct addr *a = arg;
+    int coid = ConnectAttach(ND_LOCAL_NODE, a->pid, a->chid, _NTO_SIDE_CHANNEL, 0);
+    if (coid < 0)
+        return 70;
+    char c = 'r';
+    child_write_full(out, &c, 1);
+    child_read_full(in, &c, 1);
+    char res[8] = { 0 };
+    void *p = pm_mmap(NULL, 4096, PROT_READ, MAP_SHARED, coid, 0);
+    if (p != MAP_FAILED) {
+        res[0] = 1;
+        memcpy(res + 1, p, 4);
+    }
+    child_write_full(out, res, sizeof res);
+    return 0;
+}
+
+TEST(a_departed_managers_pid_and_channel_taken_by_another_user_get_no_pm_mmap)
+{
+    NEED_ROOT();
+    struct target m, v, a;
+    REQUIRE(target_start(&m, mm_root_manager_body, NULL) == 0);
+    struct addr ad = { m.pid, 0 };
+    REQUIRE(target_read(&m, &ad.chid, sizeof ad.chid, WAIT_MS) == 0);
+    REQUIRE(target_start(&v, mm_victim_body, &ad) == 0);
+    char c;
+    REQUIRE(target_read(&v, &c, 1, WAIT_MS) == 0);
+
+    /* The manager exits; its pid and channel number go to uid 65534. */
+    pid_t p = m.pid;
+    REQUIRE(target_write(&m, "x", 1) == 0);
+    CHECK_EQ_LONG(target_finish(&m, WAIT_MS), 0);
+    struct mm_case mc = { ad.chid };
+    if (start_at(&a, p, mm_attacker_body, &mc) < 0) {
+        target_finish(&v, WAIT_MS);
+        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)p);
+    }
+    REQUIRE(target_read(&a, &c, 1, WAIT_MS) == 0);
+
+    REQUIRE(target_write(&v, "g", 1) == 0);
+    char res[8] = { 9 };
+    CHECK(target_read(&v, res, sizeof res, 30000) == 0);
+    CHECK_EQ_LONG(res[0], 0);                   /* no mapping */
+    CHECK(memcmp(res + 1, "EVIL", 4) != 0);     /* of the attacker's object */
+    CHECK_EQ_LONG(target_finish(&v, WAIT_MS), 0);
+    target_finish(&a, WAIT_MS);
+}
+
+/* ---- a delegated caller's pid taken by root ---- */
+
+/*
+ * A root export speaks for the program behind each open (delegate.c):
+ * ConnectClientInfo() names that program, and a manager may pass its pid
+ * to mmap_peer() (or munmap_peer() when the open closes - which, through
+ * the export, comes after the program has gone).  The program here is
+ * uid 65534's; once it has exited and a root process holds its pid,
+ * mmap_peer() for it must fail (ESRCH), as for a direct client: never
+ * change the root process's memory.
+ */
+static int delegating_body(int in, int out, void *arg)
+{
+    const struct addr *a = arg;
+    int coid = ConnectAttach(ND_LOCAL_NODE, a->pid, a->chid, _NTO_SIDE_CHANNEL, 0);
+    if (coid < 0)
+        return 80;
+    pid_t q;
+    if (child_read_full(in, &q, sizeof q) < 0)
+        return 81;
+    struct pm_wire_delegate w;
+    memset(&w, 0, sizeof w);
+    w.version = PM_WIRE_DELEGATE_VERSION;
+    w.pid = q;
+    w.ruid = w.euid = w.suid = NOBODY;
+    w.rgid = w.egid = w.sgid = NOBODY;
+    char r[4];
+    if (pm_delegate_announce(coid, &w) < 0 || MsgSend(coid, "open", 4, r, sizeof r) < 0)
+        return 82;
+    char c = 'd';
+    child_write_full(out, &c, 1);
+    child_read_full(in, &c, 1); /* the connection stays until then */
+    return 0;
+}
+
+static int nobody_sleeper_body(int in, int out, void *arg)
+{
+    (void)arg;
+    if (become_nobody(0) < 0)
+        return 20;
+    return sleeper_body(in, out, NULL);
+}
+
+TEST(a_delegated_callers_pid_taken_by_root_is_not_that_caller)
+{
+    NEED_ROOT();
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct addr a = { getpid(), chid };
+    struct target caller, exporter;
+    REQUIRE(target_start(&caller, nobody_sleeper_body, NULL) == 0);
+    char c;
+    REQUIRE(target_read(&caller, &c, 1, WAIT_MS) == 0);
+    pid_t q = caller.pid;
+    REQUIRE(target_start(&exporter, delegating_body, &a) == 0);
+    REQUIRE(target_write(&exporter, &q, sizeof q) == 0);
+    char buf[16];
+    struct _msg_info info;
+    rcvid_t r;
+    do
+        r = MsgReceive(chid, buf, sizeof buf, &info);
+    while (r == 0);
+    REQUIRE(r > 0);
+    struct _client_info ci;
+    CHECK_EQ_LONG(ConnectClientInfo(info.scoid, &ci, 0), 0);
+    CHECK_EQ_LONG(ci.pid, q);       /* the program, not the export */
+    CHECK_EQ_LONG(MsgReply(r, 0, "ok", 2), 0);
+    REQUIRE(target_read(&exporter, &c, 1, WAIT_MS) == 0);
+
+    /* The program exits; its pid goes to a root process while the
+     * export's connection for it is still open. */
+    REQUIRE(target_write(&caller, "x", 1) == 0);
+    CHECK_EQ_LONG(target_finish(&caller, WAIT_MS), 0);
+    struct target root;
+    if (start_at(&root, q, sleeper_body, NULL) < 0) {
+        target_finish(&exporter, WAIT_MS);
+        ChannelDestroy(chid);
+        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)q);
+    }
+    REQUIRE(target_read(&root, &c, 1, WAIT_MS) == 0);
+    errno = 0;
+    void *m = mmap_peer(q, NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANON, -1, 0);
+    CHECK(m == MAP_FAILED);
+    CHECK_EQ_LONG(errno, ESRCH);
+    if (m != MAP_FAILED)
+        munmap_peer(q, m, 4096);
+    target_write(&root, "x", 1);
+    target_finish(&root, WAIT_MS);
+    target_write(&exporter, "x", 1);
+    CHECK_EQ_LONG(target_finish(&exporter, WAIT_MS), 0);
+    ChannelDestroy(chid);
 }

@@ -87,7 +87,17 @@ int pmx_connect(const struct pm_ps_match *m, const struct pmx_caller *c, const c
                 path, (int)c->pid);
         return -EACCES;
     }
-    coid = ConnectAttach(ND_LOCAL_NODE, m->pid, m->chid, 0, _NTO_COF_CLOEXEC);
+    /* The caller's share of our descriptors (share.c). */
+    if (pmx_share_take(c->uid) < 0) {
+        pmx_log("%s: uid %u holds its share of this export's descriptors: refused",
+                path, (unsigned)c->uid);
+        return -EAGAIN;
+    }
+    /* As pm_open() connects: the listener must be the entry's manager (its
+     * owner's uid or root's, the very process the resolver saw), not
+     * whoever got its pid and channel number since - a root export would
+     * otherwise speak for root callers to them. */
+    coid = pm_pathspace_connect(m, _NTO_COF_CLOEXEC);
     if (coid >= 0) {
         /* The coid is the socket: let its waits wake for the deadline. */
         struct timeval slice = { .tv_usec = PM_MEMMGR_SLICE_MS * 1000 };
@@ -105,6 +115,7 @@ int pmx_connect(const struct pm_ps_match *m, const struct pmx_caller *c, const c
     }
     if (coid < 0) {
         int e = errno;
+        pmx_share_put(c->uid);
         pmx_log("%s: cannot reach its manager (pid %d): %s", path, (int)m->pid,
                 peermap_errmsg());
         return -(e == ESRCH ? ENOENT : e);
@@ -112,7 +123,12 @@ int pmx_connect(const struct pm_ps_match *m, const struct pmx_caller *c, const c
     if (pm_open_on(coid, m, path, ioflag, mode) < 0) {
         int e = errno;
         ConnectDetach(coid);
+        pmx_share_put(c->uid);
         return -(e == ETIMEDOUT ? EIO : e);
+    }
+    if (pmx_share_bind(coid, c->uid) < 0) {
+        pm_close(coid);
+        return -ENOMEM;
     }
     return coid;
 }
@@ -121,6 +137,7 @@ void pmx_disconnect(int coid)
 {
     /* The manager closes its OCB when the connection goes, even if the
      * close message itself fails (gone, or past the deadline). */
+    pmx_share_release(coid);
     pm_close(coid);
 }
 

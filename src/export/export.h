@@ -139,6 +139,17 @@ int pmx_connect(const struct pm_ps_match *m, const struct pmx_caller *c, const c
                 uint32_t ioflag, uint32_t mode);
 /* _IO_CLOSE, then drop the connection. */
 void pmx_disconnect(int coid);
+
+/* share.c: how many of the export's descriptors one user's opens may hold
+ * (root's and the export's own user's: no bound).  init raises the soft
+ * limit and sizes the shares; take before a connection for uid (-1 with
+ * EAGAIN when over), put when it was not made, bind once it is coid,
+ * release when coid is closed. */
+void pmx_share_init(void);
+int pmx_share_take(uid_t uid);
+void pmx_share_put(uid_t uid);
+int pmx_share_bind(int coid, uid_t uid);
+void pmx_share_release(int coid);
 /* _IO_STAT on coid: 0 or -errno. */
 int pmx_stat(int coid, struct stat *st);
 /* An exchange's errno as the program should see it: the manager gone is

@@ -311,6 +311,7 @@ int pm_export_main(int argc, char **argv)
         return 2;
     }
     pmx_caller_init();
+    pmx_share_init();
 
     /* auto_unmount needs fusermount3; without it, say what to do after a
      * crash and mount anyway. */

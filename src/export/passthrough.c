@@ -248,7 +248,7 @@ int pmx_passthrough_open(struct pmx_file *f, fuse_ino_t node, const struct pm_ps
     f->mm_coid = -1;
     if (!negotiated || !S_ISREG(st->st_mode))
         return -1;
-    int mm = pm_memmgr_connect(m->pid, m->chid);
+    int mm = pm_memmgr_connect(m->pid, m->chid, f->coid);
     if (mm < 0)
         return -1;
     struct pm_mgrant g;

@@ -176,7 +176,7 @@ static struct pm_mobj *get_object(int fd, pid_t pid, int chid, uint64_t sino, in
          * gets the manager's definitive answer. */
         pm_begin();
     }
-    int coid = pm_memmgr_connect(pid, chid);
+    int coid = pm_memmgr_connect(pid, chid, fd);
     if (coid < 0) {
         pm_fail(errno, "memory manager: cannot connect to process %d channel %d",
                 (int)pid, chid);

@@ -79,6 +79,35 @@ int pm_cmsg_cred(const struct msghdr *m, struct ucred *cr)
     return 0;
 }
 
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
+int pm_cmsg_pidfd(const struct msghdr *m)
+{
+    if (!m->msg_control)
+        return -1;
+    const unsigned char *base = m->msg_control;
+    size_t clen = m->msg_controllen, off = 0;
+    while (clen - off >= sizeof(struct cmsghdr)) {
+        struct cmsghdr h;
+        memcpy(&h, base + off, sizeof h);
+        if (h.cmsg_len < CMSG_LEN(0))
+            break;
+        if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_PIDFD &&
+            h.cmsg_len == CMSG_LEN(sizeof(int)) && clen - off >= CMSG_LEN(sizeof(int))) {
+            int fd;
+            memcpy(&fd, base + off + CMSG_LEN(0), sizeof fd);
+            return fd;
+        }
+        size_t step = CMSG_ALIGN(h.cmsg_len);
+        if (step < h.cmsg_len || step > clen - off)
+            break;
+        off += step;
+    }
+    return -1;
+}
+
 int pm_fd_is_memfile(int fd)
 {
     /* Only shmem and hugetlbfs files have seals: one fcntl() says it. */

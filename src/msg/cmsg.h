@@ -27,6 +27,10 @@ int pm_cmsg_fds(const struct msghdr *m, int *fds, int max, void (*drop)(int));
  * set, or 0 when there are none. */
 struct ucred;
 int pm_cmsg_cred(const struct msghdr *m, struct ucred *cr);
+/* The SCM_PIDFD of a received `m` (SO_PASSPIDFD on the socket, Linux >=
+ * 6.5: a pidfd of the very process that sent it), or -1 when there is
+ * none.  The caller owns (closes) it. */
+int pm_cmsg_pidfd(const struct msghdr *m);
 
 /* Whether `fd` is a file in memory (memfd, tmpfs, hugetlbfs): the only
  * kind a message or reply body may come in.  Reading anything else could

@@ -23,6 +23,13 @@
  * the server (peermap_set_client_limits(3)), not the sender's: a root
  * export is exempt from shares, the users it speaks for are not.
  *
+ * Reused pids.  A manager may hand the caller's pid to mmap_peer() - or to
+ * munmap_peer() when the open closes, which through the export comes after
+ * the program has gone.  So the caller is recorded as a client process
+ * (clients.h: its process key, taken now, while it waits for its open)
+ * for as long as the connection lasts, and mmap_peer() on its pid fails
+ * with ESRCH once another process holds it, as for a direct client.
+ *
  * How a manager tells.  On a delegated connection, ConnectClientInfo()
  * reports the caller, while MsgInfo()/_msg_info.pid still name the sending
  * process (the export): a manager that wants to know compares the two.
@@ -34,7 +41,9 @@
 
 #include "common/internal.h"
 #include "common/sigsafe.h"
+#include "msg/clients.h"
 #include "msg/msg.h"
+#include "trust/trust.h"
 
 int pm_delegate_announce(int coid, const struct pm_wire_delegate *who)
 {
@@ -96,6 +105,12 @@ int pm_delegate_accept(struct pm_sconn *c, const void *body)
     for (uint32_t i = 0; i < w.ngroups; i++)
         d->groups[i] = w.groups[i];
     d->on = 1;
+    /* Key 0 (gone already, or hidden): no process at that pid can be
+     * shown to be the caller, so mmap_peer() on it fails safe. */
+    uint64_t key;
+    if (pm_proc_key(w.pid, &key) < 0)
+        key = 0;
+    pm_clients_add(w.pid, key);
     return 0;
 }
 

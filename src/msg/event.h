@@ -45,6 +45,8 @@ struct pm_event_origin {
     uid_t uid;      /* its effective uid, from the kernel */
     pid_t tid;      /* SIGEV_SIGNAL_THREAD: the thread to signal, 0 none */
     int foreign;    /* delivered by another process */
+    uint64_t key;   /* foreign: the very process that wrote the request
+                     * (its process key, trust.h; never 0) */
 };
 
 /*

@@ -12,7 +12,8 @@
  * (SIGEV_MAKE_UPDATEABLE()) before it was registered.
  *
  * Who may deliver it: with coid -1 any of our servers; otherwise only the
- * process at the other end of that connection (the kernel's SO_PEERCRED),
+ * process at the other end of that connection (the kernel's SO_PEERCRED;
+ * that very process, by its key: not whoever got its pid after it exited),
  * and only while that connection exists - the same coid number reused for
  * another connection does not inherit the right.  Ourselves (rcvid 0, a
  * server in this process) count as the server of a connection to one of
@@ -31,6 +32,7 @@
 #include "common/internal.h"
 #include "msg/event.h"
 #include "msg/msg.h"
+#include "trust/trust.h"
 
 #define MAX_REG 65535
 
@@ -42,6 +44,7 @@ struct reg {
     int coid;             /* else the connection to the server... */
     uint64_t ino;         /* ...as it was (not a reused coid number) */
     pid_t server;         /* the process at its other end */
+    uint64_t key;         /* ...that very process (trust.h); 0 unknown */
 };
 
 static struct reg *regs;
@@ -78,14 +81,19 @@ PM_EXPORT int MsgRegisterEvent(struct sigevent *event, int coid)
         struct pm_cconn *c = pm_cconn_get(coid);
         if (!c)
             return pm_fail_over(EBADF, "MsgRegisterEvent(): no connection %d", coid);
-        struct ucred cr;
-        socklen_t cl = sizeof cr;
-        int ok = getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0;
+        struct pm_peer_id id = { .pidfd = -1 };
+        int ok = pm_peer_get(c->fd, &id) == 0;
         r.ino = pm_cconn_ino(c);
         pm_cconn_put(c);
-        if (!ok || !r.ino)
+        if (!ok || !r.ino) {
+            pm_peer_release(&id);
             return pm_fail(EBADF, "MsgRegisterEvent(): connection %d has no peer", coid);
-        r.server = cr.pid;
+        }
+        r.server = id.pid;
+        if ((id.pidfd >= 0 ? pm_pidfd_key(id.pidfd, &r.key)
+                           : pm_proc_key(id.pid, &r.key)) < 0)
+            r.key = 0; /* unknown: no other process may deliver it */
+        pm_peer_release(&id);
     }
     pthread_mutex_lock(&lock);
     int idx = -1;
@@ -152,6 +160,10 @@ static int allowed(const struct reg *r, const struct pm_event_origin *from)
     if (r->any)
         return 1;
     if (r->server != from->pid)
+        return 0;
+    /* Another process: the very one at the other end, not a later holder
+     * of its pid (the relay gives the writer's key). */
+    if (from->foreign && (!r->key || r->key != from->key))
         return 0;
     struct pm_cconn *c = pm_cconn_get(r->coid);
     if (!c)

@@ -12,7 +12,19 @@
  * What the relay delivers, for a request from process S:
  *  - nothing unless S is one of our servers: we hold a live connection
  *    whose peer the kernel says is S (the one the endpoint was handed over
- *    on, or any other to S);
+ *    on, or any other to S) - S the very process, not only its pid: a
+ *    server that exits leaves our connection (and its pid) behind until we
+ *    next use it, and whoever gets the pid next may hold our endpoint too
+ *    (every server of ours does; it passes on like any descriptor).  So a
+ *    request counts only when the key (trust.h) of the process that wrote
+ *    it - from the pidfd the kernel attaches to it (SO_PASSPIDFD, Linux >=
+ *    6.5), else of the process holding the stamped pid when we look (if
+ *    that is the server, it has held the pid since before the connection,
+ *    so it wrote the request) - is the key of the process our connection
+ *    leads to: from the connection's SO_PEERPIDFD, asked at the first
+ *    request from that pid (nothing per connection: opens cost what they
+ *    did), or, on kernels without it, from the pid when the endpoint is
+ *    handed over (dial.c has just proved who holds it);
  *  - a registered event (SIGEV_FLAG_HANDLE): our own copy, if S may deliver
  *    it (event_register.c) - whatever else S wrote is ignored, but for
  *    sigev_value when we made the event updateable;
@@ -52,6 +64,11 @@
 #include "msg/cmsg.h"
 #include "msg/event.h"
 #include "msg/msg.h"
+#include "trust/trust.h"
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76 /* asm-generic and x86; glibc 2.36 lacks the name */
+#endif
 
 /* One connection of ours to another process, as handed over. */
 struct server_conn {
@@ -59,6 +76,8 @@ struct server_conn {
     uint64_t ino;   /* our socket's inode: the coid still is this connection */
     pid_t pid;      /* the server, as the kernel says (SO_PEERCRED) */
     uid_t uid;      /* its effective uid when it made its channel */
+    uint64_t key;   /* that very process (trust.h); 0: unknown, never matches */
+    int keyed;      /* key looked up (else at the first request from pid) */
     int coflags;    /* ConnectAttach()'s flags */
 };
 
@@ -104,9 +123,25 @@ static void prune_locked(void)
     }
 }
 
-/* Is S one of our servers?  Its uid and whether it may deliver only
- * registered events (or none).  Lock held. */
-static int server_locked(pid_t pid, uid_t *uid, int *reg_only)
+/* The key of the process at the other end of coid (lock held): 0 when it
+ * cannot be told (it exited and the kernel has forgotten it). */
+static uint64_t server_key(int coid)
+{
+    uint64_t key = 0;
+    struct pm_cconn *c = pm_cconn_get(coid);
+    if (!c)
+        return 0;
+    struct pm_peer_id id = { .pidfd = -1 };
+    if (pm_peer_get(c->fd, &id) == 0 && id.pidfd >= 0 && pm_pidfd_key(id.pidfd, &key) < 0)
+        key = 0;
+    pm_peer_release(&id);
+    pm_cconn_put(c);
+    return key;
+}
+
+/* Is S (pid, and process key) one of our servers?  Its uid and whether it
+ * may deliver only registered events (or none).  Lock held. */
+static int server_locked(pid_t pid, uint64_t key, uid_t *uid, int *reg_only)
 {
     int found = 0;
     *reg_only = 0;
@@ -117,6 +152,14 @@ static int server_locked(pid_t pid, uid_t *uid, int *reg_only)
         }
         if (!conn_live(&conns[i])) {
             conns[i] = conns[--nconns];
+            continue;
+        }
+        if (!conns[i].keyed) {
+            conns[i].key = server_key(conns[i].coid);
+            conns[i].keyed = 1;
+        }
+        if (conns[i].key != key) {
+            i++;
             continue;
         }
         found = 1;
@@ -137,17 +180,17 @@ static int may_signal(uid_t ruid, uid_t euid)
     return ruid == 0 || euid == 0 || ruid == r || ruid == s || euid == r || euid == s;
 }
 
-static void handle(const struct pm_evreq *req, pid_t pid, uid_t ruid)
+static void handle(const struct pm_evreq *req, pid_t pid, uint64_t key, uid_t ruid)
 {
     uid_t euid = (uid_t)-1;
     int reg_only;
     pthread_mutex_lock(&lock);
-    int ours = server_locked(pid, &euid, &reg_only);
+    int ours = server_locked(pid, key, &euid, &reg_only);
     pthread_mutex_unlock(&lock);
     if (!ours)
         return; /* not (or no longer) one of our servers */
     struct pm_event_origin from = { .pid = pid, .uid = euid, .tid = req->tid,
-                                    .foreign = 1 };
+                                    .foreign = 1, .key = key };
     if (req->notify & SIGEV_FLAG_HANDLE) {
         pm_event_registered_deliver((unsigned)req->signo, req->value, &from);
         return;
@@ -188,6 +231,7 @@ static void *relay_main(void *arg)
         /* Room for the credentials, and for descriptors a server might
          * attach (closed at once). */
         union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(struct ucred)) +
+                                             CMSG_SPACE(sizeof(int)) +
                                              CMSG_SPACE(8 * sizeof(int))]; } cm;
         struct msghdr m = { .msg_iov = v, .msg_iovlen = 2, .msg_control = cm.b,
                             .msg_controllen = sizeof cm.b };
@@ -196,11 +240,20 @@ static void *relay_main(void *arg)
             continue;
         struct ucred cr = { .pid = 0 };
         int have_cred = pm_cmsg_cred(&m, &cr);
+        int pidfd = pm_cmsg_pidfd(&m);
         pm_cmsg_fds(&m, NULL, 0, NULL); /* a request brings none: closed */
-        if (!have_cred || cr.pid <= 0 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+        /* The writer as a process: a pid number alone may be a departed
+         * server's, now someone else's. */
+        uint64_t key = 0;
+        if (have_cred && cr.pid > 0 &&
+            (pidfd >= 0 ? pm_pidfd_key(pidfd, &key) : pm_proc_key(cr.pid, &key)) < 0)
+            key = 0;
+        if (pidfd >= 0)
+            close(pidfd);
+        if (!have_cred || cr.pid <= 0 || !key || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
             pm_evreq_check(&req, (size_t)n) < 0)
             continue;
-        handle(&req, cr.pid, cr.uid);
+        handle(&req, cr.pid, key, cr.uid);
     }
     return NULL;
 }
@@ -222,6 +275,9 @@ static int relay_locked(void)
     int sv[2], on = 1;
     if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -1;
+    /* SO_PASSPIDFD where the kernel has it; else the writer's key is
+     * looked up by pid (see the top). */
+    setsockopt(sv[0], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof on);
     if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0 ||
         shutdown(sv[1], SHUT_RD) < 0 ||
         pm_service_start(relay_main, (void *)(intptr_t)sv[0]) != 0) {
@@ -250,6 +306,16 @@ void pm_relay_offer(struct pm_cconn *c, int fd, int coid)
     struct stat st;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || fstat(fd, &st) < 0)
         return;
+    /* The server's key: at its first request (SO_PEERPIDFD of this
+     * connection), or now where the kernel gives no pidfd of a peer - dial.c
+     * has just proved that the listener is the process holding its pid. */
+    uint64_t key = 0;
+    int keyed = 0;
+    if (pm_peer_pidfd_supported() != 1) {
+        if (pm_proc_key(cr.pid, &key) < 0)
+            key = 0;
+        keyed = 1;
+    }
     pthread_mutex_lock(&lock);
     int end = relay_locked();
     if (end < 0) {
@@ -270,7 +336,8 @@ void pm_relay_offer(struct pm_cconn *c, int fd, int coid)
         }
     }
     conns[nconns++] = (struct server_conn){ .coid = coid, .ino = (uint64_t)st.st_ino,
-                                            .pid = cr.pid, .uid = cr.uid,
+                                            .pid = cr.pid, .uid = cr.uid, .key = key,
+                                            .keyed = keyed,
                                             .coflags = c->coflags };
     int flags = 0;
     if (c->coflags & _NTO_COF_REG_EVENTS)

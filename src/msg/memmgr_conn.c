@@ -11,18 +11,48 @@
  * the other end of the connection, as the kernel reports it (resmgr/).  A
  * client that announces itself is the memory manager for its own opens: it
  * can get nothing that pm_mmap() would not give it.
+ *
+ * The other way round, the client must reach the manager its descriptor
+ * was opened with: (pid, chid) is only a number pair, which a manager that
+ * exited leaves to whoever gets its pid next (and makes a channel; channel
+ * numbers are small and predictable).  dial.c proves that the listener is
+ * the live process holding pid; here it must also be the very process at
+ * the other end of the descriptor's connection (their process keys,
+ * trust.h), else the memory manager would send that process _IO_MMAP and
+ * map what it answers - read its pages, write pages back to it.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include "common/internal.h"
 #include "msg/msg.h"
+#include "trust/trust.h"
 
-int pm_memmgr_connect(pid_t pid, int chid)
+/* The process key of the listener behind coid's socket: 0, or -1. */
+static int server_key(int coid, uint64_t *key)
+{
+    struct pm_cconn *c = pm_cconn_get(coid);
+    if (!c)
+        return -1;
+    struct pm_peer_id id = { .pidfd = -1 };
+    int rc = pm_peer_get(c->fd, &id) == 0 && pm_peer_key(&id, key) == 0 ? 0 : -1;
+    pm_peer_release(&id);
+    pm_cconn_put(c);
+    return rc;
+}
+
+int pm_memmgr_connect(pid_t pid, int chid, int like)
 {
     int coid = ConnectAttach(ND_LOCAL_NODE, pid, chid, _NTO_SIDE_CHANNEL, _NTO_COF_CLOEXEC);
     if (coid < 0)
         return -1;
+    uint64_t was, now;
+    if (like >= 0 && (server_key(like, &was) < 0 || server_key(coid, &now) < 0 || was != now)) {
+        ConnectDetach(coid);
+        return pm_fail(ESRCH, "memory manager: channel %d of process %d is not the "
+                       "manager descriptor %d was opened with (it exited, and another "
+                       "process has its pid)", chid, (int)pid, like);
+    }
     struct pm_cconn *c = pm_cconn_get(coid);
     if (!c)
         return -1;

@@ -397,7 +397,12 @@ void pm_msg_reply_in_place(const unsigned char **where);
  *   pm_memmgr_connect()  a side-channel connection to (pid, chid) marked as
  *                        the memory manager's: the only kind on which a
  *                        resource manager accepts _IO_MMAP.  Returns the
- *                        coid, or -1 with errno as ConnectAttach().
+ *                        coid, or -1 with errno as ConnectAttach().  With
+ *                        `like` >= 0 (the client's descriptor the mapping
+ *                        is for), the listener must be the very process
+ *                        `like` is connected to (else ESRCH): a manager
+ *                        that exited leaves its clients' descriptors, and
+ *                        its pid and channel number to whoever comes next.
  *   pm_rcvid_memmgr()    1 when rcvid came on such a connection, 0 when
  *                        not, -1/ESRCH for a stale rcvid.
  *   pm_msg_sendv_timed() MsgSendv() that gives up after timeout_ms (> 0)
@@ -411,7 +416,7 @@ void pm_msg_reply_in_place(const unsigned char **where);
  *                        PM_MEMMGR_SLICE_MS.
  */
 #define PM_MEMMGR_SLICE_MS 20
-int pm_memmgr_connect(pid_t pid, int chid);
+int pm_memmgr_connect(pid_t pid, int chid, int like);
 int pm_rcvid_memmgr(rcvid_t rcvid);
 long pm_msg_sendv_timed(int coid, const iov_t *siov, size_t sparts,
                         const iov_t *riov, size_t rparts, int timeout_ms);

@@ -315,6 +315,8 @@ void pm_sconn_release(struct pm_sconn *c)
     pm_limits_view_put(c->share, c->view_bytes);
     c->view_bytes = 0;
     pm_clients_remove(c->pid);
+    if (c->delegate.on) /* delegate.c: the caller it spoke for */
+        pm_clients_remove(c->delegate.pid);
 }
 
 void pm_channel_queue_pulse(struct pm_channel *ch, int code, int value, int scoid)

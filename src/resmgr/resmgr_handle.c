@@ -43,7 +43,12 @@
  *    handler runs with that open's OCB and ctp->info of the memory manager
  *    (it binds its privileged OCB there).  A reply that says
  *    _IO_MMAP_REPLY_FLAGS_SERVER_SHMEM_OBJECT hands the object in base.fd
- *    to the client with the reply.
+ *    to the client with the reply - unless the client is another user's
+ *    and was not granted PROT_WRITE: the descriptor is the manager's own
+ *    (read-write), and even a read-only one could be opened again for
+ *    writing through /proc/self/fd (memfds are 0777), so such a client
+ *    gets the reply without the object and reads pages instead.  (Root and
+ *    the manager's own user could reach the object anyway.)
  *  - Combined messages: only the first is handled (a connect with
  *    _IO_CONNECT_COMBINE* is answered as an open; a trailing I/O message is
  *    not run).
@@ -51,6 +56,8 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/internal.h"
 #include "msg/msg.h"
@@ -225,6 +232,24 @@ static void reply_mmap(resmgr_context_t *ctp, int ret)
     }
     unsigned want = _IO_MMAP_REPLY_FLAGS_USE_EXTENDED | _IO_MMAP_REPLY_FLAGS_SERVER_SHMEM_OBJECT;
     if ((r.extended.flags & want) != want) {
+        reply(ctp, ret, 0);
+        return;
+    }
+    struct _client_info ci;
+    if (!(r.base.allowed_prot & PROT_WRITE) &&
+        (ConnectClientInfo(ctp->info.scoid, &ci, 0) < 0 ||
+         (ci.cred.euid != 0 && ci.cred.euid != geteuid()))) {
+        /* No object for a reader of another user (see the top): the same
+         * reply without it, and the memory manager pages. */
+        r.extended.flags &= ~_IO_MMAP_REPLY_FLAGS_SERVER_SHMEM_OBJECT;
+        r.base.fd = -1;
+        size_t put = 0;
+        for (unsigned i = 0; i < n && put < sizeof r; i++) {
+            size_t k = ctp->iov[i].iov_len < sizeof r - put ? ctp->iov[i].iov_len
+                                                             : sizeof r - put;
+            memcpy(ctp->iov[i].iov_base, (char *)&r + put, k);
+            put += k;
+        }
         reply(ctp, ret, 0);
         return;
     }

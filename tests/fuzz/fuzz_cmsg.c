@@ -9,7 +9,8 @@
  * buffer as recvmsg() would leave it (msg_controllen = its length).
  * Descriptor values are just ints here: "closing" one records it.
  *
- * pm_cmsg_cred() is run on the same buffer (no read outside it).
+ * pm_cmsg_cred() and pm_cmsg_pidfd() are run on the same buffer (no read
+ * outside it).
  *
  * Properties: no crash or sanitizer report (the buffer sits alone in an
  * allocation of exactly its size); every int that lies inside a
@@ -74,9 +75,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += next;
     }
 
-    /* pm_cmsg_cred() walks the same buffer: no read outside it. */
+    /* pm_cmsg_cred() and pm_cmsg_pidfd() walk the same buffer: no read
+     * outside it. */
     struct ucred cr;
     (void)pm_cmsg_cred(&m, &cr);
+    (void)pm_cmsg_pidfd(&m);
 
     int kept[4] = { -1, -1, -1, -1 };
     ndropped = 0;
