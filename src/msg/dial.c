@@ -14,7 +14,10 @@
  * pid must match and the listener's uid (as the kernel recorded it at
  * listen()) must be one the process holding <pid> now holds: that stops
  * every other user, but not a process of the target's own user that held
- * the pid before.
+ * the pid before.  A listener root made is accepted there as it stands
+ * (only a root process can make one, and root is outside the threat
+ * model): a manager that made its channels as root and then gave root up,
+ * QNX's usual start-up, no longer holds uid 0.
  *
  * The fast path is one connect() to the predictable name and the checks
  * (two getsockopt(), one pidfd_send_signal()).  Only when that listener is
@@ -53,7 +56,7 @@ static int is_target(int fd, pid_t pid, struct why *why, struct pm_peer_id *keep
         return errno == EMFILE || errno == ENFILE ? -1 : 0;
     int ok = pm_peer_is_pid(&id, pid);
     if (ok < 0) /* no SO_PEERPIDFD: the uid rule (see above) */
-        ok = id.pid == pid && pm_proc_holds_uid(pid, id.uid) == 1;
+        ok = id.pid == pid && (id.uid == 0 || pm_proc_holds_uid(pid, id.uid) == 1);
     if (!ok && !why->squatter) {
         why->squatter = id.pid;
         why->uid = id.uid;

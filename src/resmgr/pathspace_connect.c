@@ -51,6 +51,11 @@ int pm_pathspace_connect_index(const struct pm_ps_match *m, unsigned index, int 
         why = "the listener is not the entry owner's";
     else if (m->key && id.pidfd >= 0 && (pm_peer_key(&id, &key) < 0 || key != m->key))
         why = "the listener is another process than the one that attached";
+    else if (m->key && id.pidfd < 0 && id.pid != getpid() &&
+             (pm_proc_key(id.pid, &key) < 0 || key != m->key))
+        /* No SO_PEERPIDFD (Linux < 6.5): dial.c proved the listener is the
+         * process holding the pid now; its key is that holder's. */
+        why = "the listener is another process than the one that attached";
     else if (m->cached && !pm_ps_listener_holds(&id, m->uid))
         why = "the manager no longer holds the entry owner's uid";
     pid_t lpid = id.pid;

@@ -96,7 +96,9 @@ enum pm_ps_state pm_ps_manager_state_key(pid_t pid, uint64_t start, uid_t owner,
 int pm_ps_listener_holds(const struct pm_peer_id *id, uid_t owner)
 {
     if (id->pidfd < 0) /* our own process, or no pidfds: the uid rule */
-        return id->pid == getpid() ? 1 : pm_proc_holds_uid(id->pid, owner) == 1;
+        return id->pid == getpid() ? 1
+               : pm_proc_holds_uid(id->pid, owner) == 1 ||
+                 (owner == 0 && root_only(id->pid));
     int held = pm_pidfd_holds_uid(id->pidfd, owner);
     if (held < 0 && errno != ESRCH)
         held = pm_proc_holds_uid(id->pid, owner);
