@@ -22,6 +22,7 @@
 #include <grp.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -597,11 +598,16 @@ TEST(another_users_idle_connections_cannot_take_the_agents_slots)
     REQUIRE(target_read(&idler, &connected, sizeof connected, 20000) == 0);
     fprintf(stderr, "  nobody connected %d times\n", connected);
 
-    /* Root still gets through, at once. */
+    /* Root still gets through.  Its answer deadline is the library's
+     * ordinary one here, not the 100 ms default: on an emulated machine the
+     * agent is still refusing the idler's excess connections (milliseconds
+     * each) when root's call arrives; what matters is that it is served. */
     int fd = memfd_with("root's");
     REQUIRE(fd >= 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    peermap_set_inband_timeout_ms(peermap_timeout_ms());
     void *p = mmap_peer(victim, NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    peermap_set_inband_timeout_ms(0);
     if (p == MAP_FAILED)
         fprintf(stderr, "  mmap_peer: %s\n", peermap_errmsg());
     CHECK(p != MAP_FAILED);
@@ -616,8 +622,14 @@ TEST(another_users_idle_connections_cannot_take_the_agents_slots)
      * be runnable all along. */
     char c = 'c';
     int held = -1;
-    REQUIRE(target_write(&idler, &c, 1) == 0 &&
-            target_read(&idler, &held, sizeof held, 5000) == 0);
+    /* Connections still in the listen queue look held too (no end-of-file
+     * yet): ask again until the agent has taken them all off it, for a
+     * while (seconds on an emulated machine; at once natively). */
+    long long until = now_ms() + 10000;
+    do {
+        REQUIRE(target_write(&idler, &c, 1) == 0 &&
+                target_read(&idler, &held, sizeof held, 5000) == 0);
+    } while (held > 32 && now_ms() < until && (sched_yield(), 1));
     fprintf(stderr, "  the agent holds %d of them\n", held);
     CHECK(held <= 32);
     CHECK(count_fds(victim) <= fds_before + 32 + 1);

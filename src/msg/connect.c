@@ -188,6 +188,12 @@ int pm_connect_attach_id(pid_t pid, int chid, unsigned index, int flags,
     pm_bodyview_drop(&c->reply_view);
     c->inband_trust = -1;
     c->coflags = flags;
+    /* Without SO_PEERPIDFD nothing can name the listener's process later
+     * (after it exited, its pid may be another's): its key now, while
+     * dial.c's proof holds (memmgr_conn.c compares it). */
+    c->srv_key = 0;
+    if (pid != getpid() && !pm_peer_pidfd_supported() && pm_proc_key(pid, &c->srv_key) < 0)
+        c->srv_key = 0;
     c->ev_gen = 0;
     c->notified = 0;
     pthread_mutex_unlock(&c->lock);

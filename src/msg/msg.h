@@ -304,6 +304,9 @@ struct pm_cconn {
     unsigned ev_gen;        /* our event relay was offered to the server in
                              * this fork generation (msg/event_relay.c) */
     int notified;           /* PM_WIRE_NOTIFY conditions not yet taken */
+    uint64_t srv_key;       /* where the kernel has no SO_PEERPIDFD: the
+                             * listener's process key, taken right after
+                             * the dial proved it (0: not taken) */
 };
 /* The connection behind coid, with `lock` held (pm_cconn_put releases it).
  * NULL + EBADF when there is none.  With `exchange`, the exchange lock is
