@@ -57,10 +57,7 @@
 
 /* ------------------------------------------------ what a handler may call -- */
 
-/* The checker puts its own malloc() & co. in front of libc's: not under a
- * sanitizer (which replaces them itself), nor in a static link (libc.a
- * defines malloc() beside __libc_malloc(), and dlsym() finds no next). */
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !defined(PM_TEST_STATIC)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define WATCH 1
 #endif
 
@@ -1009,13 +1006,8 @@ static __attribute__((unused)) void on_alarm_mallocs(int sig)
 TEST(the_checker_sees_malloc_in_a_handler)
 {
 #ifndef WATCH
-#ifdef PM_TEST_STATIC
-    SKIP("a static link: libc.a's malloc() cannot be interposed, so the checker "
-         "is built only in dynamically linked builds");
-#else
     SKIP("a sanitizer replaces malloc() in this build (ThreadSanitizer reports "
          "allocation in a handler itself)");
-#endif
 #else
     struct sigaction sa = { .sa_handler = on_alarm_mallocs };
     sigemptyset(&sa.sa_mask);
