@@ -7,6 +7,12 @@
  *                  manager accepts the connection and binds an OCB
  *   pm_close       _IO_CLOSE and the detach
  *   open_close     the two as one cycle
+ *   open_reuse     what an open would cost on a connection kept from an
+ *                  earlier one (a per-process pool of connections, which
+ *                  peermap does not have): the _IO_CONNECT and the
+ *                  _IO_CLOSE as two MsgSend()s on one connection whose
+ *                  earlier open was closed - no path resolution, no new
+ *                  connection, no identity checks
  *   open_rtt       for scale: one MsgSend() round trip to the same manager
  *                  on an open kept for the purpose (16 bytes of a type the
  *                  manager does not handle, answered ENOSYS by its dispatch
@@ -93,13 +99,13 @@ static void __attribute__((noreturn)) serve(int ready, int cpu, pid_t parent)
     memset(&ra, 0, sizeof ra);
     ra.nparts_max = 1;
     ra.msg_max_size = 2048;
-    if (!dpp || resmgr_attach(dpp, &ra, PATH, _FTYPE_ANY, 0, &cf, &io, &attr) == -1)
+    int id = dpp ? resmgr_attach(dpp, &ra, PATH, _FTYPE_ANY, 0, &cf, &io, &attr) : -1;
+    if (id == -1)
         _exit(2);
     dispatch_context_t *ctp = dispatch_context_alloc(dpp);
     if (!ctp)
         _exit(3);
-    char c = 'r';
-    if (write(ready, &c, 1) != 1)
+    if (write(ready, &id, sizeof id) != (ssize_t)sizeof id)
         _exit(4);
     close(ready);
     for (;;) {
@@ -141,13 +147,14 @@ int main(int argc, char **argv)
         serve(p[1], o.target_cpu, parent);
     }
     close(p[1]);
-    char c;
-    if (read(p[0], &c, 1) != 1)
+    int attach_id;
+    if (read(p[0], &attach_id, sizeof attach_id) != (ssize_t)sizeof attach_id)
         bench_die("the manager did not start");
     close(p[0]);
     bench_pin_self(o.caller_cpu);
 
-    struct samples so, sc, sp, sr;
+    struct samples so, sc, sp, sr, su;
+    samples_init(&su, o.n);
     samples_init(&so, o.n);
     samples_init(&sc, o.n);
     samples_init(&sp, o.n);
@@ -155,6 +162,19 @@ int main(int argc, char **argv)
     int kept = pm_open(PATH, O_RDWR);
     if (kept < 0)
         bench_die("pm_open %s: %s", PATH, peermap_errmsg());
+    /* open_reuse's connection: opened, then its open closed with an
+     * _IO_CLOSE while the connection stays. */
+    int reuse = pm_open(PATH, O_RDWR);
+    if (reuse < 0)
+        bench_die("pm_open %s: %s", PATH, peermap_errmsg());
+    struct _io_close cmsg = { .type = _IO_CLOSE, .combine_len = sizeof cmsg };
+    if (MsgSend(reuse, &cmsg, sizeof cmsg, NULL, 0) == -1)
+        bench_die("_IO_CLOSE: %s", strerror(errno));
+    /* The path is the attached one: nothing left of it for the manager. */
+    struct _io_connect omsg = { .type = _IO_CONNECT, .subtype = _IO_CONNECT_OPEN,
+                                .file_type = _FTYPE_ANY, .handle = (uint32_t)attach_id,
+                                .ioflag = O_RDWR + 1, .sflag = 0x40 /* SH_DENYNO */,
+                                .path_len = 1, .extra_type = _IO_CONNECT_EXTRA_NONE };
     for (size_t i = 0; i < o.warmup + o.n; i++) {
         /* 16 bytes of a message type no manager handles (not _IO_*).  An
          * untimed one first: the manager learns of the last cycle's close
@@ -179,7 +199,14 @@ int main(int argc, char **argv)
         uint64_t t2 = bench_now_ns();
         if (rc != 0)
             bench_die("pm_close: %s", peermap_errmsg());
+        uint64_t u0 = bench_now_ns();
+        long ost = MsgSend(reuse, &omsg, offsetof(struct _io_connect, path) + 1, NULL, 0);
+        long cst = ost == -1 ? -1 : MsgSend(reuse, &cmsg, sizeof cmsg, NULL, 0);
+        uint64_t u1 = bench_now_ns();
+        if (ost == -1 || cst == -1)
+            bench_die("open_reuse: %s", strerror(errno));
         if (i >= o.warmup) {
+            samples_add(&su, u1 - u0);
             samples_add(&so, t1 - t0);
             samples_add(&sc, t2 - t1);
             samples_add(&sp, t2 - t0);
@@ -190,12 +217,15 @@ int main(int argc, char **argv)
     samples_report(&so, "pm_open");
     samples_report(&sc, "pm_close");
     samples_report(&sp, "open_close");
+    samples_report(&su, "open_reuse");
     samples_report(&sr, "open_rtt");
     samples_free(&so);
     samples_free(&sc);
     samples_free(&sp);
     samples_free(&sr);
+    samples_free(&su);
     pm_close(kept);
+    ConnectDetach(reuse);
     cleanup();
     return 0;
 }

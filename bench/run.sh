@@ -237,9 +237,11 @@ END {
     row[++nr] = "pm_open|pm_open() of an attached path (iofunc defaults, single-threaded manager)"
     row[++nr] = "pm_close|pm_close() of it"
     row[++nr] = "open_close|pm_open() + pm_close()"
+    row[++nr] = "open_reuse|the _IO_CONNECT + _IO_CLOSE of an open on a connection kept from an earlier one (what a per-process connection pool would leave; not what pm_open() does)"
     row[++nr] = "open_rtt|one MsgSend() round trip to the same manager, 16 bytes (answered ENOSYS by its dispatch layer)"
     q[++nq] = "open_close|open_rtt|<= 3|pm_open() + pm_close() / a round trip to the manager"
     q[++nq] = "pm_open|open_rtt||pm_open() / a round trip to the manager"
+    q[++nq] = "open_reuse|open_rtt||_IO_CONNECT + _IO_CLOSE on a kept connection / a round trip"
     } else if (section == "inband") {
     row[++nr] = "ib_msg_small|(a) MsgSend() round trip, 16 bytes, immediate reply (client)"
     row[++nr] = "ib_mmap_inband|(b) mmap_peer() of 1 anonymous page, in-band (server)"

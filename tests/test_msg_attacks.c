@@ -424,6 +424,145 @@ TEST(descriptors_that_come_with_any_datagram_are_closed)
     mgr_stop(&m);
 }
 
+/* ---- an endpoint is checked for each client that brings it ---- */
+
+/* A manager keeps one descriptor per client relay, found by inode, and
+ * does not look again at a socket it already holds for the same client.
+ * Another client that brings that very socket (passed to it) as its own
+ * must still be refused: the manager would otherwise deliver its events
+ * into the first client's relay, in the manager's name. */
+struct relay_pass {
+    struct addr a;
+    int sp[2];      /* the owner passes its endpoint to the thief over it */
+};
+
+/* Hand over an endpoint on a raw connection and send one message: 1 when
+ * the manager answered it. */
+static int hand_over(const struct addr *a, int endpoint, int *conn)
+{
+    int s = raw_connect(a);
+    if (s < 0)
+        return -1;
+    struct pm_wire_send ev = { .kind = PM_WIRE_EVSOCK };
+    struct pm_wire_send h = { .kind = PM_WIRE_MSG, .seq = 1 };
+    int ok = send_with_fds(s, &ev, sizeof ev, &endpoint, 1, 1) == (ssize_t)sizeof ev &&
+             send(s, &h, sizeof h, MSG_NOSIGNAL) == (ssize_t)sizeof h;
+    *conn = s;
+    return ok ? await_verdict(s) : -1;
+}
+
+/* The owner: a relay of its own (the kernel names it the socketpair's
+ * maker), handed over; then the endpoint goes to the thief.  Both ends
+ * and the connection stay until told, so the manager holds the endpoint
+ * and a delivery into it would succeed. */
+static int relay_owner_body(int in, int out, void *arg)
+{
+    struct relay_pass *p = arg;
+    close(p->sp[1]);
+    if (become_nobody(0) < 0)
+        return 20;
+    int sv[2], s = -1;
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return 21;
+    if (hand_over(&p->a, sv[1], &s) != 1)
+        return 22;
+    if (send_with_fds(p->sp[0], "e", 1, &sv[1], 1, 1) != 1)
+        return 23;
+    char q = 1;
+    if (child_write_full(out, &q, 1) < 0)
+        return 24;
+    child_read_full(in, &q, 1);
+    return 0;
+}
+
+/* The thief: the owner's endpoint, handed over as its own. */
+static int relay_thief_body(int in, int out, void *arg)
+{
+    struct relay_pass *p = arg;
+    close(p->sp[0]);
+    if (become_nobody(0) < 0)
+        return 20;
+    char c;
+    union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(int))]; } cm;
+    struct iovec v = { &c, 1 };
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = cm.b,
+                        .msg_controllen = sizeof cm.b };
+    struct cmsghdr *h;
+    if (recvmsg(p->sp[1], &m, MSG_CMSG_CLOEXEC) != 1 || !(h = CMSG_FIRSTHDR(&m)) ||
+        h->cmsg_type != SCM_RIGHTS)
+        return 21;
+    int endpoint, s = -1;
+    memcpy(&endpoint, CMSG_DATA(h), sizeof endpoint);
+    int verdict = hand_over(&p->a, endpoint, &s);
+    if (child_write_full(out, &verdict, sizeof verdict) < 0)
+        return 22;
+    char q;
+    child_read_full(in, &q, 1);
+    return 0;
+}
+
+/* One message on chid, within the test's deadline: its rcvid (pulses are
+ * skipped), or -1. */
+static rcvid_t receive_one(int chid)
+{
+    for (;;) {
+        uint64_t t = (uint64_t)WAIT_MS * 1000000ull;
+        char buf[64];
+        if (TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &t, NULL) < 0)
+            return -1;
+        rcvid_t r = MsgReceive(chid, buf, sizeof buf, NULL);
+        if (r != 0)
+            return r;
+    }
+}
+
+TEST(another_clients_relay_endpoint_is_refused_though_the_manager_holds_it)
+{
+    NEED_ROOT();
+    struct relay_pass p;
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    p.a = (struct addr){ getpid(), chid };
+    REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p.sp) == 0);
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_PULSE;
+    ev.sigev_coid = 1;
+    ev.sigev_code = 5;
+    ev.sigev_priority = 10;
+
+    struct target owner, thief;
+    REQUIRE(target_start(&owner, relay_owner_body, &p) == 0);
+    rcvid_t r = receive_one(chid);
+    CHECK(r > 0);
+    /* The owner's own endpoint takes its events: the manager holds it. */
+    CHECK_EQ_LONG(MsgDeliverEvent(r, &ev), 0);
+    MsgReply(r, 0, NULL, 0);
+    char q;
+    CHECK(target_read(&owner, &q, 1, WAIT_MS) == 0);
+
+    REQUIRE(target_start(&thief, relay_thief_body, &p) == 0);
+    r = receive_one(chid);
+    CHECK(r > 0);
+    /* The same socket, brought by another process: not its relay. */
+    errno = 0;
+    CHECK_EQ_LONG(MsgDeliverEvent(r, &ev), -1);
+    CHECK_EQ_LONG(errno, ESRCH);
+    MsgReply(r, 0, NULL, 0);
+    int verdict = -1;
+    CHECK(target_read(&thief, &verdict, sizeof verdict, WAIT_MS) == 0);
+    CHECK_EQ_LONG(verdict, 1);
+
+    q = 0;
+    target_write(&thief, &q, 1);
+    target_write(&owner, &q, 1);
+    CHECK_EQ_LONG(target_finish(&thief, WAIT_MS), 0);
+    CHECK_EQ_LONG(target_finish(&owner, WAIT_MS), 0);
+    close(p.sp[0]);
+    close(p.sp[1]);
+    ChannelDestroy(chid);
+}
+
 /* ---- event relay endpoints are descriptors the manager holds ---- */
 
 /* Open connections until the manager refuses one.  On each, hand over an

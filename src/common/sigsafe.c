@@ -105,6 +105,29 @@ int pm_lock_sigsafe(pthread_mutex_t *m, int64_t deadline_ns)
     }
 }
 
+/*
+ * Sleeping on the word of a pm_rwlock.  The waiter counts itself before it
+ * sleeps and an unlocker changes the word before it looks at the count, so
+ * one of the two sees the other (both are sequentially consistent): either
+ * the unlocker sees a waiter and wakes it, or the waiter's futex finds the
+ * word changed and does not sleep.  An unlock with nobody waiting (nearly
+ * every one) so costs no system call.
+ */
+static void rw_wait(struct pm_rwlock *l, unsigned w, int64_t deadline_ns)
+{
+    atomic_fetch_add(&l->waiters, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    pm_futex_wait(&l->word, w, deadline_ns);
+    atomic_fetch_sub(&l->waiters, 1);
+}
+
+static void rw_wake(struct pm_rwlock *l)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&l->waiters))
+        pm_futex_wake(&l->word, INT_MAX);
+}
+
 int pm_rw_read_lock(struct pm_rwlock *l, int64_t deadline_ns)
 {
     unsigned w = atomic_load(&l->word);
@@ -142,7 +165,7 @@ int pm_rw_read_lock(struct pm_rwlock *l, int64_t deadline_ns)
             errno = ETIMEDOUT;
             return -1;
         }
-        pm_futex_wait(&l->word, w, deadline_ns);
+        rw_wait(l, w, deadline_ns);
         w = atomic_load(&l->word);
     }
 }
@@ -151,7 +174,7 @@ void pm_rw_read_unlock(struct pm_rwlock *l)
 {
     /* The last reader out wakes a writer waiting for the room. */
     if (atomic_fetch_sub(&l->word, 1) == 1)
-        pm_futex_wake(&l->word, INT_MAX);
+        rw_wake(l);
 }
 
 void pm_rw_write_lock(struct pm_rwlock *l)
@@ -163,7 +186,7 @@ void pm_rw_write_lock(struct pm_rwlock *l)
             return;
         }
         /* Readers inside (they leave soon: a lookup), or another writer. */
-        pm_futex_wait(&l->word, w, 0);
+        rw_wait(l, w, 0);
     }
 }
 
@@ -171,5 +194,5 @@ void pm_rw_write_unlock(struct pm_rwlock *l)
 {
     atomic_store(&l->writer, 0);
     atomic_store(&l->word, 0);
-    pm_futex_wake(&l->word, INT_MAX);
+    rw_wake(l);
 }

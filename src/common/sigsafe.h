@@ -49,8 +49,9 @@ int pm_lock_sigsafe(pthread_mutex_t *m, int64_t deadline_ns);
 struct pm_rwlock {
     atomic_uint word;   /* readers inside, plus PM_RW_WRITER */
     atomic_int writer;  /* the writing thread's id, or 0 */
+    atomic_uint waiters; /* threads in (or about to enter) a futex wait */
 };
-#define PM_RWLOCK_INIT { 0, 0 }
+#define PM_RWLOCK_INIT { 0, 0, 0 }
 int pm_rw_read_lock(struct pm_rwlock *l, int64_t deadline_ns);
 void pm_rw_read_unlock(struct pm_rwlock *l);
 void pm_rw_write_lock(struct pm_rwlock *l);

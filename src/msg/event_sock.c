@@ -39,28 +39,48 @@ struct endpoint {
     uint64_t ino;  /* the socket's identity */
     int refs;      /* connections that brought it */
     uid_t share;   /* whose descriptor share it counts against */
+    pid_t pid;     /* the client it was checked for (its peer) */
 };
 
 static struct endpoint *tab;
 static int ntab;
 static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int endpoint_ok(int fd, pid_t client, uint64_t *ino)
+/* Is the socket fd (st: its fstat()) an AF_UNIX datagram socket whose
+ * peer the kernel says is `client`? */
+static int endpoint_ok(int fd, const struct stat *st, pid_t client)
 {
-    struct stat st;
     int type = 0, domain = 0;
     socklen_t len = sizeof type;
     struct ucred cr;
     socklen_t cl = sizeof cr;
-    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+    if (!S_ISSOCK(st->st_mode) ||
         getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_DGRAM)
         return 0;
     len = sizeof domain;
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX ||
         getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cr.pid != client)
         return 0;
-    *ino = (uint64_t)st.st_ino;
     return 1;
+}
+
+/* Do we hold this very socket already, checked for `client`?  A socket we
+ * hold open keeps its inode number, and its type, domain and peer are what
+ * they were when we checked them, so another connection of the same client
+ * bringing it needs no new look (the common case: a client with an open
+ * to us that opens again).  Our fd keeps the socket alive from the
+ * moment we received it, so an inode number equal to a held one's is that
+ * socket even if the table lets go of it meanwhile. */
+static int held_for(const struct stat *st, pid_t client)
+{
+    int held = 0;
+    if (!S_ISSOCK(st->st_mode))
+        return 0;
+    pthread_mutex_lock(&tab_lock);
+    for (int i = 0; i < ntab && !held; i++)
+        held = tab[i].fd >= 0 && tab[i].ino == (uint64_t)st->st_ino && tab[i].pid == client;
+    pthread_mutex_unlock(&tab_lock);
+    return held;
 }
 
 static void put_locked(int evs)
@@ -76,11 +96,12 @@ static void put_locked(int evs)
 
 void pm_evsock_take(struct pm_sconn *c, int fd, int32_t flags)
 {
-    uint64_t ino;
-    if (!endpoint_ok(fd, c->pid, &ino)) {
+    struct stat st;
+    if (fstat(fd, &st) < 0 || (!held_for(&st, c->pid) && !endpoint_ok(fd, &st, c->pid))) {
         close(fd); /* not the client's own relay: ignored */
         return;
     }
+    uint64_t ino = (uint64_t)st.st_ino;
     pthread_mutex_lock(&tab_lock);
     int idx = -1, spare = -1;
     for (int i = 0; i < ntab; i++) {
@@ -116,7 +137,8 @@ void pm_evsock_take(struct pm_sconn *c, int fd, int32_t flags)
             ntab = n;
         }
         idx = spare;
-        tab[idx] = (struct endpoint){ .fd = fd, .ino = ino, .refs = 1, .share = c->share };
+        tab[idx] = (struct endpoint){ .fd = fd, .ino = ino, .refs = 1, .share = c->share,
+                                      .pid = c->pid };
     }
     if (c->evs)
         put_locked(c->evs);

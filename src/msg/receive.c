@@ -482,7 +482,10 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         return 0;
     }
     struct stat st = { 0 };
-    if (fd >= 0 && (!pm_fd_is_memfile(fd) || fstat(fd, &st) < 0))
+    /* A body must be a file in memory; an event relay endpoint is a socket,
+     * checked where it is taken (event_sock.c), so it is not probed. */
+    int evsock = (size_t)r >= sizeof h && h.kind == PM_WIRE_EVSOCK;
+    if (fd >= 0 && !evsock && (!pm_fd_is_memfile(fd) || fstat(fd, &st) < 0))
         st.st_size = 0; /* not a file in memory: refused below */
     if (nfds > 1 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
         pm_wire_check_send(&h, (size_t)r, fd >= 0, (uint64_t)st.st_size) < 0 ||

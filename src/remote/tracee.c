@@ -244,6 +244,21 @@ int pm_tracee_attach(struct pm_tracee *t, pid_t pid)
     return 0;
 }
 
+/* Whether a SIGTRAP was sent by a process (kill, tgkill, sigqueue) rather
+ * made by the kernel for our single-step.  Where the kernel reports a step
+ * as SI_USER (aarch64) only the missing sender tells ours apart; a kill()
+ * from a process the target's pid namespace cannot see has no pid either,
+ * and is taken for ours (documented in ARCHITECTURE.md, Known limits). */
+static int trap_was_sent(const siginfo_t *si)
+{
+    if (si->si_code > 0)
+        return 0;
+    if (pm_arch_step_trap_si_user && si->si_code == SI_USER &&
+        si->si_pid == 0 && si->si_uid == 0)
+        return 0;
+    return 1;
+}
+
 /* Drive the single-step that runs the current call until the call has run
  * and its trap is consumed.  One single-step runs the instruction and reports
  * SIGTRAP; whatever else stops the thread meanwhile is dealt with so that, on
@@ -275,7 +290,7 @@ static int step_until_trapped(struct pm_tracee *t)
             t->call_done = 1;
             t->call_ret = pm_arch_syscall_result(&cur);
         }
-        if (st.kind == PM_STOP_SIGNAL && st.sig == SIGTRAP && st.si.si_code <= 0) {
+        if (st.kind == PM_STOP_SIGNAL && st.sig == SIGTRAP && trap_was_sent(&st.si)) {
             /* Sent by a process (kill, tgkill, sigqueue), not our trap:
              * held, and sent again once the thread is its own. */
             t->reraise_trap = 1;

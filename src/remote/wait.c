@@ -46,8 +46,9 @@ static int classify(struct pm_tracee *t, const siginfo_t *wi, struct pm_stop *st
     }
     st->kind = PM_STOP_SIGNAL;
     /* A SIGSYS needs its details (was it seccomp's?), and so does a
-     * SIGTRAP: our single-step's trap (kernel-made, si_code > 0) or one a
-     * process sent (si_code <= 0), which must reach the target after us.
+     * SIGTRAP: our single-step's trap (kernel-made: si_code > 0, or on
+     * aarch64 SI_USER without a sender) or one a process sent, which must
+     * reach the target after us (tracee.c, trap_was_sent()).
      * Other signals are only passed on or held by number. */
     st->si.si_code = 0;
     if ((st->sig == SIGSYS || st->sig == SIGTRAP) &&

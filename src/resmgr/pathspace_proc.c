@@ -66,16 +66,23 @@ enum pm_ps_state pm_ps_manager_state_key(pid_t pid, uint64_t start, uid_t owner,
         return PM_PS_GONE;
     }
     int held = pidfd >= 0 ? pm_pidfd_holds_uid(pidfd, owner) : (errno = ENOTSUP, -1);
+    if (held < 0 && errno == ESRCH) {
+        if (pidfd >= 0)
+            close(pidfd);
+        return PM_PS_GONE;
+    }
+    /* Kernels without PIDFD_GET_INFO (< 6.13): /proc, read while the pidfd
+     * is held and checked against the start time above.  Everything below
+     * - the dropped-root rule, the key - must not depend on which of the
+     * two answered. */
+    if (held < 0)
+        held = pm_proc_holds_uid(pid, owner);
     if (held == 0 && owner == 0 && pidfd >= 0 && root_only(pid) && pm_pidfd_alive(pidfd))
         held = 1; /* dropped root, still out of every other user's reach */
     if (key && held == 1 && pidfd >= 0 && pm_pidfd_key(pidfd, key) < 0)
         *key = 0;
     if (pidfd >= 0)
         close(pidfd);
-    if (held < 0 && errno == ESRCH)
-        return PM_PS_GONE;
-    if (held < 0)
-        held = pm_proc_holds_uid(pid, owner);
     if (held < 0) {
         /* Raced with its exit, or status hidden: decide on what is known. */
         uint64_t again;

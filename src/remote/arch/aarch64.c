@@ -25,6 +25,7 @@ const unsigned char pm_arch_syscall_insn[] = { 0x01, 0x00, 0x00, 0xd4 }; /* svc 
 const size_t pm_arch_syscall_insn_len = 4;
 const size_t pm_arch_insn_align = 4;
 const int pm_arch_restart_at_stop = 1;
+const int pm_arch_step_trap_si_user = 1;
 
 int pm_arch_getregs(pid_t tid, pm_regs *r)
 {

@@ -42,6 +42,12 @@ extern const size_t pm_arch_insn_align;
  * kernel's own system-call number reads -1.  restart.c deals with that. */
 extern const int pm_arch_restart_at_stop;
 
+/* How the kernel marks the SIGTRAP of a single-step.  0 (x86_64): a trap
+ * code, si_code > 0, which no process can send.  1 (aarch64): the generic
+ * report, si_code SI_USER with si_pid and si_uid 0 - what a kill() from a
+ * process looks like, except that a process has a pid. */
+extern const int pm_arch_step_trap_si_user;
+
 /* The kernel's idea of the thread's current system-call number (-1: none),
  * and changing it: NT_ARM_SYSTEM_CALL on aarch64, orig_rax on x86_64.
  * 0 or -1/errno. */

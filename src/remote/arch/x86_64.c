@@ -71,6 +71,7 @@ long pm_arch_syscall_nr(const pm_regs *r)
 
 const size_t pm_arch_insn_align = 1;
 const int pm_arch_restart_at_stop = 0;
+const int pm_arch_step_trap_si_user = 0;
 
 int pm_arch_get_syscallno(pid_t tid, long *nr)
 {
