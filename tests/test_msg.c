@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -510,12 +511,13 @@ static void on_usr1(int sig)
     (void)sig;
 }
 
-struct unblock_ctx { int chid; pid_t tid; atomic_int sent; long st; int err; };
+struct unblock_ctx { int chid; pid_t tid; atomic_int sent; atomic_int coid; long st; int err; };
 
 static void *unblock_client(void *arg)
 {
     struct unblock_ctx *u = arg;
     int coid = ConnectAttach(ND_LOCAL_NODE, 0, u->chid, _NTO_SIDE_CHANNEL, 0);
+    atomic_store(&u->coid, coid);
     atomic_store(&u->sent, 1);
     errno = 0;
     u->st = MsgSend(coid, "block", 5, NULL, 0);
@@ -550,6 +552,21 @@ static void show_thread(int tid)
         fclose(f);
 }
 
+/* Nothing waits to be read on socket `fd` (its owner took it all).  0, or
+ * -1 after `ms`. */
+static int nothing_queued(int fd, int ms)
+{
+    long long end = now_ms() + ms;
+    for (;;) {
+        int n = -1;
+        if (ioctl(fd, FIONREAD, &n) == 0 && n == 0)
+            return 0;
+        if (now_ms() >= end)
+            return -1;
+        poll(NULL, 0, 1);
+    }
+}
+
 static void unblock_case(unsigned flags)
 {
     struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART */
@@ -565,8 +582,17 @@ static void unblock_case(unsigned flags)
     REQUIRE(r > 0);
     u.tid = info.tid;
     /* Signal the client once it waits for the reply (in recvmsg): a signal
-     * in the instant between its send and its wait does not unblock it (see
-     * ARCHITECTURE.md, "Message passing"). */
+     * in the instant between its send and its wait, or between two of its
+     * waits, does not unblock it (see ARCHITECTURE.md, "Message passing").
+     * The server's hello (sent when it accepted the connection, before it
+     * took the message) may wake the client's first wait: until the client
+     * has taken it, a recvmsg() seen in /proc may be that wait, woken but
+     * not yet run (the kernel shows a waking task where it slept), which
+     * then returns the hello before the client waits again.  So first the
+     * hello is gone, then the client is seen waiting: nothing but the
+     * signal can end that wait. */
+    int cfd = atomic_load(&u.coid) & ~_NTO_SIDE_CHANNEL;
+    CHECK(nothing_queued(cfd, 10000) == 0);
     CHECK(thread_in_syscall(&u.tid, SYS_recvmsg, 10000) == 0);
     syscall(SYS_tgkill, getpid(), u.tid, SIGUSR1);
     if (flags & _NTO_CHF_UNBLOCK) {

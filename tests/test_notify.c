@@ -13,7 +13,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <linux/sockios.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@ struct fifo_attr;
 #include "harness.h"
 #include "helpers.h"
 #include "peermap.h"
+#include "msg/msg.h" /* pm_scoid_peer(): the server's end of a connection */
 
 struct fifo_attr {
     iofunc_attr_t attr;
@@ -37,6 +40,7 @@ struct fifo_attr {
 static struct fifo_attr dev;
 static atomic_int read64_calls, unblocks_seen, connect_unblocks;
 static int held_ev; /* eventfd: a read or an open was held */
+static atomic_int held_scoid; /* the connection of the open held last */
 
 static void note_held(void)
 {
@@ -44,6 +48,22 @@ static void note_held(void)
     if (write(held_ev, &one, sizeof one) != sizeof one) {
         /* cannot fail: an eventfd far from full */
     }
+}
+
+/* The client at the other end of connection `scoid` has read everything
+ * the server sent it (the hello that went when the connection was
+ * accepted): nothing of ours is still queued for it.  0, or -1 after 10 s. */
+static int client_took_all(int scoid)
+{
+    struct pm_peer p;
+    if (pm_scoid_peer(scoid, &p) < 0)
+        return -1;
+    long long end = now_ms() + 10000;
+    int queued = -1;
+    while ((ioctl(p.fd, SIOCOUTQ, &queued) < 0 || queued > 0) && now_ms() < end)
+        poll(NULL, 0, 1);
+    close(p.fd);
+    return queued == 0 ? 0 : -1;
 }
 
 /* Wait (10 s at most) until the manager holds a request. */
@@ -145,6 +165,7 @@ static int fifo_close_ocb(resmgr_context_t *ctp, void *reserved, iofunc_ocb_t *o
 static int fifo_open(resmgr_context_t *ctp, io_open_t *msg, struct fifo_attr *a, void *extra)
 {
     if (strcmp(msg->connect.path, "hold") == 0) {
+        atomic_store(&held_scoid, ctp->info.scoid);
         note_held();
         return _RESMGR_NOREPLY;
     }
@@ -480,6 +501,12 @@ TEST(a_held_open_reaches_the_connect_unblock_handler)
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, opener_main, &r) == 0);
     CHECK(wait_held() == 0);
+    /* The open is the connection's first message: the server's hello may
+     * wake the opener's first wait, which /proc still shows as recvmsg()
+     * until the opener has run; a signal then would fall between that wait
+     * and the next (see ARCHITECTURE.md, "Message passing").  So first the
+     * hello is taken, then the opener is seen waiting. */
+    CHECK(client_took_all(atomic_load(&held_scoid)) == 0);
     CHECK(thread_in_syscall((const int *)&r.tid, SYS_recvmsg, 10000) == 0);
     pthread_kill(th, SIGUSR1);
     CHECK(thread_join_ms(th, 10000) == 0);

@@ -488,7 +488,10 @@ static void precreate(struct me *me, const char *space, int as_symlink)
 
 /* Copies of its own "/" claim under other names: a flood that costs the
  * attacker nothing but inodes. */
-struct flood { struct me *me; unsigned n; int done; };
+/* `out`: where a 'P' goes every FLOOD_STEP entries, so that the test's
+ * deadline is on progress (a loaded machine may take minutes for all). */
+struct flood { struct me *me; unsigned n; int done; int out; };
+#define FLOOD_STEP 2000
 
 static void flood_from(int dfd, const char *dpath, const char *name, const struct stat *st,
                        void *arg)
@@ -504,6 +507,8 @@ static void flood_from(int dfd, const char *dpath, const char *name, const struc
         return;
     char copy[256];
     for (unsigned i = 0; i < f->n; i++) {
+        if (i % FLOOD_STEP == FLOOD_STEP - 1)
+            child_write_full(f->out, "P", 1);
         snprintf(copy, sizeof copy, "%.*s%08x", (int)(len - 8), name, i);
         if (write_file(dfd, copy, buf, O_CREAT | O_EXCL) < 0)
             continue;
@@ -512,6 +517,8 @@ static void flood_from(int dfd, const char *dpath, const char *name, const struc
     /* And junk at the top of the space, where only a full scan would see it. */
     char junk[PATH_MAX];
     for (unsigned i = 0; i < f->n / 6; i++) {
+        if (i % FLOOD_STEP == FLOOD_STEP - 1)
+            child_write_full(f->out, "P", 1);
         snprintf(junk, sizeof junk, "%s/%020u.%d.1.1.%08x", getenv("PEERMAP_PATHSPACE"), i,
                  (int)f->me->pid, i);
         write_file(AT_FDCWD, junk, "junk\n", O_CREAT | O_EXCL);
@@ -522,7 +529,8 @@ static void flood_from(int dfd, const char *dpath, const char *name, const struc
 /* The attacker: attaches its own paths, then obeys one-letter commands
  * from the test, answering 'R' after each:
  *   H  hard links (and the test's pre-made ones)   S  symbolic links
- *   N  renames, unlinks                            F  flood (60,000)
+ *   N  renames, unlinks                            F  flood (60,000; a 'P'
+ *                                                     every 2,000)
  *   X  everything, over and over, until the next byte arrives
  *   W  replace the path space by a symbolic link to a space of its own
  * 'E'+errno if its own attach fails (it goes on anyway: precreate mode). */
@@ -593,7 +601,7 @@ static int attacker_body(int in, int out, void *arg)
             rename(space, old);
             symlink(where, space);
         } else if (c == 'F') {
-            struct flood f = { &me, 60000, 0 };
+            struct flood f = { &me, 60000, 0, out };
             walk(space, 0, flood_from, &f);
         } else if (c == 'X') {
             struct pollfd p = { .fd = in, .events = POLLIN };
@@ -651,12 +659,18 @@ static int start_attacker(struct attacker *x, int how, const char *p0, const cha
     return 0;
 }
 
+/* A command, then its 'R'; the flood says 'P' as it goes, and each byte
+ * must come within a minute. */
 static int attacker_do(struct attacker *x, char cmd)
 {
     char c;
     if (target_write(&x->s.t, &cmd, 1) < 0)
         return -1;
-    return target_read(&x->s.t, &c, 1, 60000) == 0 && c == 'R' ? 0 : -1;
+    do
+        if (target_read(&x->s.t, &c, 1, 60000) < 0)
+            return -1;
+    while (c == 'P' && cmd == 'F');
+    return c == 'R' ? 0 : -1;
 }
 
 static void stop_attacker(struct attacker *x)

@@ -1111,11 +1111,12 @@ TEST(a_pool_thread_survives_another_threads_setuid)
     thread_pool_t *tp = thread_pool_create(&pa, 0);
     REQUIRE(tp);
     CHECK_EQ_LONG(thread_pool_start(tp), 0);
-    int coid = message_connect(dpp, MSG_FLAG_SIDE_CHANNEL);
-    REQUIRE(coid >= 0);
     uint16_t t[4] = { 0x2000, 0, 0, 0 };
     uint64_t ns = 10000000000ull;
-    /* The one pool thread waits in MsgReceive(), i.e. epoll_wait(). */
+    /* The one pool thread waits in MsgReceive(), i.e. epoll_wait(), with
+     * nothing to wake it: a connection made before would (its server
+     * accepts it), and /proc shows a woken thread where it slept until it
+     * runs - the setuid's signal would then find it accepting instead. */
     CHECK(thread_in_syscall(&pool_tid, EPOLL_WAIT_NR, 10000) == 0);
     /* glibc makes every other thread of the process take SIGSETXID for a
      * setuid(): epoll_wait() then fails with EINTR, whatever SA_RESTART
@@ -1126,6 +1127,8 @@ TEST(a_pool_thread_survives_another_threads_setuid)
     CHECK_EQ_LONG(atomic_load(&pool_eintr), 1);
     /* The pool blocked again rather than lose its thread: a message is
      * still answered. */
+    int coid = message_connect(dpp, MSG_FLAG_SIDE_CHANNEL);
+    REQUIRE(coid >= 0);
     TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_SEND | _NTO_TIMEOUT_REPLY, NULL, &ns, NULL);
     CHECK_EQ_LONG(MsgSend(coid, t, sizeof t, NULL, 0), 0x2001);
     ConnectDetach(coid);
