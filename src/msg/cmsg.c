@@ -55,10 +55,13 @@ int pm_cmsg_fds(const struct msghdr *m, int *fds, int max, void (*drop)(int))
     return total;
 }
 
-int pm_cmsg_cred(const struct msghdr *m, struct ucred *cr)
+/* The payload of the first SOL_SOCKET control message of `type` whose
+ * length is exactly `size` bytes of data, walked by checked offsets as
+ * above; NULL when there is none. */
+static const unsigned char *find(const struct msghdr *m, int type, size_t size)
 {
     if (!m->msg_control)
-        return 0;
+        return NULL;
     const unsigned char *base = m->msg_control;
     size_t clen = m->msg_controllen, off = 0;
     while (clen - off >= sizeof(struct cmsghdr)) {
@@ -66,17 +69,24 @@ int pm_cmsg_cred(const struct msghdr *m, struct ucred *cr)
         memcpy(&h, base + off, sizeof h);
         if (h.cmsg_len < CMSG_LEN(0))
             break;
-        if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_CREDENTIALS &&
-            h.cmsg_len == CMSG_LEN(sizeof *cr) && clen - off >= CMSG_LEN(sizeof *cr)) {
-            memcpy(cr, base + off + CMSG_LEN(0), sizeof *cr);
-            return 1;
-        }
+        if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == type &&
+            h.cmsg_len == CMSG_LEN(size) && clen - off >= CMSG_LEN(size))
+            return base + off + CMSG_LEN(0);
         size_t step = CMSG_ALIGN(h.cmsg_len);
         if (step < h.cmsg_len || step > clen - off)
             break;
         off += step;
     }
-    return 0;
+    return NULL;
+}
+
+int pm_cmsg_cred(const struct msghdr *m, struct ucred *cr)
+{
+    const unsigned char *p = find(m, SCM_CREDENTIALS, sizeof *cr);
+    if (!p)
+        return 0;
+    memcpy(cr, p, sizeof *cr);
+    return 1;
 }
 
 #ifndef SCM_PIDFD
@@ -85,27 +95,11 @@ int pm_cmsg_cred(const struct msghdr *m, struct ucred *cr)
 
 int pm_cmsg_pidfd(const struct msghdr *m)
 {
-    if (!m->msg_control)
-        return -1;
-    const unsigned char *base = m->msg_control;
-    size_t clen = m->msg_controllen, off = 0;
-    while (clen - off >= sizeof(struct cmsghdr)) {
-        struct cmsghdr h;
-        memcpy(&h, base + off, sizeof h);
-        if (h.cmsg_len < CMSG_LEN(0))
-            break;
-        if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_PIDFD &&
-            h.cmsg_len == CMSG_LEN(sizeof(int)) && clen - off >= CMSG_LEN(sizeof(int))) {
-            int fd;
-            memcpy(&fd, base + off + CMSG_LEN(0), sizeof fd);
-            return fd;
-        }
-        size_t step = CMSG_ALIGN(h.cmsg_len);
-        if (step < h.cmsg_len || step > clen - off)
-            break;
-        off += step;
-    }
-    return -1;
+    const unsigned char *p = find(m, SCM_PIDFD, sizeof(int));
+    int fd = -1;
+    if (p)
+        memcpy(&fd, p, sizeof fd);
+    return fd;
 }
 
 int pm_fd_is_memfile(int fd)
