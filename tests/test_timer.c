@@ -7,9 +7,11 @@
  */
 #include <peermap_qnx.h> /* timer_create() & co. as QNX code sees them */
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -154,9 +156,12 @@ TEST(undeliverable_expiries_are_overruns)
 }
 
 static atomic_int thread_fired;
+static int thread_fired_ev = -1; /* rung by the callback: the test waits on it */
 static void on_timer(union sigval v)
 {
     atomic_store(&thread_fired, v.sival_int);
+    uint64_t one = 1;
+    if (write(thread_fired_ev, &one, sizeof one) < 0) { /* the waiter's deadline reports it */ }
 }
 
 TEST(signal_and_thread_timers_are_glibcs)
@@ -182,12 +187,15 @@ TEST(signal_and_thread_timers_are_glibcs)
     memset(&ev, 0, sizeof ev);
     ev.sigev_notify = SIGEV_THREAD;
     ev.sigev_notify_function = on_timer;
+    thread_fired_ev = eventfd(0, EFD_CLOEXEC);
+    REQUIRE(thread_fired_ev >= 0);
     ev.sigev_value.sival_int = 8;
     REQUIRE(timer_create(CLOCK_MONOTONIC, &ev, &tid) == 0);
     REQUIRE(timer_settime(tid, 0, &once, NULL) == 0);
-    for (int i = 0; i < 10000 && atomic_load(&thread_fired) != 8; i++)
-        usleep(1000);
+    struct pollfd rung = { .fd = thread_fired_ev, .events = POLLIN };
+    CHECK(poll(&rung, 1, 10000) == 1);
     CHECK_EQ_LONG(atomic_load(&thread_fired), 8);
+    close(thread_fired_ev);
     CHECK_EQ_LONG(timer_delete(tid), 0);
 }
 
