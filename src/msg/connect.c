@@ -232,3 +232,20 @@ PM_EXPORT int ConnectDetach(int coid)
     pthread_mutex_unlock(&c->exchange);
     return 0;
 }
+
+int pm_cconn_server_key(const struct pm_cconn *c, uint64_t *key)
+{
+    if (c->pid == getpid()) {
+        *key = 0; /* our own channel: no other process to tell apart */
+        return pm_proc_key(c->pid, key);
+    }
+    if (!pm_peer_pidfd_supported()) {
+        *key = c->srv_key;
+        return c->srv_key ? 0 : -1;
+    }
+    struct pm_peer_id id = { .pidfd = -1 };
+    int rc = pm_peer_get(c->fd, &id) == 0 && id.pidfd >= 0 &&
+             pm_pidfd_key(id.pidfd, key) == 0 ? 0 : -1;
+    pm_peer_release(&id);
+    return rc;
+}

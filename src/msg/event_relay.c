@@ -131,10 +131,8 @@ static uint64_t server_key(int coid)
     struct pm_cconn *c = pm_cconn_get(coid);
     if (!c)
         return 0;
-    struct pm_peer_id id = { .pidfd = -1 };
-    if (pm_peer_get(c->fd, &id) == 0 && id.pidfd >= 0 && pm_pidfd_key(id.pidfd, &key) < 0)
+    if (pm_cconn_server_key(c, &key) < 0)
         key = 0;
-    pm_peer_release(&id);
     pm_cconn_put(c);
     return key;
 }

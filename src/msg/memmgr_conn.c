@@ -34,15 +34,7 @@ static int server_key(int coid, uint64_t *key)
     struct pm_cconn *c = pm_cconn_get(coid);
     if (!c)
         return -1;
-    struct pm_peer_id id = { .pidfd = -1 };
-    int rc = pm_peer_get(c->fd, &id) == 0 && pm_peer_key(&id, key) == 0 ? 0 : -1;
-    if (id.pidfd < 0 && c->pid != getpid()) {
-        /* No SO_PEERPIDFD: pm_peer_key() answered for whoever holds the
-         * pid now; the key taken at connect names the listener itself. */
-        rc = c->srv_key ? 0 : -1;
-        *key = c->srv_key;
-    }
-    pm_peer_release(&id);
+    int rc = pm_cconn_server_key(c, key);
     pm_cconn_put(c);
     return rc;
 }

@@ -308,6 +308,12 @@ struct pm_cconn {
                              * listener's process key, taken right after
                              * the dial proved it (0: not taken) */
 };
+/* The process key (trust.h) of the listener c leads to, c's lock held:
+ * from the listener's pidfd (SO_PEERPIDFD), which names it even after it
+ * exited (pidfs); on kernels without one, the key taken at connect
+ * (srv_key), while the dial's proof held.  0, or -1 when it cannot be
+ * told. */
+int pm_cconn_server_key(const struct pm_cconn *c, uint64_t *key);
 /* The connection behind coid, with `lock` held (pm_cconn_put releases it).
  * NULL + EBADF when there is none.  With `exchange`, the exchange lock is
  * taken first and kept until pm_cconn_end_exchange(). */
