@@ -290,12 +290,17 @@ static int seek_to(struct pmx_file *f, off_t off)
     return 0;
 }
 
-/* One read at `off` (lock held): the bytes, or -1 with errno. */
-static ssize_t read_once(struct pmx_file *f, void *buf, size_t n, off_t off)
+/* One read at `off` (lock held): the bytes, or -1 with errno.  With
+ * `view`, a large answer may be left in the manager's memory file (*view
+ * then points at it, good until the open's next exchange; client.h). */
+static ssize_t read_once(struct pmx_file *f, void *buf, size_t n, off_t off,
+                         const unsigned char **view)
 {
+    if (view)
+        *view = NULL;
     if (!f->stream && off != f->pos) {
         if (!f->no_xtype) {
-            ssize_t r = pm_read_at(f->coid, buf, n, off);
+            ssize_t r = pm_read_at_view(f->coid, buf, n, off, view);
             if (r >= 0 || !xtype_refused(errno))
                 return r;
             f->no_xtype = 1;
@@ -303,7 +308,7 @@ static ssize_t read_once(struct pmx_file *f, void *buf, size_t n, off_t off)
         if (seek_to(f, off) < 0)
             return -1;
     }
-    ssize_t r = pm_read(f->coid, buf, n);
+    ssize_t r = pm_read_view(f->coid, buf, n, view);
     if (!f->stream)
         f->pos = r >= 0 ? f->pos + r : -1;
     return r;
@@ -332,6 +337,19 @@ static ssize_t write_once(struct pmx_file *f, const void *buf, size_t n, off_t o
     return r;
 }
 
+/*
+ * A read is answered from the manager's own memory file when its reply
+ * came in one (a body over PM_WIRE_INLINE_MAX, bodyfile.h): the kernel
+ * copies straight from our mapping of that file into the reader's pages,
+ * instead of the manager's bytes being copied into our buffer and from
+ * there by the kernel.  The mapping is the open's connection's, reused by
+ * its next exchange, so the open stays locked until the answer is written.
+ * A small reply (in the datagram) or one whose file we may not map comes in
+ * the buffer, as before.  (Splicing the file into /dev/fuse would save no
+ * copy over this - the kernel still copies into the reader's pages - and
+ * libfuse falls back to a copy for the largest replies, which do not fit
+ * its pipe with their header.)
+ */
 void pmx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                  struct fuse_file_info *fi)
 {
@@ -345,12 +363,26 @@ void pmx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     size_t got = 0;
     int e = 0;
+    const unsigned char *view = NULL;
     pthread_mutex_lock(&f->lock);
     do {
-        ssize_t r = read_once(f, buf + got, size - got, off + (off_t)got);
+        ssize_t r = read_once(f, buf + got, size - got, off + (off_t)got,
+                              got == 0 ? &view : NULL);
         if (r < 0) {
             e = pmx_err(errno);
             break;
+        }
+        if (view && (f->direct || r == 0 || (size_t)r == size)) {
+            /* All of the answer, where it came. */
+            fuse_reply_buf(req, (const char *)view, (size_t)r);
+            pthread_mutex_unlock(&f->lock);
+            return;
+        }
+        if (view) {
+            /* Part of a regular file's page: the rest comes in the next
+             * exchange, which reuses the mapping. */
+            memcpy(buf, view, (size_t)r);
+            view = NULL;
         }
         if (r == 0)
             break;

@@ -393,8 +393,8 @@ int pm_msg_reply_fd(rcvid_t rcvid, long status, const iov_t *iov, size_t parts, 
 int pm_msg_take_fd(void);
 
 /* For this thread's next exchange only: when its reply body comes in a
- * memory file we map (bodyfile.h) and the reply vector is one buffer,
- * leave the body there and point *where at it instead of copying it into
+ * memory file we map (bodyfile.h), the reply vector is one buffer and the
+ * reply's status is the body's length (a read's answer), leave the body there and point *where at it instead of copying it into
  * the buffer (the memory manager installs pages straight from it).  *where
  * stays NULL otherwise (the body is in the buffer, as usual).  The pointer
  * is good until the connection's next exchange; the server's file cannot

@@ -32,15 +32,19 @@ void pm_msg_reply_in_place(const unsigned char **where)
 
 /* Copy a reply carried in a memory file (bodyfile.h) into the caller's
  * buffers: from our mapping of the server's file when it may be mapped,
- * else with pread().  Or leave it there, when the caller asked so. */
+ * else with pread().  Or leave it there, when the caller asked so and the
+ * reply's status counts exactly the body's bytes: a status claiming more
+ * would send the caller reading past what the server wrote, maybe past our
+ * mapping of its file; such a reply is copied, as any other. */
 static void read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64_t off,
-                      uint64_t len, const iov_t *riov, size_t rparts)
+                      uint64_t len, long status, const iov_t *riov, size_t rparts)
 {
     const unsigned char *m = NULL;
     if ((uint64_t)st->st_size <= PM_BODY_CACHE_MAX + PM_WIRE_BODY_OFF_MAX)
         m = pm_bodyview_map(&cc->reply_view, fd, st->st_dev, st->st_ino,
                             (uint64_t)st->st_size, off + len);
-    if (m && in_place && rparts == 1 && riov[0].iov_len >= len) {
+    if (m && in_place && rparts == 1 && riov[0].iov_len >= len && status >= 0 &&
+        (uint64_t)status == len) {
         *in_place = m + off;
         return;
     }
@@ -344,7 +348,7 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             return (long)h.status;
         }
         if (body >= 0) {
-            read_body(cc, body, &st, h.body_off, h.len, riov, rparts);
+            read_body(cc, body, &st, h.body_off, h.len, (long)h.status, riov, rparts);
             close(body);
         }
         if (h.kind == PM_WIRE_ERROR)

@@ -33,4 +33,14 @@ int pm_open_on(int coid, const struct pm_ps_match *m, const char *path, uint32_t
 ssize_t pm_read_at(int fd, void *buf, size_t n, off_t off);
 ssize_t pm_write_at(int fd, const void *buf, size_t n, off_t off);
 
+/* pm_read() (errors as pm_read(), but no pm_begin()) and pm_read_at() that
+ * may leave the reply where it came: when the manager's answer arrived in
+ * its memory file (a body over PM_WIRE_INLINE_MAX) and the status counts
+ * exactly its bytes, *view points at them there, nothing is copied into
+ * buf, and the pointer is good until fd's next exchange (the manager may
+ * still write into its file, never shrink it: bodyfile.h).  Otherwise
+ * *view is NULL and the bytes are in buf, as with the plain calls. */
+ssize_t pm_read_view(int fd, void *buf, size_t n, const unsigned char **view);
+ssize_t pm_read_at_view(int fd, void *buf, size_t n, off_t off, const unsigned char **view);
+
 #endif
