@@ -400,6 +400,10 @@ int pm_msg_take_fd(void);
  * is good until the connection's next exchange; the server's file cannot
  * shrink under it (sealed), though the server may still write into it. */
 void pm_msg_reply_in_place(const unsigned char **where);
+/* The data bytes this thread's last exchange got back in its reply buffers
+ * (or left in place): a server's status may claim more than it sent (QNX's
+ * MsgReply() status is any number); the rest of the buffers is untouched. */
+uint64_t pm_msg_reply_got(void);
 
 /*
  * The memory manager's connections (memmgr_conn.c).

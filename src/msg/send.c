@@ -78,6 +78,15 @@ static uint32_t page_offset_of(const iov_t *iov, size_t parts)
     return (uint32_t)((base - big_at) % PM_WIRE_BODY_OFF_MAX);
 }
 
+/* pm_msg_reply_got(): the data bytes the last reply in this thread put in
+ * the caller's buffers (its body, as far as they reach). */
+static _Thread_local uint64_t reply_got;
+
+uint64_t pm_msg_reply_got(void)
+{
+    return reply_got;
+}
+
 /* pm_msg_sendv_timed(): when this thread must stop waiting (pm_now_ns()),
  * 0 for never. */
 static _Thread_local int64_t reply_deadline;
@@ -351,6 +360,8 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
             read_body(cc, body, &st, h.body_off, h.len, (long)h.status, riov, rparts);
             close(body);
         }
+        uint64_t room = pm_iov_total(riov, rparts);
+        reply_got = h.len < room ? h.len : room;
         if (h.kind == PM_WIRE_ERROR)
             return pm_fail((int)h.status, "the server replied with an error");
         return (long)h.status;
@@ -361,6 +372,7 @@ static long exchange_one(int coid, const iov_t *siov, size_t sparts,
                          const iov_t *riov, size_t rparts)
 {
     int fd;
+    reply_got = 0;
     if (received_fd >= 0) { /* nobody claimed the last one */
         close(received_fd);
         received_fd = -1;

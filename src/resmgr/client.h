@@ -26,20 +26,25 @@ uint32_t pm_open_ioflag(int oflag);
 int pm_open_on(int coid, const struct pm_ps_match *m, const char *path, uint32_t ioflag,
                uint32_t mode);
 
-/* _IO_READ / _IO_WRITE with _IO_XTYPE_OFFSET (pread()/pwrite()): at `off`,
- * leaving the open's offset alone.  The bytes read or taken, or -1: a
- * manager that does not know the override answers ENOSYS (or EINVAL,
- * ENOTSUP), which callers take as "seek, then read". */
-ssize_t pm_read_at(int fd, void *buf, size_t n, off_t off);
+/* _IO_WRITE with _IO_XTYPE_OFFSET (pwrite()): at `off`, leaving the open's
+ * offset alone.  The bytes taken, or -1: a manager that does not know the
+ * override answers ENOSYS (or EINVAL, ENOTSUP), which callers take as
+ * "seek, then write". */
 ssize_t pm_write_at(int fd, const void *buf, size_t n, off_t off);
 
-/* pm_read() (errors as pm_read(), but no pm_begin()) and pm_read_at() that
- * may leave the reply where it came: when the manager's answer arrived in
- * its memory file (a body over PM_WIRE_INLINE_MAX) and the status counts
- * exactly its bytes, *view points at them there, nothing is copied into
- * buf, and the pointer is good until fd's next exchange (the manager may
- * still write into its file, never shrink it: bodyfile.h).  Otherwise
- * *view is NULL and the bytes are in buf, as with the plain calls. */
+/* The FUSE export's reads: _IO_READ at the open's offset (errors as
+ * pm_read(), without pm_begin()), and with _IO_XTYPE_OFFSET at `off`
+ * (pread(); -1 with ENOSYS, EINVAL or ENOTSUP from a manager that does
+ * not know the override: seek, then read).  Unlike pm_read(), the count
+ * is never more than the bytes the manager sent (its status may claim
+ * more: the rest of buf would be whatever it held before - another
+ * caller's data, for the export).  With `view` (may be NULL): when the
+ * answer arrived in the manager's memory file (a body over
+ * PM_WIRE_INLINE_MAX) that we map, and the status counts exactly its
+ * bytes, *view points at them there and nothing is copied into buf; the
+ * pointer is good until fd's next exchange (the manager may still write
+ * into its file, never shrink it: bodyfile.h).  Otherwise *view is NULL
+ * and the bytes are in buf. */
 ssize_t pm_read_view(int fd, void *buf, size_t n, const unsigned char **view);
 ssize_t pm_read_at_view(int fd, void *buf, size_t n, off_t off, const unsigned char **view);
 

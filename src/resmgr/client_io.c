@@ -132,8 +132,10 @@ PM_EXPORT int pm_fstat(int fd, struct stat *st)
     return 0;
 }
 
-/* The reply of a read, left in the server's memory file when it came
- * in one and *view is asked for (msg.h, pm_msg_reply_in_place()). */
+/* The export's reads (client.h): the reply left in the server's memory
+ * file when it came in one and `view` is asked for (msg.h,
+ * pm_msg_reply_in_place()); the count no more than the bytes the manager
+ * sent.  -1 (errno from MsgSend()), or the count. */
 static long read_send(int fd, const void *msg, size_t len, void *buf, size_t n,
                       const unsigned char **view)
 {
@@ -142,7 +144,11 @@ static long read_send(int fd, const void *msg, size_t len, void *buf, size_t n,
     long st = MsgSend(fd, msg, len, buf, n);
     if (view)
         pm_msg_reply_in_place(NULL);  /* whatever path MsgSend() took */
-    if (view && (st < 0 || (unsigned long)st > n))
+    if (st >= 0 && (unsigned long)st > n)
+        st = pm_fail_over(EIO, "the manager claims %ld bytes for a read of %zu", st, n);
+    else if (st >= 0 && (uint64_t)st > pm_msg_reply_got())
+        st = (long)pm_msg_reply_got();
+    if (view && st < 0)
         *view = NULL;
     return st;
 }
@@ -154,16 +160,9 @@ ssize_t pm_read_view(int fd, void *buf, size_t n, const unsigned char **view)
     io_read_t msg;
     SET_RW_HEADER(&msg, _IO_READ, _IO_READ64, n);
     long st = read_send(fd, &msg, sizeof msg.i, buf, n, view);
-    if (st < 0)
+    if (st < 0 && errno == EBADF)
         return io_failed(fd);
-    if ((unsigned long)st > n)
-        return pm_fail_over(EIO, "the manager claims %ld bytes for a read of %zu", st, n);
     return (ssize_t)st;
-}
-
-ssize_t pm_read_at(int fd, void *buf, size_t n, off_t off)
-{
-    return pm_read_at_view(fd, buf, n, off, NULL);
 }
 
 ssize_t pm_read_at_view(int fd, void *buf, size_t n, off_t off, const unsigned char **view)
@@ -180,12 +179,7 @@ ssize_t pm_read_at_view(int fd, void *buf, size_t n, off_t off, const unsigned c
     msg.r.nbytes = (uint32_t)n;
     msg.r.xtype = _IO_XTYPE_OFFSET;
     msg.x.offset = (int64_t)off;
-    long st = read_send(fd, &msg, sizeof msg, buf, n, view);
-    if (st < 0)
-        return -1;
-    if ((unsigned long)st > n)
-        return pm_fail_over(EIO, "the manager claims %ld bytes for a read of %zu", st, n);
-    return (ssize_t)st;
+    return read_send(fd, &msg, sizeof msg, buf, n, view);
 }
 
 ssize_t pm_write_at(int fd, const void *buf, size_t n, off_t off)
