@@ -43,7 +43,7 @@ static struct ires *new_res(enum iom_kind kind, mode_t type, mode_t mode, uid_t 
     r->attr.uid = uid;
     r->attr.gid = gid;
     r->kind = kind;
-    if (kind == IOM_FILE || kind == IOM_DEV) {
+    if (kind == IOM_FILE || kind == IOM_DEV || kind == IOM_OVERCLAIM) {
         r->data = malloc(IOM_FILE_MAX);
         if (!r->data)
             return NULL;
@@ -140,7 +140,8 @@ static int io_read(resmgr_context_t *ctp, io_read_t *msg, iofunc_ocb_t *ocb)
     size_t left = off < r->attr.nbytes ? (size_t)(r->attr.nbytes - off) : 0;
     if (n > left)
         n = left;
-    SETIOV(ctp->iov, r->data + off, n);
+    /* IOM_OVERCLAIM: half of it sent, all of it claimed. */
+    SETIOV(ctp->iov, r->data + off, r->kind == IOM_OVERCLAIM ? n / 2 : n);
     if (xt == _IO_XTYPE_NONE)
         ocb->offset = off + (off_t)n;
     r->attr.flags |= IOFUNC_ATTR_ATIME;

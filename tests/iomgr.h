@@ -11,6 +11,9 @@
  *   IOM_STALL  a device whose read tells the test it has begun (a byte on
  *              the manager's pipe to the test), then waits for a byte from
  *              the test before answering "released"
+ *   IOM_OVERCLAIM  the data of IOM_DEV, but a read's status claims
+ *              every byte asked for while its reply carries only the
+ *              first half of them (a manager that lies about its count)
  *   IOM_DIR    a directory manager (_RESMGR_FLAG_DIR) whose _IO_READ on
  *              the directory lists "alpha" and "beta" as QNX's struct
  *              dirent stream; both are regular files below it, opened by
@@ -31,7 +34,7 @@
 
 struct target;  /* helpers.h */
 
-enum iom_kind { IOM_FILE = 1, IOM_DEV, IOM_STALL, IOM_DIR };
+enum iom_kind { IOM_FILE = 1, IOM_DEV, IOM_STALL, IOM_DIR, IOM_OVERCLAIM };
 
 struct iom_res {
     const char *path;

@@ -893,6 +893,143 @@ TEST(two_clients_at_once)
     CHECK_EQ_LONG(iom_stop(&mgr), 0);
 }
 
+/* pread() of n bytes at off into buf: every byte the manager holds there
+ * (none past IOM_FILL_LEN), byte for byte.  0, or the line that failed. */
+static int read_checked(int fd, unsigned char *buf, size_t n, off_t off)
+{
+    size_t want = (uint64_t)off >= IOM_FILL_LEN ? 0
+                  : n < IOM_FILL_LEN - (size_t)off ? n : IOM_FILL_LEN - (size_t)off;
+    memset(buf, 0xee, n);
+    ssize_t r = pread(fd, buf, n, off);
+    if (r != (ssize_t)want) {
+        fprintf(stderr, "  pread(%zu at %lld) = %zd, not %zu\n", n, (long long)off, r, want);
+        return __LINE__;
+    }
+    for (size_t i = 0; i < want; i++)
+        if (buf[i] != iom_fill_byte((uint64_t)off + i)) {
+            fprintf(stderr, "  pread(%zu at %lld): byte %zu wrong\n", n, (long long)off, i);
+            return __LINE__;
+        }
+    return 0;
+}
+
+/* Reads of every size that matters (in the datagram; in the manager's
+ * file, whole or short; the kernel's largest request and past it) at odd
+ * offsets, into buffers that start a page, 16 bytes in (malloc()'s) and at
+ * an odd byte, through a device (direct I/O: each read one message) and a
+ * regular file (page cache). */
+static int read_sizes(const char *path)
+{
+    static const size_t sizes[] = { 1, 4096, 65536, 65537, 100003, 262144, 700001,
+                                    (1u << 20) - 16, 1u << 20, (1u << 20) + 4097 };
+    static const off_t offs[] = { 0, 1, 4095, 12345, IOM_FILL_LEN - 70001, IOM_FILL_LEN - 1,
+                                  IOM_FILL_LEN };
+    static const size_t starts[] = { 0, 16, 4093 };
+    int fd = open(path, O_RDONLY);
+    CC(fd >= 0);
+    unsigned char *mem = NULL;
+    CC(posix_memalign((void **)&mem, 4096, (2u << 20) + 8192) == 0);
+    for (size_t b = 0; b < sizeof starts / sizeof *starts; b++)
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+            for (size_t k = 0; k < sizeof offs / sizeof *offs; k++) {
+                int line = read_checked(fd, mem + starts[b], sizes[i], offs[k]);
+                if (line)
+                    return line;
+            }
+    /* And read() from the start to the end, 1 MiB at a time. */
+    CC(lseek(fd, 0, SEEK_SET) == 0);
+    size_t total = 0;
+    for (;;) {
+        ssize_t r = read(fd, mem + 16, 1u << 20);
+        CC(r >= 0);
+        if (r == 0)
+            break;
+        for (ssize_t i = 0; i < r; i++)
+            CC(mem[16 + i] == iom_fill_byte(total + (size_t)i));
+        total += (size_t)r;
+        CC(total <= IOM_FILL_LEN);
+    }
+    CC(total == IOM_FILL_LEN);
+    free(mem);
+    close(fd);
+    return 0;
+}
+
+static void large_reads(int map_bodies)
+{
+    REQUIRE(pathspace_fresh() == 0);
+    /* The export maps the manager's files (and answers from them), or
+     * must pread() them into its buffer (PEERMAP_MAP_BODIES=0). */
+    if (!map_bodies)
+        setenv("PEERMAP_MAP_BODIES", "0", 1);
+    struct xport x;
+    START_EXPORT(&x, NULL, 5000);
+    unsetenv("PEERMAP_MAP_BODIES");
+    struct iom_res res[] = { { "/big/dev", IOM_DEV, 0666, 0, 0 },
+                             { "/big/file", IOM_FILE, 0666, 0, 0 } };
+    struct target mgr;
+    REQUIRE(iom_start(&mgr, res, 2, 0, 0) == 0);
+    char p[PATH_MAX];
+    mpath(&x, "/big/dev", p);
+    CHECK_EQ_LONG(read_sizes(p), 0);
+    mpath(&x, "/big/file", p);
+    CHECK_EQ_LONG(read_sizes(p), 0);
+    CHECK_EQ_LONG(xport_stop(&x), 0);
+    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+}
+
+TEST(large_reads_are_the_manager_s_bytes)
+{
+    large_reads(1);
+}
+
+TEST(large_reads_are_the_manager_s_bytes_when_its_files_are_not_mapped)
+{
+    large_reads(0);
+}
+
+/* A manager whose status claims more than its reply carries: the reader
+ * gets what was sent and no more (never what the export's buffer held
+ * before - another reader's bytes), and the export serves on. */
+TEST(a_manager_claiming_more_than_it_sent_gives_only_what_it_sent)
+{
+    REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 5000);
+    struct iom_res res[] = { { "/oc/liar", IOM_OVERCLAIM, 0666, 0, 0 },
+                             { "/oc/dev", IOM_DEV, 0666, 0, 0 } };
+    struct target mgr;
+    REQUIRE(iom_start(&mgr, res, 2, 0, 0) == 0);
+    char pl[PATH_MAX], pd[PATH_MAX];
+    mpath(&x, "/oc/liar", pl);
+    mpath(&x, "/oc/dev", pd);
+    int liar = open(pl, O_RDONLY), dev = open(pd, O_RDONLY);
+    REQUIRE(liar >= 0 && dev >= 0);
+    unsigned char *buf = malloc(1u << 20);
+    REQUIRE(buf != NULL);
+    static const size_t sizes[] = { 2000, 65536, 200000, 600000 };
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t n = sizes[i];
+        /* The export's buffers full of the other device's bytes first. */
+        CHECK(pread(dev, buf, 1u << 20, 1) == (ssize_t)(1u << 20) - 1);
+        memset(buf, 0xee, n);
+        ssize_t r = pread(liar, buf, n, 7);
+        CHECK_EQ_LONG(r, (long)(n / 2));
+        for (ssize_t k = 0; k < r; k++)
+            if (buf[k] != iom_fill_byte(7 + (uint64_t)k)) {
+                CHECK(!"the bytes the manager sent");
+                break;
+            }
+        CHECK(buf[n / 2] == 0xee);
+    }
+    CHECK(read_checked(dev, buf, 300000, 5) == 0);
+    free(buf);
+    close(liar);
+    close(dev);
+    CHECK_EQ_LONG(xport_stop(&x), 0);
+    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+}
+
 /* A reader in a child: the errno of its read (0 if it read), via exit. */
 static pid_t start_reader(const char *path, int *res_fd)
 {
