@@ -305,17 +305,15 @@ static int seek_to(struct pmx_file *f, off_t off)
     return 0;
 }
 
-/* One read at `off` (lock held): the bytes, or -1 with errno.  With
- * `view`, a large answer may be left in the manager's memory file (*view
- * then points at it, good until the open's next exchange; client.h). */
+/* One read at `off` (lock held): the bytes, or -1 with errno.  With `at`,
+ * a large answer may be left in the manager's memory file (at->view; the
+ * mapping ours until pm_read_place_done(): client.h). */
 static ssize_t read_once(struct pmx_file *f, void *buf, size_t n, off_t off,
-                         const unsigned char **view)
+                         struct pm_read_place *at)
 {
-    if (view)
-        *view = NULL;
     if (!f->stream && off != f->pos) {
         if (!f->no_xtype) {
-            ssize_t r = pm_read_at_view(f->coid, buf, n, off, view);
+            ssize_t r = pm_read_at_view(f->coid, buf, n, off, at);
             if (r >= 0 || !xtype_refused(errno))
                 return r;
             f->no_xtype = 1;
@@ -323,7 +321,7 @@ static ssize_t read_once(struct pmx_file *f, void *buf, size_t n, off_t off,
         if (seek_to(f, off) < 0)
             return -1;
     }
-    ssize_t r = pm_read_view(f->coid, buf, n, view);
+    ssize_t r = pm_read_view(f->coid, buf, n, at);
     if (!f->stream)
         f->pos = r >= 0 ? f->pos + r : -1;
     return r;
@@ -356,14 +354,12 @@ static ssize_t write_once(struct pmx_file *f, const void *buf, size_t n, off_t o
  * A read is answered from the manager's own memory file when its reply
  * came in one (a body over PM_WIRE_INLINE_MAX, bodyfile.h): the kernel
  * copies straight from our mapping of that file into the reader's pages,
- * instead of the manager's bytes being copied into our buffer and from
- * there by the kernel.  The mapping is the open's connection's, reused by
- * its next exchange, so the open stays locked until the answer is written.
- * A small reply (in the datagram) or one whose file we may not map comes in
- * the buffer, as before.  (Splicing the file into /dev/fuse would save no
- * copy over this - the kernel still copies into the reader's pages - and
- * libfuse falls back to a copy for the largest replies, which do not fit
- * its pipe with their header.)
+ * instead of the manager's bytes being copied into our buffer first.  The
+ * mapping is this request's until the answer is written (client.h,
+ * pm_read_place_done()): another operation on the open (a getattr, an
+ * ioctl: they do not take the open's lock) cannot unmap it.
+ * A small reply (in the datagram) or one whose file we may not map comes
+ * in the buffer, as before.  (ARCHITECTURE.md, "Large reads".)
  */
 void pmx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                  struct fuse_file_info *fi)
@@ -378,27 +374,27 @@ void pmx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     size_t got = 0;
     int e = 0;
-    const unsigned char *view = NULL;
+    struct pm_read_place at = PM_READ_PLACE_INIT;
     pthread_mutex_lock(&f->lock);
     do {
         ssize_t r = read_once(f, buf + got, size - got, off + (off_t)got,
-                              got == 0 ? &view : NULL);
+                              got == 0 ? &at : NULL);
         if (r < 0) {
             e = pmx_err(errno);
             break;
         }
-        if (view && (f->direct || r == 0 || (size_t)r == size)) {
-            /* All of the answer, where it came. */
-            fuse_reply_buf(req, (const char *)view, (size_t)r);
+        if (at.view && (f->direct || (size_t)r == size)) {
+            /* All of the answer, where it came.  The open stays locked
+             * until it is written: its next read would have the manager
+             * write its answer into the same place of its file. */
+            fuse_reply_buf(req, (const char *)at.view, (size_t)r);
             pthread_mutex_unlock(&f->lock);
+            pm_read_place_done(f->coid, &at);
             return;
         }
-        if (view) {
-            /* Part of a regular file's page: the rest comes in the next
-             * exchange, which reuses the mapping. */
-            memcpy(buf, view, (size_t)r);
-            view = NULL;
-        }
+        if (at.view)  /* part of a regular file's page: the rest follows */
+            memcpy(buf, at.view, (size_t)r);
+        pm_read_place_done(f->coid, &at);
         if (r == 0)
             break;
         got += (size_t)r;

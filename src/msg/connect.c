@@ -131,6 +131,24 @@ void pm_cconn_end_exchange(struct pm_cconn *c)
     pthread_mutex_unlock(&c->exchange);
 }
 
+void pm_msg_reply_view_return(int coid, struct pm_bodyview *v)
+{
+    struct pm_cconn *c = v->map && coid >= 0 ? slot(coid_fd(coid), 0) : NULL;
+    /* Never wait for an exchange in progress: it may have mapped a file of
+     * its own by now; then ours goes. */
+    if (c && pthread_mutex_trylock(&c->exchange) == 0) {
+        pthread_mutex_lock(&c->lock);
+        int ok = c->fd == coid_fd(coid);
+        pthread_mutex_unlock(&c->lock);
+        if (ok && !c->reply_view.map && c->body_gen == pm_fork_gen()) {
+            c->reply_view = *v;
+            *v = (struct pm_bodyview)PM_BODYVIEW_INIT;
+        }
+        pthread_mutex_unlock(&c->exchange);
+    }
+    pm_bodyview_drop(v);
+}
+
 PM_EXPORT int ConnectAttach(uint32_t nd, pid_t pid, int chid, unsigned index, int flags)
 {
 

@@ -400,6 +400,14 @@ int pm_msg_take_fd(void);
  * is good until the connection's next exchange; the server's file cannot
  * shrink under it (sealed), though the server may still write into it. */
 void pm_msg_reply_in_place(const unsigned char **where);
+/* After pm_msg_reply_in_place(), for the same exchange: when the body is
+ * left in place, the mapping it lies in moves to *v (else *v stays
+ * empty), so that nothing can unmap it while the caller uses it - another
+ * thread's exchange on the connection, whose reply may come in another
+ * file, maps its own.  pm_msg_reply_view_return() gives it back to coid's
+ * connection (or unmaps it, when the connection has one again). */
+void pm_msg_reply_in_place_take(struct pm_bodyview *v);
+void pm_msg_reply_view_return(int coid, struct pm_bodyview *v);
 /* The data bytes this thread's last exchange got back in its reply buffers
  * (or left in place): a server's status may claim more than it sent (QNX's
  * MsgReply() status is any number); the rest of the buffers is untouched. */

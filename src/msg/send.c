@@ -22,12 +22,22 @@
 /* pm_msg_reply_in_place(): where this thread's next exchange should say
  * where its reply body lies instead of copying it, or NULL. */
 static _Thread_local const unsigned char **in_place;
+/* pm_msg_reply_in_place_take(): where the mapping itself should go. */
+static _Thread_local struct pm_bodyview *in_place_take;
 
 void pm_msg_reply_in_place(const unsigned char **where)
 {
     in_place = where;
+    in_place_take = NULL;
     if (where)
         *where = NULL;
+}
+
+void pm_msg_reply_in_place_take(struct pm_bodyview *v)
+{
+    in_place_take = in_place ? v : NULL;
+    if (v)
+        *v = (struct pm_bodyview)PM_BODYVIEW_INIT;
 }
 
 /* Copy a reply carried in a memory file (bodyfile.h) into the caller's
@@ -46,6 +56,12 @@ static void read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64
     if (m && in_place && rparts == 1 && riov[0].iov_len >= len && status >= 0 &&
         (uint64_t)status == len) {
         *in_place = m + off;
+        if (in_place_take) {
+            /* The caller holds the mapping now: another exchange on the
+             * connection makes its own rather than unmap this one. */
+            *in_place_take = cc->reply_view;
+            cc->reply_view = (struct pm_bodyview)PM_BODYVIEW_INIT;
+        }
         return;
     }
     uint64_t at = 0;
@@ -426,6 +442,7 @@ static long exchange(int coid, const iov_t *siov, size_t sparts,
 {
     long rc = exchange_one(coid, siov, sparts, riov, rparts);
     in_place = NULL; /* for one exchange only */
+    in_place_take = NULL;
     return rc;
 }
 

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "msg/bodyfile.h"
+
 struct pm_ps_match;
 
 /* oflag (O_RDONLY/O_WRONLY/O_RDWR and the other O_* flags) in QNX's
@@ -38,14 +40,21 @@ ssize_t pm_write_at(int fd, const void *buf, size_t n, off_t off);
  * not know the override: seek, then read).  Unlike pm_read(), the count
  * is never more than the bytes the manager sent (its status may claim
  * more: the rest of buf would be whatever it held before - another
- * caller's data, for the export).  With `view` (may be NULL): when the
+ * caller's data, for the export).  With `at` (may be NULL): when the
  * answer arrived in the manager's memory file (a body over
  * PM_WIRE_INLINE_MAX) that we map, and the status counts exactly its
- * bytes, *view points at them there and nothing is copied into buf; the
- * pointer is good until fd's next exchange (the manager may still write
- * into its file, never shrink it: bodyfile.h).  Otherwise *view is NULL
- * and the bytes are in buf. */
-ssize_t pm_read_view(int fd, void *buf, size_t n, const unsigned char **view);
-ssize_t pm_read_at_view(int fd, void *buf, size_t n, off_t off, const unsigned char **view);
+ * bytes, at->view points at them there and nothing is copied into buf; the
+ * mapping is the caller's (at->map) until pm_read_place_done() gives it
+ * back to the connection, so nothing unmaps it meanwhile (the manager may
+ * still write into its file, never shrink it: bodyfile.h).  Otherwise
+ * at->view is NULL and the bytes are in buf. */
+struct pm_read_place {
+    const unsigned char *view;
+    struct pm_bodyview map;
+};
+#define PM_READ_PLACE_INIT { NULL, PM_BODYVIEW_INIT }
+ssize_t pm_read_view(int fd, void *buf, size_t n, struct pm_read_place *at);
+ssize_t pm_read_at_view(int fd, void *buf, size_t n, off_t off, struct pm_read_place *at);
+void pm_read_place_done(int fd, struct pm_read_place *at);
 
 #endif

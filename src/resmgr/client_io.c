@@ -133,39 +133,49 @@ PM_EXPORT int pm_fstat(int fd, struct stat *st)
 }
 
 /* The export's reads (client.h): the reply left in the server's memory
- * file when it came in one and `view` is asked for (msg.h,
+ * file when it came in one and `at` is asked for (msg.h,
  * pm_msg_reply_in_place()); the count no more than the bytes the manager
  * sent.  -1 (errno from MsgSend()), or the count. */
 static long read_send(int fd, const void *msg, size_t len, void *buf, size_t n,
-                      const unsigned char **view)
+                      struct pm_read_place *at)
 {
-    if (view)
-        pm_msg_reply_in_place(view);
+    if (at) {
+        pm_msg_reply_in_place(&at->view);
+        pm_msg_reply_in_place_take(&at->map);
+    }
     long st = MsgSend(fd, msg, len, buf, n);
-    if (view)
+    if (at)
         pm_msg_reply_in_place(NULL);  /* whatever path MsgSend() took */
     if (st >= 0 && (unsigned long)st > n)
         st = pm_fail_over(EIO, "the manager claims %ld bytes for a read of %zu", st, n);
     else if (st >= 0 && (uint64_t)st > pm_msg_reply_got())
         st = (long)pm_msg_reply_got();
-    if (view && st < 0)
-        *view = NULL;
+    if (at && st < 0)
+        pm_read_place_done(fd, at);
     return st;
 }
 
-ssize_t pm_read_view(int fd, void *buf, size_t n, const unsigned char **view)
+void pm_read_place_done(int fd, struct pm_read_place *at)
+{
+    int e = errno;
+    at->view = NULL;
+    pm_msg_reply_view_return(fd, &at->map);
+    errno = e;
+}
+
+ssize_t pm_read_view(int fd, void *buf, size_t n, struct pm_read_place *at)
 {
     if (n > UINT32_MAX)
         n = UINT32_MAX;
     io_read_t msg;
     SET_RW_HEADER(&msg, _IO_READ, _IO_READ64, n);
-    long st = read_send(fd, &msg, sizeof msg.i, buf, n, view);
+    long st = read_send(fd, &msg, sizeof msg.i, buf, n, at);
     if (st < 0 && errno == EBADF)
         return io_failed(fd);
     return (ssize_t)st;
 }
 
-ssize_t pm_read_at_view(int fd, void *buf, size_t n, off_t off, const unsigned char **view)
+ssize_t pm_read_at_view(int fd, void *buf, size_t n, off_t off, struct pm_read_place *at)
 {
     if (n > UINT32_MAX)
         n = UINT32_MAX;
@@ -179,7 +189,7 @@ ssize_t pm_read_at_view(int fd, void *buf, size_t n, off_t off, const unsigned c
     msg.r.nbytes = (uint32_t)n;
     msg.r.xtype = _IO_XTYPE_OFFSET;
     msg.x.offset = (int64_t)off;
-    return read_send(fd, &msg, sizeof msg, buf, n, view);
+    return read_send(fd, &msg, sizeof msg, buf, n, at);
 }
 
 ssize_t pm_write_at(int fd, const void *buf, size_t n, off_t off)
