@@ -394,8 +394,10 @@ int pm_msg_take_fd(void);
 
 /* For this thread's next exchange only: when its reply body comes in a
  * memory file we map (bodyfile.h), the reply vector is one buffer and the
- * reply's status is the body's length (a read's answer), leave the body there and point *where at it instead of copying it into
- * the buffer (the memory manager installs pages straight from it).  *where
+ * reply's status is the body's length (a read's answer), leave the body
+ * there and point *where at it instead of copying it into the buffer (the
+ * memory manager installs pages straight from it, the FUSE export writes
+ * its answers to the kernel from there).  *where
  * stays NULL otherwise (the body is in the buffer, as usual).  The pointer
  * is good until the connection's next exchange; the server's file cannot
  * shrink under it (sealed), though the server may still write into it. */

@@ -45,9 +45,10 @@ void pm_msg_reply_in_place_take(struct pm_bodyview *v)
  * else with pread().  Or leave it there, when the caller asked so and the
  * reply's status counts exactly the body's bytes: a status claiming more
  * would send the caller reading past what the server wrote, maybe past our
- * mapping of its file; such a reply is copied, as any other. */
-static void read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64_t off,
-                      uint64_t len, long status, const iov_t *riov, size_t rparts)
+ * mapping of its file; such a reply is copied, as any other.  The bytes
+ * that came (pm_msg_reply_got()). */
+static uint64_t read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64_t off,
+                          uint64_t len, long status, const iov_t *riov, size_t rparts)
 {
     const unsigned char *m = NULL;
     if ((uint64_t)st->st_size <= PM_BODY_CACHE_MAX + PM_WIRE_BODY_OFF_MAX)
@@ -62,7 +63,7 @@ static void read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64
             *in_place_take = cc->reply_view;
             cc->reply_view = (struct pm_bodyview)PM_BODYVIEW_INIT;
         }
-        return;
+        return len;
     }
     uint64_t at = 0;
     for (size_t i = 0; i < rparts && at < len; i++) {
@@ -71,11 +72,14 @@ static void read_body(struct pm_cconn *cc, int fd, const struct stat *st, uint64
             want = (size_t)(len - at);
         if (m) {
             pm_copy(riov[i].iov_base, m + off + at, want);
-        } else if (pm_body_pread(fd, riov[i].iov_base, want, off + at) < (ssize_t)want) {
-            return; /* the server shrank its own file: its loss */
+        } else {
+            ssize_t r = pm_body_pread(fd, riov[i].iov_base, want, off + at);
+            if (r < (ssize_t)want) /* the server shrank its own file */
+                return r > 0 ? at + (uint64_t)r : at;
         }
         at += want;
     }
+    return at;
 }
 
 /* Where in a page a body in a file should start (bodyfile.h): so that its
@@ -367,17 +371,18 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
         }
         if (!ok)
             return pm_fail(EIO, "malformed reply on connection %d", coid);
+        uint64_t room = pm_iov_total(riov, rparts);
+        reply_got = h.len < room ? h.len : room;
         if (h.kind == PM_WIRE_REPLY_FD) {
             /* The body came inline; the descriptor is for the caller. */
             received_fd = body;
             return (long)h.status;
         }
         if (body >= 0) {
-            read_body(cc, body, &st, h.body_off, h.len, (long)h.status, riov, rparts);
+            reply_got = read_body(cc, body, &st, h.body_off, h.len, (long)h.status, riov,
+                                  rparts);
             close(body);
         }
-        uint64_t room = pm_iov_total(riov, rparts);
-        reply_got = h.len < room ? h.len : room;
         if (h.kind == PM_WIRE_ERROR)
             return pm_fail((int)h.status, "the server replied with an error");
         return (long)h.status;
