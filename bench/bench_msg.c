@@ -603,9 +603,12 @@ int main(int argc, char **argv)
     struct ctx x = { .c = &c, .coid = coid, .big = big };
     const char *mb = getenv("PEERMAP_MAP_BODIES");
     int pread_only = mb && !strcmp(mb, "0");
-    /* BENCH_MSG_ONLY=small: the 16-byte round trips alone (for profiling). */
+    /* BENCH_MSG_ONLY=small: the 16-byte round trips alone (for profiling);
+     * =msg_small or =raw_small: only one of them (to profile or count the
+     * system calls of one kind: perf stat, strace -c). */
     const char *only = getenv("BENCH_MSG_ONLY");
-    int small_only = only && !strcmp(only, "small");
+    int one_small = only && (!strcmp(only, "msg_small") || !strcmp(only, "raw_small"));
+    int small_only = only && (!strcmp(only, "small") || one_small);
 
     /* The server's buffer is malloc()'s too: the main figures are those of
      * two ordinary programs. */
@@ -619,7 +622,9 @@ int main(int argc, char **argv)
         const enum kind k[] = { K_MSG_SMALL, K_RAW_SMALL };
         const int co[] = { coid, coid };
         const char *const nm[] = { "msg_small", "raw_small" };
-        measure(&x, k, co, nm, 2, o.n, o.warmup, BLOCK_SMALL, salign);
+        int first = one_small && !strcmp(only, "raw_small");
+        measure(&x, k + first, co, nm + first, one_small ? 1 : 2, o.n, o.warmup, BLOCK_SMALL,
+                salign);
     }
     if (!small_only) {
         const enum kind k[] = { K_MSG_LARGE, K_RAW_LARGE, K_FLOOR, K_MSG_REPLY, K_FLOOR_W };
