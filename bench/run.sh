@@ -215,6 +215,7 @@ END {
     if (section == "msg") {
     row[++nr] = "msg_small|MsgSend() -> MsgReceive() -> MsgReply(), 16 bytes each way"
     row[++nr] = "raw_small|raw AF_UNIX SOCK_SEQPACKET ping-pong, 16-byte datagrams"
+    row[++nr] = "raw_epoll_small|raw_small with the server in epoll_wait() before each recv() (the floor of a server that waits on many connections)"
     row[++nr] = "msg_large|MsgSend() of 1 MiB, server MsgRead() of all of it, 16-byte reply (buffers from malloc())"
     row[++nr] = "raw_large|raw AF_UNIX SOCK_STREAM: 1 MiB written and read, 16 bytes back"
     row[++nr] = "floor_large|the one-copy floor: process_vm_readv() of 1 MiB of the client (same alignment) between two 16-byte datagrams"
@@ -227,6 +228,8 @@ END {
     row[++nr] = "floor_large_pread|floor_large in that run"
     row[++nr] = "floor_reply_1m_pread|floor_reply_1m in that run"
     q[++nq] = "msg_small|raw_small|<= 1.1|MsgSend() round trip / raw ping-pong, 16 bytes"
+    q[++nq] = "msg_small|raw_epoll_small||MsgSend() round trip / raw ping-pong with the server in epoll_wait()"
+    q[++nq] = "raw_epoll_small|raw_small||what waiting in epoll_wait() costs the raw ping-pong"
     q[++nq] = "msg_large|floor_large|<= 1.3|1 MiB MsgSend() + MsgRead() / the one-copy floor"
     q[++nq] = "msg_large_sweep_worst|floor_large|<= 1.3|the same, slowest placement of the buffers / the floor"
     q[++nq] = "msg_reply_1m|floor_reply_1m|<= 1.3|1 MiB MsgReply() / its one-copy floor"
