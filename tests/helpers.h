@@ -19,6 +19,10 @@ struct target {
     int from_child;  /* child -> test: ready byte, results */
 };
 
+/* fork(), once no other thread of ours can be inside the allocator (see
+ * helpers.c: the sanitizer's allocator is not fork-safe). */
+pid_t test_fork(void);
+
 /* Fork a child running body(in, out); the child _exit()s with its return. */
 int target_start(struct target *t, int (*body)(int in, int out, void *arg), void *arg);
 

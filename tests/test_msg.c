@@ -456,7 +456,7 @@ TEST(several_threads_receive_on_one_channel)
     pid_t kids[8];
     for (int k = 0; k < 8; k++) {
         REQUIRE(pipe(fds[k]) == 0);
-        kids[k] = fork();
+        kids[k] = test_fork();
         REQUIRE(kids[k] >= 0);
         if (kids[k] == 0) {
             int coid = ConnectAttach(ND_LOCAL_NODE, getppid(), chid, 0, 0);

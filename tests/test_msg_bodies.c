@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -886,4 +887,69 @@ TEST(a_reply_that_outgrows_its_users_share_midway_arrives_whole)
     CHECK_EQ_LONG(atomic_load(&s.errors), 0);
     server_stop(&s);
     peermap_set_client_limits(NULL);
+}
+
+static int fsize_body(int in, int out, void *arg)
+{
+    (void)out;
+    struct other *o = arg;
+    char go;
+    if (child_read_full(in, &go, 1) < 0)
+        return 2;
+    int coid = ConnectAttach(ND_LOCAL_NODE, o->server, o->chid, _NTO_SIDE_CHANNEL, 0);
+    if (coid < 0)
+        return 3;
+    /* 1 MiB back, front to back in three pieces: the first fits in a reply
+     * file under the server's size limit, the second needs it to grow past
+     * it; the whole reply needs a file the limit forbids.  The answer is an
+     * error, never a torn reply, never a wait without end. */
+    enum { BIG = 1 << 20 };
+    struct req q = { .op = OP_ECHO, .seed = 900, .src_len = 0, .srv_at = 16, .chunks = 3,
+                     .reply_len = BIG, .forward = 1 };
+    unsigned char *r = malloc(BIG);
+    if (!r)
+        return 4;
+    errno = 0;
+    long st = MsgSend(coid, &q, sizeof q, r, BIG);
+    int e = errno;
+    free(r);
+    if (st != -1 || (e != ENOMEM && e != EFBIG)) {
+        fprintf(stderr, "  1 MiB reply past the server's file size limit: %ld (%s)\n", st,
+                strerror(e));
+        return 5;
+    }
+    /* What fits still arrives whole, on the same connection. */
+    if (echo_fw(coid, 901, 10, 0, 400 << 10, 16, 16, 2, 1) < 0)
+        return 6;
+    return 0;
+}
+
+TEST(a_reply_file_that_cannot_grow_midway_keeps_what_it_holds)
+{
+    /* The server's files may not pass 600 KiB (RLIMIT_FSIZE: ftruncate()
+     * fails with EFBIG, and SIGXFSZ, ignored here): a reply file of
+     * 512 KiB is made, its growth to 768 KiB fails.  The bytes already in
+     * it must move to the heap, not be read from a file that was dropped,
+     * and a reply that then cannot be sent must reach the client as an
+     * error. */
+    struct server s;
+    REQUIRE(server_start(&s) == 0);
+    struct other o = { getpid(), s.chid, 1 };
+    struct target t;
+    REQUIRE(target_start(&t, fsize_body, &o) == 0);
+    struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+    struct rlimit lim, was;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &was) == 0);
+    lim = was;
+    lim.rlim_cur = 600 << 10;
+    REQUIRE(sigaction(SIGXFSZ, &ign, &old) == 0);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    char go = 'g';
+    CHECK(target_write(&t, &go, 1) == 0);
+    int st = target_finish(&t, 60000);
+    setrlimit(RLIMIT_FSIZE, &was);
+    sigaction(SIGXFSZ, &old, NULL);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ_LONG(atomic_load(&s.errors), 0);
+    server_stop(&s);
 }

@@ -38,27 +38,37 @@ void pm_bodyfile_drop(struct pm_bodyfile *b)
     *b = (struct pm_bodyfile)PM_BODYFILE_INIT;
 }
 
+int pm_bodyfile_grow(struct pm_bodyfile *b, size_t size)
+{
+    size = page_round(size ? size : 1);
+    if (b->fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    if (b->size >= size)
+        return 0;
+    /* A sealed file may grow, never shrink.  (The receiver holds the file
+     * too and may have grown it past `size`: then it is mapped further as
+     * it is.) */
+    struct stat st;
+    if (fstat(b->fd, &st) < 0 ||
+        ((uint64_t)st.st_size < size && ftruncate(b->fd, (off_t)size) < 0))
+        return -1;
+    void *m = mremap(b->map, b->size, size, MREMAP_MAYMOVE);
+    if (m == MAP_FAILED)
+        return -1;
+    b->map = m;
+    b->size = size;
+    return 0;
+}
+
 int pm_bodyfile_reserve(struct pm_bodyfile *b, size_t size)
 {
     size = page_round(size ? size : 1);
-    if (b->fd >= 0 && b->size >= size)
+    if (b->fd >= 0 && pm_bodyfile_grow(b, size) == 0)
         return 0;
-    if (b->fd >= 0) {
-        /* Grow: a sealed file may grow, never shrink.  (The receiver holds
-         * the file too and may have grown it past `size`, so that growing
-         * it to `size` would shrink it: then start a new one.) */
-        struct stat st;
-        void *m = MAP_FAILED;
-        if (fstat(b->fd, &st) == 0 &&
-            ((uint64_t)st.st_size >= size || ftruncate(b->fd, (off_t)size) == 0))
-            m = mremap(b->map, b->size, size, MREMAP_MAYMOVE);
-        if (m != MAP_FAILED) {
-            b->map = m;
-            b->size = size;
-            return 0;
-        }
-        pm_bodyfile_drop(b);
-    }
+    /* One that cannot grow is replaced. */
+    pm_bodyfile_drop(b);
     int fd = memfd_create("peermap-msg", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -1;

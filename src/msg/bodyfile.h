@@ -40,6 +40,10 @@ struct pm_bodyfile {
 /* Make the file at least `size` bytes: create it, or grow it (the mapping
  * may move).  0, or -1 with errno (EMFILE, ENOMEM...). */
 int pm_bodyfile_reserve(struct pm_bodyfile *b, size_t size);
+
+/* Grow the file (it must exist) to at least `size` bytes; on failure it is
+ * left as it was, mapping and bytes included.  0, or -1 with errno. */
+int pm_bodyfile_grow(struct pm_bodyfile *b, size_t size);
 void pm_bodyfile_drop(struct pm_bodyfile *b);
 
 /* The receiver's side: the mapping of the last file a peer sent. */

@@ -53,7 +53,10 @@ static int file_room(struct pm_sconn *c, uint64_t end)
     uint64_t had = c->reply_file.fd >= 0 ? c->reply_cache_bytes : 0;
     if (want > had && pm_limits_cache(c->share, had, want) < 0)
         return -1;
-    if (pm_bodyfile_reserve(&c->reply_file, (size_t)want) < 0) {
+    /* A file that holds this reply's first bytes must survive a failure to
+     * grow (they move to the heap: reply_image()), and stay counted. */
+    if ((had ? pm_bodyfile_grow(&c->reply_file, (size_t)want)
+             : pm_bodyfile_reserve(&c->reply_file, (size_t)want)) < 0) {
         if (!had)
             pm_limits_cache_put(c->share, want); /* and the descriptor */
         else if (want > had)
@@ -265,9 +268,17 @@ static int finish_fd(rcvid_t rcvid, int error, long status, const iov_t *iov,
     }
     if (sent < 0) {
         int e = errno;
-        /* The client died, or stopped reading: it is not reply-blocked. */
-        rc = pm_fail(e == EPIPE || e == ECONNRESET || e == ENOTCONN ? ESRCH : e,
-                     "rcvid %ld: could not reply (%s)", (long)rcvid, strerror(e));
+        int gone = e == EPIPE || e == ECONNRESET || e == ENOTCONN;
+        /* The client died, or stopped reading: it is not reply-blocked.
+         * Otherwise the reply could not be made (no memory, no file for a
+         * large body: ENOMEM, EMFILE, EFBIG...): the client gets that
+         * error rather than wait for a reply that will never come. */
+        if (!gone) {
+            struct pm_wire_reply eh = { .kind = PM_WIRE_ERROR, .seq = c->seq, .status = e };
+            pm_send_datagram(c->fd, &eh, sizeof eh, &eh.body_off, NULL, 0, 0, 0, NULL);
+        }
+        rc = pm_fail(gone ? ESRCH : e, "rcvid %ld: could not reply (%s)", (long)rcvid,
+                     strerror(e));
     }
     pm_sconn_finish(c);
     pm_rcvid_release(ch);
