@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/pidfd.h>
 #include <poll.h>
 #include <signal.h>
@@ -425,6 +426,36 @@ int thread_join_ms(pthread_t th, int ms)
 int unprivileged(void)
 {
     return geteuid() != 0;
+}
+
+int drop_to_uid(uid_t uid)
+{
+    if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+        return -1;
+    if (geteuid() != uid) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+int drop_to_nobody(void)
+{
+    return drop_to_uid(NOBODY);
+}
+
+int wait_readable(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    return poll(&p, 1, ms) == 1 ? 0 : -1;
+}
+
+long take_event(int efd, int ms)
+{
+    uint64_t v = 0;
+    if (wait_readable(efd, ms) < 0 || read(efd, &v, sizeof v) != sizeof v)
+        return 0;
+    return (long)v;
 }
 
 int obedient_body(int in, int out, void *arg)

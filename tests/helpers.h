@@ -82,6 +82,32 @@ int thread_in_syscall(const int *tid, long nr, int ms);
 /* pthread_join() with a deadline: 0, or ETIMEDOUT. */
 int thread_join_ms(pthread_t th, int ms);
 
+/* The user the attacker children of the tests become. */
+#define NOBODY 65534
+
+/* Become uid (and gid) `uid` with no supplementary groups: setgroups(),
+ * setresgid() while we still may, then setresuid().  0, or -1 with errno
+ * (also when the effective uid is not `uid` afterwards). */
+int drop_to_uid(uid_t uid);
+/* drop_to_uid(NOBODY). */
+int drop_to_nobody(void);
+
+/* Wait (ms at most) until fd is readable: 0, or -1 (timeout or error). */
+int wait_readable(int fd, int ms);
+/* Take an eventfd's count, waiting at most ms for it to be non-zero: the
+ * count, or 0 (timeout or error). */
+long take_event(int efd, int ms);
+
+/* tests/proc.c: another process as /proc shows it. */
+/* The descriptors pid holds (entries of /proc/pid/fd; for ourselves, that
+ * counts the directory's own descriptor too), or -1. */
+int count_fds(pid_t pid);
+/* Field `field` of /proc/pid/stat, numbered as in proc(5) (14 utime, 15
+ * stime, 22 starttime; numeric fields only, 4 and up).  0, or -1. */
+int proc_stat_field(pid_t pid, int field, unsigned long long *v);
+/* Its start time (field 22), or 0 when it cannot be read. */
+unsigned long long proc_start_time(pid_t pid);
+
 /* True when the tests run unprivileged (see run-unprivileged.sh). */
 int unprivileged(void);
 

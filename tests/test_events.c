@@ -25,16 +25,6 @@
 #include "msg/event.h"
 #include "msg/wire.h"
 
-static int drop_to_nobody(void)
-{
-    if (geteuid() != 0)
-        return 0;
-    return setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-                   setresuid(65534, 65534, 65534) < 0
-               ? -1
-               : 0;
-}
-
 /* MsgReceive() of one pulse with a 10 s deadline.  0, or -1. */
 static int receive_pulse(int chid, struct _pulse *p, uint64_t ns)
 {
@@ -106,7 +96,7 @@ static int client_body(int in, int out, void *arg)
 {
     (void)in;
     struct client_arg *a = arg;
-    if (drop_to_nobody() < 0)
+    if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
     int mine = ChannelCreate(_NTO_CHF_PRIVATE);
     int self = ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0);
@@ -314,8 +304,7 @@ TEST(events_within_one_process)
     REQUIRE(thread_ran_ev >= 0);
     ev.sigev_value.sival_int = 5;
     CHECK_EQ_LONG(MsgDeliverEvent(0, &ev), 0);
-    struct pollfd rung = { .fd = thread_ran_ev, .events = POLLIN };
-    CHECK(poll(&rung, 1, 10000) == 1);
+    CHECK(wait_readable(thread_ran_ev, 10000) == 0);
     CHECK_EQ_LONG(atomic_load(&thread_ran), 5);
     close(thread_ran_ev);
     /* Malformed events. */
@@ -349,7 +338,7 @@ struct attack_arg {
 static int forging_client(int in, int out, void *arg)
 {
     struct attack_arg *a = arg;
-    if (drop_to_nobody() < 0)
+    if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
     int srv = ConnectAttach(ND_LOCAL_NODE, a->server, a->pub, _NTO_SIDE_CHANNEL, 0);
     if (srv < 0)
@@ -425,7 +414,7 @@ TEST(a_client_cannot_make_the_server_pulse_its_own_channel)
 static int hostile_server(int in, int out, void *arg)
 {
     (void)arg;
-    if (drop_to_nobody() < 0)
+    if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "peermap.ch.%d.%d",
@@ -529,7 +518,7 @@ struct slot_arg {
 static int slot_client(int in, int out, void *arg)
 {
     struct slot_arg *a = arg;
-    if (drop_to_nobody() < 0)
+    if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
     int mine = ChannelCreate(_NTO_CHF_PRIVATE);
     int self = ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0);

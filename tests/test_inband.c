@@ -454,8 +454,7 @@ static int hostile_body(int in, int out, void *arg)
 {
     struct hostile_arg *h = arg;
     (void)in;
-    if (h->drop_to && (setgroups(0, NULL) < 0 || setresgid(h->drop_to, h->drop_to, h->drop_to) < 0 ||
-                       setresuid(h->drop_to, h->drop_to, h->drop_to) < 0))
+    if (h->drop_to && drop_to_uid(h->drop_to) < 0)
         return 9;
     int coid = ConnectAttach(ND_LOCAL_NODE, h->pid, h->chid, 0, 0);
     if (coid < 0)

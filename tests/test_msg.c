@@ -336,8 +336,7 @@ TEST(client_death_fails_reply_and_server_keeps_serving)
 
 static int dropped_client_body(int in, int out, void *arg)
 {
-    if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-        setresuid(65534, 65534, 65534) < 0)
+    if (drop_to_nobody() < 0)
         return 20;
     return client_body(in, out, arg);
 }

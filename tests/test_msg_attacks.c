@@ -35,7 +35,6 @@
 #include "msg/event.h"
 #include "msg/wire.h"
 
-#define NOBODY 65534
 #define WAIT_MS 20000
 
 /* ---- the attacker's side ---- */
@@ -49,10 +48,7 @@ static int become_nobody(rlim_t nofile)
         if (setrlimit(RLIMIT_NOFILE, &r) < 0)
             return -1;
     }
-    if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-        setresuid(NOBODY, NOBODY, NOBODY) < 0)
-        return -1;
-    return geteuid() == NOBODY ? 0 : -1;
+    return drop_to_nobody();
 }
 
 struct addr {
@@ -267,22 +263,6 @@ static long root_exchange(const struct addr *a)
     return st;
 }
 
-static int count_fds(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* Wait (up to WAIT_MS) until pid holds at most `want` descriptors: the
  * manager closes what it must as it gets to it. */
 static int settles_at(pid_t pid, int want)
@@ -325,20 +305,8 @@ static long long memfd_bytes(pid_t pid, const char *prefix)
 /* CPU time (ms) pid has used so far. */
 static long long cpu_ms(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                     &ut, &st) != 2)
+    unsigned long long ut, st;
+    if (proc_stat_field(pid, 14, &ut) < 0 || proc_stat_field(pid, 15, &st) < 0)
         return -1;
     return (long long)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
 }

@@ -30,7 +30,6 @@
 #include "msg/msg.h"
 #include "msg/wire.h"
 
-#define NOBODY 65534
 #define INLINE PM_WIRE_INLINE_MAX
 
 /* The bytes every body carries: position- and seed-dependent, different on
@@ -757,14 +756,6 @@ TEST(a_reused_descriptor_number_never_carries_the_old_servers_file)
 
 /* ---- another user ---- */
 
-static int become_nobody(void)
-{
-    if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-        setresuid(NOBODY, NOBODY, NOBODY) < 0)
-        return -1;
-    return geteuid() == NOBODY ? 0 : -1;
-}
-
 struct other {
     pid_t server;
     int chid;
@@ -775,7 +766,7 @@ static int other_user_body(int in, int out, void *arg)
 {
     (void)in;
     struct other *o = arg;
-    if (become_nobody() < 0)
+    if (drop_to_nobody() < 0)
         return 2;
     int bad = 0;
     int coids[8];
@@ -851,7 +842,7 @@ static int share_crossing_body(int in, int out, void *arg)
     (void)in;
     (void)out;
     struct other *o = arg;
-    if (become_nobody() < 0)
+    if (drop_to_nobody() < 0)
         return 2;
     int coid = ConnectAttach(ND_LOCAL_NODE, o->server, o->chid, _NTO_SIDE_CHANNEL, 0);
     if (coid < 0)

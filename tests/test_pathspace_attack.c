@@ -39,32 +39,7 @@
 #include "../src/common/internal.h"
 #include "../src/resmgr/pathspace.h"
 
-#define NOBODY 65534
 #define VPATH "/dev/pmtest/victim"
-
-static int become_nobody(void)
-{
-    return setgroups(0, NULL) == 0 && setresgid(NOBODY, NOBODY, NOBODY) == 0 &&
-                   setresuid(NOBODY, NOBODY, NOBODY) == 0
-               ? 0
-               : -1;
-}
-
-static unsigned long long start_time(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    for (int i = 3; p && i <= 22; i++)
-        p = strchr(p + 1, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
-}
 
 /* ---- a device that tells the test what it was sent ----------------- */
 
@@ -541,10 +516,10 @@ static int attacker_body(int in, int out, void *arg)
     char c;
     const char *space = getenv("PEERMAP_PATHSPACE");
     report_fd = a->report;
-    if (become_nobody() < 0)
+    if (drop_to_nobody() < 0)
         return 90;
     me.pid = getpid();
-    me.start = start_time(me.pid);
+    me.start = proc_start_time(me.pid);
     strcpy(me.own, "/tmp/pm-attacker-XXXXXX");
     if (!mkdtemp(me.own))
         return 91;
@@ -1038,7 +1013,7 @@ static int dropping_body(int in, int out, void *arg)
     char c;
     report_fd = a->report;
     int e = start_device(a->paths);
-    if (e || become_nobody() < 0) {
+    if (e || drop_to_nobody() < 0) {
         child_write_full(out, "E", 1);
         return 1;
     }

@@ -45,21 +45,6 @@ struct my_ocb;
 
 /* ---- waiting ---- */
 
-static int wait_fd(int fd, int ms)
-{
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    return poll(&p, 1, ms) == 1 ? 0 : -1;
-}
-
-/* Take an eventfd's count, waiting at most ms for it to be non-zero. */
-static long take_event(int efd, int ms)
-{
-    uint64_t v = 0;
-    if (wait_fd(efd, ms) < 0 || read(efd, &v, sizeof v) != sizeof v)
-        return 0;
-    return (long)v;
-}
-
 static void signal_event(int efd)
 {
     uint64_t one = 1;

@@ -1305,8 +1305,7 @@ TEST(other_users_target_is_eperm_and_untouched)
     pid_t c = fork();
     REQUIRE(c >= 0);
     if (c == 0) {
-        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-            setresuid(65534, 65534, 65534) < 0)
+        if (drop_to_nobody() < 0)
             _exit(10);
         setenv("PEERMAP_ABILITIES", "mem_peer", 1);
         errno = 0;
