@@ -488,12 +488,17 @@ int obedient_body(int in, int out, void *arg)
     return 0;
 }
 
+int target_start_ready(struct target *t, int (*body)(int in, int out, void *arg), void *arg)
+{
+    unsigned char r;
+    if (target_start(t, body, arg) < 0)
+        return -1;
+    return target_read(t, &r, 1, 10000) == 0 ? r : -1;
+}
+
 int obedient_start(struct target *t)
 {
-    char r;
-    if (target_start(t, obedient_body, NULL) < 0)
-        return -1;
-    return target_read(t, &r, 1, 10000) == 0 && r == 'R' ? 0 : -1;
+    return target_start_ready(t, obedient_body, NULL) == 'R' ? 0 : -1;
 }
 
 static int obedient_cmd(struct target *t, uint32_t op, uintptr_t addr,

@@ -26,6 +26,10 @@ pid_t test_fork(void);
 /* Fork a child running body(in, out); the child _exit()s with its return. */
 int target_start(struct target *t, int (*body)(int in, int out, void *arg), void *arg);
 
+/* target_start(), then wait (10 s at most) for the one byte a child
+ * writes when it is ready: that byte, or -1. */
+int target_start_ready(struct target *t, int (*body)(int in, int out, void *arg), void *arg);
+
 /* Read exactly n bytes from the child, waiting at most ms milliseconds.
  * Returns 0, or -1 (timeout, EOF or error). */
 int target_read(struct target *t, void *buf, size_t n, int ms);

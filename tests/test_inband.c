@@ -511,9 +511,7 @@ static void hostile_case(enum hostile how, int timeout_ms, int want_errno, long 
     REQUIRE(chid > 0);
     struct hostile_arg h = { how, getpid(), chid, 0 };
     struct target t;
-    char ok;
-    REQUIRE(target_start(&t, hostile_body, &h) == 0);
-    REQUIRE(target_read(&t, &ok, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, hostile_body, &h) >= 0);
     struct _msg_info info;
     char buf[8];
     rcvid_t r = MsgReceive(chid, buf, sizeof buf, &info);
@@ -783,8 +781,7 @@ TEST(an_agent_takes_requests_at_any_time)
 {
     struct target t;
     char c;
-    REQUIRE(target_start(&t, agent_body, NULL) == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, agent_body, NULL) >= 0);
     int fd = memfd_create("agent-buffer", MFD_CLOEXEC);
     REQUIRE(fd >= 0 && ftruncate(fd, PAGE) == 0);
     /* Without ptrace: the agent. */
@@ -821,9 +818,7 @@ TEST(an_agent_takes_requests_at_any_time)
 TEST(an_agent_that_never_answers_times_out)
 {
     struct target t;
-    char c;
-    REQUIRE(target_start(&t, agent_body, NULL) == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, agent_body, NULL) >= 0);
     REQUIRE(kill(t.pid, SIGSTOP) == 0);
     REQUIRE(wait_state(t.pid, 'T', 5000) == 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
@@ -846,9 +841,7 @@ TEST(an_agent_refuses_other_users)
         SKIP("root is always let in; run as nobody to see a refusal");
     static uid_t other = 4242;
     struct target t;
-    char c;
-    REQUIRE(target_start(&t, agent_body, &other) == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, agent_body, &other) >= 0);
     void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
     CHECK(p == MAP_FAILED && errno == EPERM); /* ptrace refused, agent too */
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
@@ -887,8 +880,7 @@ TEST(an_agent_name_taken_by_another_process_is_not_used)
     struct target victim, squatter;
     char c;
     REQUIRE(obedient_start(&victim) == 0);
-    REQUIRE(target_start(&squatter, squatter_body, &victim.pid) == 0);
-    REQUIRE(target_read(&squatter, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&squatter, squatter_body, &victim.pid) >= 0);
     int fd = memfd_create("not-for-squatters", MFD_CLOEXEC);
     REQUIRE(fd >= 0 && ftruncate(fd, PAGE) == 0);
     void *p = mmap_peer(victim.pid, NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);

@@ -255,9 +255,7 @@ TEST(root_caller_hands_fd_to_unprivileged_target)
     uint64_t *mine = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     REQUIRE(mine != MAP_FAILED);
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, dropped_body, NULL) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0 && r == 'R');
+    REQUIRE(target_start_ready(&t, dropped_body, NULL) == 'R');
     int fds_before = count_fds(t.pid);
     uint64_t *theirs = mmap_peer(t.pid, NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     CHECK(theirs != MAP_FAILED);

@@ -274,10 +274,8 @@ TEST(dead_manager_disappears)
     struct target t;
     struct pm_ps_match m;
     siginfo_t si;
-    char c;
     REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(target_start(&t, attach_and_wait, "/dead") == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, attach_and_wait, "/dead") >= 0);
     REQUIRE(pm_pathspace_resolve("/dead/x", &m) == 0);
     CHECK_EQ_LONG(m.pid, t.pid);
     CHECK_EQ_LONG(m.chid, 5);
@@ -635,8 +633,7 @@ TEST(managers_of_two_users_coexist)
     if (geteuid() != 0)
         SKIP("needs root to have entries of two users");
     REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(target_start(&t, nobody_manager, NULL) == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, nobody_manager, NULL) >= 0);
     REQUIRE(pm_pathspace_attach("/root", 20, PM_PS_DIR, 0644, &h) == 0);
 
     /* Root believes nobody's attaches only where root's policy says so;
@@ -748,15 +745,13 @@ TEST(a_user_cannot_take_paths_another_owner_claimed_first)
     struct pm_ps_handle h;
     struct pm_ps_match m;
     struct target t;
-    char c;
     if (geteuid() != 0)
         SKIP("needs root to have entries of two users");
     REQUIRE(pathspace_fresh() == 0);
     /* Root lets nobody serve /dev (QNX: allow_attach), nobody comes second. */
     REQUIRE(policy_set("allow_attach nobody /dev\n") == 0);
     REQUIRE(pm_pathspace_attach("/dev/claimed", 30, PM_PS_DIR, 0666, &h) == 0);
-    REQUIRE(target_start(&t, squatter, NULL) == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0 && c == 'R');
+    REQUIRE(target_start_ready(&t, squatter, NULL) == 'R');
     /* Root's directory manager keeps the path and everything below it. */
     REQUIRE(pm_pathspace_resolve("/dev/claimed", &m) == 0);
     CHECK_EQ_LONG(m.chid, 30);
