@@ -1127,6 +1127,27 @@ static long long squat_report(struct target *t)
     return got;
 }
 
+/* The last part of the tests below: a root manager started at pid p (the
+ * test is skipped when p cannot be had) makes its channel, a root client
+ * of (p, chid) reaches it, and the squatter sq was sent nothing. */
+static void manager_beats_squatter(struct target *sq, pid_t p)
+{
+    struct mgr_cfg cfg = { 0 };
+    struct mgr m;
+    if (start_at(&m.t, p, mgr_body, &cfg) < 0) {
+        squat_report(sq);
+        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)p);
+    }
+    m.a.pid = p;
+    CHECK(target_read(&m.t, &m.a.chid, sizeof m.a.chid, WAIT_MS) == 0);
+    CHECK(m.a.chid > 0);
+    if (m.a.chid <= 0)
+        m.a.chid = 1;
+    CHECK_EQ_LONG(root_exchange(&m.a), 4);
+    mgr_stop(&m);
+    CHECK_EQ_LONG(squat_report(sq), 0);
+}
+
 TEST(channel_names_bound_first_by_another_user_neither_block_nor_listen)
 {
     NEED_ROOT();
@@ -1138,23 +1159,9 @@ TEST(channel_names_bound_first_by_another_user_neither_block_nor_listen)
     char c;
     REQUIRE(target_read(&sq, &c, 1, WAIT_MS) == 0);
 
-    /* The root manager that gets pid p still makes its channel... */
-    struct mgr_cfg cfg = { 0 };
-    struct mgr m;
-    if (start_at(&m.t, p, mgr_body, &cfg) < 0) {
-        squat_report(&sq);
-        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)p);
-    }
-    m.a.pid = p;
-    CHECK(target_read(&m.t, &m.a.chid, sizeof m.a.chid, WAIT_MS) == 0);
-    CHECK(m.a.chid > 0);
-    /* ...and a root client of (p, chid) reaches it, and sends the
-     * squatter nothing. */
-    if (m.a.chid <= 0)
-        m.a.chid = 1;
-    CHECK_EQ_LONG(root_exchange(&m.a), 4);
-    mgr_stop(&m);
-    CHECK_EQ_LONG(squat_report(&sq), 0);
+    /* The root manager that gets pid p still makes its channel, and a root
+     * client of (p, chid) reaches it, and sends the squatter nothing. */
+    manager_beats_squatter(&sq, p);
 }
 
 TEST(a_listener_left_behind_by_a_pids_previous_owner_is_not_that_process)
@@ -1175,22 +1182,9 @@ TEST(a_listener_left_behind_by_a_pids_previous_owner_is_not_that_process)
     int st;
     REQUIRE(waitpid(p, &st, 0) == p);
     sq.pid = -1; /* the listeners' holder is a grandchild, not ours */
-    struct mgr_cfg cfg = { 0 };
-    struct mgr m;
-    if (start_at(&m.t, p, mgr_body, &cfg) < 0) {
-        squat_report(&sq);
-        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)p);
-    }
-    m.a.pid = p;
-    CHECK(target_read(&m.t, &m.a.chid, sizeof m.a.chid, WAIT_MS) == 0);
-    CHECK(m.a.chid > 0);
     /* The listener that says "pid p" is not process p: the root client
      * reaches the manager, and the listener gets nothing. */
-    if (m.a.chid <= 0)
-        m.a.chid = 1;
-    CHECK_EQ_LONG(root_exchange(&m.a), 4);
-    mgr_stop(&m);
-    CHECK_EQ_LONG(squat_report(&sq), 0);
+    manager_beats_squatter(&sq, p);
 }
 
 /* ---- a departed server's pid taken by another user, at the event relay ---- */
