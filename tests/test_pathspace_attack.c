@@ -706,64 +706,53 @@ static void make_prelinks(struct attacker *x)
 
 /* ---- the attacks ---------------------------------------------------- */
 
-/* ---- the attacks ---------------------------------------------------- */
-
 #define ATK_PATH "/dev/pmtest/attacker"
+
+/* Root's manager serves VPATH; the attacker (serving ATK_PATH, given
+ * root's links first when `prelinks`) makes each of `moves` (attacker_do()
+ * commands) in turn.  Root's client's secret still goes to root's manager,
+ * and (when `resolves`) VPATH still resolves to it. */
+static void attack_a_running_manager(const char *moves, int prelinks, int resolves)
+{
+    struct server v;
+    struct victim_arg va;
+    struct attacker x;
+    REQUIRE(pathspace_fresh() == 0);
+    REQUIRE(start_victim(&v, &va, VPATH) == 0);
+    REQUIRE(start_attacker(&x, 0, ATK_PATH, NULL) == 0);
+    if (prelinks)
+        make_prelinks(&x);
+    for (const char *m = moves; *m; m++)
+        REQUIRE(attacker_do(&x, *m) == 0);
+    CHECK_EQ_LONG(secret_goes_to(VPATH, &v, &x.s), 1);
+    if (resolves)
+        CHECK_EQ_LONG(resolves_to(VPATH, v.t.pid), 1);
+    stop_attacker(&x);
+    server_stop(&v);
+}
 
 /* The issue as found: root's entry hard-linked, rewritten to name the
  * attacker's server, put in place under a fresh name. */
 TEST(hard_link_and_rewrite)
 {
-    struct server v;
-    struct victim_arg va;
-    struct attacker x;
     NEED_ROOT();
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(start_victim(&v, &va, VPATH) == 0);
-    REQUIRE(start_attacker(&x, 0, ATK_PATH, NULL) == 0);
-    make_prelinks(&x);
-    REQUIRE(attacker_do(&x, 'H') == 0);
-    CHECK_EQ_LONG(secret_goes_to(VPATH, &v, &x.s), 1);
-    CHECK_EQ_LONG(resolves_to(VPATH, v.t.pid), 1);
-    stop_attacker(&x);
-    server_stop(&v);
+    attack_a_running_manager("H", 1, 1);
 }
 
 /* Renames over root's entries and directories, renames of them away,
  * unlinks, rmdirs; then hard links once more (renamed into place). */
 TEST(rename_over_and_away)
 {
-    struct server v;
-    struct victim_arg va;
-    struct attacker x;
     NEED_ROOT();
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(start_victim(&v, &va, VPATH) == 0);
-    REQUIRE(start_attacker(&x, 0, ATK_PATH, NULL) == 0);
-    make_prelinks(&x);
-    REQUIRE(attacker_do(&x, 'N') == 0);
-    REQUIRE(attacker_do(&x, 'H') == 0);
-    CHECK_EQ_LONG(secret_goes_to(VPATH, &v, &x.s), 1);
-    CHECK_EQ_LONG(resolves_to(VPATH, v.t.pid), 1);
-    stop_attacker(&x);
-    server_stop(&v);
+    attack_a_running_manager("NH", 1, 1);
 }
 
 /* Symbolic links named like root's entries wherever the attacker may
  * write, pointing at forged records of its own. */
 TEST(symlinks_planted)
 {
-    struct server v;
-    struct victim_arg va;
-    struct attacker x;
     NEED_ROOT();
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(start_victim(&v, &va, VPATH) == 0);
-    REQUIRE(start_attacker(&x, 0, ATK_PATH, NULL) == 0);
-    REQUIRE(attacker_do(&x, 'S') == 0);
-    CHECK_EQ_LONG(secret_goes_to(VPATH, &v, &x.s), 1);
-    stop_attacker(&x);
-    server_stop(&v);
+    attack_a_running_manager("S", 0, 0);
 }
 
 /* Root's names made first: root's own directory (as a directory, then as a
@@ -799,6 +788,22 @@ TEST(symlinked_directories_made_first)
     names_made_first(A_PRECREATE_LINKS);
 }
 
+/* Root's manager of VPATH in a path space it may refuse: when it says so
+ * ('E'), the reason must be EPERM.  0, or -1 when it did not start. */
+static int start_victim_refused_or_not(struct server *v, struct victim_arg *va)
+{
+    memset(va, 0, sizeof *va);
+    va->paths[0] = VPATH;
+    char c = 0;
+    if (server_start(v, victim_body, va, &va->report, &c) < 0)
+        return -1;
+    if (c == 'E') {
+        unsigned char e = 0;
+        CHECK(target_read(&v->t, &e, 1, 5000) == 0 && e == EPERM);
+    }
+    return 0;
+}
+
 /* The path space directory itself made first by the attacker (a path
  * root's configuration names but nobody created yet): root must refuse it,
  * not serve from a directory the attacker can empty and refill. */
@@ -814,14 +819,7 @@ TEST(path_space_made_first)
     REQUIRE(setenv("PEERMAP_PATHSPACE", space, 1) == 0);
     REQUIRE(start_attacker(&x, A_MAKE_SPACE, VPATH, NULL) == 0);
     /* Root's manager: refused (EPERM) - or, where it is not, then robbed. */
-    memset(&va, 0, sizeof va);
-    va.paths[0] = VPATH;
-    char c = 0;
-    REQUIRE(server_start(&v, victim_body, &va, &va.report, &c) == 0);
-    if (c == 'E') {
-        unsigned char e = 0;
-        CHECK(target_read(&v.t, &e, 1, 5000) == 0 && e == EPERM);
-    }
+    REQUIRE(start_victim_refused_or_not(&v, &va) == 0);
     REQUIRE(attacker_do(&x, 'N') == 0);
     CHECK(secret_goes_to(VPATH, &v, &x.s) >= 0);
     CHECK(resolves_to(VPATH, v.t.pid) >= 0);
@@ -844,14 +842,7 @@ TEST(path_space_swapped_for_a_symlink)
     REQUIRE(chown(shared, NOBODY, NOBODY) == 0);
     snprintf(space, sizeof space, "%s/space", shared);
     REQUIRE(setenv("PEERMAP_PATHSPACE", space, 1) == 0);
-    memset(&va, 0, sizeof va);
-    va.paths[0] = VPATH;
-    char c = 0;
-    REQUIRE(server_start(&v, victim_body, &va, &va.report, &c) == 0);
-    if (c == 'E') {
-        unsigned char e = 0;
-        CHECK(target_read(&v.t, &e, 1, 5000) == 0 && e == EPERM);
-    }
+    REQUIRE(start_victim_refused_or_not(&v, &va) == 0);
     REQUIRE(start_attacker(&x, A_OWN_SPACE, VPATH, NULL) == 0);
     REQUIRE(attacker_do(&x, 'W') == 0);
     CHECK(secret_goes_to(VPATH, &v, &x.s) >= 0);
