@@ -42,6 +42,10 @@ int target_finish(struct target *t, int ms);
 /* Helpers run inside children. */
 int child_read_full(int fd, void *buf, size_t n);
 int child_write_full(int fd, const void *buf, size_t n);
+/* vfork(): the child waits for the test's go (a byte on `in`) and exits;
+ * the caller, a vfork parent until then, sleeps uninterruptibly - ptrace
+ * cannot stop it.  Returns once the child has exited. */
+void child_vfork_until_go(int in);
 
 /* Does [addr, addr+len) appear in /proc/pid/maps?  If perms is not NULL, the
  * first four permission characters of the covering mapping must match it

@@ -750,15 +750,7 @@ static int vfork_parent_body(int in, int out, void *arg)
 {
     (void)arg;
     child_write_full(out, "R", 1);
-    pid_t c = vfork();
-    if (c == 0) {
-        char x;
-        if (read(in, &x, 1) < 0)
-            _exit(1);
-        _exit(0);
-    }
-    int st;
-    waitpid(c, &st, 0);
+    child_vfork_until_go(in);
     child_write_full(out, "R", 1);
     char x;
     while (read(in, &x, 1) != 0)

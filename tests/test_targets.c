@@ -1305,17 +1305,7 @@ static int vfork_parent_body(int in, int out, void *arg)
     if (arg && peermap_agent_start(NULL, 0) < 0)
         return 9;
     child_write_full(out, "R", 1);
-    /* The vfork parent sleeps uninterruptibly (for ptrace) until the
-     * child exits; the child waits for the test's go. */
-    pid_t c = vfork();
-    if (c == 0) {
-        char x;
-        if (read(in, &x, 1) < 0)
-            _exit(1);
-        _exit(0);
-    }
-    int st;
-    waitpid(c, &st, 0);
+    child_vfork_until_go(in);
     return obedient_body(in, out, NULL);
 }
 
