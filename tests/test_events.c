@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "chansock.h"
 #include "helpers.h"
 #include "peermap.h"
 #include "sys/neutrino.h"
@@ -416,13 +417,10 @@ static int hostile_server(int in, int out, void *arg)
     (void)arg;
     if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "peermap.ch.%d.%d",
-                     (int)getpid(), 1);
+    struct sockaddr_un sa;
+    socklen_t len = channel_addr(getpid(), 1, &sa);
     int lsn = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-    if (lsn < 0 || bind(lsn, (struct sockaddr *)&sa,
-                        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0 ||
-        listen(lsn, 4) < 0)
+    if (lsn < 0 || bind(lsn, (struct sockaddr *)&sa, len) < 0 || listen(lsn, 4) < 0)
         return 21;
     child_write_full(out, "r", 1);
     int c = accept(lsn, NULL, NULL);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "chansock.h"
 #include "helpers.h"
 #include "peermap.h"
 #include "sys/neutrino.h"
@@ -396,10 +397,8 @@ TEST(forged_and_truncated_datagrams_cost_the_sender_its_connection)
 {
     struct server s;
     REQUIRE(server_start(&s, 0) == 0);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "peermap.ch.%d.%d",
-                     (int)getpid(), s.chid);
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    struct sockaddr_un sa;
+    socklen_t len = channel_addr(getpid(), s.chid, &sa);
     const char *junk[] = { "", "short", "MSG1 but not really a header at all......" };
     for (int i = 0; i < 3; i++) {
         int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);

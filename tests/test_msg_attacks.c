@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "chansock.h"
 #include "helpers.h"
 #include "peermap.h"
 #include "sys/neutrino.h"
@@ -56,29 +57,10 @@ struct addr {
     int chid;
 };
 
-/* The predictable name of a channel, as an address. */
-static socklen_t channel_addr(pid_t pid, int chid, struct sockaddr_un *sa)
-{
-    memset(sa, 0, sizeof *sa);
-    sa->sun_family = AF_UNIX;
-    int n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1, "peermap.ch.%d.%d",
-                     (int)pid, chid);
-    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-}
-
 /* A raw connection to a channel, as an attacker makes it. */
 static int raw_connect(const struct addr *a)
 {
-    struct sockaddr_un sa;
-    socklen_t len = channel_addr(a->pid, a->chid, &sa);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return channel_connect(a->pid, a->chid);
 }
 
 /* sendmsg() of `len` bytes with `nfds` descriptors, split into `ncmsg`

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "chansock.h"
 #include "helpers.h"
 #include "peermap.h"
 #include "sys/neutrino.h"
@@ -401,28 +402,6 @@ TEST(reads_at_any_offset_and_writes_with_gaps)
 
 /* ---- raw clients: what the library would never send ---- */
 
-static socklen_t channel_addr(pid_t pid, int chid, struct sockaddr_un *sa)
-{
-    memset(sa, 0, sizeof *sa);
-    sa->sun_family = AF_UNIX;
-    int n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1, "peermap.ch.%d.%d",
-                     (int)pid, chid);
-    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-}
-
-static int raw_connect(int chid)
-{
-    struct sockaddr_un sa;
-    socklen_t len = channel_addr(getpid(), chid, &sa);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 static int raw_send_fd(int sock, const void *buf, size_t len, int fd)
 {
@@ -508,7 +487,7 @@ TEST(a_file_that_may_not_be_mapped_is_read_and_its_shrinking_costs_nothing)
     REQUIRE(pipe(p1) == 0 && pipe(p2) == 0);
     s.hold_wr = p1[1];
     s.hold_rd = p2[0];
-    int sock = raw_connect(s.chid);
+    int sock = channel_connect(getpid(), s.chid);
     REQUIRE(sock >= 0);
     size_t n = 1 << 20;
     int fd = raw_body_file(5, n, 100, OP_HOLD, 0);
@@ -532,7 +511,7 @@ TEST(a_file_that_may_not_be_mapped_is_read_and_its_shrinking_costs_nothing)
     close(sock);
 
     /* The same file sealed: mapped, read whole. */
-    sock = raw_connect(s.chid);
+    sock = channel_connect(getpid(), s.chid);
     REQUIRE(sock >= 0);
     fd = raw_body_file(6, n, 100, OP_HOLD, 1);
     REQUIRE(fd >= 0);
@@ -569,7 +548,7 @@ TEST(a_body_that_claims_more_than_its_file_costs_the_connection)
         { 100, sizeof(struct req) + n + 99, 0 },   /* short, not sealed */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int sock = raw_connect(s.chid);
+        int sock = channel_connect(getpid(), s.chid);
         REQUIRE(sock >= 0);
         int fd = raw_body_file(5, n, 0, OP_ECHO, 0);
         REQUIRE(fd >= 0);
