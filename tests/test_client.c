@@ -13,6 +13,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -661,4 +662,63 @@ TEST(descriptor_survives_fork)
     CHECK_EQ_LONG(pm_lseek(fd, 0, SEEK_CUR), 3);
     CHECK(pm_close(fd) == 0);
     stop_server(&t);
+}
+
+/* The attacker of close_ends_every_copy_of_the_connection: a child that
+ * kept a copy of its parent's connection and became nobody.  When told
+ * ('g'), it tries the copy twice - an open of the served path, then a
+ * devctl - and reports each errno (0: the manager answered it). */
+static int copy_holder_body(int in, int out, void *arg)
+{
+    int fd = *(const int *)arg;
+    if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+        setresuid(65534, 65534, 65534) < 0)
+        return 20;
+    char c = 'r';
+    if (child_write_full(out, &c, 1) < 0 || child_read_full(in, &c, 1) < 0 || c != 'g')
+        return 21;
+    struct _io_connect om = { .type = _IO_CONNECT, .subtype = _IO_CONNECT_OPEN,
+                              .file_type = _FTYPE_ANY, .ioflag = O_RDWR + 1,
+                              .sflag = 0x40 /* SH_DENYNO */, .path_len = 1,
+                              .extra_type = _IO_CONNECT_EXTRA_NONE };
+    int res[2];
+    errno = 0;
+    res[0] = MsgSend(fd, &om, offsetof(struct _io_connect, path) + 1, NULL, 0) == -1 ? errno : 0;
+    struct last_connect lc;
+    res[1] = last_connect(fd, &lc);
+    return child_write_full(out, res, sizeof res) < 0 ? 22 : 0;
+}
+
+TEST(close_ends_every_copy_of_the_connection)
+{
+    /* The descriptor is the connection, and the manager judges what
+     * arrives on it by the credentials the kernel recorded when it was
+     * made: any process holding a copy speaks as the opener.  pm_close()
+     * shuts the connection down, so a copy that a fork child kept (here
+     * one that then became nobody) is dead from then on, and a later open
+     * of the parent's - a new connection - is nothing the child can reach.
+     * Keeping closed connections for later opens would break this. */
+    if (getuid() != 0)
+        SKIP("needs root for a child that becomes nobody");
+    struct target srv, att;
+    struct server_arg a = { "/dev/clcopy", 0, 0, 0666 };
+    REQUIRE(start_server(&srv, &a) == 0);
+    int fd = pm_open("/dev/clcopy", O_RDWR);
+    REQUIRE(fd >= 0);
+    REQUIRE(target_start(&att, copy_holder_body, &fd) == 0);
+    char c;
+    REQUIRE(target_read(&att, &c, 1, 20000) == 0);
+    CHECK(pm_close(fd) == 0);
+    int again = pm_open("/dev/clcopy", O_RDWR);
+    CHECK(again >= 0);
+    CHECK(target_write(&att, "g", 1) == 0);
+    int res[2] = { 0, 0 };
+    CHECK(target_read(&att, res, sizeof res, 20000) == 0);
+    CHECK(res[0] != 0);
+    CHECK(res[1] != 0);
+    int st = target_finish(&att, 20000);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (again >= 0)
+        CHECK(pm_close(again) == 0);
+    stop_server(&srv);
 }
