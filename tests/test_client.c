@@ -671,8 +671,7 @@ TEST(descriptor_survives_fork)
 static int copy_holder_body(int in, int out, void *arg)
 {
     int fd = *(const int *)arg;
-    if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-        setresuid(65534, 65534, 65534) < 0)
+    if (drop_to_nobody() < 0)
         return 20;
     char c = 'r';
     if (child_write_full(out, &c, 1) < 0 || child_read_full(in, &c, 1) < 0 || c != 'g')
