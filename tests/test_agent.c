@@ -300,6 +300,19 @@ static int memfd_with(const char *text)
 
 /* ---- an agent whose name another user took ---- */
 
+/* mmap_peer() of fd's page into the victim on the in-band route (already
+ * chosen): it must succeed, through the victim's agent.  The address, or
+ * MAP_FAILED. */
+static char *map_by_the_agent(pid_t victim, int fd)
+{
+    char *p = mmap_peer(victim, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        fprintf(stderr, "  mmap_peer: %s\n", peermap_errmsg());
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
+    return p;
+}
+
 TEST(an_agent_whose_name_is_taken_serves_under_a_name_of_its_own)
 {
     if (unprivileged())
@@ -325,11 +338,7 @@ TEST(an_agent_whose_name_is_taken_serves_under_a_name_of_its_own)
     int fd = memfd_with("for the victim only");
     REQUIRE(fd >= 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
-    char *p = mmap_peer(victim, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED)
-        fprintf(stderr, "  mmap_peer: %s\n", peermap_errmsg());
-    CHECK(p != MAP_FAILED);
-    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
+    char *p = map_by_the_agent(victim, fd);
     if (p != MAP_FAILED) {
         char got[20] = "";
         CHECK(maps_has(victim, (uintptr_t)p, PAGE, "rw-s") == 1);
@@ -413,11 +422,7 @@ TEST(a_squatter_that_held_the_victims_pid_gets_nothing)
     int fd = memfd_with("for the victim only");
     REQUIRE(fd >= 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
-    char *p = mmap_peer(victim, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED)
-        fprintf(stderr, "  mmap_peer: %s\n", peermap_errmsg());
-    CHECK(p != MAP_FAILED);
-    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
+    char *p = map_by_the_agent(victim, fd);
     if (p != MAP_FAILED)
         CHECK(maps_has(victim, (uintptr_t)p, PAGE, "rw-s") == 1);
 
