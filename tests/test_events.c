@@ -26,6 +26,17 @@
 #include "msg/event.h"
 #include "msg/wire.h"
 
+/* A client's channels: a private one of its own (*mine) with a side
+ * connection to it (*self), where it asks for its pulses, and a connection
+ * to channel chid of the server (ConnectAttach() flags).  0, or -1. */
+static int pulse_channels(pid_t server, int chid, int flags, int *mine, int *self, int *srv)
+{
+    *mine = ChannelCreate(_NTO_CHF_PRIVATE);
+    *self = ConnectAttach(ND_LOCAL_NODE, 0, *mine, _NTO_SIDE_CHANNEL, 0);
+    *srv = ConnectAttach(ND_LOCAL_NODE, server, chid, _NTO_SIDE_CHANNEL, flags);
+    return *mine < 0 || *self < 0 || *srv < 0 ? -1 : 0;
+}
+
 /* MsgReceive() of one pulse with a 10 s deadline.  0, or -1. */
 static int receive_pulse(int chid, struct _pulse *p, uint64_t ns)
 {
@@ -99,11 +110,9 @@ static int client_body(int in, int out, void *arg)
     struct client_arg *a = arg;
     if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
-    int mine = ChannelCreate(_NTO_CHF_PRIVATE);
-    int self = ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0);
-    int srv = ConnectAttach(ND_LOCAL_NODE, a->server, a->chid, _NTO_SIDE_CHANNEL,
-                            a->regevents ? _NTO_COF_REG_EVENTS : 0);
-    if (mine < 0 || self < 0 || srv < 0)
+    int mine, self, srv;
+    if (pulse_channels(a->server, a->chid, a->regevents ? _NTO_COF_REG_EVENTS : 0, &mine, &self,
+                       &srv) < 0)
         return 21;
     struct sigevent ev;
     memset(&ev, 0, sizeof ev);
@@ -479,13 +488,9 @@ TEST(a_hostile_server_can_do_no_more_than_qnx_lets_it)
     if (geteuid() != 0)
         SKIP("needs root: the hostile server runs as uid 65534 against a root client");
     struct target t;
-    REQUIRE(target_start(&t, hostile_server, NULL) == 0);
-    char r;
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
-    int mine = ChannelCreate(_NTO_CHF_PRIVATE);
-    int self = ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0);
-    int srv = ConnectAttach(ND_LOCAL_NODE, t.pid, 1, _NTO_SIDE_CHANNEL, 0);
-    REQUIRE(mine > 0 && self >= 0 && srv >= 0);
+    REQUIRE(target_start_ready(&t, hostile_server, NULL) >= 0);
+    int mine, self, srv;
+    REQUIRE(pulse_channels(t.pid, 1, 0, &mine, &self, &srv) == 0 && mine > 0);
     CHECK_EQ_LONG(MsgSend(srv, &self, sizeof self, NULL, 0), 0);
     /* Requests are handled in order: the first pulse to arrive must be the
      * only harmless one (a SIGTERM, had it been raised, ends this test). */
@@ -518,10 +523,8 @@ static int slot_client(int in, int out, void *arg)
     struct slot_arg *a = arg;
     if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
-    int mine = ChannelCreate(_NTO_CHF_PRIVATE);
-    int self = ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0);
-    int srv = ConnectAttach(ND_LOCAL_NODE, a->server, a->chid, _NTO_SIDE_CHANNEL, 0);
-    if (mine < 0 || self < 0 || srv < 0)
+    int mine, self, srv;
+    if (pulse_channels(a->server, a->chid, 0, &mine, &self, &srv) < 0)
         return 21;
     struct sigevent ev;
     memset(&ev, 0, sizeof ev);
