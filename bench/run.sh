@@ -376,6 +376,7 @@ if [ -x "$bin/bench_msg" ]; then
     table "$tmp/results" <<'EOF'
 row msg_small|MsgSend() -> MsgReceive() -> MsgReply(), 16 bytes each way
 row raw_small|raw AF_UNIX SOCK_SEQPACKET ping-pong, 16-byte datagrams
+row raw_epoll_small|raw_small with the server in epoll_wait() before each recv() (the floor of a server that waits on many connections)
 row msg_large|MsgSend() of 1 MiB, server MsgRead() of all of it, 16-byte reply (buffers from malloc())
 row raw_large|raw AF_UNIX SOCK_STREAM: 1 MiB written and read, 16 bytes back
 row floor_large|the one-copy floor: process_vm_readv() of 1 MiB of the client (same alignment) between two 16-byte datagrams
@@ -388,6 +389,8 @@ row msg_reply_1m_pread|msg_reply_1m with PEERMAP_MAP_BODIES=0
 row floor_large_pread|floor_large in that run
 row floor_reply_1m_pread|floor_reply_1m in that run
 ratio msg_small|raw_small|<= 1.1|MsgSend() round trip / raw ping-pong, 16 bytes
+ratio msg_small|raw_epoll_small||MsgSend() round trip / raw ping-pong with the server in epoll_wait()
+ratio raw_epoll_small|raw_small||what waiting in epoll_wait() costs the raw ping-pong
 ratio msg_large|floor_large|<= 1.3|1 MiB MsgSend() + MsgRead() / the one-copy floor
 ratio msg_large_sweep_worst|floor_large|<= 1.3|the same, slowest placement of the buffers / the floor
 ratio msg_reply_1m|floor_reply_1m|<= 1.3|1 MiB MsgReply() / its one-copy floor
@@ -516,6 +519,7 @@ row mm_touch|(c) paged file: pm_mmap() 4 KiB + first touch + pm_munmap()
 row mm_first_touch|(c) paged file: first touch of a page of a mapping made before
 row mm_lseek_read|(c) pm_lseek() + pm_read() of 4 KiB at such an offset
 row mm_pread|(c) one pread-style _IO_READ (_IO_XTYPE_OFFSET) of 4 KiB
+row mm_uffd_touch|(c) the fault alone: a local userfaultfd answered with UFFDIO_COPY of a warm page, same offsets
 row mm_seq_map|(c) 256 MiB never read: pm_mmap(), sum every word, pm_munmap()
 row mm_seq_read|(c) the same 256 MiB by pm_read() of 1 MiB, summed
 row mm_seq_local|(c) floor: the same bytes into 256 MiB of new local page cache (memfd, pwrite() of 2 MiB windows), summed
@@ -525,6 +529,7 @@ ratio mm_shm_open_close|mm_floor||(a) open-to-close / floor
 ratio mm_bw_local|mm_bw_shm|>= 0.95|(b) bandwidth through pm_mmap() / local memfd mapping
 ratio mm_first_touch|mm_pread|<= 2|(c) first touch / one pread-style _IO_READ 4 KiB (pm_read)
 ratio mm_first_touch|mm_lseek_read||(c) first touch / pm_lseek() + pm_read() 4 KiB
+ratio mm_uffd_touch|mm_pread||(c) a bare userfaultfd fault / one _IO_READ 4 KiB (first touch's floor: this + 1)
 ratio mm_touch|mm_pread||(c) pm_mmap + first touch + pm_munmap / one _IO_READ 4 KiB
 ratio mm_seq_read|mm_seq_map|>= 0.5|(c) 256 MiB bandwidth: mapping / pm_read() 1 MiB
 ratio mm_seq_local|mm_seq_map||(c) 256 MiB bandwidth: mapping / its local floor (new page cache, filled and read)
