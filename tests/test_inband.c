@@ -602,9 +602,10 @@ TEST(ten_mute_clients_delay_an_honest_one_by_ten_short_deadlines)
     long long waited = now_ms() - t0;
     fprintf(stderr, "  the honest client waited %lld ms behind %d mute ones "
             "(answer deadline %u ms)\n", waited, MUTES, deadline);
-    /* Ten short deadlines and some slack for a loaded machine; with the
-     * stop deadline it was ten times 2 s. */
-    CHECK(waited < (long long)MUTES * deadline + 1500);
+    /* Ten short deadlines, and one stop deadline of slack for a loaded
+     * machine (a sanitizer build under a parallel suite measured 2.58 s):
+     * with the stop deadline it was ten times 2 s. */
+    CHECK(waited < (long long)MUTES * deadline + (long long)peermap_timeout_ms());
     struct report r;
     REQUIRE(target_read(&honest, &r, sizeof r, 5000) == 0);
     CHECK(r.rc >= 0 && r.mapped);
