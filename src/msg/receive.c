@@ -484,6 +484,10 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         drop_conn(ch, slot);
         return 0;
     }
+    /* Who sent it (sender.c): a process holding a copy of the connection
+     * speaks as itself, never as the process that connected. */
+    struct pm_stranger from;
+    int judged = pm_sender_judge(c, &m, &from);
     struct stat st = { 0 };
     /* A body must be a file in memory; an event relay endpoint is a socket,
      * checked where it is taken (event_sock.c), so it is not probed. */
@@ -497,8 +501,11 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
          * server acts on them for other clients.  Only the library of our
          * own process produces them (dispatch_unblock(), a disconnect it
          * queues itself); our MsgSendPulse() refuses them for another
-         * process, so a client that sends one is forging. */
-        (h.kind == PM_WIRE_PULSE && (int8_t)h.code < 0 && c->pid != getpid())) {
+         * process, so a client that sends one is forging - judged by the
+         * sender: a fork child holding a copy of a connection our own
+         * process made is another process. */
+        (h.kind == PM_WIRE_PULSE && (int8_t)h.code < 0 &&
+         (judged < 0 || (from.on ? from.pid : c->pid) != getpid()))) {
         /* A client that breaks the protocol loses its connection. */
         if (fd >= 0)
             close(fd);
@@ -507,10 +514,6 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     }
     int scoid = PM_SCOID(ch->chid, slot);
 
-    /* Who sent it (sender.c): a process holding a copy of the connection
-     * speaks as itself, never as the process that connected. */
-    struct pm_stranger from;
-    int judged = pm_sender_judge(c, &m, &from);
     if ((judged < 0 || from.on) && h.kind != PM_WIRE_MSG && h.kind != PM_WIRE_PULSE &&
         h.kind != PM_WIRE_UNBLOCK) {
         /* Setting the connection up (memory manager, event relay,
