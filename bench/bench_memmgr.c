@@ -36,6 +36,13 @@
  *                     offset never read (the touch alone)
  *   mm_lseek_read     pm_lseek() + pm_read() of 4 KiB at such an offset
  *   mm_pread          one _IO_READ with _IO_XTYPE_OFFSET (pread()) of 4 KiB
+ *   mm_uffd_touch     the floor of a first touch without the manager: a
+ *                     local 16 GiB sparse memfd mapping registered with a
+ *                     userfaultfd of this benchmark's own, whose thread
+ *                     blocks in read() and answers each fault with
+ *                     UFFDIO_COPY of a warm 4 KiB page, touched at the
+ *                     same offsets (mm_uffd_touch + mm_pread is the floor
+ *                     of mm_first_touch: the pager's fault plus its read)
  *   (TOUCH_N = min(-n, 1000) each after a tenth as many, alternating)
  *   mm_seq_map        a 256 MiB region of /bmm/seq16g never read before:
  *                     pm_mmap(), every word summed, pm_munmap()
@@ -68,7 +75,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -658,6 +668,66 @@ static uint64_t pread_once(int fd, uint64_t off, unsigned char *buf)
     return t1 - t0;
 }
 
+/* mm_uffd_touch: a userfaultfd of our own over a local sparse memfd. */
+static int floor_uffd = -1;
+static unsigned char *floor_page;
+
+static void *floor_pager(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct uffd_msg m;
+        if (read(floor_uffd, &m, sizeof m) != (ssize_t)sizeof m)
+            continue;
+        if (m.event != UFFD_EVENT_PAGEFAULT)
+            continue;
+        struct uffdio_copy c = { .dst = m.arg.pagefault.address & ~(uint64_t)(PAGE - 1),
+                                 .src = (uintptr_t)floor_page, .len = PAGE };
+        ioctl(floor_uffd, UFFDIO_COPY, &c);
+    }
+    return NULL;
+}
+
+/* The local mapping (16 GiB), or NULL when this process may have no
+ * userfaultfd. */
+static unsigned char *floor_map(void)
+{
+    floor_uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+    if (floor_uffd < 0)
+        floor_uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | 1 /* UFFD_USER_MODE_ONLY */);
+    struct uffdio_api api = { .api = UFFD_API };
+    if (floor_uffd < 0 || ioctl(floor_uffd, UFFDIO_API, &api) < 0)
+        return NULL;
+    floor_page = aligned_alloc(PAGE, PAGE);
+    int mfd = memfd_create("bench-uffd-floor", MFD_CLOEXEC);
+    if (!floor_page || mfd < 0 || ftruncate(mfd, (off_t)(16 * GIB)) < 0)
+        bench_die("userfaultfd floor: %s", strerror(errno));
+    memset(floor_page, 0x5a, PAGE);
+    unsigned char *m = mmap(NULL, 16 * GIB, PROT_READ, MAP_SHARED, mfd, 0);
+    close(mfd);
+    if (m == MAP_FAILED)
+        bench_die("userfaultfd floor: mmap: %s", strerror(errno));
+    struct uffdio_register r = { .range = { (uintptr_t)m, 16 * GIB },
+                                 .mode = UFFDIO_REGISTER_MODE_MISSING };
+    pthread_t th;
+    if (ioctl(floor_uffd, UFFDIO_REGISTER, &r) < 0 ||
+        pthread_create(&th, NULL, floor_pager, NULL) != 0)
+        bench_die("userfaultfd floor: %s", strerror(errno));
+    pthread_detach(th);
+    return m;
+}
+
+static uint64_t uffd_touch_once(const unsigned char *map, uint64_t off)
+{
+    const volatile unsigned char *p = map + off;
+    uint64_t t0 = bench_now_ns();
+    unsigned char b = p[0];
+    uint64_t t1 = bench_now_ns();
+    if (b != 0x5a)
+        bench_die("userfaultfd floor: wrong byte at %llu", (unsigned long long)off);
+    return t1 - t0;
+}
+
 static void part_c_touch(const struct bench_opts *o, uint64_t *rng)
 {
     size_t n = o->n < 1000 ? o->n : 1000, w = n / 10 ? n / 10 : 1, total = n + w;
@@ -671,7 +741,9 @@ static void part_c_touch(const struct bench_opts *o, uint64_t *rng)
     unsigned char *buf = malloc(PAGE);
     if (!buf)
         bench_die("out of memory");
-    struct samples t, ft, lr, pr;
+    struct samples t, ft, lr, pr, uf;
+    samples_init(&uf, n);
+    const unsigned char *local = floor_map();
     samples_init(&t, n);
     samples_init(&ft, n);
     samples_init(&lr, n);
@@ -694,6 +766,9 @@ static void part_c_touch(const struct bench_opts *o, uint64_t *rng)
             uint64_t b = lseek_read_once(fd, off, buf);
             uint64_t c = pread_once(fd, off, buf);
             uint64_t d = first_touch_once(whole, off + spacing / 2);
+            uint64_t e = local ? uffd_touch_once(local, off + spacing / 2) : 0;
+            if (timed && local)
+                samples_add(&uf, e);
             if (timed) {
                 samples_add(&t, a);
                 samples_add(&ft, d);
@@ -707,6 +782,11 @@ static void part_c_touch(const struct bench_opts *o, uint64_t *rng)
     samples_report(&ft, "mm_first_touch");
     samples_report(&lr, "mm_lseek_read");
     samples_report(&pr, "mm_pread");
+    if (local)
+        samples_report(&uf, "mm_uffd_touch");
+    else
+        printf("# mm_uffd_touch: no userfaultfd for this process\n");
+    samples_free(&uf);
     samples_free(&t);
     samples_free(&ft);
     if (pm_munmap((void *)whole, 16 * GIB) < 0)

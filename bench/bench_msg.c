@@ -5,6 +5,10 @@
  *   msg_small  MsgSend() of 16 bytes -> MsgReceive() -> MsgReply() of 16
  *   raw_small  the same exchange as a bare AF_UNIX SOCK_SEQPACKET ping-pong:
  *              send() 16 bytes, the server recv()s and send()s 16 back
+ *   raw_epoll_small  raw_small with the server waiting in epoll_wait() on
+ *              a set that holds the socket before each recv(): the floor
+ *              of any server that waits on many connections at once, as
+ *              a channel does (one system call more than raw_small)
  *   msg_large  MsgSend() of 1 MiB; the server MsgRead()s all of it, then
  *              MsgReply()s 16 bytes
  *   raw_large  1 MiB write()n to an AF_UNIX SOCK_STREAM socket and read in
@@ -58,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -198,6 +203,30 @@ static void serve_raw(int fd, uint32_t n)
     }
 }
 
+/* serve_raw(), waiting for each request in epoll_wait() first. */
+static void serve_raw_epoll(int fd, int ep, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct epoll_event ev;
+        int w = epoll_wait(ep, &ev, 1, -1);
+        if (w < 0 && errno == EINTR) {
+            i--;
+            continue;
+        }
+        if (w != 1)
+            srv_die("raw+epoll: epoll_wait returned %d (%s)", w, strerror(errno));
+        struct request rq;
+        unsigned char buf[2 * SMALL];
+        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r != SMALL)
+            srv_die("raw+epoll: recv returned %zd (%s)", r, r < 0 ? strerror(errno) : "size");
+        memcpy(&rq, buf, sizeof rq);
+        struct answer a = { rq.seq, ~rq.seq };
+        if (send(fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
+            srv_die("raw+epoll: send: %s", strerror(errno));
+    }
+}
+
 /* The one-copy floor: process_vm_readv() (or _writev()) of the client's
  * 1 MiB buffer named in the request, straight into (out of) ours. */
 static void serve_floor(int fd, pid_t client, unsigned char *big, uint32_t n)
@@ -300,6 +329,11 @@ static void __attribute__((noreturn)) server(const struct conns *c, pid_t parent
     int chid = ChannelCreate(0);
     if (chid < 0)
         srv_die("ChannelCreate: %s (%s)", strerror(errno), peermap_errmsg());
+    /* Level-triggered, as a channel's set. */
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event rev = { .events = EPOLLIN, .data.u64 = 1 };
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c->raw[1], &rev) < 0)
+        srv_die("epoll: %s", strerror(errno));
     if (send(c->ctl[1], &chid, sizeof chid, MSG_NOSIGNAL) != (ssize_t)sizeof chid)
         srv_die("cannot report the chid: %s", strerror(errno));
     for (;;) {
@@ -312,6 +346,7 @@ static void __attribute__((noreturn)) server(const struct conns *c, pid_t parent
         unsigned char *big = cmd.salign == SALIGN_MALLOC ? mbig : base + cmd.salign % 4096;
         switch (cmd.what) {
         case 'r': serve_raw(c->raw[1], cmd.n); break;
+        case 'e': serve_raw_epoll(c->raw[1], ep, cmd.n); break;
         case 'f': serve_floor(c->raw[1], parent, big, cmd.n); break;
         case 'm': serve_msg(chid, big, cmd.n); break;
         case 's': serve_stream(c->stream[1], big, cmd.n); break;
@@ -469,7 +504,7 @@ static uint64_t msg_large_once(int coid, unsigned char *big, uint64_t seq)
 /* One kind of round trip, timed or not: what the server must do for it,
  * and the client's side. */
 enum kind { K_RAW_SMALL, K_MSG_SMALL, K_RAW_LARGE, K_MSG_LARGE, K_FLOOR, K_MSG_REPLY,
-            K_FLOOR_W };
+            K_FLOOR_W, K_RAW_EPOLL_SMALL };
 
 struct ctx {
     const struct conns *c;
@@ -482,6 +517,7 @@ static char server_mode(enum kind k)
 {
     switch (k) {
     case K_RAW_SMALL: return 'r';
+    case K_RAW_EPOLL_SMALL: return 'e';
     case K_RAW_LARGE: return 's';
     case K_FLOOR: case K_FLOOR_W: return 'f';
     default: return 'm';
@@ -492,7 +528,7 @@ static uint64_t once(struct ctx *x, enum kind k)
 {
     uint64_t seq = ++x->seq;
     switch (k) {
-    case K_RAW_SMALL: return raw_small_once(x->c->raw[0], seq);
+    case K_RAW_SMALL: case K_RAW_EPOLL_SMALL: return raw_small_once(x->c->raw[0], seq);
     case K_MSG_SMALL: return msg_small_once(x->coid, seq);
     case K_RAW_LARGE: return raw_large_once(x->c->stream[0], x->big, seq);
     case K_MSG_LARGE: return msg_large_once(x->coid, x->big, seq);
@@ -603,9 +639,12 @@ int main(int argc, char **argv)
     struct ctx x = { .c = &c, .coid = coid, .big = big };
     const char *mb = getenv("PEERMAP_MAP_BODIES");
     int pread_only = mb && !strcmp(mb, "0");
-    /* BENCH_MSG_ONLY=small: the 16-byte round trips alone (for profiling). */
+    /* BENCH_MSG_ONLY=small: the 16-byte round trips alone (for profiling);
+     * =msg_small or =raw_small: only one of them (to profile or count the
+     * system calls of one kind: perf stat, strace -c). */
     const char *only = getenv("BENCH_MSG_ONLY");
-    int small_only = only && !strcmp(only, "small");
+    int one_small = only && (!strcmp(only, "msg_small") || !strcmp(only, "raw_small"));
+    int small_only = only && (!strcmp(only, "small") || one_small);
 
     /* The server's buffer is malloc()'s too: the main figures are those of
      * two ordinary programs. */
@@ -616,10 +655,12 @@ int main(int argc, char **argv)
            o.caller_cpu, o.target_cpu, o.n, o.warmup, n_large, w_large, SMALL,
            LARGE, (int)pid, (unsigned)((uintptr_t)big % 4096), SWEEP_N);
     if (!pread_only) {
-        const enum kind k[] = { K_MSG_SMALL, K_RAW_SMALL };
-        const int co[] = { coid, coid };
-        const char *const nm[] = { "msg_small", "raw_small" };
-        measure(&x, k, co, nm, 2, o.n, o.warmup, BLOCK_SMALL, salign);
+        const enum kind k[] = { K_MSG_SMALL, K_RAW_SMALL, K_RAW_EPOLL_SMALL };
+        const int co[] = { coid, coid, coid };
+        const char *const nm[] = { "msg_small", "raw_small", "raw_epoll_small" };
+        int first = one_small && !strcmp(only, "raw_small");
+        measure(&x, k + first, co, nm + first, one_small ? 1 : 3, o.n, o.warmup, BLOCK_SMALL,
+                salign);
     }
     if (!small_only) {
         const enum kind k[] = { K_MSG_LARGE, K_RAW_LARGE, K_FLOOR, K_MSG_REPLY, K_FLOOR_W };

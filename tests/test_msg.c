@@ -865,3 +865,83 @@ TEST(a_fork_child_does_not_own_its_parents_channels)
     CHECK_EQ_LONG(target_finish(&t, 10000), 0);
     ChannelDestroy(chid);
 }
+
+/* ---- fairness between connections ---- */
+
+TEST(a_busy_connection_does_not_starve_another)
+{
+    /* One client fills its connection with pulses, then another sends
+     * one.  The channel looks at its ready connections in turn (one
+     * datagram from one, then the next): the second client's pulse comes
+     * among the first few, never after all of the first's. */
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    int busy = ConnectAttach(ND_LOCAL_NODE, 0, chid, _NTO_SIDE_CHANNEL, 0);
+    int other = ConnectAttach(ND_LOCAL_NODE, 0, chid, _NTO_SIDE_CHANNEL, 0);
+    REQUIRE(busy >= 0 && other >= 0);
+    int queued = 0;
+    while (queued < 64 && MsgSendPulse(busy, 10, 1, queued) == 0)
+        queued++;
+    CHECK(queued >= 8); /* the socket's queue holds at least that many */
+    CHECK_EQ_LONG(MsgSendPulse(other, 10, 2, 0), 0);
+    int at = 0, seen_busy = 0;
+    for (int i = 1; i <= queued + 1 && !at; i++) {
+        struct _pulse p;
+        /* Everything is queued already: a wait would be a bug, not a hang. */
+        uint64_t ns = 5000000000ull;
+        REQUIRE(TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &ns, NULL) == 0);
+        REQUIRE(MsgReceive(chid, &p, sizeof p, NULL) == 0);
+        if (p.code == 2)
+            at = i;
+        else
+            CHECK_EQ_LONG(p.value.sival_int, seen_busy++); /* in order */
+    }
+    CHECK(at >= 1 && at <= 3);
+    ConnectDetach(busy);
+    ConnectDetach(other);
+    ChannelDestroy(chid);
+}
+
+/* ---- a hard deadline on a connection that reuses a sliced one's slot ---- */
+
+struct timed_ctx { int coid; long st; int err; };
+
+static void *timed_send(void *arg)
+{
+    struct timed_ctx *t = arg;
+    char r[8];
+    iov_t s = { "stall", 5 }, rv = { r, sizeof r };
+    errno = 0;
+    t->st = pm_msg_sendv_timed(t->coid, &s, 1, &rv, 1, 200);
+    t->err = errno;
+    return NULL;
+}
+
+TEST(a_timed_send_on_a_reused_connection_slot_keeps_its_deadline)
+{
+    /* A sliced connection (memory manager: its recvmsg() wakes every
+     * PM_MEMMGR_SLICE_MS) waits for a deadline without ppoll().  A plain
+     * connection that later gets the same descriptor number has no slices:
+     * it must not be taken for one, or a server that never answers would
+     * hold its timed sender forever.  Nobody receives on this channel. */
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    int sliced = pm_memmgr_connect(getpid(), chid, -1);
+    REQUIRE(sliced >= 0);
+    REQUIRE(ConnectDetach(sliced) == 0);
+    int coid = ConnectAttach(ND_LOCAL_NODE, 0, chid, _NTO_SIDE_CHANNEL, 0);
+    REQUIRE(coid >= 0);
+    if (coid != sliced) {
+        ConnectDetach(coid);
+        ChannelDestroy(chid);
+        SKIP("the new connection got another descriptor (%d, not %d)", coid, sliced);
+    }
+    struct timed_ctx t = { .coid = coid };
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, timed_send, &t) == 0);
+    REQUIRE(thread_join_ms(th, 20000) == 0);
+    CHECK_EQ_LONG(t.st, -1);
+    CHECK_EQ_LONG(t.err, ETIMEDOUT);
+    ConnectDetach(coid);
+    ChannelDestroy(chid);
+}

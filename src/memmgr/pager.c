@@ -35,11 +35,10 @@
  * Paged mappings are MADV_DONTFORK: the pager lives in this process only,
  * and a child's fault would put a zero page into the shared page cache.
  *
- * The same thread closes idle objects (a timerfd).
+ * Another thread closes idle objects (a timerfd).
  */
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -75,9 +74,10 @@ static int64_t armed;           /* timer deadline (pm_mm_lock) */
 
 static int make_uffd(int features, int *err)
 {
-    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    /* Blocking: the fault thread waits in read() on it (see below). */
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
     if (fd < 0 && (errno == EPERM || errno == EACCES))
-        fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+        fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
     if (fd < 0) {
         *err = errno;
         return -1;
@@ -329,38 +329,46 @@ static void fault(uintptr_t addr)
         wake(addr, pg);
 }
 
-/* A service thread (common/service.h): it takes no signals. */
-static void *service(void *arg)
+/*
+ * Two service threads (common/service.h: they take no signals).  Faults
+ * have one of their own that blocks in read() on the userfaultfd: a fault
+ * costs it one system call to learn of, where a poll() over the
+ * userfaultfd and the idle timer, then a read(), cost two (and poll()'s
+ * setting up of two wait queues) on the path of every first touch.  The
+ * idle timer has the other, blocked in read() on the timerfd; closing idle
+ * objects takes pm_mm_lock like everything else, and never an object a
+ * fault holds (busy) or a mapping uses (nmaps).
+ */
+static void *fault_service(void *arg)
 {
     (void)arg;
     for (;;) {
-        struct pollfd pf[2] = { { uffd, POLLIN, 0 }, { tfd, POLLIN, 0 } };
-        int n = poll(pf, 2, -1);
-        if (n < 0)
-            continue;
-        if (pf[1].revents & POLLIN) {
-            uint64_t ticks;
-            if (read(tfd, &ticks, sizeof ticks) < 0) {
-                /* spurious: nothing to do */
-            }
+        /* Several at once when they are there; it blocks for the first
+         * only. */
+        struct uffd_msg m[16];
+        ssize_t got = read(uffd, m, sizeof m);
+        for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof m[0]; i++)
+            if (m[i].event == UFFD_EVENT_PAGEFAULT)
+                fault((uintptr_t)m[i].arg.pagefault.address);
+    }
+    return NULL;
+}
+
+static void *timer_service(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        uint64_t ticks;
+        if (read(tfd, &ticks, sizeof ticks) < 0)
+            continue; /* EINTR: signals are blocked, but never spin on it */
+        pthread_mutex_lock(&pm_mm_lock);
+        armed = 0;
+        pthread_mutex_unlock(&pm_mm_lock);
+        int64_t next = pm_mobj_expire(pm_now_ns());
+        if (next) {
             pthread_mutex_lock(&pm_mm_lock);
-            armed = 0;
+            pm_pager_arm(next);
             pthread_mutex_unlock(&pm_mm_lock);
-            int64_t next = pm_mobj_expire(pm_now_ns());
-            if (next) {
-                pthread_mutex_lock(&pm_mm_lock);
-                pm_pager_arm(next);
-                pthread_mutex_unlock(&pm_mm_lock);
-            }
-        }
-        if (uffd >= 0 && (pf[0].revents & POLLIN)) {
-            /* Several at once; faults that come meanwhile make poll()
-             * return at once (no read() just to learn there is none). */
-            struct uffd_msg m[16];
-            ssize_t got = read(uffd, m, sizeof m);
-            for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof m[0]; i++)
-                if (m[i].event == UFFD_EVENT_PAGEFAULT)
-                    fault((uintptr_t)m[i].arg.pagefault.address);
         }
     }
     return NULL;
@@ -379,22 +387,28 @@ int pm_pager_init(void)
         atfork_done = 1;
     }
     pm_mm_page = (size_t)sysconf(_SC_PAGESIZE);
-    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    /* Both blocking: each has a thread of its own that waits in read(). */
+    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
     if (tfd < 0) {
         int e = errno;
         pthread_mutex_unlock(&init_lock);
         return pm_fail(e, "memory manager: timerfd_create: %s", strerror(e));
     }
-    uffd = make_uffd(0, &uffd_err);
-    sbfd = memfd_create("peermap-sigbus", MFD_CLOEXEC);
-    int e = pm_service_start(service, NULL);
+    int e = pm_service_start(timer_service, NULL);
     if (e) {
         close(tfd);
-        if (uffd >= 0) close(uffd);
-        if (sbfd >= 0) close(sbfd);
-        tfd = uffd = sbfd = -1;
+        tfd = -1;
         pthread_mutex_unlock(&init_lock);
         return pm_fail(e, "memory manager: cannot start its thread: %s", strerror(e));
+    }
+    uffd = make_uffd(0, &uffd_err);
+    sbfd = memfd_create("peermap-sigbus", MFD_CLOEXEC);
+    if (uffd >= 0 && (e = pm_service_start(fault_service, NULL)) != 0) {
+        /* No pager: paged mappings fail (pm_pager_register()), those of
+         * shared memory objects still work. */
+        close(uffd);
+        uffd = -1;
+        uffd_err = e;
     }
     started = 1;
     pthread_mutex_unlock(&init_lock);

@@ -196,6 +196,7 @@ int pm_connect_attach_id(pid_t pid, int chid, unsigned index, int flags,
         c->srv_key = 0;
     c->ev_gen = 0;
     c->notified = 0;
+    c->sliced = 0; /* a new socket: no SO_RCVTIMEO yet (send.c) */
     pthread_mutex_unlock(&c->lock);
     return side ? fd | _NTO_SIDE_CHANNEL : fd;
 }

@@ -55,7 +55,7 @@ int pm_delegate_announce(int coid, const struct pm_wire_delegate *who)
     /* Timed sends (pm_msg_thread_timeout()) look at their deadline whenever
      * a wait for a reply has lasted a slice. */
     struct timeval slice = { .tv_usec = PM_MEMMGR_SLICE_MS * 1000 };
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
+    c->sliced = setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice) == 0;
     struct pm_wire_send h = { .kind = PM_WIRE_DELEGATE, .coid = coid, .tid = pm_self_tid(),
                               .srclen = sizeof *who };
     iov_t v[2] = { { &h, sizeof h }, { (void *)who, sizeof *who } };

@@ -57,7 +57,7 @@ int pm_memmgr_connect(pid_t pid, int chid, int like)
     /* pm_msg_sendv_timed() looks at its deadline whenever a wait for a reply
      * has lasted a slice: one recvmsg() per reply, no poll(). */
     struct timeval slice = { .tv_usec = PM_MEMMGR_SLICE_MS * 1000 };
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
+    c->sliced = setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice) == 0;
     struct pm_wire_send h = { .kind = PM_WIRE_MEMMGR, .coid = coid, .tid = pm_self_tid() };
     /* The datagram goes before any message on this socket, so the server has
      * marked the connection before it sees our first _IO_MMAP. */

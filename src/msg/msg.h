@@ -353,6 +353,9 @@ struct pm_cconn {
     uint64_t srv_key;       /* where the kernel has no SO_PEERPIDFD: the
                              * listener's process key, taken right after
                              * the dial proved it (0: not taken) */
+    int sliced;             /* its socket has SO_RCVTIMEO of
+                             * PM_MEMMGR_SLICE_MS: a hard deadline is
+                             * looked at between slices, no ppoll() */
 };
 /* The process key (trust.h) of the listener c leads to, c's lock held:
  * from the listener's pidfd (SO_PEERPIDFD), which names it even after it
@@ -463,12 +466,16 @@ void pm_msg_reply_in_place(const unsigned char **where);
  *   pm_msg_sendv_timed() MsgSendv() that gives up after timeout_ms (> 0)
  *                        with ETIMEDOUT: the memory manager must not hang
  *                        on a server that stalls.  A reply that comes later
- *                        is discarded.  The wait is a ppoll() to the
- *                        deadline (send.c), on any connection; it composes
- *                        with the thread's TimerTimeout() (the earlier
- *                        deadline ends the exchange).  Connections from
- *                        pm_memmgr_connect() also wake every
- *                        PM_MEMMGR_SLICE_MS.
+ *                        is discarded.  On connections from
+ *                        pm_memmgr_connect() and pm_delegate_announce()
+ *                        (sliced: their recvmsg() wakes every
+ *                        PM_MEMMGR_SLICE_MS) the wait is the recvmsg()
+ *                        alone, and ends at most a slice past the
+ *                        deadline; on any other connection, or with a
+ *                        TimerTimeout() armed, it is a ppoll() to the
+ *                        deadline (send.c), which composes with the
+ *                        thread's TimerTimeout() (the earlier deadline
+ *                        ends the exchange).
  */
 #define PM_MEMMGR_SLICE_MS 20
 int pm_memmgr_connect(pid_t pid, int chid, int like);

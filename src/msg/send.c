@@ -226,7 +226,11 @@ static long await_reply(struct pm_cconn *cc, int fd, uint32_t seq, int coid,
 {
     int unblock_sent = 0, reset_seen = 0;
     for (;;) {
-        if (tt || reply_deadline) {
+        /* A hard deadline alone on a sliced connection (msg.h): recvmsg()
+         * comes back every slice, and the deadline is looked at before
+         * each, so no ppoll() is needed - one system call less per
+         * exchange of the memory manager's pager and the export. */
+        if (tt || (reply_deadline && !cc->sliced)) {
             int w = await_deadline(cc, fd, seq, coid, &tt, tt_deadline, &unblock_sent);
             if (w == 0)
                 return -1;
