@@ -908,3 +908,78 @@ TEST(the_caller_itself_is_local)
 }
 
 
+
+/* ---- a message sent on a copy of another process's connection ---- */
+
+/* The connector: connects, then a fork child of its (the "stranger",
+ * nobody when we are root) sends on the inherited copy while the connector
+ * waits.  The stranger says its pid first, then the exchange's result. */
+static int copy_sender_body(int in, int out, void *arg)
+{
+    (void)arg;
+    struct where w;
+    if (child_read_full(in, &w, sizeof w) < 0)
+        return 10;
+    int coid = ConnectAttach(ND_LOCAL_NODE, w.pid, w.chid, 0, 0);
+    if (coid < 0)
+        return 11;
+    pid_t s = fork();
+    if (s < 0)
+        return 12;
+    if (s == 0) {
+        if (getuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                              setresuid(65534, 65534, 65534) < 0))
+            _exit(13);
+        pid_t me = getpid();
+        if (child_write_full(out, &me, sizeof me) < 0)
+            _exit(14);
+        struct report r = { 0 };
+        r.rc = MsgSend(coid, "m", 1, &r.addr, sizeof r.addr);
+        r.err = errno;
+        r.probe = has_probe();
+        _exit(child_write_full(out, &r, sizeof r) < 0 ? 15 : 0);
+    }
+    int st;
+    if (waitpid(s, &st, 0) != s || !WIFEXITED(st))
+        return 16;
+    return WEXITSTATUS(st);
+}
+
+TEST(a_message_on_a_copy_of_the_connection_is_never_served_in_band)
+{
+    /* The doorbell goes on the connection, where whoever is waiting on it
+     * reads it: for a message from a process holding a copy, that is not
+     * the connector.  So MsgInfo() names the sender, and neither the
+     * sender nor the connector is reached in-band through that message. */
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    struct where w = { getpid(), chid };
+    REQUIRE(target_start(&t, copy_sender_body, NULL) == 0);
+    REQUIRE(target_write(&t, &w, sizeof w) == 0);
+    pid_t stranger = 0;
+    REQUIRE(target_read(&t, &stranger, sizeof stranger, 5000) == 0);
+    REQUIRE(stranger > 0 && stranger != t.pid);
+    struct _msg_info info;
+    char buf[16];
+    rcvid_t r = MsgReceive(chid, buf, sizeof buf, &info);
+    REQUIRE(r > 0);
+    CHECK_EQ_LONG(info.pid, stranger);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON,
+                        NOFD, 0);
+    CHECK(p == MAP_FAILED && errno == ESRCH);
+    void *q = mmap_peer(info.pid, NULL, PAGE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(q == MAP_FAILED && errno == ESRCH);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_NONE);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    reply_addr(r, NULL);
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    CHECK_EQ_LONG(rep.rc, 0);
+    CHECK_EQ_LONG((long)rep.addr, 0);
+    int st = target_finish(&t, 5000);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ChannelDestroy(chid);
+}

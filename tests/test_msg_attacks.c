@@ -1623,3 +1623,54 @@ TEST(a_delegated_callers_pid_taken_by_root_is_not_that_caller)
     CHECK_EQ_LONG(target_finish(&exporter, WAIT_MS), 0);
     ChannelDestroy(chid);
 }
+
+/* ---- a copy of the server's own connection to itself ---- */
+
+/* A fork child of the server that kept the server's connection to its
+ * own channel, became nobody, and sends a system pulse code on it by hand
+ * (the library would refuse it at the source). */
+static int self_copy_forger(int in, int out, void *arg)
+{
+    (void)in;
+    int coid = *(const int *)arg;
+    if (become_nobody(0) < 0)
+        return 20;
+    struct pm_wire_send h = { .kind = PM_WIRE_PULSE, .code = _PULSE_CODE_DISCONNECT,
+                              .value = 7 };
+    if (send(coid, &h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h)
+        return 21;
+    char c = 's';
+    return child_write_full(out, &c, 1) < 0 ? 22 : 0;
+}
+
+TEST(a_system_pulse_on_a_copy_of_the_servers_own_connection_is_forged)
+{
+    /* System codes are believed from the server's own process only; a
+     * copy of a connection that process made, held by another process,
+     * does not make its sender the server. */
+    NEED_ROOT();
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    int coid = ConnectAttach(ND_LOCAL_NODE, getpid(), chid, 0, 0);
+    REQUIRE(coid >= 0);
+    struct target att;
+    REQUIRE(target_start(&att, self_copy_forger, &coid) == 0);
+    char c = 0;
+    CHECK(target_read(&att, &c, 1, WAIT_MS) == 0 && c == 's');
+    CHECK_EQ_LONG(target_finish(&att, WAIT_MS), 0);
+    /* The forged pulse is not delivered; the connection it came on is
+     * dropped.  A deadline, not a sleep: nothing else is coming. */
+    struct _pulse p;
+    struct sigevent ev;
+    SIGEV_UNBLOCK_INIT(&ev);
+    uint64_t ns = 1000000000ull;
+    REQUIRE(TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, &ev, &ns, NULL) != -1);
+    errno = 0;
+    rcvid_t r = MsgReceive(chid, &p, sizeof p, NULL);
+    CHECK(r == -1 && errno == ETIMEDOUT);
+    if (r == 0)
+        CHECK_EQ_LONG(p.code, 0); /* says which code got through */
+    CHECK(MsgSendPulse(coid, 10, 1, 1) == -1);
+    ConnectDetach(coid);
+    ChannelDestroy(chid);
+}
