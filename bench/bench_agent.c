@@ -169,10 +169,7 @@ int main(int argc, char **argv)
     int ready[2], quit[2];
     if (pipe(ready) < 0 || pipe(quit) < 0)
         bench_die("pipe: %s", strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        bench_die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork();
     if (pid == 0) {
         close(ready[0]);
         close(quit[1]);

@@ -90,16 +90,7 @@ struct client_times {
 
 /* ---- the client (the child) ---- */
 
-static void __attribute__((format(printf, 1, 2), noreturn)) cli_die(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("bench_inband client: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (%s)\n", peermap_errmsg());
-    _exit(1);
-}
+#define cli_die(...) bench_child_die("bench_inband client", peermap_errmsg(), __VA_ARGS__)
 
 static void send_or_die(int coid, const struct request *rq, struct answer *a,
                         const char *what)
@@ -391,10 +382,7 @@ int main(int argc, char **argv)
         bench_die("socketpair: %s", strerror(errno));
 
     pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        bench_die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork();
     if (pid == 0) {
         close(ctl[0]);
         client(ctl[1], parent, &o, &ct);

@@ -152,16 +152,7 @@ static unsigned char *out_buf;
 static pid_t main_pid;
 static char pathspace[64];
 
-static void __attribute__((format(printf, 1, 2), noreturn)) srv_die(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("bench_memmgr server: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (%s)\n", peermap_errmsg());
-    _exit(1);
-}
+#define srv_die(...) bench_child_die("bench_memmgr server", peermap_errmsg(), __VA_ARGS__)
 
 static int b_read(resmgr_context_t *ctp, io_read_t *msg, iofunc_ocb_t *ocb)
 {
@@ -349,30 +340,13 @@ static void __attribute__((noreturn)) server(int ready, int ctl, int cpu)
 static pid_t server_pid;
 static int server_ctl = -1;
 
-static void remove_tree(int at, const char *name, int depth)
-{
-    if (unlinkat(at, name, 0) == 0 || depth > 4)
-        return;
-    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            remove_tree(dirfd(d), e->d_name, depth + 1);
-    if (d)
-        closedir(d);
-    else if (fd >= 0)
-        close(fd);
-    unlinkat(at, name, AT_REMOVEDIR);
-}
-
 static void remove_pathspace(void)
 {
     if (getpid() != main_pid || !pathspace[0])
         return;
     /* Whatever the server left (a directory per user and per attached path,
      * the library names them), then the directory. */
-    remove_tree(AT_FDCWD, pathspace, 0);
+    bench_remove_tree(pathspace);
     pathspace[0] = 0;
 }
 
@@ -592,6 +566,26 @@ static void part_b(void)
 
 /* ---- (c) ---- */
 
+/* The first word read at offset off of the paged file (at p) must be the
+ * pattern's. */
+static void check_word(const void *p, uint64_t off, const char *what)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    if (w != pattern_word(off / 8))
+        bench_die("%s at %llu: wrong data", what, (unsigned long long)off);
+}
+
+/* A first touch read w at off, and the server was asked for the page (its
+ * read count was `before`): not a page from a cache. */
+static void check_first_touch(uint64_t w, uint64_t off, uint64_t before)
+{
+    check_word(&w, off, "first touch");
+    if (__atomic_load_n(&cnt->reads[F_IMG16G], __ATOMIC_RELAXED) == before)
+        bench_die("first touch at %llu: the server was not asked (a cached page)",
+                  (unsigned long long)off);
+}
+
 static uint64_t touch_once(int fd, uint64_t off)
 {
     uint64_t before = __atomic_load_n(&cnt->reads[F_IMG16G], __ATOMIC_RELAXED);
@@ -604,11 +598,7 @@ static uint64_t touch_once(int fd, uint64_t off)
     uint64_t t1 = bench_now_ns();
     if (u < 0)
         die_pm("pm_munmap");
-    if (w != pattern_word(off / 8))
-        bench_die("first touch at %llu: wrong data", (unsigned long long)off);
-    if (__atomic_load_n(&cnt->reads[F_IMG16G], __ATOMIC_RELAXED) == before)
-        bench_die("first touch at %llu: the server was not asked (a cached page)",
-                  (unsigned long long)off);
+    check_first_touch(w, off, before);
     return t1 - t0;
 }
 
@@ -620,11 +610,7 @@ static uint64_t first_touch_once(const unsigned char *map, uint64_t off)
     uint64_t t0 = bench_now_ns();
     uint64_t w = p[0];
     uint64_t t1 = bench_now_ns();
-    if (w != pattern_word(off / 8))
-        bench_die("first touch at %llu: wrong data", (unsigned long long)off);
-    if (__atomic_load_n(&cnt->reads[F_IMG16G], __ATOMIC_RELAXED) == before)
-        bench_die("first touch at %llu: the server was not asked (a cached page)",
-                  (unsigned long long)off);
+    check_first_touch(w, off, before);
     return t1 - t0;
 }
 
@@ -637,10 +623,7 @@ static uint64_t lseek_read_once(int fd, uint64_t off, unsigned char *buf)
     uint64_t t1 = bench_now_ns();
     if (n != PAGE)
         die_pm("pm_read of 4 KiB");
-    uint64_t w;
-    memcpy(&w, buf, sizeof w);
-    if (w != pattern_word(off / 8))
-        bench_die("pm_read at %llu: wrong data", (unsigned long long)off);
+    check_word(buf, off, "pm_read");
     return t1 - t0;
 }
 
@@ -661,10 +644,7 @@ static uint64_t pread_once(int fd, uint64_t off, unsigned char *buf)
     uint64_t t1 = bench_now_ns();
     if (n != PAGE)
         die_pm("pread-style _IO_READ of 4 KiB");
-    uint64_t w;
-    memcpy(&w, buf, sizeof w);
-    if (w != pattern_word(off / 8))
-        bench_die("pread at %llu: wrong data", (unsigned long long)off);
+    check_word(buf, off, "pread");
     return t1 - t0;
 }
 
@@ -965,10 +945,7 @@ int main(int argc, char **argv)
     int ready[2], ctl[2];
     if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(ctl, O_CLOEXEC) < 0)
         bench_die("pipe: %s", strerror(errno));
-    fflush(NULL);
-    server_pid = fork();
-    if (server_pid < 0)
-        bench_die("fork: %s", strerror(errno));
+    server_pid = bench_fork();
     if (server_pid == 0) {
         close(ready[0]);
         close(ctl[1]);

@@ -130,16 +130,7 @@ struct conns {
 
 /* The child reports to stderr and exits; the parent then sees its sockets
  * close (or MsgSend() fail) and dies with its own message. */
-static void __attribute__((format(printf, 1, 2), noreturn)) srv_die(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("bench_msg server: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    _exit(1);
-}
+#define srv_die(...) bench_child_die("bench_msg server", NULL, __VA_ARGS__)
 
 static void read_full(int fd, void *buf, size_t len, const char *what)
 {
@@ -382,24 +373,32 @@ static void check_answer(const struct answer *a, uint64_t seq, const char *what)
         bench_die("%s: wrong answer for request %llu", what, (unsigned long long)seq);
 }
 
+/* Send the datagram rq (len bytes) and receive the server's 16-byte
+ * answer to request seq; returns the duration of the two.  what: the
+ * measurement, in messages. */
+static uint64_t datagram_once(int fd, const void *rq, size_t len, uint64_t seq, const char *what)
+{
+    unsigned char buf[2 * SMALL];
+    uint64_t t0 = bench_now_ns();
+    ssize_t s = send(fd, rq, len, MSG_NOSIGNAL);
+    ssize_t r = s == (ssize_t)len ? recv(fd, buf, sizeof buf, 0) : -1;
+    uint64_t t1 = bench_now_ns();
+    if (s != (ssize_t)len)
+        bench_die("%s: send: %s", what, strerror(errno));
+    if (r != SMALL)
+        bench_die("%s: recv returned %zd (%s)", what, r,
+                  r < 0 ? strerror(errno) : r == 0 ? "the server is gone" : "size");
+    struct answer a;
+    memcpy(&a, buf, sizeof a);
+    check_answer(&a, seq, what);
+    return t1 - t0;
+}
+
 /* One raw round trip; returns its duration. */
 static uint64_t raw_small_once(int fd, uint64_t seq)
 {
     struct request rq = { OP_SMALL, 0, seq };
-    unsigned char buf[2 * SMALL];
-    uint64_t t0 = bench_now_ns();
-    ssize_t s = send(fd, &rq, sizeof rq, MSG_NOSIGNAL);
-    ssize_t r = s == (ssize_t)sizeof rq ? recv(fd, buf, sizeof buf, 0) : -1;
-    uint64_t t1 = bench_now_ns();
-    if (s != (ssize_t)sizeof rq)
-        bench_die("raw: send: %s", strerror(errno));
-    if (r != SMALL)
-        bench_die("raw: recv returned %zd (%s)", r,
-                  r < 0 ? strerror(errno) : r == 0 ? "the server is gone" : "size");
-    struct answer a;
-    memcpy(&a, buf, sizeof a);
-    check_answer(&a, seq, "raw");
-    return t1 - t0;
+    return datagram_once(fd, &rq, sizeof rq, seq, "raw");
 }
 
 static uint64_t msg_small_once(int coid, uint64_t seq)
@@ -450,22 +449,9 @@ static uint64_t raw_large_once(int fd, unsigned char *big, uint64_t seq)
 static uint64_t floor_once(int fd, unsigned char *big, uint64_t seq, uint32_t op)
 {
     struct floor_request rq = { op, 0, seq, (uint64_t)(uintptr_t)big };
-    unsigned char buf[2 * SMALL];
     if (op == OP_FLOOR)
         fill_large(big, seq);
-    uint64_t t0 = bench_now_ns();
-    ssize_t s = send(fd, &rq, sizeof rq, MSG_NOSIGNAL);
-    ssize_t r = s == (ssize_t)sizeof rq ? recv(fd, buf, sizeof buf, 0) : -1;
-    uint64_t t1 = bench_now_ns();
-    if (s != (ssize_t)sizeof rq)
-        bench_die("floor: send: %s", strerror(errno));
-    if (r != SMALL)
-        bench_die("floor: recv returned %zd (%s)", r,
-                  r < 0 ? strerror(errno) : r == 0 ? "the server is gone" : "size");
-    struct answer a;
-    memcpy(&a, buf, sizeof a);
-    check_answer(&a, seq, "floor");
-    return t1 - t0;
+    return datagram_once(fd, &rq, sizeof rq, seq, "floor");
 }
 
 /* MsgSend() of 16 bytes, 1 MiB back (checked at both ends). */
@@ -572,25 +558,17 @@ static void measure(struct ctx *x, const enum kind *kinds, const int *coids,
     }
 }
 
+static void forget_target(pid_t pid)
+{
+    (void)pid;
+    bench_forget_target(); /* reaped */
+}
+
 /* After 'q' the server must exit 0 on its own; give it 5 s. */
 static void finish_server(const struct conns *c, pid_t pid)
 {
     command(c, 'q', 0, 0);
-    for (int i = 0; i < 5000; i++) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) {
-            bench_forget_target(); /* reaped */
-            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                bench_die("the server (PID %d) ended badly (status 0x%x)", (int)pid, st);
-            return;
-        }
-        if (r < 0)
-            bench_die("waitpid(%d): %s", (int)pid, strerror(errno));
-        struct timespec ts = { 0, 1000000 };
-        nanosleep(&ts, NULL);
-    }
-    bench_die("the server (PID %d) did not exit when told to", (int)pid);
+    bench_await_exit(pid, "the server", forget_target, NULL);
 }
 
 int main(int argc, char **argv)
@@ -616,10 +594,7 @@ int main(int argc, char **argv)
     memset(base, 0, LARGE + ALIGN_SLACK);
 
     pid_t parent = getpid();
-    fflush(NULL); /* or the child could flush our buffers again */
-    pid_t pid = fork();
-    if (pid < 0)
-        bench_die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork();
     if (pid == 0)
         server(&c, parent, o.target_cpu);
     bench_adopt_target(pid);

@@ -52,30 +52,13 @@
 static char spaces[2][64];
 static pid_t main_pid;
 
-static void remove_tree(int at, const char *name, int depth)
-{
-    if (unlinkat(at, name, 0) == 0 || depth > 4)
-        return;
-    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            remove_tree(dirfd(d), e->d_name, depth + 1);
-    if (d)
-        closedir(d);
-    else if (fd >= 0)
-        close(fd);
-    unlinkat(at, name, AT_REMOVEDIR);
-}
-
 static void at_exit(void)
 {
     if (getpid() != main_pid)
         return;
     for (int i = 0; i < 2; i++)
         if (spaces[i][0])
-            remove_tree(AT_FDCWD, spaces[i], 0);
+            bench_remove_tree(spaces[i]);
 }
 
 static void use_space(int i)
@@ -246,12 +229,9 @@ int main(int argc, char **argv)
     int ready[2], hold[2];
     if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(hold, O_CLOEXEC) < 0)
         bench_die("pipe: %s", strerror(errno));
-    fflush(NULL);
     pid_t fl = 0;
     if (flood) {
-        fl = fork();
-        if (fl < 0)
-            bench_die("fork: %s", strerror(errno));
+        fl = bench_fork();
         if (fl == 0) {
             close(ready[0]);
             close(hold[1]);
@@ -261,9 +241,7 @@ int main(int argc, char **argv)
         if (read(ready[0], &c, 1) != 1)
             bench_die("the flooding process failed");
     }
-    pid_t mgr = fork();
-    if (mgr < 0)
-        bench_die("fork: %s", strerror(errno));
+    pid_t mgr = bench_fork();
     if (mgr == 0) {
         close(ready[0]);
         manager(ready[1], o.target_cpu);

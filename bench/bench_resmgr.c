@@ -249,16 +249,7 @@ static void on_signal(int sig)
 
 /* ---- the manager (a forked child) ---- */
 
-static void __attribute__((format(printf, 1, 2), noreturn)) child_die(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("bench_resmgr child: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (%s)\n", peermap_errmsg());
-    _exit(1);
-}
+#define child_die(...) bench_child_die("bench_resmgr child", peermap_errmsg(), __VA_ARGS__)
 
 static unsigned char *big_buf; /* the 1 MiB device's contents */
 static unsigned char *wbuf;    /* where the 1 MiB device's writes go */
@@ -588,10 +579,7 @@ static pid_t start_server(enum server_kind kind, int cpu, int *ctl)
         bench_die("socketpair/pipe: %s", strerror(errno));
     /* pipe: c[0] read end (the server's), c[1] the parent's. */
     int srv_end = c[0], my_end = c[1];
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        bench_die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork();
     if (pid == 0) {
         close(ready[0]);
         close(my_end);
@@ -619,21 +607,7 @@ static void stop_server(pid_t pid, int ctl, struct rusage *ru)
     if (write(ctl, &q, 1) != 1)
         bench_die("cannot tell the manager to quit: %s", strerror(errno));
     close(ctl);
-    for (int i = 0; i < 5000; i++) {
-        int st;
-        pid_t r = wait4(pid, &st, WNOHANG, ru);
-        if (r == pid) {
-            drop_kid(pid);
-            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                bench_die("the manager (PID %d) ended badly (status 0x%x)", (int)pid, st);
-            return;
-        }
-        if (r < 0)
-            bench_die("waitpid(%d): %s", (int)pid, strerror(errno));
-        struct timespec ts = { 0, 1000000 };
-        nanosleep(&ts, NULL);
-    }
-    bench_die("the manager (PID %d) did not exit when told to", (int)pid);
+    bench_await_exit(pid, "the manager", drop_kid, ru);
 }
 
 static double tv_s(const struct timeval *tv)
@@ -902,11 +876,8 @@ static void run_clients(enum server_kind kind, const char *name, size_t n, size_
         bench_die("pipe: %s", strerror(errno));
     memset(sh->end_ns, 0, sizeof sh->end_ns);
     pid_t pids[CLIENTS];
-    fflush(NULL);
     for (int i = 0; i < CLIENTS; i++) {
-        pid_t pid = fork();
-        if (pid < 0)
-            bench_die("fork: %s", strerror(errno));
+        pid_t pid = bench_fork();
         if (pid == 0) {
             close(ready[0]);
             close(go[1]);

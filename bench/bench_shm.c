@@ -140,10 +140,7 @@ int main(int argc, char **argv)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0)
         bench_die("socketpair: %s", strerror(errno));
     pid_t me = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        bench_die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork();
     if (pid == 0) {
         close(ctl[0]);
         prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -82,9 +82,7 @@ static pid_t start_child(int cpu, int chid, int agent)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         bench_die("socketpair: %s", strerror(errno));
     pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        bench_die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <sched.h>
 #include <signal.h>
@@ -11,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -200,16 +203,73 @@ void bench_adopt_target(pid_t pid)
     sigaction(SIGHUP, &sa, NULL);
 }
 
+void bench_child_die(const char *who, const char *why, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", who);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (why)
+        fprintf(stderr, " (%s)", why);
+    fputc('\n', stderr);
+    _exit(1);
+}
+
+pid_t bench_fork(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        bench_die("fork: %s", strerror(errno));
+    return pid;
+}
+
+void bench_await_exit(pid_t pid, const char *who, void (*forget)(pid_t), struct rusage *ru)
+{
+    for (int i = 0; i < 5000; i++) {
+        int st;
+        pid_t r = wait4(pid, &st, WNOHANG, ru);
+        if (r == pid) {
+            if (forget)
+                forget(pid);
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                bench_die("%s (PID %d) ended badly (status 0x%x)", who, (int)pid, st);
+            return;
+        }
+        if (r < 0)
+            bench_die("waitpid(%d): %s", (int)pid, strerror(errno));
+        /* No event says a child exited but SIGCHLD, which is not ours to take. */
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    bench_die("%s (PID %d) did not exit when told to", who, (int)pid);
+}
+
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *where)
+{
+    (void)st;
+    (void)where;
+    if (type == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0; /* go on: remove what can be */
+}
+
+void bench_remove_tree(const char *path)
+{
+    /* Depth first (a directory after what it holds); links not followed. */
+    nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 pid_t bench_spawn_target(int cpu)
 {
     int ready[2];
     pid_t parent = getpid();
     if (pipe2(ready, O_CLOEXEC) < 0)
         bench_die("pipe: %s", strerror(errno));
-    fflush(NULL); /* or the child's exit could flush our buffers twice */
-    pid_t pid = fork();
-    if (pid < 0)
-        bench_die("fork: %s", strerror(errno));
+    pid_t pid = bench_fork();
     if (pid == 0) {
         /* Only async-signal-safe calls here: the parent may have threads. */
         close(ready[0]);

@@ -25,6 +25,12 @@ void bench_parse_opts(int argc, char **argv, struct bench_opts *o,
  * failure measures something else. */
 void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* In a forked child of the benchmark: print "WHO: message (WHY)" (no
+ * parenthesis when why is NULL) to stderr and _exit(1).  The parent sees
+ * the child go and dies with its own message. */
+void bench_child_die(const char *who, const char *why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+
 /* Pin the calling thread to one CPU.  Threads started afterwards (the
  * library's tracer thread is started lazily, on the first call) inherit it. */
 void bench_pin_self(int cpu);
@@ -52,6 +58,20 @@ void bench_check_mapped(pid_t pid, void *addr, size_t len, const void *expect,
 
 /* From outside the target: addr is no longer mapped in it. */
 void bench_check_unmapped(pid_t pid, void *addr, const char *what);
+
+/* fflush(NULL) (or the child's exit could flush our buffers a second
+ * time), then fork(); dies when fork() fails.  Returns as fork() does. */
+pid_t bench_fork(void);
+
+/* Wait (5 s at most, dying after) for `who` (PID pid, a child told to
+ * quit) to exit; forget(pid), if not NULL, once it is reaped; die unless
+ * it exited 0.  *ru (if not NULL): the CPU time it used (wait4()). */
+struct rusage;
+void bench_await_exit(pid_t pid, const char *who, void (*forget)(pid_t), struct rusage *ru);
+
+/* Remove path and, if it is a directory, everything below it (what a
+ * benchmark's path space holds); symbolic links are removed, not followed. */
+void bench_remove_tree(const char *path);
 
 /* SIGKILL the target and reap it. */
 void bench_reap_target(pid_t pid);

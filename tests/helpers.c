@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/pidfd.h>
 #include <poll.h>
 #include <signal.h>
@@ -36,6 +37,20 @@ int child_read_full(int fd, void *buf, size_t n)
         n -= (size_t)r;
     }
     return 0;
+}
+
+void child_vfork_until_go(int in)
+{
+    pid_t c = vfork();
+    if (c == 0) {
+        char x;
+        if (read(in, &x, 1) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    if (c > 0)
+        while (waitpid(c, NULL, 0) < 0 && errno == EINTR)
+            ;
 }
 
 int child_write_full(int fd, const void *buf, size_t n)
@@ -427,6 +442,36 @@ int unprivileged(void)
     return geteuid() != 0;
 }
 
+int drop_to_uid(uid_t uid)
+{
+    if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+        return -1;
+    if (geteuid() != uid) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+int drop_to_nobody(void)
+{
+    return drop_to_uid(NOBODY);
+}
+
+int wait_readable(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    return poll(&p, 1, ms) == 1 ? 0 : -1;
+}
+
+long take_event(int efd, int ms)
+{
+    uint64_t v = 0;
+    if (wait_readable(efd, ms) < 0 || read(efd, &v, sizeof v) != sizeof v)
+        return 0;
+    return (long)v;
+}
+
 int obedient_body(int in, int out, void *arg)
 {
     (void)arg;
@@ -457,12 +502,17 @@ int obedient_body(int in, int out, void *arg)
     return 0;
 }
 
+int target_start_ready(struct target *t, int (*body)(int in, int out, void *arg), void *arg)
+{
+    unsigned char r;
+    if (target_start(t, body, arg) < 0)
+        return -1;
+    return target_read(t, &r, 1, 10000) == 0 ? r : -1;
+}
+
 int obedient_start(struct target *t)
 {
-    char r;
-    if (target_start(t, obedient_body, NULL) < 0)
-        return -1;
-    return target_read(t, &r, 1, 10000) == 0 && r == 'R' ? 0 : -1;
+    return target_start_ready(t, obedient_body, NULL) == 'R' ? 0 : -1;
 }
 
 static int obedient_cmd(struct target *t, uint32_t op, uintptr_t addr,

@@ -26,6 +26,10 @@ pid_t test_fork(void);
 /* Fork a child running body(in, out); the child _exit()s with its return. */
 int target_start(struct target *t, int (*body)(int in, int out, void *arg), void *arg);
 
+/* target_start(), then wait (10 s at most) for the one byte a child
+ * writes when it is ready: that byte, or -1. */
+int target_start_ready(struct target *t, int (*body)(int in, int out, void *arg), void *arg);
+
 /* Read exactly n bytes from the child, waiting at most ms milliseconds.
  * Returns 0, or -1 (timeout, EOF or error). */
 int target_read(struct target *t, void *buf, size_t n, int ms);
@@ -38,6 +42,10 @@ int target_finish(struct target *t, int ms);
 /* Helpers run inside children. */
 int child_read_full(int fd, void *buf, size_t n);
 int child_write_full(int fd, const void *buf, size_t n);
+/* vfork(): the child waits for the test's go (a byte on `in`) and exits;
+ * the caller, a vfork parent until then, sleeps uninterruptibly - ptrace
+ * cannot stop it.  Returns once the child has exited. */
+void child_vfork_until_go(int in);
 
 /* Does [addr, addr+len) appear in /proc/pid/maps?  If perms is not NULL, the
  * first four permission characters of the covering mapping must match it
@@ -81,6 +89,32 @@ int thread_in_syscall(const int *tid, long nr, int ms);
 
 /* pthread_join() with a deadline: 0, or ETIMEDOUT. */
 int thread_join_ms(pthread_t th, int ms);
+
+/* The user the attacker children of the tests become. */
+#define NOBODY 65534
+
+/* Become uid (and gid) `uid` with no supplementary groups: setgroups(),
+ * setresgid() while we still may, then setresuid().  0, or -1 with errno
+ * (also when the effective uid is not `uid` afterwards). */
+int drop_to_uid(uid_t uid);
+/* drop_to_uid(NOBODY). */
+int drop_to_nobody(void);
+
+/* Wait (ms at most) until fd is readable: 0, or -1 (timeout or error). */
+int wait_readable(int fd, int ms);
+/* Take an eventfd's count, waiting at most ms for it to be non-zero: the
+ * count, or 0 (timeout or error). */
+long take_event(int efd, int ms);
+
+/* tests/proc.c: another process as /proc shows it. */
+/* The descriptors pid holds (entries of /proc/pid/fd; for ourselves, that
+ * counts the directory's own descriptor too), or -1. */
+int count_fds(pid_t pid);
+/* Field `field` of /proc/pid/stat, numbered as in proc(5) (14 utime, 15
+ * stime, 22 starttime; numeric fields only, 4 and up).  0, or -1. */
+int proc_stat_field(pid_t pid, int field, unsigned long long *v);
+/* Its start time (field 22), or 0 when it cannot be read. */
+unsigned long long proc_start_time(pid_t pid);
 
 /* True when the tests run unprivileged (see run-unprivileged.sh). */
 int unprivileged(void);

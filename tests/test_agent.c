@@ -45,15 +45,7 @@
 #include "sys/procmgr.h"
 
 #define PAGE 4096
-#define NOBODY 65534
 #define USER 1000
-
-static int become(uid_t uid)
-{
-    if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
-        return -1;
-    return 0;
-}
 
 static socklen_t agent_addr(pid_t pid, struct sockaddr_un *sa)
 {
@@ -79,7 +71,7 @@ struct victim {
 static int victim_body(int in, int out, void *arg)
 {
     const struct victim *v = arg;
-    if (v->user && become(v->user) < 0)
+    if (v->user && drop_to_uid(v->user) < 0)
         return 10;
     if (v->nondumpable)
         prctl(PR_SET_DUMPABLE, 0);
@@ -173,7 +165,7 @@ static int bind_listen(pid_t for_pid)
 static int squatter_body(int in, int out, void *arg)
 {
     pid_t victim = *(pid_t *)arg;
-    if (become(NOBODY) < 0)
+    if (drop_to_uid(NOBODY) < 0)
         return 10;
     int s = bind_listen(victim);
     if (s < 0)
@@ -189,7 +181,7 @@ static int squatter_body(int in, int out, void *arg)
 static int reuse_squatter_body(int in, int out, void *arg)
 {
     (void)arg;
-    if (become(NOBODY) < 0)
+    if (drop_to_uid(NOBODY) < 0)
         return 10;
     int s = bind_listen(getpid());
     if (s < 0)
@@ -258,22 +250,6 @@ static int victim_with_pid(struct target *t, struct spawn *sp)
 
 /* ---- what the tests look at in the victim ---- */
 
-static int count_fds(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* The tid of pid's thread whose name starts with `prefix`, or 0. */
 static pid_t thread_named(pid_t pid, const char *prefix)
 {
@@ -324,6 +300,19 @@ static int memfd_with(const char *text)
 
 /* ---- an agent whose name another user took ---- */
 
+/* mmap_peer() of fd's page into the victim on the in-band route (already
+ * chosen): it must succeed, through the victim's agent.  The address, or
+ * MAP_FAILED. */
+static char *map_by_the_agent(pid_t victim, int fd)
+{
+    char *p = mmap_peer(victim, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        fprintf(stderr, "  mmap_peer: %s\n", peermap_errmsg());
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
+    return p;
+}
+
 TEST(an_agent_whose_name_is_taken_serves_under_a_name_of_its_own)
 {
     if (unprivileged())
@@ -349,11 +338,7 @@ TEST(an_agent_whose_name_is_taken_serves_under_a_name_of_its_own)
     int fd = memfd_with("for the victim only");
     REQUIRE(fd >= 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
-    char *p = mmap_peer(victim, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED)
-        fprintf(stderr, "  mmap_peer: %s\n", peermap_errmsg());
-    CHECK(p != MAP_FAILED);
-    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
+    char *p = map_by_the_agent(victim, fd);
     if (p != MAP_FAILED) {
         char got[20] = "";
         CHECK(maps_has(victim, (uintptr_t)p, PAGE, "rw-s") == 1);
@@ -391,7 +376,7 @@ static int user_caller_body(int in, int out, void *arg)
     if (fd < 0 ||
         procmgr_ability(0, PROCMGR_AOP_ALLOW | PROCMGR_ADN_NONROOT | PROCMGR_AID_MEM_PEER,
                         PROCMGR_AID_EOL) != 0 ||
-        become(USER) < 0)
+        drop_to_uid(USER) < 0)
         return 10;
     errno = 0;
     void *p = mmap_peer(victim, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -437,11 +422,7 @@ TEST(a_squatter_that_held_the_victims_pid_gets_nothing)
     int fd = memfd_with("for the victim only");
     REQUIRE(fd >= 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
-    char *p = mmap_peer(victim, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED)
-        fprintf(stderr, "  mmap_peer: %s\n", peermap_errmsg());
-    CHECK(p != MAP_FAILED);
-    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_AGENT);
+    char *p = map_by_the_agent(victim, fd);
     if (p != MAP_FAILED)
         CHECK(maps_has(victim, (uintptr_t)p, PAGE, "rw-s") == 1);
 
@@ -550,7 +531,7 @@ static int idler_body(int in, int out, void *arg)
     pid_t victim = *(pid_t *)arg;
     struct rlimit rl = { IDLERS + 64, IDLERS + 64 };
     setrlimit(RLIMIT_NOFILE, &rl); /* as root, before dropping */
-    if (become(NOBODY) < 0)
+    if (drop_to_uid(NOBODY) < 0)
         return 10;
     static int s[IDLERS];
     struct sockaddr_un sa;

@@ -648,6 +648,25 @@ static int make_temp(char *path, size_t n)
     return -1;
 }
 
+/* body(target, fd, path) with a fresh temporary file (fd, open, at path)
+ * and a fresh target, both gone afterwards. */
+static void with_file_and_target(void (*body)(struct target *t, int fd, const char *path))
+{
+    char path[256];
+    struct target t;
+    int fd = make_temp(path, sizeof path);
+    if (fd < 0)
+        SKIP("no writable temporary directory");
+    if (spawn(&t)) {
+        body(&t, fd, path);
+        finish(&t);
+    } else {
+        CHECK(!"target started");
+    }
+    unlink(path);
+    close(fd);
+}
+
 static void map_file_body(struct target *t, int fd, const char *path)
 {
     const long pg = page_size();
@@ -732,20 +751,8 @@ static void map_file_body(struct target *t, int fd, const char *path)
 
 TEST(map_file)
 {
-    char path[256];
-    struct target t;
     SETUP();
-    int fd = make_temp(path, sizeof path);
-    if (fd < 0)
-        SKIP("no writable temporary directory");
-    if (spawn(&t)) {
-        map_file_body(&t, fd, path);
-        finish(&t);
-    } else {
-        CHECK(!"target started");
-    }
-    unlink(path);
-    close(fd);
+    with_file_and_target(map_file_body);
 }
 
 static void map_shm_body(struct target *t, const char *name)
@@ -974,18 +981,6 @@ static void map_phys_body(struct target *t, int fd, const char *path)
 
 TEST(map_phys)
 {
-    char path[256];
-    struct target t;
     SETUP();
-    int fd = make_temp(path, sizeof path);
-    if (fd < 0)
-        SKIP("no writable temporary directory");
-    if (spawn(&t)) {
-        map_phys_body(&t, fd, path);
-        finish(&t);
-    } else {
-        CHECK(!"target started");
-    }
-    unlink(path);
-    close(fd);
+    with_file_and_target(map_phys_body);
 }

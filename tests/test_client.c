@@ -31,6 +31,8 @@
 
 #include "harness.h"
 #include "helpers.h"
+#include "iomgr.h"
+#include "../src/resmgr/client.h"
 #include "../src/resmgr/pathspace.h"
 
 /* ---- the raw server ---- */
@@ -671,8 +673,7 @@ TEST(descriptor_survives_fork)
 static int copy_holder_body(int in, int out, void *arg)
 {
     int fd = *(const int *)arg;
-    if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-        setresuid(65534, 65534, 65534) < 0)
+    if (drop_to_nobody() < 0)
         return 20;
     char c = 'r';
     if (child_write_full(out, &c, 1) < 0 || child_read_full(in, &c, 1) < 0 || c != 'g')
@@ -721,4 +722,158 @@ TEST(close_ends_every_copy_of_the_connection)
     if (again >= 0)
         CHECK(pm_close(again) == 0);
     stop_server(&srv);
+}
+
+/* ---- each message judged by its sender (src/msg/sender.c) ---- */
+
+static const struct iom_res copy_res[] = {
+    { "/cpy/pub", IOM_FILE, 0666, 0, 0 },
+    { "/cpy/secret", IOM_FILE, 0600, 0, 0 },
+};
+
+static int who_on(int fd, struct iom_who *w)
+{
+    memset(w, 0, sizeof *w);
+    return devctl(fd, (int)IOM_DCMD_WHO, w, sizeof *w, NULL);
+}
+
+static int become_nobody(void)
+{
+    return setgroups(0, NULL) == 0 && setresgid(65534, 65534, 65534) == 0 &&
+                   setresuid(65534, 65534, 65534) == 0
+               ? 0
+               : -1;
+}
+
+/* What a nobody holding a copy of root's open of /cpy/pub gets, in order:
+ * its own open of /cpy/secret, an open of it sent on the copy, a read and
+ * a write through the copy, and who the manager sees on the copy. */
+struct copy_report {
+    int own_open, open_on_copy, read_ok, write_ok, who_err;
+    struct iom_who who;
+    int32_t self;
+};
+
+static void try_the_copy(int fd, const struct pm_ps_match *m, struct copy_report *r)
+{
+    memset(r, 0, sizeof *r);
+    r->self = getpid();
+    int e = pm_open("/cpy/secret", O_RDWR);
+    r->own_open = e >= 0 ? 0 : errno;
+    if (e >= 0)
+        pm_close(e);
+    /* What pm_open() would send, on the copy (the entry was looked up
+     * while still root: the path space hides it from nobody). */
+    errno = 0;
+    r->open_on_copy = pm_open_on(fd, m, "/cpy/secret", pm_open_ioflag(O_RDWR), 0) == 0
+                          ? 0 : errno;
+    char b[4];
+    r->read_ok = pm_lseek(fd, 0, SEEK_SET) == 0 && pm_read(fd, b, 4) == 4 &&
+                 b[1] == (char)iom_fill_byte(1);
+    r->write_ok = pm_lseek(fd, 0, SEEK_SET) == 0 && pm_write(fd, "nb", 2) == 2;
+    r->who_err = who_on(fd, &r->who);
+}
+
+static int copy_nobody_body(int in, int out, void *arg)
+{
+    (void)in;
+    int fd = *(const int *)arg;
+    struct pm_ps_match m;
+    if (pm_pathspace_resolve("/cpy/secret", &m) < 0 || become_nobody() < 0)
+        return 20;
+    struct copy_report r;
+    try_the_copy(fd, &m, &r);
+    return child_write_full(out, &r, sizeof r) < 0 ? 21 : 0;
+}
+
+TEST(a_copy_held_by_another_user_opens_nothing_as_the_opener)
+{
+    /* Root opens a 0666 path of a root manager; a fork child keeps the
+     * descriptor and becomes nobody.  An open of the 0600 path sent on
+     * its copy is judged as nobody (EACCES, as its own open is), while
+     * the open root made is still there for it to use, as any inherited
+     * descriptor's would be. */
+    if (getuid() != 0)
+        SKIP("needs root: a root manager and a child that becomes nobody");
+    REQUIRE(pathspace_fresh() == 0);
+    struct target mgr, att;
+    REQUIRE(iom_start(&mgr, copy_res, 2, 0, 0) == 0);
+    int fd = pm_open("/cpy/pub", O_RDWR);
+    REQUIRE(fd >= 0);
+    REQUIRE(target_start(&att, copy_nobody_body, &fd) == 0);
+    struct copy_report r;
+    CHECK(target_read(&att, &r, sizeof r, 20000) == 0);
+    int st = target_finish(&att, 20000);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ_LONG(r.own_open, EACCES);
+    CHECK_EQ_LONG(r.open_on_copy, EACCES);
+    CHECK(r.read_ok);
+    CHECK(r.write_ok);
+    /* ConnectClientInfo() while the copy's message is served: the sender. */
+    CHECK_EQ_LONG(r.who_err, EOK);
+    CHECK_EQ_LONG(r.who.pid, r.self);
+    CHECK_EQ_LONG(r.who.msg_pid, r.self);
+    CHECK_EQ_LONG(r.who.euid, 65534);
+    CHECK_EQ_LONG(r.who.ruid, 65534);
+    CHECK_EQ_LONG(r.who.egid, 65534);
+    CHECK_EQ_LONG(r.who.ngroups, 0);
+    /* The opener's own messages still name the opener, groups and all. */
+    struct iom_who w;
+    CHECK_EQ_LONG(who_on(fd, &w), EOK);
+    CHECK_EQ_LONG(w.pid, getpid());
+    CHECK_EQ_LONG(w.msg_pid, getpid());
+    CHECK_EQ_LONG(w.euid, 0);
+    int ng = getgroups(0, NULL);
+    CHECK_EQ_LONG(w.ngroups, ng > NGROUPS_MAX_CRED ? NGROUPS_MAX_CRED : ng);
+    /* And the open the child tried did not replace root's. */
+    char b[2];
+    CHECK(pm_lseek(fd, 0, SEEK_SET) == 0 && pm_read(fd, b, 2) == 2 && !memcmp(b, "nb", 2));
+    CHECK(pm_close(fd) == 0);
+    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+    pathspace_drop();
+}
+
+/* The connector itself, after it gave up root for good. */
+static int opener_then_nobody_body(int in, int out, void *arg)
+{
+    (void)in;
+    (void)arg;
+    int fd = pm_open("/cpy/pub", O_RDWR);
+    if (fd < 0)
+        return 20;
+    struct iom_who before;
+    if (who_on(fd, &before) != EOK || before.euid != 0)
+        return 21;
+    struct pm_ps_match m;
+    if (pm_pathspace_resolve("/cpy/secret", &m) < 0 || become_nobody() < 0)
+        return 22;
+    struct copy_report r;
+    try_the_copy(fd, &m, &r);
+    return child_write_full(out, &r, sizeof r) < 0 ? 23 : 0;
+}
+
+TEST(an_opener_that_became_another_user_is_judged_as_that_user)
+{
+    /* Same process, same connection, but its real ids changed since it
+     * connected: what it sends now is judged by what it is now. */
+    if (getuid() != 0)
+        SKIP("needs root: a root manager and an opener that becomes nobody");
+    REQUIRE(pathspace_fresh() == 0);
+    struct target mgr, att;
+    REQUIRE(iom_start(&mgr, copy_res, 2, 0, 0) == 0);
+    REQUIRE(target_start(&att, opener_then_nobody_body, NULL) == 0);
+    struct copy_report r;
+    CHECK(target_read(&att, &r, sizeof r, 20000) == 0);
+    int st = target_finish(&att, 20000);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ_LONG(r.own_open, EACCES);
+    CHECK_EQ_LONG(r.open_on_copy, EACCES);
+    CHECK(r.read_ok);
+    CHECK(r.write_ok);
+    CHECK_EQ_LONG(r.who_err, EOK);
+    CHECK_EQ_LONG(r.who.pid, r.self);
+    CHECK_EQ_LONG(r.who.euid, 65534);
+    CHECK_EQ_LONG(r.who.ngroups, 0);
+    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+    pathspace_drop();
 }

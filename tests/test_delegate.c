@@ -67,14 +67,6 @@ static int open_for(const char *path, const struct pm_wire_delegate *w, int ofla
     return coid;
 }
 
-static int drop_to_nobody(void)
-{
-    return setgroups(0, NULL) == 0 && setresgid(65534, 65534, 65534) == 0 &&
-                   setresuid(65534, 65534, 65534) == 0
-               ? 0
-               : -1;
-}
-
 TEST(root_speaks_for_the_caller_and_the_manager_judges_the_caller)
 {
     if (geteuid() != 0)

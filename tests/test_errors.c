@@ -117,21 +117,6 @@ static char *slurp_maps(pid_t pid)
     return buf;
 }
 
-static int count_fds(pid_t pid)
-{
-    char dir[64];
-    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 TEST(errors_from_inside_the_target)
 {
     pid_t pid = target_pid();

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "chansock.h"
 #include "helpers.h"
 #include "peermap.h"
 #include "sys/neutrino.h"
@@ -25,14 +26,15 @@
 #include "msg/event.h"
 #include "msg/wire.h"
 
-static int drop_to_nobody(void)
+/* A client's channels: a private one of its own (*mine) with a side
+ * connection to it (*self), where it asks for its pulses, and a connection
+ * to channel chid of the server (ConnectAttach() flags).  0, or -1. */
+static int pulse_channels(pid_t server, int chid, int flags, int *mine, int *self, int *srv)
 {
-    if (geteuid() != 0)
-        return 0;
-    return setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-                   setresuid(65534, 65534, 65534) < 0
-               ? -1
-               : 0;
+    *mine = ChannelCreate(_NTO_CHF_PRIVATE);
+    *self = ConnectAttach(ND_LOCAL_NODE, 0, *mine, _NTO_SIDE_CHANNEL, 0);
+    *srv = ConnectAttach(ND_LOCAL_NODE, server, chid, _NTO_SIDE_CHANNEL, flags);
+    return *mine < 0 || *self < 0 || *srv < 0 ? -1 : 0;
 }
 
 /* MsgReceive() of one pulse with a 10 s deadline.  0, or -1. */
@@ -106,13 +108,11 @@ static int client_body(int in, int out, void *arg)
 {
     (void)in;
     struct client_arg *a = arg;
-    if (drop_to_nobody() < 0)
+    if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
-    int mine = ChannelCreate(_NTO_CHF_PRIVATE);
-    int self = ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0);
-    int srv = ConnectAttach(ND_LOCAL_NODE, a->server, a->chid, _NTO_SIDE_CHANNEL,
-                            a->regevents ? _NTO_COF_REG_EVENTS : 0);
-    if (mine < 0 || self < 0 || srv < 0)
+    int mine, self, srv;
+    if (pulse_channels(a->server, a->chid, a->regevents ? _NTO_COF_REG_EVENTS : 0, &mine, &self,
+                       &srv) < 0)
         return 21;
     struct sigevent ev;
     memset(&ev, 0, sizeof ev);
@@ -314,8 +314,7 @@ TEST(events_within_one_process)
     REQUIRE(thread_ran_ev >= 0);
     ev.sigev_value.sival_int = 5;
     CHECK_EQ_LONG(MsgDeliverEvent(0, &ev), 0);
-    struct pollfd rung = { .fd = thread_ran_ev, .events = POLLIN };
-    CHECK(poll(&rung, 1, 10000) == 1);
+    CHECK(wait_readable(thread_ran_ev, 10000) == 0);
     CHECK_EQ_LONG(atomic_load(&thread_ran), 5);
     close(thread_ran_ev);
     /* Malformed events. */
@@ -349,7 +348,7 @@ struct attack_arg {
 static int forging_client(int in, int out, void *arg)
 {
     struct attack_arg *a = arg;
-    if (drop_to_nobody() < 0)
+    if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
     int srv = ConnectAttach(ND_LOCAL_NODE, a->server, a->pub, _NTO_SIDE_CHANNEL, 0);
     if (srv < 0)
@@ -425,15 +424,12 @@ TEST(a_client_cannot_make_the_server_pulse_its_own_channel)
 static int hostile_server(int in, int out, void *arg)
 {
     (void)arg;
-    if (drop_to_nobody() < 0)
+    if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "peermap.ch.%d.%d",
-                     (int)getpid(), 1);
+    struct sockaddr_un sa;
+    socklen_t len = channel_addr(getpid(), 1, &sa);
     int lsn = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-    if (lsn < 0 || bind(lsn, (struct sockaddr *)&sa,
-                        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0 ||
-        listen(lsn, 4) < 0)
+    if (lsn < 0 || bind(lsn, (struct sockaddr *)&sa, len) < 0 || listen(lsn, 4) < 0)
         return 21;
     child_write_full(out, "r", 1);
     int c = accept(lsn, NULL, NULL);
@@ -492,13 +488,9 @@ TEST(a_hostile_server_can_do_no_more_than_qnx_lets_it)
     if (geteuid() != 0)
         SKIP("needs root: the hostile server runs as uid 65534 against a root client");
     struct target t;
-    REQUIRE(target_start(&t, hostile_server, NULL) == 0);
-    char r;
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
-    int mine = ChannelCreate(_NTO_CHF_PRIVATE);
-    int self = ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0);
-    int srv = ConnectAttach(ND_LOCAL_NODE, t.pid, 1, _NTO_SIDE_CHANNEL, 0);
-    REQUIRE(mine > 0 && self >= 0 && srv >= 0);
+    REQUIRE(target_start_ready(&t, hostile_server, NULL) >= 0);
+    int mine, self, srv;
+    REQUIRE(pulse_channels(t.pid, 1, 0, &mine, &self, &srv) == 0 && mine > 0);
     CHECK_EQ_LONG(MsgSend(srv, &self, sizeof self, NULL, 0), 0);
     /* Requests are handled in order: the first pulse to arrive must be the
      * only harmless one (a SIGTERM, had it been raised, ends this test). */
@@ -529,12 +521,10 @@ struct slot_arg {
 static int slot_client(int in, int out, void *arg)
 {
     struct slot_arg *a = arg;
-    if (drop_to_nobody() < 0)
+    if (geteuid() == 0 && drop_to_nobody() < 0)
         return 20;
-    int mine = ChannelCreate(_NTO_CHF_PRIVATE);
-    int self = ConnectAttach(ND_LOCAL_NODE, 0, mine, _NTO_SIDE_CHANNEL, 0);
-    int srv = ConnectAttach(ND_LOCAL_NODE, a->server, a->chid, _NTO_SIDE_CHANNEL, 0);
-    if (mine < 0 || self < 0 || srv < 0)
+    int mine, self, srv;
+    if (pulse_channels(a->server, a->chid, 0, &mine, &self, &srv) < 0)
         return 21;
     struct sigevent ev;
     memset(&ev, 0, sizeof ev);

@@ -44,7 +44,6 @@
 #include "helpers.h"
 #include "iomgr.h"
 
-#define NOBODY 65534
 
 /* snprintf() that must not truncate (a test's paths are short; a longer
  * one is a broken test). */

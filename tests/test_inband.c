@@ -163,14 +163,35 @@ static int reply_addr(rcvid_t r, void *addr)
     return MsgReply(r, 0, &a, sizeof a);
 }
 
+/* Our channel (*chid) and a client connected to it, waiting for
+ * commands.  0, or -1. */
+static int client_open(struct target *t, int *chid)
+{
+    *chid = ChannelCreate(0);
+    return *chid > 0 && client_start(t, getpid(), *chid) == 0 ? 0 : -1;
+}
+
+/* Reply addr to the client's message r, then read what it made of it.
+ * 0, or -1. */
+static int answer(struct target *t, rcvid_t r, void *addr, struct report *rep)
+{
+    reply_addr(r, addr);
+    return target_read(t, rep, sizeof *rep, 5000);
+}
+
+static void client_close(struct target *t, int chid)
+{
+    target_finish(t, 2000);
+    ChannelDestroy(chid);
+}
+
 /* ---- tests ---- */
 
 TEST(anonymous_mapping_goes_in_band)
 {
-    int chid = ChannelCreate(0);
-    REQUIRE(chid > 0);
+    int chid;
     struct target t;
-    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_open(&t, &chid) == 0);
     struct _msg_info info;
     rcvid_t r = take_message(&t, chid, &info);
     REQUIRE(r > 0);
@@ -179,22 +200,19 @@ TEST(anonymous_mapping_goes_in_band)
                         MAP_PRIVATE | MAP_ANON, NOFD, 0);
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
-    reply_addr(r, p);
     struct report rep;
-    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    REQUIRE(answer(&t, r, p, &rep) == 0);
     CHECK_EQ_LONG(rep.rc, 0);
     CHECK(rep.mapped);
     CHECK_EQ_LONG((long)rep.first8, 0);
-    target_finish(&t, 2000);
-    ChannelDestroy(chid);
+    client_close(&t, chid);
 }
 
 TEST(shared_object_is_zero_copy_and_munmap_is_in_band)
 {
-    int chid = ChannelCreate(0);
-    REQUIRE(chid > 0);
+    int chid;
     struct target t;
-    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_open(&t, &chid) == 0);
     int fd = memfd_create("inband-buffer", MFD_CLOEXEC);
     REQUIRE(fd >= 0 && ftruncate(fd, 2 * PAGE) == 0);
     uint64_t *mine = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -207,9 +225,8 @@ TEST(shared_object_is_zero_copy_and_munmap_is_in_band)
     void *p = mmap_peer(t.pid, NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
-    reply_addr(r, p);
     struct report rep;
-    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    REQUIRE(answer(&t, r, p, &rep) == 0);
     CHECK(rep.mapped);
     CHECK_EQ_LONG((long)rep.first8, 0x600dcafe);   /* our write, seen there */
     CHECK_EQ_LONG((long)mine[1], 0xC11E47);         /* its write, seen here */
@@ -219,8 +236,7 @@ TEST(shared_object_is_zero_copy_and_munmap_is_in_band)
     REQUIRE(r > 0);
     CHECK(munmap_peer(t.pid, p, 2 * PAGE) == 0);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
-    reply_addr(r, p);
-    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    REQUIRE(answer(&t, r, p, &rep) == 0);
     CHECK(!rep.mapped);
     target_finish(&t, 2000);
     munmap(mine, 2 * PAGE);
@@ -230,10 +246,9 @@ TEST(shared_object_is_zero_copy_and_munmap_is_in_band)
 
 TEST(read_only_mapping_of_a_read_write_object_travels_read_only)
 {
-    int chid = ChannelCreate(0);
-    REQUIRE(chid > 0);
+    int chid;
     struct target t;
-    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_open(&t, &chid) == 0);
     int fd = memfd_create("inband-ro", MFD_CLOEXEC);
     REQUIRE(fd >= 0 && ftruncate(fd, PAGE) == 0);
     struct _msg_info info;
@@ -256,10 +271,9 @@ TEST(read_only_mapping_of_a_read_write_object_travels_read_only)
 
 TEST(a_client_that_is_not_waiting_is_reached_by_ptrace_or_not_at_all)
 {
-    int chid = ChannelCreate(0);
-    REQUIRE(chid > 0);
+    int chid;
     struct target t;
-    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_open(&t, &chid) == 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
     void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
     CHECK(p == MAP_FAILED && errno == ESRCH);
@@ -270,16 +284,14 @@ TEST(a_client_that_is_not_waiting_is_reached_by_ptrace_or_not_at_all)
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
     CHECK(peermap_set_path(7) == -1 && errno == EINVAL);
-    target_finish(&t, 2000);
-    ChannelDestroy(chid);
+    client_close(&t, chid);
 }
 
 TEST(a_client_that_refuses_falls_back_to_ptrace)
 {
-    int chid = ChannelCreate(0);
-    REQUIRE(chid > 0);
+    int chid;
     struct target t;
-    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_open(&t, &chid) == 0);
     REQUIRE(client_cmd(&t, 'r') == 0);
     struct _msg_info info;
     rcvid_t r = take_message(&t, chid, &info);
@@ -292,20 +304,17 @@ TEST(a_client_that_refuses_falls_back_to_ptrace)
     p = mmap_peer(t.pid, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, NOFD, 0);
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
-    reply_addr(r, p == MAP_FAILED ? NULL : p);
     struct report rep;
-    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    REQUIRE(answer(&t, r, p == MAP_FAILED ? NULL : p, &rep) == 0);
     CHECK(rep.mapped);
-    target_finish(&t, 2000);
-    ChannelDestroy(chid);
+    client_close(&t, chid);
 }
 
 TEST(a_non_dumpable_client_is_served_in_band_where_ptrace_is_refused)
 {
-    int chid = ChannelCreate(0);
-    REQUIRE(chid > 0);
+    int chid;
     struct target t;
-    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_open(&t, &chid) == 0);
     REQUIRE(client_cmd(&t, 'd') == 0);
     struct _msg_info info;
     rcvid_t r = take_message(&t, chid, &info);
@@ -321,22 +330,19 @@ TEST(a_non_dumpable_client_is_served_in_band_where_ptrace_is_refused)
                         MAP_PRIVATE | MAP_ANON, NOFD, 0);
     CHECK(p != MAP_FAILED);
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
-    reply_addr(r, p);
     struct report rep;
-    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    REQUIRE(answer(&t, r, p, &rep) == 0);
     CHECK(rep.mapped);
-    target_finish(&t, 2000);
-    ChannelDestroy(chid);
+    client_close(&t, chid);
 }
 
 /* Several requests while one message is pending: each doorbell is served
  * alone, even when the next request is already queued behind it. */
 TEST(many_requests_during_one_message)
 {
-    int chid = ChannelCreate(0);
-    REQUIRE(chid > 0);
+    int chid;
     struct target t;
-    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_open(&t, &chid) == 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
     /* 500 calls: not about the answer deadline, which a loaded machine
      * could miss once (a thread not run for 100 ms). */
@@ -353,15 +359,13 @@ TEST(many_requests_during_one_message)
         CHECK(ok);
         if (!ok)
             fprintf(stderr, "  round %d: %s\n", round, peermap_errmsg());
-        reply_addr(r, NULL);
         struct report rep;
-        REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+        REQUIRE(answer(&t, r, NULL, &rep) == 0);
         CHECK_EQ_LONG(rep.rc, 0);
     }
     REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
     peermap_set_inband_timeout_ms(0);
-    target_finish(&t, 2000);
-    ChannelDestroy(chid);
+    client_close(&t, chid);
 }
 
 /* Several server threads at once on one reply-blocked client: their
@@ -381,10 +385,9 @@ static void *hammer_main(void *arg)
 
 TEST(server_threads_share_one_client)
 {
-    int chid = ChannelCreate(0);
-    REQUIRE(chid > 0);
+    int chid;
     struct target t;
-    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_open(&t, &chid) == 0);
     struct _msg_info info;
     rcvid_t r = take_message(&t, chid, &info);
     REQUIRE(r > 0);
@@ -404,21 +407,18 @@ TEST(server_threads_share_one_client)
     }
     REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
     peermap_set_inband_timeout_ms(0);
-    reply_addr(r, NULL);
     struct report rep;
-    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    REQUIRE(answer(&t, r, NULL, &rep) == 0);
     CHECK_EQ_LONG(rep.rc, 0);
-    target_finish(&t, 2000);
-    ChannelDestroy(chid);
+    client_close(&t, chid);
 }
 
 /* Another thread of the client, blocked in read(), never notices. */
 TEST(only_the_reply_blocked_thread_acts)
 {
-    int chid = ChannelCreate(0);
-    REQUIRE(chid > 0);
+    int chid;
     struct target t;
-    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_open(&t, &chid) == 0);
     char c = 't';
     int tid = 0;
     REQUIRE(target_write(&t, &c, 1) == 0 && target_read(&t, &tid, sizeof tid, 5000) == 0);
@@ -431,17 +431,15 @@ TEST(only_the_reply_blocked_thread_acts)
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_INBAND);
     if (p != MAP_FAILED)
         CHECK(munmap_peer(t.pid, p, PAGE) == 0);
-    reply_addr(r, NULL);
     struct report rep;
-    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    REQUIRE(answer(&t, r, NULL, &rep) == 0);
     CHECK_EQ_LONG(rep.rc, 0);
     /* The reader still gets exactly its bytes: its read() never returned. */
     uint64_t got = 0;
     c = 'T';
     REQUIRE(target_write(&t, &c, 1) == 0 && target_read(&t, &got, sizeof got, 5000) == 0);
     CHECK_EQ_LONG((long)got, 0x5eed);
-    target_finish(&t, 2000);
-    ChannelDestroy(chid);
+    client_close(&t, chid);
 }
 
 /* ---- hostile clients: raw wire protocol ---- */
@@ -454,8 +452,7 @@ static int hostile_body(int in, int out, void *arg)
 {
     struct hostile_arg *h = arg;
     (void)in;
-    if (h->drop_to && (setgroups(0, NULL) < 0 || setresgid(h->drop_to, h->drop_to, h->drop_to) < 0 ||
-                       setresuid(h->drop_to, h->drop_to, h->drop_to) < 0))
+    if (h->drop_to && drop_to_uid(h->drop_to) < 0)
         return 9;
     int coid = ConnectAttach(ND_LOCAL_NODE, h->pid, h->chid, 0, 0);
     if (coid < 0)
@@ -514,9 +511,7 @@ static void hostile_case(enum hostile how, int timeout_ms, int want_errno, long 
     REQUIRE(chid > 0);
     struct hostile_arg h = { how, getpid(), chid, 0 };
     struct target t;
-    char ok;
-    REQUIRE(target_start(&t, hostile_body, &h) == 0);
-    REQUIRE(target_read(&t, &ok, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, hostile_body, &h) >= 0);
     struct _msg_info info;
     char buf[8];
     rcvid_t r = MsgReceive(chid, buf, sizeof buf, &info);
@@ -534,8 +529,7 @@ static void hostile_case(enum hostile how, int timeout_ms, int want_errno, long 
     if (want_errno == ETIMEDOUT)
         CHECK(took >= timeout_ms - 20);
     MsgError(r, EIO);
-    target_finish(&t, 2000);
-    ChannelDestroy(chid);
+    client_close(&t, chid);
 }
 
 TEST(a_client_that_never_answers_times_out)
@@ -608,9 +602,10 @@ TEST(ten_mute_clients_delay_an_honest_one_by_ten_short_deadlines)
     long long waited = now_ms() - t0;
     fprintf(stderr, "  the honest client waited %lld ms behind %d mute ones "
             "(answer deadline %u ms)\n", waited, MUTES, deadline);
-    /* Ten short deadlines and some slack for a loaded machine; with the
-     * stop deadline it was ten times 2 s. */
-    CHECK(waited < (long long)MUTES * deadline + 1500);
+    /* Ten short deadlines, and one stop deadline of slack for a loaded
+     * machine (a sanitizer build under a parallel suite measured 2.58 s):
+     * with the stop deadline it was ten times 2 s. */
+    CHECK(waited < (long long)MUTES * deadline + (long long)peermap_timeout_ms());
     struct report r;
     REQUIRE(target_read(&honest, &r, sizeof r, 5000) == 0);
     CHECK(r.rc >= 0 && r.mapped);
@@ -644,10 +639,9 @@ TEST(ten_mute_clients_delay_an_honest_one_by_ten_short_deadlines)
  * and reports it. */
 TEST(a_request_that_times_out_leaves_no_mapping_in_the_client)
 {
-    int chid = ChannelCreate(0);
-    REQUIRE(chid > 0);
+    int chid;
     struct target t;
-    REQUIRE(client_start(&t, getpid(), chid) == 0);
+    REQUIRE(client_open(&t, &chid) == 0);
     int fd = memfd_create("inband-probe", MFD_CLOEXEC);
     size_t len = (size_t)128 << 20;
     REQUIRE(fd >= 0 && ftruncate(fd, (off_t)len) == 0);
@@ -788,8 +782,7 @@ TEST(an_agent_takes_requests_at_any_time)
 {
     struct target t;
     char c;
-    REQUIRE(target_start(&t, agent_body, NULL) == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, agent_body, NULL) >= 0);
     int fd = memfd_create("agent-buffer", MFD_CLOEXEC);
     REQUIRE(fd >= 0 && ftruncate(fd, PAGE) == 0);
     /* Without ptrace: the agent. */
@@ -826,9 +819,7 @@ TEST(an_agent_takes_requests_at_any_time)
 TEST(an_agent_that_never_answers_times_out)
 {
     struct target t;
-    char c;
-    REQUIRE(target_start(&t, agent_body, NULL) == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, agent_body, NULL) >= 0);
     REQUIRE(kill(t.pid, SIGSTOP) == 0);
     REQUIRE(wait_state(t.pid, 'T', 5000) == 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
@@ -851,9 +842,7 @@ TEST(an_agent_refuses_other_users)
         SKIP("root is always let in; run as nobody to see a refusal");
     static uid_t other = 4242;
     struct target t;
-    char c;
-    REQUIRE(target_start(&t, agent_body, &other) == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, agent_body, &other) >= 0);
     void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
     CHECK(p == MAP_FAILED && errno == EPERM); /* ptrace refused, agent too */
     CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_PTRACE);
@@ -892,8 +881,7 @@ TEST(an_agent_name_taken_by_another_process_is_not_used)
     struct target victim, squatter;
     char c;
     REQUIRE(obedient_start(&victim) == 0);
-    REQUIRE(target_start(&squatter, squatter_body, &victim.pid) == 0);
-    REQUIRE(target_read(&squatter, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&squatter, squatter_body, &victim.pid) >= 0);
     int fd = memfd_create("not-for-squatters", MFD_CLOEXEC);
     REQUIRE(fd >= 0 && ftruncate(fd, PAGE) == 0);
     void *p = mmap_peer(victim.pid, NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
@@ -920,3 +908,78 @@ TEST(the_caller_itself_is_local)
 }
 
 
+
+/* ---- a message sent on a copy of another process's connection ---- */
+
+/* The connector: connects, then a fork child of its (the "stranger",
+ * nobody when we are root) sends on the inherited copy while the connector
+ * waits.  The stranger says its pid first, then the exchange's result. */
+static int copy_sender_body(int in, int out, void *arg)
+{
+    (void)arg;
+    struct where w;
+    if (child_read_full(in, &w, sizeof w) < 0)
+        return 10;
+    int coid = ConnectAttach(ND_LOCAL_NODE, w.pid, w.chid, 0, 0);
+    if (coid < 0)
+        return 11;
+    pid_t s = fork();
+    if (s < 0)
+        return 12;
+    if (s == 0) {
+        if (getuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                              setresuid(65534, 65534, 65534) < 0))
+            _exit(13);
+        pid_t me = getpid();
+        if (child_write_full(out, &me, sizeof me) < 0)
+            _exit(14);
+        struct report r = { 0 };
+        r.rc = MsgSend(coid, "m", 1, &r.addr, sizeof r.addr);
+        r.err = errno;
+        r.probe = has_probe();
+        _exit(child_write_full(out, &r, sizeof r) < 0 ? 15 : 0);
+    }
+    int st;
+    if (waitpid(s, &st, 0) != s || !WIFEXITED(st))
+        return 16;
+    return WEXITSTATUS(st);
+}
+
+TEST(a_message_on_a_copy_of_the_connection_is_never_served_in_band)
+{
+    /* The doorbell goes on the connection, where whoever is waiting on it
+     * reads it: for a message from a process holding a copy, that is not
+     * the connector.  So MsgInfo() names the sender, and neither the
+     * sender nor the connector is reached in-band through that message. */
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    struct where w = { getpid(), chid };
+    REQUIRE(target_start(&t, copy_sender_body, NULL) == 0);
+    REQUIRE(target_write(&t, &w, sizeof w) == 0);
+    pid_t stranger = 0;
+    REQUIRE(target_read(&t, &stranger, sizeof stranger, 5000) == 0);
+    REQUIRE(stranger > 0 && stranger != t.pid);
+    struct _msg_info info;
+    char buf[16];
+    rcvid_t r = MsgReceive(chid, buf, sizeof buf, &info);
+    REQUIRE(r > 0);
+    CHECK_EQ_LONG(info.pid, stranger);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
+    void *p = mmap_peer(t.pid, NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON,
+                        NOFD, 0);
+    CHECK(p == MAP_FAILED && errno == ESRCH);
+    void *q = mmap_peer(info.pid, NULL, PAGE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    CHECK(q == MAP_FAILED && errno == ESRCH);
+    CHECK_EQ_LONG(peermap_last_path(), PEERMAP_PATH_NONE);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    reply_addr(r, NULL);
+    struct report rep;
+    REQUIRE(target_read(&t, &rep, sizeof rep, 5000) == 0);
+    CHECK_EQ_LONG(rep.rc, 0);
+    CHECK_EQ_LONG((long)rep.addr, 0);
+    int st = target_finish(&t, 5000);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ChannelDestroy(chid);
+}

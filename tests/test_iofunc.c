@@ -29,7 +29,6 @@
 #include "sys/dispatch.h"
 #include "peermap.h"
 
-#define NOBODY 65534
 #define SUPP_GROUP 4242
 
 /* ---- a context of our own ---- */

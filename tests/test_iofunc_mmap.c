@@ -825,8 +825,7 @@ struct ro_report {
 static int ro_grant_child(int fd_report)
 {
     struct ro_report rr = { -1, 0, 0 };
-    if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-        setresuid(65534, 65534, 65534) < 0)
+    if (drop_to_nobody() < 0)
         return 2;
     int fd = pm_open(paths[A_RW], O_RDONLY);
     int mc = fd >= 0 ? memmgr_for(fd) : -1;

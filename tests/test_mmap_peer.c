@@ -236,27 +236,12 @@ TEST(session_maps_many_regions)
     close(fd);
 }
 
-static int count_fds(pid_t pid)
-{
-    char dir[64];
-    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
-    int n = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 static int dropped_body(int in, int out, void *arg)
 {
     (void)arg;
     /* An unprivileged target cannot open a root caller's /proc/PID/fd:
      * the descriptor must travel by SCM_RIGHTS instead. */
-    if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+    if (drop_to_nobody() < 0)
         return 20;
     return obedient_body(in, out, NULL);
 }
@@ -270,9 +255,7 @@ TEST(root_caller_hands_fd_to_unprivileged_target)
     uint64_t *mine = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     REQUIRE(mine != MAP_FAILED);
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, dropped_body, NULL) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0 && r == 'R');
+    REQUIRE(target_start_ready(&t, dropped_body, NULL) == 'R');
     int fds_before = count_fds(t.pid);
     uint64_t *theirs = mmap_peer(t.pid, NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     CHECK(theirs != MAP_FAILED);

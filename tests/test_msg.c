@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "chansock.h"
 #include "helpers.h"
 #include "peermap.h"
 #include "sys/neutrino.h"
@@ -336,8 +338,7 @@ TEST(client_death_fails_reply_and_server_keeps_serving)
 
 static int dropped_client_body(int in, int out, void *arg)
 {
-    if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-        setresuid(65534, 65534, 65534) < 0)
+    if (drop_to_nobody() < 0)
         return 20;
     return client_body(in, out, arg);
 }
@@ -397,10 +398,8 @@ TEST(forged_and_truncated_datagrams_cost_the_sender_its_connection)
 {
     struct server s;
     REQUIRE(server_start(&s, 0) == 0);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "peermap.ch.%d.%d",
-                     (int)getpid(), s.chid);
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    struct sockaddr_un sa;
+    socklen_t len = channel_addr(getpid(), s.chid, &sa);
     const char *junk[] = { "", "short", "MSG1 but not really a header at all......" };
     for (int i = 0; i < 3; i++) {
         int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
@@ -428,16 +427,36 @@ TEST(forged_and_truncated_datagrams_cost_the_sender_its_connection)
 
 /* ---- several server threads on one channel ---- */
 
+/* How many pool threads have received a message; `two_served` (an eventfd)
+ * becomes readable, and stays so, when a second one has. */
+static atomic_int pool_served;
+static int two_served = -1;
+
 static void *pool_main(void *arg)
 {
     int chid = *(int *)arg;
     char buf[64];
+    int first = 1;
     for (;;) {
         rcvid_t r = MsgReceive(chid, buf, sizeof buf, NULL);
         if (r < 0)
             return NULL;
         if (r == 0)
             continue;
+        if (first) {
+            /* Hold the first message until another thread has received
+             * one: with clients sending at once, that must happen while
+             * this thread is busy - unless only one thread can receive,
+             * which the deadline then shows as one thread taking part. */
+            first = 0;
+            if (atomic_fetch_add(&pool_served, 1) + 1 == 2) {
+                uint64_t one = 1;
+                if (write(two_served, &one, sizeof one) != sizeof one)
+                    abort();
+            }
+            struct pollfd p = { .fd = two_served, .events = POLLIN };
+            poll(&p, 1, 10000);
+        }
         long self = gettid();
         MsgReply(r, self, NULL, 0);
     }
@@ -447,11 +466,15 @@ TEST(several_threads_receive_on_one_channel)
 {
     int chid = ChannelCreate(0);
     REQUIRE(chid > 0);
+    atomic_store(&pool_served, 0);
+    two_served = eventfd(0, EFD_CLOEXEC);
+    REQUIRE(two_served >= 0);
     pthread_t th[4];
     for (int i = 0; i < 4; i++)
         REQUIRE(pthread_create(&th[i], NULL, pool_main, &chid) == 0);
     /* 8 client processes, 200 messages each; every reply names the server
-     * thread; more than one thread must have served. */
+     * thread; more than one thread must have served (each holds its first
+     * message until a second thread has one: see pool_main()). */
     int fds[8][2];
     pid_t kids[8];
     for (int k = 0; k < 8; k++) {
@@ -502,6 +525,7 @@ TEST(several_threads_receive_on_one_channel)
     CHECK_EQ_LONG(ChannelDestroy(chid), 0);
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
+    close(two_served);
 }
 
 /* ---- a signalled client: unblock ---- */

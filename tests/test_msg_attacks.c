@@ -29,13 +29,13 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "chansock.h"
 #include "helpers.h"
 #include "peermap.h"
 #include "sys/neutrino.h"
 #include "msg/event.h"
 #include "msg/wire.h"
 
-#define NOBODY 65534
 #define WAIT_MS 20000
 
 /* ---- the attacker's side ---- */
@@ -49,10 +49,7 @@ static int become_nobody(rlim_t nofile)
         if (setrlimit(RLIMIT_NOFILE, &r) < 0)
             return -1;
     }
-    if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-        setresuid(NOBODY, NOBODY, NOBODY) < 0)
-        return -1;
-    return geteuid() == NOBODY ? 0 : -1;
+    return drop_to_nobody();
 }
 
 struct addr {
@@ -60,29 +57,10 @@ struct addr {
     int chid;
 };
 
-/* The predictable name of a channel, as an address. */
-static socklen_t channel_addr(pid_t pid, int chid, struct sockaddr_un *sa)
-{
-    memset(sa, 0, sizeof *sa);
-    sa->sun_family = AF_UNIX;
-    int n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1, "peermap.ch.%d.%d",
-                     (int)pid, chid);
-    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-}
-
 /* A raw connection to a channel, as an attacker makes it. */
 static int raw_connect(const struct addr *a)
 {
-    struct sockaddr_un sa;
-    socklen_t len = channel_addr(a->pid, a->chid, &sa);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return channel_connect(a->pid, a->chid);
 }
 
 /* sendmsg() of `len` bytes with `nfds` descriptors, split into `ncmsg`
@@ -267,22 +245,6 @@ static long root_exchange(const struct addr *a)
     return st;
 }
 
-static int count_fds(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* Wait (up to WAIT_MS) until pid holds at most `want` descriptors: the
  * manager closes what it must as it gets to it. */
 static int settles_at(pid_t pid, int want)
@@ -325,20 +287,8 @@ static long long memfd_bytes(pid_t pid, const char *prefix)
 /* CPU time (ms) pid has used so far. */
 static long long cpu_ms(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                     &ut, &st) != 2)
+    unsigned long long ut, st;
+    if (proc_stat_field(pid, 14, &ut) < 0 || proc_stat_field(pid, 15, &st) < 0)
         return -1;
     return (long long)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
@@ -1159,6 +1109,27 @@ static long long squat_report(struct target *t)
     return got;
 }
 
+/* The last part of the tests below: a root manager started at pid p (the
+ * test is skipped when p cannot be had) makes its channel, a root client
+ * of (p, chid) reaches it, and the squatter sq was sent nothing. */
+static void manager_beats_squatter(struct target *sq, pid_t p)
+{
+    struct mgr_cfg cfg = { 0 };
+    struct mgr m;
+    if (start_at(&m.t, p, mgr_body, &cfg) < 0) {
+        squat_report(sq);
+        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)p);
+    }
+    m.a.pid = p;
+    CHECK(target_read(&m.t, &m.a.chid, sizeof m.a.chid, WAIT_MS) == 0);
+    CHECK(m.a.chid > 0);
+    if (m.a.chid <= 0)
+        m.a.chid = 1;
+    CHECK_EQ_LONG(root_exchange(&m.a), 4);
+    mgr_stop(&m);
+    CHECK_EQ_LONG(squat_report(sq), 0);
+}
+
 TEST(channel_names_bound_first_by_another_user_neither_block_nor_listen)
 {
     NEED_ROOT();
@@ -1170,23 +1141,9 @@ TEST(channel_names_bound_first_by_another_user_neither_block_nor_listen)
     char c;
     REQUIRE(target_read(&sq, &c, 1, WAIT_MS) == 0);
 
-    /* The root manager that gets pid p still makes its channel... */
-    struct mgr_cfg cfg = { 0 };
-    struct mgr m;
-    if (start_at(&m.t, p, mgr_body, &cfg) < 0) {
-        squat_report(&sq);
-        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)p);
-    }
-    m.a.pid = p;
-    CHECK(target_read(&m.t, &m.a.chid, sizeof m.a.chid, WAIT_MS) == 0);
-    CHECK(m.a.chid > 0);
-    /* ...and a root client of (p, chid) reaches it, and sends the
-     * squatter nothing. */
-    if (m.a.chid <= 0)
-        m.a.chid = 1;
-    CHECK_EQ_LONG(root_exchange(&m.a), 4);
-    mgr_stop(&m);
-    CHECK_EQ_LONG(squat_report(&sq), 0);
+    /* The root manager that gets pid p still makes its channel, and a root
+     * client of (p, chid) reaches it, and sends the squatter nothing. */
+    manager_beats_squatter(&sq, p);
 }
 
 TEST(a_listener_left_behind_by_a_pids_previous_owner_is_not_that_process)
@@ -1207,22 +1164,9 @@ TEST(a_listener_left_behind_by_a_pids_previous_owner_is_not_that_process)
     int st;
     REQUIRE(waitpid(p, &st, 0) == p);
     sq.pid = -1; /* the listeners' holder is a grandchild, not ours */
-    struct mgr_cfg cfg = { 0 };
-    struct mgr m;
-    if (start_at(&m.t, p, mgr_body, &cfg) < 0) {
-        squat_report(&sq);
-        SKIP("cannot start a process with pid %d (ns_last_pid)", (int)p);
-    }
-    m.a.pid = p;
-    CHECK(target_read(&m.t, &m.a.chid, sizeof m.a.chid, WAIT_MS) == 0);
-    CHECK(m.a.chid > 0);
     /* The listener that says "pid p" is not process p: the root client
      * reaches the manager, and the listener gets nothing. */
-    if (m.a.chid <= 0)
-        m.a.chid = 1;
-    CHECK_EQ_LONG(root_exchange(&m.a), 4);
-    mgr_stop(&m);
-    CHECK_EQ_LONG(squat_report(&sq), 0);
+    manager_beats_squatter(&sq, p);
 }
 
 /* ---- a departed server's pid taken by another user, at the event relay ---- */
@@ -1677,5 +1621,56 @@ TEST(a_delegated_callers_pid_taken_by_root_is_not_that_caller)
     target_finish(&root, WAIT_MS);
     target_write(&exporter, "x", 1);
     CHECK_EQ_LONG(target_finish(&exporter, WAIT_MS), 0);
+    ChannelDestroy(chid);
+}
+
+/* ---- a copy of the server's own connection to itself ---- */
+
+/* A fork child of the server that kept the server's connection to its
+ * own channel, became nobody, and sends a system pulse code on it by hand
+ * (the library would refuse it at the source). */
+static int self_copy_forger(int in, int out, void *arg)
+{
+    (void)in;
+    int coid = *(const int *)arg;
+    if (become_nobody(0) < 0)
+        return 20;
+    struct pm_wire_send h = { .kind = PM_WIRE_PULSE, .code = _PULSE_CODE_DISCONNECT,
+                              .value = 7 };
+    if (send(coid, &h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h)
+        return 21;
+    char c = 's';
+    return child_write_full(out, &c, 1) < 0 ? 22 : 0;
+}
+
+TEST(a_system_pulse_on_a_copy_of_the_servers_own_connection_is_forged)
+{
+    /* System codes are believed from the server's own process only; a
+     * copy of a connection that process made, held by another process,
+     * does not make its sender the server. */
+    NEED_ROOT();
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    int coid = ConnectAttach(ND_LOCAL_NODE, getpid(), chid, 0, 0);
+    REQUIRE(coid >= 0);
+    struct target att;
+    REQUIRE(target_start(&att, self_copy_forger, &coid) == 0);
+    char c = 0;
+    CHECK(target_read(&att, &c, 1, WAIT_MS) == 0 && c == 's');
+    CHECK_EQ_LONG(target_finish(&att, WAIT_MS), 0);
+    /* The forged pulse is not delivered; the connection it came on is
+     * dropped.  A deadline, not a sleep: nothing else is coming. */
+    struct _pulse p;
+    struct sigevent ev;
+    SIGEV_UNBLOCK_INIT(&ev);
+    uint64_t ns = 1000000000ull;
+    REQUIRE(TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, &ev, &ns, NULL) != -1);
+    errno = 0;
+    rcvid_t r = MsgReceive(chid, &p, sizeof p, NULL);
+    CHECK(r == -1 && errno == ETIMEDOUT);
+    if (r == 0)
+        CHECK_EQ_LONG(p.code, 0); /* says which code got through */
+    CHECK(MsgSendPulse(coid, 10, 1, 1) == -1);
+    ConnectDetach(coid);
     ChannelDestroy(chid);
 }

@@ -24,13 +24,13 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "chansock.h"
 #include "helpers.h"
 #include "peermap.h"
 #include "sys/neutrino.h"
 #include "msg/msg.h"
 #include "msg/wire.h"
 
-#define NOBODY 65534
 #define INLINE PM_WIRE_INLINE_MAX
 
 /* The bytes every body carries: position- and seed-dependent, different on
@@ -402,28 +402,6 @@ TEST(reads_at_any_offset_and_writes_with_gaps)
 
 /* ---- raw clients: what the library would never send ---- */
 
-static socklen_t channel_addr(pid_t pid, int chid, struct sockaddr_un *sa)
-{
-    memset(sa, 0, sizeof *sa);
-    sa->sun_family = AF_UNIX;
-    int n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1, "peermap.ch.%d.%d",
-                     (int)pid, chid);
-    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-}
-
-static int raw_connect(int chid)
-{
-    struct sockaddr_un sa;
-    socklen_t len = channel_addr(getpid(), chid, &sa);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 static int raw_send_fd(int sock, const void *buf, size_t len, int fd)
 {
@@ -509,7 +487,7 @@ TEST(a_file_that_may_not_be_mapped_is_read_and_its_shrinking_costs_nothing)
     REQUIRE(pipe(p1) == 0 && pipe(p2) == 0);
     s.hold_wr = p1[1];
     s.hold_rd = p2[0];
-    int sock = raw_connect(s.chid);
+    int sock = channel_connect(getpid(), s.chid);
     REQUIRE(sock >= 0);
     size_t n = 1 << 20;
     int fd = raw_body_file(5, n, 100, OP_HOLD, 0);
@@ -533,7 +511,7 @@ TEST(a_file_that_may_not_be_mapped_is_read_and_its_shrinking_costs_nothing)
     close(sock);
 
     /* The same file sealed: mapped, read whole. */
-    sock = raw_connect(s.chid);
+    sock = channel_connect(getpid(), s.chid);
     REQUIRE(sock >= 0);
     fd = raw_body_file(6, n, 100, OP_HOLD, 1);
     REQUIRE(fd >= 0);
@@ -570,7 +548,7 @@ TEST(a_body_that_claims_more_than_its_file_costs_the_connection)
         { 100, sizeof(struct req) + n + 99, 0 },   /* short, not sealed */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int sock = raw_connect(s.chid);
+        int sock = channel_connect(getpid(), s.chid);
         REQUIRE(sock >= 0);
         int fd = raw_body_file(5, n, 0, OP_ECHO, 0);
         REQUIRE(fd >= 0);
@@ -757,14 +735,6 @@ TEST(a_reused_descriptor_number_never_carries_the_old_servers_file)
 
 /* ---- another user ---- */
 
-static int become_nobody(void)
-{
-    if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-        setresuid(NOBODY, NOBODY, NOBODY) < 0)
-        return -1;
-    return geteuid() == NOBODY ? 0 : -1;
-}
-
 struct other {
     pid_t server;
     int chid;
@@ -775,7 +745,7 @@ static int other_user_body(int in, int out, void *arg)
 {
     (void)in;
     struct other *o = arg;
-    if (become_nobody() < 0)
+    if (drop_to_nobody() < 0)
         return 2;
     int bad = 0;
     int coids[8];
@@ -851,7 +821,7 @@ static int share_crossing_body(int in, int out, void *arg)
     (void)in;
     (void)out;
     struct other *o = arg;
-    if (become_nobody() < 0)
+    if (drop_to_nobody() < 0)
         return 2;
     int coid = ConnectAttach(ND_LOCAL_NODE, o->server, o->chid, _NTO_SIDE_CHANNEL, 0);
     if (coid < 0)

@@ -69,9 +69,7 @@ static int client_took_all(int scoid)
 /* Wait (10 s at most) until the manager holds a request. */
 static int wait_held(void)
 {
-    struct pollfd p = { .fd = held_ev, .events = POLLIN };
-    uint64_t v;
-    return poll(&p, 1, 10000) == 1 && read(held_ev, &v, sizeof v) == sizeof v ? 0 : -1;
+    return take_event(held_ev, 10000) ? 0 : -1;
 }
 static resmgr_connect_funcs_t cfuncs;
 static resmgr_io_funcs_t iofuncs;

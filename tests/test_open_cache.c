@@ -29,7 +29,6 @@
 #include "helpers.h"
 #include "../src/resmgr/pathspace.h"
 
-#define NOBODY 65534
 
 /* ---- a raw manager: answers opens and closes, nothing else ---- */
 
@@ -61,8 +60,7 @@ static int manager_body(int in, int out, void *varg)
             if (read(in, &c, 1) != 1 || c == 'q')
                 return 0;
             if (c == 'd') {
-                if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-                    setresuid(NOBODY, NOBODY, NOBODY) < 0 || prctl(PR_SET_DUMPABLE, 1) < 0)
+                if (drop_to_nobody() < 0 || prctl(PR_SET_DUMPABLE, 1) < 0)
                     return 3;
                 if (child_write_full(out, "k", 1) < 0)
                     return 4;
@@ -272,8 +270,7 @@ TEST(a_root_manager_that_gives_up_root_loses_its_cached_clients)
 static int nobody_opens(void *arg)
 {
     const char *path = arg;
-    if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-        setresuid(NOBODY, NOBODY, NOBODY) < 0)
+    if (drop_to_nobody() < 0)
         return 90;
     return open_close(path);
 }
@@ -301,8 +298,7 @@ struct nobody_cycle {
 static int nobody_twice(void *arg)
 {
     struct nobody_cycle *n = arg;
-    if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-        setresuid(NOBODY, NOBODY, NOBODY) < 0)
+    if (drop_to_nobody() < 0)
         return 90;
     int first = open_close(n->path);
     int again = open_close(n->path); /* cached now */

@@ -26,7 +26,6 @@
 #include "../src/common/internal.h"
 #include "../src/resmgr/pathspace.h"
 
-#define NOBODY 65534
 
 
 /* Entries (not temporary files) in the path space: the files in
@@ -69,11 +68,6 @@ static int resolve_errno(const char *path)
 }
 
 /* Drop to nobody, for good: in forked children only. */
-static int become_nobody(void)
-{
-    return setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0 ? 0 : -1;
-}
-
 /* Run fn in a child as nobody (as the current user when not root); its
  * return value is the exit code, -1 if the child died otherwise. */
 static int in_child_as_nobody(int (*fn)(void *), void *arg)
@@ -82,7 +76,7 @@ static int in_child_as_nobody(int (*fn)(void *), void *arg)
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        if (geteuid() == 0 && become_nobody() < 0)
+        if (geteuid() == 0 && drop_to_nobody() < 0)
             _exit(99);
         _exit(fn(arg));
     }
@@ -103,26 +97,6 @@ static uint64_t fnv1a(const char *s)
         h *= 0x100000001b3ull;
     }
     return h;
-}
-
-static unsigned long long start_time(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    unsigned long long v = 0;
-    /* Fields 3..22 after the command name; the 20th of them is starttime. */
-    for (int i = 3; p && i <= 22; i++)
-        p = strchr(p + 1, ' ');
-    if (p)
-        v = strtoull(p + 1, NULL, 10);
-    return v;
 }
 
 /* An entry of this process's user, written by hand in the version-2 layout
@@ -300,10 +274,8 @@ TEST(dead_manager_disappears)
     struct target t;
     struct pm_ps_match m;
     siginfo_t si;
-    char c;
     REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(target_start(&t, attach_and_wait, "/dead") == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, attach_and_wait, "/dead") >= 0);
     REQUIRE(pm_pathspace_resolve("/dead/x", &m) == 0);
     CHECK_EQ_LONG(m.pid, t.pid);
     CHECK_EQ_LONG(m.chid, 5);
@@ -323,7 +295,7 @@ TEST(reused_pid_is_detected)
 {
     struct pm_ps_match m;
     REQUIRE(pathspace_fresh() == 0);
-    unsigned long long mine = start_time(getpid());
+    unsigned long long mine = proc_start_time(getpid());
     REQUIRE(mine != 0);
 
     /* The hand-written entry is valid with the right start time... */
@@ -615,7 +587,7 @@ static int nobody_manager(int in, int out, void *arg)
     struct pm_ps_match m;
     char c, path[PATH_MAX + PM_PS_NAME_MAX];
     (void)arg;
-    if (become_nobody() < 0)
+    if (drop_to_nobody() < 0)
         return 1;
     if (pm_pathspace_attach("/user", 21, PM_PS_DIR, 0644, &h) < 0)
         return 2;
@@ -661,8 +633,7 @@ TEST(managers_of_two_users_coexist)
     if (geteuid() != 0)
         SKIP("needs root to have entries of two users");
     REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(target_start(&t, nobody_manager, NULL) == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&t, nobody_manager, NULL) >= 0);
     REQUIRE(pm_pathspace_attach("/root", 20, PM_PS_DIR, 0644, &h) == 0);
 
     /* Root believes nobody's attaches only where root's policy says so;
@@ -709,7 +680,7 @@ static int plant_for_root(void *arg)
 {
     /* Nobody writes an entry claiming that pid (root's) serves /planted. */
     pid_t victim = *(pid_t *)arg;
-    return fake_entry("/planted", victim, start_time(victim), 40, 0, 0644) == 0 ? 0 : 1;
+    return fake_entry("/planted", victim, proc_start_time(victim), 40, 0, 0644) == 0 ? 0 : 1;
 }
 
 TEST(entry_cannot_speak_for_another_users_process)
@@ -742,7 +713,7 @@ TEST(handle_is_recorded_and_defaults_to_zero)
     struct pm_ps_handle c;
     CHECK(pm_pathspace_attach_handle("/dev/h3", 3, -1, 0, 0666, &c) == -1 && errno == EINVAL);
     /* This file's own writer, as a cross-check of the format. */
-    REQUIRE(fake_entry("/dev/h4", getpid(), start_time(getpid()), 5, 0, 0644) == 0);
+    REQUIRE(fake_entry("/dev/h4", getpid(), proc_start_time(getpid()), 5, 0, 0644) == 0);
     REQUIRE(pm_pathspace_resolve("/dev/h4", &m) == 0);
     CHECK_EQ_LONG(m.chid, 5);
     CHECK_EQ_LONG(m.handle, 0);
@@ -757,7 +728,7 @@ static int squatter(int in, int out, void *arg)
     struct pm_ps_handle a, b, c;
     char x;
     (void)arg;
-    if (become_nobody() < 0)
+    if (drop_to_nobody() < 0)
         return 1;
     if (pm_pathspace_attach("/dev/claimed", 31, 0, 0666, &a) < 0 ||
         pm_pathspace_attach("/dev/claimed/sub", 32, 0, 0666, &b) < 0 ||
@@ -774,15 +745,13 @@ TEST(a_user_cannot_take_paths_another_owner_claimed_first)
     struct pm_ps_handle h;
     struct pm_ps_match m;
     struct target t;
-    char c;
     if (geteuid() != 0)
         SKIP("needs root to have entries of two users");
     REQUIRE(pathspace_fresh() == 0);
     /* Root lets nobody serve /dev (QNX: allow_attach), nobody comes second. */
     REQUIRE(policy_set("allow_attach nobody /dev\n") == 0);
     REQUIRE(pm_pathspace_attach("/dev/claimed", 30, PM_PS_DIR, 0666, &h) == 0);
-    REQUIRE(target_start(&t, squatter, NULL) == 0);
-    REQUIRE(target_read(&t, &c, 1, 5000) == 0 && c == 'R');
+    REQUIRE(target_start_ready(&t, squatter, NULL) == 'R');
     /* Root's directory manager keeps the path and everything below it. */
     REQUIRE(pm_pathspace_resolve("/dev/claimed", &m) == 0);
     CHECK_EQ_LONG(m.chid, 30);

@@ -39,32 +39,7 @@
 #include "../src/common/internal.h"
 #include "../src/resmgr/pathspace.h"
 
-#define NOBODY 65534
 #define VPATH "/dev/pmtest/victim"
-
-static int become_nobody(void)
-{
-    return setgroups(0, NULL) == 0 && setresgid(NOBODY, NOBODY, NOBODY) == 0 &&
-                   setresuid(NOBODY, NOBODY, NOBODY) == 0
-               ? 0
-               : -1;
-}
-
-static unsigned long long start_time(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    for (int i = 3; p && i <= 22; i++)
-        p = strchr(p + 1, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
-}
 
 /* ---- a device that tells the test what it was sent ----------------- */
 
@@ -541,10 +516,10 @@ static int attacker_body(int in, int out, void *arg)
     char c;
     const char *space = getenv("PEERMAP_PATHSPACE");
     report_fd = a->report;
-    if (become_nobody() < 0)
+    if (drop_to_nobody() < 0)
         return 90;
     me.pid = getpid();
-    me.start = start_time(me.pid);
+    me.start = proc_start_time(me.pid);
     strcpy(me.own, "/tmp/pm-attacker-XXXXXX");
     if (!mkdtemp(me.own))
         return 91;
@@ -731,64 +706,53 @@ static void make_prelinks(struct attacker *x)
 
 /* ---- the attacks ---------------------------------------------------- */
 
-/* ---- the attacks ---------------------------------------------------- */
-
 #define ATK_PATH "/dev/pmtest/attacker"
+
+/* Root's manager serves VPATH; the attacker (serving ATK_PATH, given
+ * root's links first when `prelinks`) makes each of `moves` (attacker_do()
+ * commands) in turn.  Root's client's secret still goes to root's manager,
+ * and (when `resolves`) VPATH still resolves to it. */
+static void attack_a_running_manager(const char *moves, int prelinks, int resolves)
+{
+    struct server v;
+    struct victim_arg va;
+    struct attacker x;
+    REQUIRE(pathspace_fresh() == 0);
+    REQUIRE(start_victim(&v, &va, VPATH) == 0);
+    REQUIRE(start_attacker(&x, 0, ATK_PATH, NULL) == 0);
+    if (prelinks)
+        make_prelinks(&x);
+    for (const char *m = moves; *m; m++)
+        REQUIRE(attacker_do(&x, *m) == 0);
+    CHECK_EQ_LONG(secret_goes_to(VPATH, &v, &x.s), 1);
+    if (resolves)
+        CHECK_EQ_LONG(resolves_to(VPATH, v.t.pid), 1);
+    stop_attacker(&x);
+    server_stop(&v);
+}
 
 /* The issue as found: root's entry hard-linked, rewritten to name the
  * attacker's server, put in place under a fresh name. */
 TEST(hard_link_and_rewrite)
 {
-    struct server v;
-    struct victim_arg va;
-    struct attacker x;
     NEED_ROOT();
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(start_victim(&v, &va, VPATH) == 0);
-    REQUIRE(start_attacker(&x, 0, ATK_PATH, NULL) == 0);
-    make_prelinks(&x);
-    REQUIRE(attacker_do(&x, 'H') == 0);
-    CHECK_EQ_LONG(secret_goes_to(VPATH, &v, &x.s), 1);
-    CHECK_EQ_LONG(resolves_to(VPATH, v.t.pid), 1);
-    stop_attacker(&x);
-    server_stop(&v);
+    attack_a_running_manager("H", 1, 1);
 }
 
 /* Renames over root's entries and directories, renames of them away,
  * unlinks, rmdirs; then hard links once more (renamed into place). */
 TEST(rename_over_and_away)
 {
-    struct server v;
-    struct victim_arg va;
-    struct attacker x;
     NEED_ROOT();
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(start_victim(&v, &va, VPATH) == 0);
-    REQUIRE(start_attacker(&x, 0, ATK_PATH, NULL) == 0);
-    make_prelinks(&x);
-    REQUIRE(attacker_do(&x, 'N') == 0);
-    REQUIRE(attacker_do(&x, 'H') == 0);
-    CHECK_EQ_LONG(secret_goes_to(VPATH, &v, &x.s), 1);
-    CHECK_EQ_LONG(resolves_to(VPATH, v.t.pid), 1);
-    stop_attacker(&x);
-    server_stop(&v);
+    attack_a_running_manager("NH", 1, 1);
 }
 
 /* Symbolic links named like root's entries wherever the attacker may
  * write, pointing at forged records of its own. */
 TEST(symlinks_planted)
 {
-    struct server v;
-    struct victim_arg va;
-    struct attacker x;
     NEED_ROOT();
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(start_victim(&v, &va, VPATH) == 0);
-    REQUIRE(start_attacker(&x, 0, ATK_PATH, NULL) == 0);
-    REQUIRE(attacker_do(&x, 'S') == 0);
-    CHECK_EQ_LONG(secret_goes_to(VPATH, &v, &x.s), 1);
-    stop_attacker(&x);
-    server_stop(&v);
+    attack_a_running_manager("S", 0, 0);
 }
 
 /* Root's names made first: root's own directory (as a directory, then as a
@@ -824,6 +788,22 @@ TEST(symlinked_directories_made_first)
     names_made_first(A_PRECREATE_LINKS);
 }
 
+/* Root's manager of VPATH in a path space it may refuse: when it says so
+ * ('E'), the reason must be EPERM.  0, or -1 when it did not start. */
+static int start_victim_refused_or_not(struct server *v, struct victim_arg *va)
+{
+    memset(va, 0, sizeof *va);
+    va->paths[0] = VPATH;
+    char c = 0;
+    if (server_start(v, victim_body, va, &va->report, &c) < 0)
+        return -1;
+    if (c == 'E') {
+        unsigned char e = 0;
+        CHECK(target_read(&v->t, &e, 1, 5000) == 0 && e == EPERM);
+    }
+    return 0;
+}
+
 /* The path space directory itself made first by the attacker (a path
  * root's configuration names but nobody created yet): root must refuse it,
  * not serve from a directory the attacker can empty and refill. */
@@ -839,14 +819,7 @@ TEST(path_space_made_first)
     REQUIRE(setenv("PEERMAP_PATHSPACE", space, 1) == 0);
     REQUIRE(start_attacker(&x, A_MAKE_SPACE, VPATH, NULL) == 0);
     /* Root's manager: refused (EPERM) - or, where it is not, then robbed. */
-    memset(&va, 0, sizeof va);
-    va.paths[0] = VPATH;
-    char c = 0;
-    REQUIRE(server_start(&v, victim_body, &va, &va.report, &c) == 0);
-    if (c == 'E') {
-        unsigned char e = 0;
-        CHECK(target_read(&v.t, &e, 1, 5000) == 0 && e == EPERM);
-    }
+    REQUIRE(start_victim_refused_or_not(&v, &va) == 0);
     REQUIRE(attacker_do(&x, 'N') == 0);
     CHECK(secret_goes_to(VPATH, &v, &x.s) >= 0);
     CHECK(resolves_to(VPATH, v.t.pid) >= 0);
@@ -869,14 +842,7 @@ TEST(path_space_swapped_for_a_symlink)
     REQUIRE(chown(shared, NOBODY, NOBODY) == 0);
     snprintf(space, sizeof space, "%s/space", shared);
     REQUIRE(setenv("PEERMAP_PATHSPACE", space, 1) == 0);
-    memset(&va, 0, sizeof va);
-    va.paths[0] = VPATH;
-    char c = 0;
-    REQUIRE(server_start(&v, victim_body, &va, &va.report, &c) == 0);
-    if (c == 'E') {
-        unsigned char e = 0;
-        CHECK(target_read(&v.t, &e, 1, 5000) == 0 && e == EPERM);
-    }
+    REQUIRE(start_victim_refused_or_not(&v, &va) == 0);
     REQUIRE(start_attacker(&x, A_OWN_SPACE, VPATH, NULL) == 0);
     REQUIRE(attacker_do(&x, 'W') == 0);
     CHECK(secret_goes_to(VPATH, &v, &x.s) >= 0);
@@ -1038,7 +1004,7 @@ static int dropping_body(int in, int out, void *arg)
     char c;
     report_fd = a->report;
     int e = start_device(a->paths);
-    if (e || become_nobody() < 0) {
+    if (e || drop_to_nobody() < 0) {
         child_write_full(out, "E", 1);
         return 1;
     }

@@ -45,21 +45,6 @@ struct my_ocb;
 
 /* ---- waiting ---- */
 
-static int wait_fd(int fd, int ms)
-{
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    return poll(&p, 1, ms) == 1 ? 0 : -1;
-}
-
-/* Take an eventfd's count, waiting at most ms for it to be non-zero. */
-static long take_event(int efd, int ms)
-{
-    uint64_t v = 0;
-    if (wait_fd(efd, ms) < 0 || read(efd, &v, sizeof v) != sizeof v)
-        return 0;
-    return (long)v;
-}
-
 static void signal_event(int efd)
 {
     uint64_t one = 1;
@@ -314,6 +299,7 @@ struct mgr {
     int running;
     atomic_int stop;
     atomic_int handled_minus1;
+    int ids[3];      /* resmgr_attach()'s answers for /dev/pmt/a, /b, /c */
 };
 
 static void *mgr_main(void *arg)
@@ -331,10 +317,13 @@ static void *mgr_main(void *arg)
     return NULL;
 }
 
-/* A manager with /dev/pmt/a, /b, /c attached (handles attrs[0..2]). */
-static int mgr_start(struct mgr *m, int ids[3])
+/* A fresh path space and a manager with /dev/pmt/a, /b, /c attached in it
+ * (handles attrs[0..2]). */
+static int mgr_start(struct mgr *m)
 {
     memset(m, 0, sizeof *m);
+    if (pathspace_fresh() < 0)
+        return -1;
     init_funcs();
     reset_counters();
     m->dpp = dispatch_create();
@@ -343,9 +332,9 @@ static int mgr_start(struct mgr *m, int ids[3])
     const char *paths[3] = { "/dev/pmt/a", "/dev/pmt/b", "/dev/pmt/c" };
     for (int i = 0; i < 3; i++) {
         resmgr_attr_t ra = { .nparts_max = 4, .msg_max_size = 2048 };
-        ids[i] = resmgr_attach(m->dpp, &ra, paths[i], _FTYPE_ANY, 0, &cfuncs, &iofuncs,
-                               &attrs[i]);
-        if (ids[i] < 0)
+        m->ids[i] = resmgr_attach(m->dpp, &ra, paths[i], _FTYPE_ANY, 0, &cfuncs, &iofuncs,
+                                  &attrs[i]);
+        if (m->ids[i] < 0)
             return -1;
     }
     m->ctp = dispatch_context_alloc(m->dpp);
@@ -439,10 +428,8 @@ static long raw_close(int coid)
 TEST(open_is_routed_by_handle)
 {
     struct mgr m;
-    int ids[3];
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(mgr_start(&m, ids) == 0);
-    CHECK(ids[0] >= 0 && ids[1] != ids[0] && ids[2] != ids[1]);
+    REQUIRE(mgr_start(&m) == 0);
+    CHECK(m.ids[0] >= 0 && m.ids[1] != m.ids[0] && m.ids[2] != m.ids[1]);
 
     const char *paths[3] = { "/dev/pmt/a", "/dev/pmt/b", "/dev/pmt/c" };
     for (int round = 0; round < 2; round++)
@@ -468,10 +455,10 @@ TEST(open_is_routed_by_handle)
     errno = 0;
     CHECK(send_connect(coid, _IO_CONNECT_UNLINK, (uint32_t)mt.handle, "") == -1 &&
           errno == EROFS);
-    CHECK_EQ_LONG(send_connect(coid, _IO_CONNECT_UNLINK, (uint32_t)ids[0], ""), 0);
+    CHECK_EQ_LONG(send_connect(coid, _IO_CONNECT_UNLINK, (uint32_t)m.ids[0], ""), 0);
     /* No mknod handler: ENOSYS.  A handle nobody attached: ENOENT. */
     errno = 0;
-    CHECK(send_connect(coid, _IO_CONNECT_MKNOD, (uint32_t)ids[0], "") == -1 && errno == ENOSYS);
+    CHECK(send_connect(coid, _IO_CONNECT_MKNOD, (uint32_t)m.ids[0], "") == -1 && errno == ENOSYS);
     errno = 0;
     CHECK(send_connect(coid, _IO_CONNECT_OPEN, 999, "") == -1 && errno == ENOENT);
     /* An _FTYPE_ANY attach takes connects of every file type; a typed one
@@ -481,7 +468,7 @@ TEST(open_is_routed_by_handle)
     memset(cb, 0, sizeof cb);
     cc->type = _IO_CONNECT;
     cc->subtype = _IO_CONNECT_UNLINK;
-    cc->handle = (uint32_t)ids[0];
+    cc->handle = (uint32_t)m.ids[0];
     cc->file_type = _FTYPE_MQUEUE;
     cc->path_len = 1;
     CHECK_EQ_LONG(MsgSend(coid, cc, offsetof(struct _io_connect, path) + 1, NULL, 0), 0);
@@ -497,14 +484,14 @@ TEST(open_is_routed_by_handle)
     CHECK_EQ_LONG(MsgSend(coid, cc, offsetof(struct _io_connect, path) + 1, NULL, 0), 0);
     /* The open handler sees the rest of the path. */
     errno = 0;
-    CHECK(send_connect(coid, _IO_CONNECT_OPEN, (uint32_t)ids[0], "sub") == -1 &&
+    CHECK(send_connect(coid, _IO_CONNECT_OPEN, (uint32_t)m.ids[0], "sub") == -1 &&
           errno == ENOENT);
     ConnectDetach(coid);
 
     /* An attach without a path is an id, and nothing in the path space. */
     resmgr_attr_t ra = { 0 };
     int nopath = resmgr_attach(m.dpp, &ra, NULL, _FTYPE_ANY, 0, &cfuncs, &iofuncs, &attrs[3]);
-    CHECK(nopath > ids[2]);
+    CHECK(nopath > m.ids[2]);
     CHECK(resmgr_detach(m.dpp, nopath, 0) == 0);
     errno = 0;
     CHECK(resmgr_detach(m.dpp, nopath, 0) == -1 && errno == EINVAL);
@@ -530,9 +517,7 @@ static void *late_client(void *arg)
 TEST(io_messages_reach_the_bound_ocb_with_reply_conventions)
 {
     struct mgr m;
-    int ids[3];
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(mgr_start(&m, ids) == 0);
+    REQUIRE(mgr_start(&m) == 0);
     int coid = raw_open("/dev/pmt/c");
     REQUIRE(coid >= 0);
 
@@ -646,9 +631,7 @@ static void on_usr1(int sig)
 TEST(unblock_pulse_lets_a_held_client_go_with_eintr)
 {
     struct mgr m;
-    int ids[3];
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(mgr_start(&m, ids) == 0);
+    REQUIRE(mgr_start(&m) == 0);
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_usr1; /* no SA_RESTART */
@@ -682,9 +665,7 @@ TEST(unblock_pulse_lets_a_held_client_go_with_eintr)
 TEST(io_without_an_open_is_ebadf)
 {
     struct mgr m;
-    int ids[3];
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(mgr_start(&m, ids) == 0);
+    REQUIRE(mgr_start(&m) == 0);
     struct pm_ps_match mt;
     int coid = raw_connect("/dev/pmt/a", &mt);
     REQUIRE(coid >= 0);
@@ -724,9 +705,7 @@ static int other_func(resmgr_context_t *ctp, void *msg)
 TEST(unknown_types_and_message_attach)
 {
     struct mgr m;
-    int ids[3];
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(mgr_start(&m, ids) == 0);
+    REQUIRE(mgr_start(&m) == 0);
     struct pm_ps_match mt;
     int coid = raw_connect("/dev/pmt/a", &mt);
     REQUIRE(coid >= 0);
@@ -777,9 +756,7 @@ static int pulse_func(message_context_t *ctp, int code, unsigned flags, void *ha
 TEST(pulse_attach_and_alloc_pulse)
 {
     struct mgr m;
-    int ids[3];
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(mgr_start(&m, ids) == 0);
+    REQUIRE(mgr_start(&m) == 0);
     CHECK_EQ_LONG(pulse_attach(m.dpp, 0, 5, pulse_func, NULL), 5);
     errno = 0;
     CHECK(pulse_attach(m.dpp, 0, 5, pulse_func, NULL) == -1 && errno == EINVAL);
@@ -823,9 +800,7 @@ static int killed_client(int in, int out, void *arg)
 TEST(disconnect_closes_the_ocb_of_a_killed_client)
 {
     struct mgr m;
-    int ids[3];
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(mgr_start(&m, ids) == 0);
+    REQUIRE(mgr_start(&m) == 0);
     struct target t;
     REQUIRE(target_start(&t, killed_client, NULL) == 0);
     char ok = 0;
@@ -851,9 +826,7 @@ TEST(disconnect_closes_the_ocb_of_a_killed_client)
 TEST(bad_messages_are_refused_and_the_manager_goes_on)
 {
     struct mgr m;
-    int ids[3];
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(mgr_start(&m, ids) == 0);
+    REQUIRE(mgr_start(&m) == 0);
     struct pm_ps_match mt;
     int coid = raw_connect("/dev/pmt/a", &mt);
     REQUIRE(coid >= 0);
@@ -1193,14 +1166,12 @@ TEST(manager_exit_fails_the_clients_next_send)
 TEST(detach_all_invalidates_opens_detach_pathname_keeps_them)
 {
     struct mgr m;
-    int ids[3];
-    REQUIRE(pathspace_fresh() == 0);
-    REQUIRE(mgr_start(&m, ids) == 0);
+    REQUIRE(mgr_start(&m) == 0);
     int a = raw_open("/dev/pmt/a");
     int b = raw_open("/dev/pmt/b");
     REQUIRE(a >= 0 && b >= 0);
-    CHECK_EQ_LONG(resmgr_detach(m.dpp, ids[0], _RESMGR_DETACH_ALL), 0);
-    CHECK_EQ_LONG(resmgr_detach(m.dpp, ids[1], _RESMGR_DETACH_PATHNAME), 0);
+    CHECK_EQ_LONG(resmgr_detach(m.dpp, m.ids[0], _RESMGR_DETACH_ALL), 0);
+    CHECK_EQ_LONG(resmgr_detach(m.dpp, m.ids[1], _RESMGR_DETACH_PATHNAME), 0);
     struct pm_ps_match mt;
     errno = 0;
     CHECK(pm_pathspace_resolve("/dev/pmt/a", &mt) == -1 && errno == ENOENT);

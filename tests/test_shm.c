@@ -35,16 +35,10 @@
 #define PAGE sysconf(_SC_PAGESIZE) /* 4, 16 or 64 KiB on aarch64, never 4096 */
 #define TEXT "handle test: the creator wrote this"
 
-static int count_fds(void)
+/* Our own descriptors, not counting the one own_fds() reads with. */
+static int own_fds(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n - 1; /* the directory's own descriptor */
+    return count_fds(getpid()) - 1;
 }
 
 /* An anonymous object of `size` bytes holding TEXT. */
@@ -110,12 +104,6 @@ static void try_write_routes(int fd, struct agent_res *r)
     }
 }
 
-static int drop_to_nobody(void)
-{
-    return setgroups(0, NULL) == 0 && setresgid(65534, 65534, 65534) == 0 &&
-           setresuid(65534, 65534, 65534) == 0 ? 0 : -1;
-}
-
 static int agent(int in, int out, void *arg)
 {
     (void)arg;
@@ -124,7 +112,7 @@ static int agent(int in, int out, void *arg)
         struct agent_res r = { 0 };
         if (child_read_full(in, &c, sizeof c) < 0 || c.op == 'q')
             return 0;
-        r.fds_before = count_fds();
+        r.fds_before = own_fds();
         errno = 0;
         switch (c.op) {
         case 'o':
@@ -224,7 +212,7 @@ static int agent(int in, int out, void *arg)
             break;
         }
         }
-        r.fds_after = count_fds();
+        r.fds_after = own_fds();
         if (child_write_full(out, &r, sizeof r) < 0)
             return 0;
     }
@@ -572,7 +560,7 @@ TEST(a_dead_creator_redeems_nothing_and_an_impostor_is_not_believed)
     REQUIRE(target_start(&c, creator_body, NULL) == 0);
     REQUIRE(target_read(&c, &h, sizeof h, 5000) == 0);
     CHECK(target_finish(&c, 5000) == 0);
-    int before = count_fds();
+    int before = own_fds();
     CHECK(shm_open_handle(h, O_RDONLY) == -1 && errno == ESRCH);
 
     /* Someone who listed the name while the creator lived binds it now
@@ -616,7 +604,7 @@ TEST(a_dead_creator_redeems_nothing_and_an_impostor_is_not_believed)
     CHECK(strstr(peermap_errmsg(), "does not come from the handle's creator") != NULL);
     int st;
     CHECK(waitpid(imp, &st, 0) == imp && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK(count_fds() == before); /* the impostor's descriptor was closed */
+    CHECK(own_fds() == before); /* the impostor's descriptor was closed */
 }
 
 TEST(random_handle_values_get_nothing_and_cost_the_creator_nothing)
@@ -628,7 +616,7 @@ TEST(random_handle_values_get_nothing_and_cost_the_creator_nothing)
     REQUIRE(start_agent(&attacker) == 0);
     shm_handle_t h;
     REQUIRE(shm_create_handle(fd, right.pid, O_RDONLY, &h, 0) == 0);
-    int before = count_fds();
+    int before = own_fds();
     struct agent_res r;
     /* 2000 guesses, each tried as shm_open_handle() and as mmap_handle(). */
     REQUIRE(ask(&attacker, (struct agent_cmd){ .op = 'b', .count = 2000 }, &r) == 0);
@@ -637,15 +625,15 @@ TEST(random_handle_values_get_nothing_and_cost_the_creator_nothing)
      * straight at it, each with a well-formed request, get no answer. */
     REQUIRE(ask(&attacker, (struct agent_cmd){ .op = 'n', .h = h, .count = 300 }, &r) == 0);
     CHECK_EQ_LONG(r.hits, 0);
-    CHECK(count_fds() == before);
+    CHECK(own_fds() == before);
     /* The recipient is still served. */
     REQUIRE(ask(&right, (struct agent_cmd){ .op = 'o', .h = h, .flags = O_RDONLY }, &r) == 0);
     CHECK(r.rc >= 0 && strcmp(r.text, TEXT) == 0);
     /* The handle's listener, object and pidfd go once the answer is sent. */
     long long until = now_ms() + 5000;
-    while (count_fds() != before - 3 && now_ms() < until)
+    while (own_fds() != before - 3 && now_ms() < until)
         usleep(1000);
-    CHECK_EQ_LONG(count_fds(), before - 3);
+    CHECK_EQ_LONG(own_fds(), before - 3);
     stop_agent(&right);
     stop_agent(&attacker);
     close(fd);

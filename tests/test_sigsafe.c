@@ -688,9 +688,8 @@ static void storm(pid_t a, pid_t b, int route, unsigned handler_ok, int want_rou
 TEST(ptrace_route_storm)
 {
     struct target a, b;
-    char c;
-    REQUIRE(target_start(&a, sleeper_body, NULL) == 0 && target_read(&a, &c, 1, 5000) == 0);
-    REQUIRE(target_start(&b, sleeper_body, NULL) == 0 && target_read(&b, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&a, sleeper_body, NULL) >= 0);
+    REQUIRE(target_start_ready(&b, sleeper_body, NULL) >= 0);
     storm(a.pid, b.pid, PEERMAP_PATH_PTRACE, ROUTE_BIT(PEERMAP_PATH_PTRACE),
           PEERMAP_PATH_PTRACE);
     /* B was forked holding A's pipe ends: it goes first, or A sees no EOF. */
@@ -734,9 +733,8 @@ TEST(inband_route_storm)
 TEST(agent_route_storm)
 {
     struct target a, b;
-    char c;
-    REQUIRE(target_start(&a, agent_body, NULL) == 0 && target_read(&a, &c, 1, 5000) == 0);
-    REQUIRE(target_start(&b, agent_body, NULL) == 0 && target_read(&b, &c, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&a, agent_body, NULL) >= 0);
+    REQUIRE(target_start_ready(&b, agent_body, NULL) >= 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
     storm(a.pid, b.pid, PEERMAP_PATH_AGENT, ROUTE_BIT(PEERMAP_PATH_AGENT), PEERMAP_PATH_AGENT);
     REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
@@ -752,15 +750,7 @@ static int vfork_parent_body(int in, int out, void *arg)
 {
     (void)arg;
     child_write_full(out, "R", 1);
-    pid_t c = vfork();
-    if (c == 0) {
-        char x;
-        if (read(in, &x, 1) < 0)
-            _exit(1);
-        _exit(0);
-    }
-    int st;
-    waitpid(c, &st, 0);
+    child_vfork_until_go(in);
     child_write_full(out, "R", 1);
     char x;
     while (read(in, &x, 1) != 0)
@@ -819,8 +809,8 @@ TEST(a_handlers_call_queued_behind_a_stuck_call_is_served_in_time)
     NO_VFORK_UNDER_TSAN();
     struct target s, g;
     char r;
-    REQUIRE(target_start(&g, sleeper_body, NULL) == 0 && target_read(&g, &r, 1, 5000) == 0);
-    REQUIRE(target_start(&s, vfork_parent_body, NULL) == 0 && target_read(&s, &r, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&g, sleeper_body, NULL) >= 0);
+    REQUIRE(target_start_ready(&s, vfork_parent_body, NULL) >= 0);
     REQUIRE(wait_state(s.pid, 'D', 10000) == 0 || proc_state(s.pid) == 'S');
     memset(&once, 0, sizeof once);
     once.target = g.pid;
@@ -899,7 +889,7 @@ TEST(a_handlers_calls_keep_their_own_reasons_and_leave_the_interrupted_ones)
     NO_VFORK_UNDER_TSAN();
     struct target s;
     char r;
-    REQUIRE(target_start(&s, vfork_parent_body, NULL) == 0 && target_read(&s, &r, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&s, vfork_parent_body, NULL) >= 0);
     REQUIRE(wait_state(s.pid, 'D', 10000) == 0 || proc_state(s.pid) == 'S');
     memset(&lv, 0, sizeof lv);
     peermap_set_timeout_ms(300);
@@ -983,8 +973,7 @@ static void on_child(int sig)
 TEST(a_sigchld_handler_unmaps_from_a_dead_client)
 {
     struct target c;
-    char r;
-    REQUIRE(target_start(&c, sleeper_body, NULL) == 0 && target_read(&c, &r, 1, 5000) == 0);
+    REQUIRE(target_start_ready(&c, sleeper_body, NULL) >= 0);
     memset(&td, 0, sizeof td);
     td.pid = c.pid;
     td.addr = mmap_peer(c.pid, NULL, PAGE, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, NOFD, 0);

@@ -88,9 +88,7 @@ TEST(busy_target_keeps_running)
     struct spin *s = shared_page(4096);
     REQUIRE(s);
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, spinner_body, s) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, spinner_body, s) >= 0);
     for (int i = 0; i < 50; i++)
         CHECK(map_cycle(t.pid) == 0);
     unsigned long before = atomic_load(&s->counter);
@@ -167,9 +165,7 @@ TEST(registers_survive_success_and_failure)
     struct regcheck *rc = shared_page(4096);
     REQUIRE(rc);
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, regcheck_body, rc) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, regcheck_body, rc) >= 0);
     for (int i = 0; i < 200; i++) {
         CHECK(map_cycle(t.pid) == 0);
         /* and a call that fails inside the target */
@@ -462,9 +458,7 @@ static int regcheck_syscall_body(int in, int out, void *arg)
 TEST(every_register_survives_1000_calls)
 {
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, regcheck_syscall_body, NULL) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, regcheck_syscall_body, NULL) >= 0);
     REQUIRE(wait_state(t.pid, 'S', 10000) == 0);
     unsigned long long mask = sigblk(t.pid);
     for (int i = 0; i < 500; i++) /* an mmap and a munmap each */
@@ -508,9 +502,7 @@ static int sleeper_body(int in, int out, void *arg)
 TEST(nanosleep_keeps_its_remaining_time)
 {
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, sleeper_body, NULL) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, sleeper_body, NULL) >= 0);
     REQUIRE(wait_state(t.pid, 'S', 10000) == 0);
     /* Interrupt the sleep over and over until it ends.  Were the sleep
      * restarted from scratch each time, it would never end (the read below
@@ -576,9 +568,7 @@ static int sigwait_body(int in, int out, void *arg)
 static void wait_call_survives(int (*body)(int, int, void *), int use_signal)
 {
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, body, NULL) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, body, NULL) >= 0);
     REQUIRE(wait_state(t.pid, 'S', 10000) == 0);
     for (int i = 0; i < 20; i++) {
         CHECK(map_cycle(t.pid) == 0);
@@ -659,9 +649,7 @@ static int sigread_body(int in, int out, void *arg)
 static void signal_while_held(int sa_flags)
 {
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, sigread_body, &sa_flags) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, sigread_body, &sa_flags) >= 0);
     REQUIRE(wait_state(t.pid, 'S', 10000) == 0);
     peermap_session *s = peermap_attach(t.pid);
     REQUIRE(s);
@@ -731,9 +719,7 @@ TEST(condition_variable_waiter_wakes_normally)
     pthread_mutex_init(&b->m, &ma);
     pthread_cond_init(&b->c, &ca);
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, condwaiter_body, b) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, condwaiter_body, b) >= 0);
     /* Ready was sent under the mutex; once we get the mutex it waits. */
     pthread_mutex_lock(&b->m);
     pthread_mutex_unlock(&b->m);
@@ -813,9 +799,7 @@ TEST(multithreaded_target_all_threads_see_the_mapping)
     REQUIRE(c);
     REQUIRE(pipe(c->gate) == 0);
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, crowd_body, c) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, crowd_body, c) >= 0);
     for (int i = 0; i < 20; i++)
         CHECK(map_cycle(t.pid) == 0);
     uint64_t *p = mmap_peer(t.pid, NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, NOFD, 0);
@@ -868,8 +852,7 @@ TEST(signal_storm_loses_and_duplicates_nothing)
     char r;
     atomic_int *stop = shared_page(4096);
     REQUIRE(stop);
-    REQUIRE(target_start(&t, rt_body, NULL) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, rt_body, NULL) >= 0);
     int report[2];
     REQUIRE(pipe(report) == 0);
     pid_t sender = fork();
@@ -941,9 +924,7 @@ static int leader_exits_body(int in, int out, void *arg)
 TEST(process_whose_main_thread_exited)
 {
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, leader_exits_body, NULL) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0 && r == 'R');
+    REQUIRE(target_start_ready(&t, leader_exits_body, NULL) == 'R');
     /* The leader is a zombie thread, the process is not. */
     long long end = now_ms() + 10000;
     while (proc_state(t.pid) != 'Z' && now_ms() < end) {
@@ -1126,9 +1107,7 @@ static int seccomp_body(int in, int out, void *arg)
 static void seccomp_case(unsigned action)
 {
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, seccomp_body, &action) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0 && r == 'R');
+    REQUIRE(target_start_ready(&t, seccomp_body, &action) == 'R');
     errno = 0;
     CHECK(mmap_peer(t.pid, NULL, 4096, PROT_READ, MAP_SHARED, NOFD, 0) == MAP_FAILED);
     CHECK(errno == EPERM);
@@ -1189,9 +1168,7 @@ TEST(seccomp_filter_that_kills_is_never_triggered)
      * nothing is tried.  Either way the target lives. */
     struct kill_spec k = { SYS_openat, SYS_socket };
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, killing_filter_body, &k) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0 && r == 'R');
+    REQUIRE(target_start_ready(&t, killing_filter_body, &k) == 'R');
     int fd;
     errno = 0;
     void *p = map_memfd(t.pid, &fd);
@@ -1215,9 +1192,7 @@ TEST(seccomp_filter_killing_openat_falls_back_to_the_socket)
     struct kill_spec k = { SYS_openat, SYS_openat }; /* aarch64 has no open */
 #endif
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, killing_filter_body, &k) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0 && r == 'R');
+    REQUIRE(target_start_ready(&t, killing_filter_body, &k) == 'R');
     int fd;
     void *p = map_memfd(t.pid, &fd);
     CHECK(p != MAP_FAILED);
@@ -1305,8 +1280,7 @@ TEST(other_users_target_is_eperm_and_untouched)
     pid_t c = fork();
     REQUIRE(c >= 0);
     if (c == 0) {
-        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-            setresuid(65534, 65534, 65534) < 0)
+        if (drop_to_nobody() < 0)
             _exit(10);
         setenv("PEERMAP_ABILITIES", "mem_peer", 1);
         errno = 0;
@@ -1331,17 +1305,7 @@ static int vfork_parent_body(int in, int out, void *arg)
     if (arg && peermap_agent_start(NULL, 0) < 0)
         return 9;
     child_write_full(out, "R", 1);
-    /* The vfork parent sleeps uninterruptibly (for ptrace) until the
-     * child exits; the child waits for the test's go. */
-    pid_t c = vfork();
-    if (c == 0) {
-        char x;
-        if (read(in, &x, 1) < 0)
-            _exit(1);
-        _exit(0);
-    }
-    int st;
-    waitpid(c, &st, 0);
+    child_vfork_until_go(in);
     return obedient_body(in, out, NULL);
 }
 
@@ -1349,8 +1313,7 @@ TEST(unstoppable_target_times_out_untouched)
 {
     struct target t;
     char r;
-    REQUIRE(target_start(&t, vfork_parent_body, NULL) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, vfork_parent_body, NULL) >= 0);
     REQUIRE(wait_state(t.pid, 'D', 10000) == 0 || proc_state(t.pid) == 'S');
     peermap_set_timeout_ms(200);
     errno = 0;
@@ -1412,8 +1375,7 @@ TEST(slow_call_is_finished_and_undone_in_the_background)
 
     /* Meanwhile another target cannot be stopped at all: the tracer thread
      * retires, yet must first finish A's call, not abandon it mid-way. */
-    REQUIRE(target_start(&b, vfork_parent_body, NULL) == 0);
-    REQUIRE(target_read(&b, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&b, vfork_parent_body, NULL) >= 0);
     REQUIRE(wait_state(b.pid, 'D', 10000) == 0 || proc_state(b.pid) == 'S');
     peermap_set_timeout_ms(200);
     errno = 0;
@@ -1475,8 +1437,7 @@ TEST(after_a_timeout_the_library_does_not_refuse_itself)
     /* B cannot be stopped (a vfork parent) and runs an agent.  Another slow
      * call in A first, so that the tracer thread that gives up on B lingers
      * (it must finish A's call before it may exit and release B). */
-    REQUIRE(target_start(&b, vfork_parent_body, &b) == 0);
-    REQUIRE(target_read(&b, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&b, vfork_parent_body, &b) >= 0);
     /* Its main thread waits in vfork() (the agent's thread does not). */
     long long until = now_ms() + 10000;
     while (proc_state(b.pid) != 'D' && now_ms() < until) {
@@ -1576,9 +1537,7 @@ static int trap_body(int in, int out, void *arg)
 TEST(the_targets_sigtrap_handler_survives_and_its_sigtraps_arrive)
 {
     struct target t;
-    char r;
-    REQUIRE(target_start(&t, trap_body, NULL) == 0);
-    REQUIRE(target_read(&t, &r, 1, 10000) == 0);
+    REQUIRE(target_start_ready(&t, trap_body, NULL) >= 0);
     for (int i = 0; i < 20; i++)
         CHECK(map_cycle(t.pid) == 0);
     long res[2] = { -1, -1 };

@@ -192,8 +192,7 @@ TEST(signal_and_thread_timers_are_glibcs)
     ev.sigev_value.sival_int = 8;
     REQUIRE(timer_create(CLOCK_MONOTONIC, &ev, &tid) == 0);
     REQUIRE(timer_settime(tid, 0, &once, NULL) == 0);
-    struct pollfd rung = { .fd = thread_fired_ev, .events = POLLIN };
-    CHECK(poll(&rung, 1, 10000) == 1);
+    CHECK(wait_readable(thread_fired_ev, 10000) == 0);
     CHECK_EQ_LONG(atomic_load(&thread_fired), 8);
     close(thread_fired_ev);
     CHECK_EQ_LONG(timer_delete(tid), 0);

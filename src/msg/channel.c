@@ -104,7 +104,11 @@ struct pm_channel *pm_channel_find_blocked(pid_t pid, int *slot, int64_t deadlin
         }
         for (int k = 1; k < ch->nconns; k++) {
             struct pm_sconn *c = &ch->conns[k];
-            if (c->fd >= 0 && c->busy && c->pid == pid && !c->memmgr) {
+            /* A stranger's message (sender.c) is never served in-band:
+             * whichever holder of the descriptor reads the doorbell would
+             * act on it. */
+            if (c->fd >= 0 && c->busy && !pm_sconn_stranger(c) && c->pid == pid &&
+                !c->memmgr) {
                 *slot = k;
                 found = ch;
                 ch->refs++;
@@ -272,7 +276,13 @@ PM_EXPORT int ChannelCreate(unsigned flags)
     /* data.u64: 0 the listener, 1 the wake-up, slot + 1 a connection. */
     struct epoll_event lev = { .events = EPOLLIN, .data.u64 = 0 };
     struct epoll_event wev = { .events = EPOLLIN, .data.u64 = 1 };
-    if (ch->lsn < 0 || ch->ep < 0 || ch->wake < 0 || bind_name(ch, chid, &sa) < 0 ||
+    /* Every datagram then names its sender (sender.c); accepted sockets
+     * inherit the option, and datagrams queued before accept() carry the
+     * credentials as well. */
+    int on = 1;
+    if (ch->lsn < 0 || ch->ep < 0 || ch->wake < 0 ||
+        setsockopt(ch->lsn, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0 ||
+        bind_name(ch, chid, &sa) < 0 ||
         listen(ch->lsn, SOMAXCONN) < 0 ||
         epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->lsn, &lev) < 0 ||
         epoll_ctl(ch->ep, EPOLL_CTL_ADD, ch->wake, &wev) < 0) {

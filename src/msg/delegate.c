@@ -122,7 +122,10 @@ int pm_delegate_fill(int scoid, struct _client_info *info, int ngroups, int whol
         return 0;  /* let the ordinary path say ESRCH */
     struct pm_delegate d = { 0 };
     pm_mutex_lock(&ch->lock);
-    if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0)
+    /* A stranger's message on it (sender.c) is judged as its sender:
+     * the delegation is the connector's word, not the stranger's. */
+    if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0 &&
+        !pm_sconn_stranger(&ch->conns[slot]))
         d = ch->conns[slot].delegate;
     pm_mutex_unlock(&ch->lock);
     pm_channel_put(ch);

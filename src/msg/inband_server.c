@@ -210,7 +210,7 @@ int pm_inband_call(pid_t pid, const struct pm_inband_req *req, int objfd,
     }
     struct pm_sconn *c = slot < ch->nconns ? &ch->conns[slot] : NULL;
     /* Still the same client, still waiting? */
-    if (c && c->fd >= 0 && c->busy && c->pid == pid) {
+    if (c && c->fd >= 0 && c->busy && !pm_sconn_stranger(c) && c->pid == pid) {
         rq.seq = c->seq;
         if (c->inband_side < 0) {
             int sv[2];

@@ -61,6 +61,15 @@ struct pm_delegate {
     gid_t groups[PM_WIRE_DELEGATE_GROUPS];
 };
 
+/* Who sent the message being served, when it is not the connection's own
+ * process (sender.c): on == 0 for the connector's own message. */
+struct pm_stranger {
+    int on;
+    pid_t pid;              /* SCM_CREDENTIALS: the sender's tgid (0 hidden) */
+    uid_t uid;              /* and its real ids */
+    gid_t gid;
+};
+
 /* The server's record of one client connection. */
 struct pm_sconn {
     int fd;                 /* accepted socket, -1 when the slot is free */
@@ -104,6 +113,8 @@ struct pm_sconn {
     int unblock_req;        /* the sender of the busy message asked to be
                              * unblocked (_NTO_MI_UNBLOCK_REQ) */
     struct pm_delegate delegate; /* the caller it speaks for (delegate.c) */
+    struct pm_stranger stranger; /* who sent the busy message, if another
+                             * process than the connector (sender.c) */
     uint64_t ino;           /* the socket's inode, 0 until asked */
 };
 
@@ -232,6 +243,41 @@ void pm_channel_unkick(struct pm_channel *ch);
  * unblocked?  1 yes (c->unblock_req), 0 no, -1 it was let go (EINTR, on a
  * channel without _NTO_CHF_UNBLOCK): the message is finished. */
 int pm_sconn_check_unblock(struct pm_channel *ch, struct pm_sconn *c);
+
+/*
+ * Each message judged by its sender (sender.c).
+ *   pm_sender_judge()  from the SCM_CREDENTIALS of received `m` (SO_PASSCRED
+ *                      on the channel): *s names the sender when it is not
+ *                      c's connector (s->on), else s->on = 0.  -1 when the
+ *                      datagram carries no credentials (refuse it).
+ *   pm_sender_begin()  c (lock held) now serves a message from `from`: a
+ *                      stranger's pid is recorded as a client's
+ *                      (clients.h) until pm_sender_end(), which
+ *                      pm_sconn_finish() calls.
+ *   pm_sender_ident()  who c is right now (lock held): its connector, or
+ *                      while it serves a stranger's message, that sender
+ *                      (p->fd untouched).
+ *   pm_sconn_stranger() is c's busy message a stranger's?
+ *   pm_sconn_msg_from() is c's busy message from process pid?
+ */
+struct msghdr;
+int pm_sender_judge(const struct pm_sconn *c, const struct msghdr *m, struct pm_stranger *s);
+void pm_sender_begin(struct pm_sconn *c, const struct pm_stranger *from);
+void pm_sender_end(struct pm_sconn *c);
+struct pm_peer;
+void pm_sender_ident(const struct pm_sconn *c, struct pm_peer *p);
+static inline int pm_sconn_stranger(const struct pm_sconn *c)
+{
+    return c->busy && c->stranger.on;
+}
+static inline pid_t pm_sconn_sender(const struct pm_sconn *c)
+{
+    return pm_sconn_stranger(c) ? c->stranger.pid : c->pid;
+}
+static inline int pm_sconn_msg_from(const struct pm_sconn *c, pid_t pid)
+{
+    return c->busy && pm_sconn_sender(c) == pid && pid > 0;
+}
 
 /* Mark a connection idle again and free the message it held. */
 void pm_sconn_finish(struct pm_sconn *c);

@@ -47,6 +47,7 @@ void pm_sconn_finish(struct pm_sconn *c)
     c->reply_in_file = 0; /* the file stays for the next reply */
     c->busy = 0;
     c->unblock_req = 0;
+    pm_sender_end(c);
 }
 
 struct pm_sconn *pm_rcvid_lookup(rcvid_t rcvid, struct pm_channel **chp)
@@ -89,10 +90,7 @@ int pm_scoid_peer(int scoid, struct pm_peer *p)
         return pm_fail_over(ESRCH, "no connection %d", scoid);
     pm_mutex_lock(&ch->lock);
     if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
-        p->pid = ch->conns[slot].pid;
-        p->uid = ch->conns[slot].uid;
-        p->gid = ch->conns[slot].gid;
-        p->who = ch->conns[slot].who;
+        pm_sender_ident(&ch->conns[slot], p);
         p->fd = fcntl(ch->conns[slot].fd, F_DUPFD_CLOEXEC, 0);
         found = 1;
     }
@@ -110,13 +108,14 @@ int pm_scoid_info(int scoid, struct pm_peer *p, gid_t *groups, int *ngroups, uin
     pm_mutex_lock(&ch->lock);
     if (slot > 0 && slot < ch->nconns && ch->conns[slot].fd >= 0) {
         struct pm_sconn *c = &ch->conns[slot];
-        p->pid = c->pid;
-        p->uid = c->uid;
-        p->gid = c->gid;
-        p->who = c->who;
+        pm_sender_ident(c, p);
         p->fd = -1;
-        /* Under the lock the socket cannot be closed: no dup() needed. */
-        if (ngroups && *ngroups > 0) {
+        /* Under the lock the socket cannot be closed: no dup() needed.  A
+         * stranger's message (sender.c) brings no groups: the kernel
+         * names only its real uid and gid. */
+        if (ngroups && *ngroups > 0 && pm_sconn_stranger(c)) {
+            *ngroups = 0;
+        } else if (ngroups && *ngroups > 0) {
             socklen_t len = (socklen_t)((size_t)*ngroups * sizeof(gid_t));
             *ngroups = getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0
                            ? (int)(len / sizeof(gid_t)) : -1;
@@ -465,7 +464,8 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     iov_t v[2] = { { &h, sizeof h }, { scratch, PM_WIRE_INLINE_MAX } };
     /* Room for more descriptors than any datagram may bring, so that
      * MSG_CTRUNC alone never hides how many came. */
-    union { struct cmsghdr align; char buf[CMSG_SPACE(2 * sizeof(int))]; } cm;
+    union { struct cmsghdr align;
+            char buf[CMSG_SPACE(2 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))]; } cm;
     struct msghdr m = { .msg_iov = v, .msg_iovlen = 2,
                         .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
     ssize_t r = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -484,6 +484,10 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         drop_conn(ch, slot);
         return 0;
     }
+    /* Who sent it (sender.c): a process holding a copy of the connection
+     * speaks as itself, never as the process that connected. */
+    struct pm_stranger from;
+    int judged = pm_sender_judge(c, &m, &from);
     struct stat st = { 0 };
     /* A body must be a file in memory; an event relay endpoint is a socket,
      * checked where it is taken (event_sock.c), so it is not probed. */
@@ -497,8 +501,11 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
          * server acts on them for other clients.  Only the library of our
          * own process produces them (dispatch_unblock(), a disconnect it
          * queues itself); our MsgSendPulse() refuses them for another
-         * process, so a client that sends one is forging. */
-        (h.kind == PM_WIRE_PULSE && (int8_t)h.code < 0 && c->pid != getpid())) {
+         * process, so a client that sends one is forging - judged by the
+         * sender: a fork child holding a copy of a connection our own
+         * process made is another process. */
+        (h.kind == PM_WIRE_PULSE && (int8_t)h.code < 0 &&
+         (judged < 0 || (from.on ? from.pid : c->pid) != getpid()))) {
         /* A client that breaks the protocol loses its connection. */
         if (fd >= 0)
             close(fd);
@@ -506,6 +513,24 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         return 0;
     }
     int scoid = PM_SCOID(ch->chid, slot);
+
+    if ((judged < 0 || from.on) && h.kind != PM_WIRE_MSG && h.kind != PM_WIRE_PULSE &&
+        h.kind != PM_WIRE_UNBLOCK) {
+        /* Setting the connection up (memory manager, event relay,
+         * speaking for others) is for the connector alone: ignored. */
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    if (judged < 0 && h.kind == PM_WIRE_MSG) {
+        /* No credentials (SO_PASSCRED is set on every channel): nobody
+         * can be told the sender, so nothing is done for it. */
+        if (fd >= 0)
+            close(fd);
+        struct pm_wire_reply e = { .kind = PM_WIRE_ERROR, .seq = h.seq, .status = EPERM };
+        send(c->fd, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
+        return 0;
+    }
 
     if (h.kind == PM_WIRE_MEMMGR) {
         /* Only marks the connection; a liar gains nothing (see memmgr_conn.c). */
@@ -532,7 +557,8 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
                             .value.sival_int = (int)h.value, .scoid = scoid };
         *out = give_pulse(&p, riov, rparts, info, ch->chid);
         if (info) {
-            info->pid = c->pid;
+            /* Informational only: a pulse is served with no identity. */
+            info->pid = from.on ? from.pid : c->pid;
             info->tid = h.tid;
             info->coid = h.coid;
             info->priority = (int16_t)h.priority;
@@ -596,6 +622,8 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
         memcpy(c->inline_body, scratch, (size_t)h.srclen);
     }
 
+    pm_sender_begin(c, &from); /* until pm_sconn_finish() */
+
     size_t n = (size_t)(h.srclen < cap ? h.srclen : cap);
     if (c->inline_body)
         pm_iov_scatter(riov, rparts, 0, c->inline_body, n);
@@ -604,7 +632,7 @@ static int take(struct pm_channel *ch, int slot, const iov_t *riov, size_t rpart
     rcvid_t id = rcvid_of(ch->chid, slot, c->gen);
     if (info) {
         memset(info, 0, sizeof *info);
-        info->pid = c->pid;
+        info->pid = pm_sconn_sender(c);
         info->tid = h.tid;
         info->chid = ch->chid;
         info->scoid = scoid;

@@ -115,7 +115,7 @@ static int redeliver(struct pm_channel *ch, rcvid_t id, const iov_t *riov, size_
     }
     if (info) {
         memset(info, 0, sizeof *info);
-        info->pid = c->pid;
+        info->pid = pm_sconn_sender(c); /* the sender's (sender.c) */
         info->tid = c->tid;
         info->chid = ch->chid;
         info->scoid = scoid;

@@ -181,7 +181,7 @@ PM_EXPORT int MsgInfo(rcvid_t rcvid, struct _msg_info *info)
     }
     int slot = (int)(c - ch->conns);
     memset(info, 0, sizeof *info);
-    info->pid = c->pid;
+    info->pid = pm_sconn_sender(c); /* the sender's (sender.c) */
     info->tid = c->tid;
     info->chid = ch->chid;
     info->scoid = PM_SCOID(ch->chid, slot);
