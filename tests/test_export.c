@@ -1160,6 +1160,48 @@ TEST(the_export_killed_during_a_read)
     CHECK_EQ_LONG(iom_stop(&mgr), 0);
 }
 
+TEST(sigterm_while_a_manager_stalls_ends_within_the_shutdown_deadline)
+{
+    /* libfuse joins its workers before it returns, and a worker waiting on
+     * a stalled manager (deadline 60 s here) would hold the shutdown that
+     * long: the export gives up 10 s after the signal, with status 1, and
+     * its watchdog removes the mount. */
+    REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 60000);
+    struct iom_res res[] = { { "/sd/stall", IOM_STALL, 0666, 0, 0 } };
+    struct target mgr;
+    REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
+    char p[PATH_MAX];
+    mpath(&x, "/sd/stall", p);
+    int rfd;
+    pid_t reader = start_reader(p, &rfd);
+    REQUIRE(reader > 0);
+    char c;
+    REQUIRE(target_read(&mgr, &c, 1, 10000) == 0);
+    long long t0 = now_ms();
+    kill(x.pid, SIGTERM);
+    int st = wait_ms(x.pid, 20000);
+    long long took = now_ms() - t0;
+    if (st < 0)
+        kill(x.pid, SIGKILL), wait_ms(x.pid, 5000);
+    x.pid = 0;
+    CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    CHECK(took >= 9000 && took < 20000);
+    int e = reader_result(reader, rfd, 10000);
+    CHECK(e == ECONNABORTED || e == ENOTCONN || e == EIO);
+    long long end = now_ms() + 10000;
+    while (mounted(x.mnt) && now_ms() < end) {
+        struct pollfd none;
+        poll(&none, 0, 10);
+    }
+    CHECK(!mounted(x.mnt));
+    c = 1;
+    CHECK(target_write(&mgr, &c, 1) == 0);
+    CHECK(xport_stop(&x) != -2);
+    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+}
+
 TEST(sigterm_unmounts)
 {
     REQUIRE(pathspace_fresh() == 0);

@@ -16,7 +16,8 @@
  * command line must exist.  "/dev/fd/N" names a FUSE descriptor already
  * mounted by a privileged helper (libfuse's convention).
  *
- * Ending.  SIGINT, SIGTERM and SIGHUP unmount and exit 0.  The mount is
+ * Ending.  SIGINT, SIGTERM and SIGHUP unmount and exit 0 (within 10 s, or
+ * exit 1: see arm_shutdown_deadline()).  The mount is
  * made with auto_unmount when fusermount3 allows it, and a watchdog child
  * (watchdog.c) unmounts too, so an export killed with SIGKILL leaves no
  * mount; in the moment before that, programs get ENOTCONN, never a hang.
@@ -24,6 +25,7 @@
  */
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +208,64 @@ static struct fuse_session *mount_session(int auto_unmount)
     return se;
 }
 
+/* Shutdown has a deadline.  libfuse ends its loop on SIGINT/SIGTERM/SIGHUP
+ * by cancelling its workers and joining them before it returns; a worker whose cancellation
+ * races the return of its read() of /dev/fuse has been seen never to
+ * finish (glibc's cancellation wait), and the join then waits for good.
+ * So the signal that asks us to end also arms an alarm: if the export has
+ * not ended PMX_SHUTDOWN_S seconds later it says so and exits, and the
+ * watchdog (watchdog.c) removes the mount, as after a crash. */
+#define PMX_SHUTDOWN_S 10
+static struct sigaction fuse_end[3];
+static const int end_signals[3] = { SIGINT, SIGTERM, SIGHUP };
+
+static void shutdown_overdue(int sig)
+{
+    (void)sig;
+    static const char msg[] = "peermap export: shutdown did not finish within "
+                              "10 s (a FUSE worker is stuck): exiting\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(1);
+}
+
+static void end_requested(int sig, siginfo_t *si, void *uc)
+{
+    alarm(PMX_SHUTDOWN_S);
+    for (int i = 0; i < 3; i++) {
+        if (end_signals[i] != sig)
+            continue;
+        if (fuse_end[i].sa_flags & SA_SIGINFO)
+            fuse_end[i].sa_sigaction(sig, si, uc);
+        else if (fuse_end[i].sa_handler != SIG_DFL && fuse_end[i].sa_handler != SIG_IGN)
+            fuse_end[i].sa_handler(sig);
+    }
+}
+
+/* Put end_requested() in front of libfuse's handlers.  0, or -1. */
+static int arm_shutdown_deadline(void)
+{
+    struct sigaction alrm = { .sa_handler = shutdown_overdue };
+    sigemptyset(&alrm.sa_mask);
+    if (sigaction(SIGALRM, &alrm, NULL) < 0)
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        struct sigaction ours = { .sa_sigaction = end_requested, .sa_flags = SA_SIGINFO };
+        sigemptyset(&ours.sa_mask);
+        if (sigaction(end_signals[i], NULL, &fuse_end[i]) < 0 ||
+            sigaction(end_signals[i], &ours, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Give libfuse its own handlers back before it removes them. */
+static void disarm_shutdown_deadline(void)
+{
+    for (int i = 0; i < 3; i++)
+        sigaction(end_signals[i], &fuse_end[i], NULL);
+}
+
 int pm_export_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -330,7 +390,7 @@ int pm_export_main(int argc, char **argv)
     if (!pmx_cfg.no_passthrough && strncmp(pmx_cfg.mountpoint, "/dev/fd/", 8) != 0 &&
         pmx_passthrough_setup(se) != 0)
         pmx_log("no passthrough: the session's I/O cannot be watched");
-    if (fuse_set_signal_handlers(se) != 0) {
+    if (fuse_set_signal_handlers(se) != 0 || arm_shutdown_deadline() != 0) {
         fuse_session_unmount(se);
         fuse_session_destroy(se);
         return 1;
@@ -364,6 +424,7 @@ int pm_export_main(int argc, char **argv)
             /* A signal that ended the loop is its answer (> 0): not an
              * error. */
             rc = fuse_session_loop_mt(se, cfg) < 0;
+            alarm(0); /* its workers joined: what follows has deadlines of its own */
             fuse_loop_cfg_destroy(cfg);
         } else {
             rc = 1;
@@ -372,6 +433,7 @@ int pm_export_main(int argc, char **argv)
     if (pmx_cfg.link)
         pmx_links_stop();
     pmx_watchdog_stop();
+    disarm_shutdown_deadline();
     fuse_remove_signal_handlers(se);
     fuse_session_unmount(se);
     fuse_session_destroy(se);
