@@ -178,43 +178,32 @@ static void fill_large(unsigned char *big, uint64_t seq)
     memcpy(big + LARGE - sizeof seq, &seq, sizeof seq);
 }
 
-static void serve_raw(int fd, uint32_t n)
+/* The raw ping-pong's server; with ep >= 0 it waits for each request in
+ * epoll_wait() first (the floor of a server of many connections). */
+static void serve_raw(int fd, int ep, uint32_t n)
 {
+    const char *what = ep >= 0 ? "raw+epoll" : "raw";
     for (uint32_t i = 0; i < n; i++) {
+        if (ep >= 0) {
+            struct epoll_event ev;
+            int w = epoll_wait(ep, &ev, 1, -1);
+            if (w < 0 && errno == EINTR) {
+                i--;
+                continue;
+            }
+            if (w != 1)
+                srv_die("%s: epoll_wait returned %d (%s)", what, w, strerror(errno));
+        }
         struct request rq;
         /* Room for more than 16 bytes, so that a wrong size shows. */
         unsigned char buf[2 * SMALL];
-        ssize_t r = recv(fd, buf, sizeof buf, 0);
+        ssize_t r = recv(fd, buf, sizeof buf, ep >= 0 ? MSG_DONTWAIT : 0);
         if (r != SMALL)
-            srv_die("raw: recv returned %zd (%s)", r, r < 0 ? strerror(errno) : "size");
+            srv_die("%s: recv returned %zd (%s)", what, r, r < 0 ? strerror(errno) : "size");
         memcpy(&rq, buf, sizeof rq);
         struct answer a = { rq.seq, ~rq.seq };
         if (send(fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
-            srv_die("raw: send: %s", strerror(errno));
-    }
-}
-
-/* serve_raw(), waiting for each request in epoll_wait() first. */
-static void serve_raw_epoll(int fd, int ep, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        struct epoll_event ev;
-        int w = epoll_wait(ep, &ev, 1, -1);
-        if (w < 0 && errno == EINTR) {
-            i--;
-            continue;
-        }
-        if (w != 1)
-            srv_die("raw+epoll: epoll_wait returned %d (%s)", w, strerror(errno));
-        struct request rq;
-        unsigned char buf[2 * SMALL];
-        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (r != SMALL)
-            srv_die("raw+epoll: recv returned %zd (%s)", r, r < 0 ? strerror(errno) : "size");
-        memcpy(&rq, buf, sizeof rq);
-        struct answer a = { rq.seq, ~rq.seq };
-        if (send(fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
-            srv_die("raw+epoll: send: %s", strerror(errno));
+            srv_die("%s: send: %s", what, strerror(errno));
     }
 }
 
@@ -336,8 +325,8 @@ static void __attribute__((noreturn)) server(const struct conns *c, pid_t parent
             srv_die("control: recv returned %zd (%s)", r, r < 0 ? strerror(errno) : "size");
         unsigned char *big = cmd.salign == SALIGN_MALLOC ? mbig : base + cmd.salign % 4096;
         switch (cmd.what) {
-        case 'r': serve_raw(c->raw[1], cmd.n); break;
-        case 'e': serve_raw_epoll(c->raw[1], ep, cmd.n); break;
+        case 'r': serve_raw(c->raw[1], -1, cmd.n); break;
+        case 'e': serve_raw(c->raw[1], ep, cmd.n); break;
         case 'f': serve_floor(c->raw[1], parent, big, cmd.n); break;
         case 'm': serve_msg(chid, big, cmd.n); break;
         case 's': serve_stream(c->stream[1], big, cmd.n); break;

@@ -13,7 +13,6 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -737,14 +736,6 @@ static int who_on(int fd, struct iom_who *w)
     return devctl(fd, (int)IOM_DCMD_WHO, w, sizeof *w, NULL);
 }
 
-static int become_nobody(void)
-{
-    return setgroups(0, NULL) == 0 && setresgid(65534, 65534, 65534) == 0 &&
-                   setresuid(65534, 65534, 65534) == 0
-               ? 0
-               : -1;
-}
-
 /* What a nobody holding a copy of root's open of /cpy/pub gets, in order:
  * its own open of /cpy/secret, an open of it sent on the copy, a read and
  * a write through the copy, and who the manager sees on the copy. */
@@ -779,7 +770,7 @@ static int copy_nobody_body(int in, int out, void *arg)
     (void)in;
     int fd = *(const int *)arg;
     struct pm_ps_match m;
-    if (pm_pathspace_resolve("/cpy/secret", &m) < 0 || become_nobody() < 0)
+    if (pm_pathspace_resolve("/cpy/secret", &m) < 0 || drop_to_nobody() < 0)
         return 20;
     struct copy_report r;
     try_the_copy(fd, &m, &r);
@@ -845,7 +836,7 @@ static int opener_then_nobody_body(int in, int out, void *arg)
     if (who_on(fd, &before) != EOK || before.euid != 0)
         return 21;
     struct pm_ps_match m;
-    if (pm_pathspace_resolve("/cpy/secret", &m) < 0 || become_nobody() < 0)
+    if (pm_pathspace_resolve("/cpy/secret", &m) < 0 || drop_to_nobody() < 0)
         return 22;
     struct copy_report r;
     try_the_copy(fd, &m, &r);

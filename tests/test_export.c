@@ -1120,21 +1120,31 @@ TEST(a_stalled_manager_costs_its_reader_eio_and_others_go_on)
     CHECK_EQ_LONG(iom_stop(&m2), 0);
 }
 
+/* A reader of `path` (a stalled resource of a new manager, *mgr) through
+ * the export x, waiting in it: the manager has the read.  p gets the path
+ * through the mount.  0, or -1. */
+static int read_from_a_stalled_manager(struct xport *x, const char *path, struct target *mgr,
+                                       char *p, pid_t *reader, int *rfd)
+{
+    struct iom_res res[] = { { path, IOM_STALL, 0666, 0, 0 } };
+    if (iom_start(mgr, res, 1, 0, 0) < 0)
+        return -1;
+    mpath(x, path, p);
+    *reader = start_reader(p, rfd);
+    char c;
+    return *reader > 0 && target_read(mgr, &c, 1, 10000) == 0 ? 0 : -1;
+}
+
 TEST(the_export_killed_during_a_read)
 {
     REQUIRE(pathspace_fresh() == 0);
     struct xport x;
     START_EXPORT(&x, NULL, 30000);
-    struct iom_res res[] = { { "/ek/stall", IOM_STALL, 0666, 0, 0 } };
     struct target mgr;
-    REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
-    char p[PATH_MAX];
-    mpath(&x, "/ek/stall", p);
+    char p[PATH_MAX], c;
     int rfd;
-    pid_t reader = start_reader(p, &rfd);
-    REQUIRE(reader > 0);
-    char c;
-    REQUIRE(target_read(&mgr, &c, 1, 10000) == 0);
+    pid_t reader;
+    REQUIRE(read_from_a_stalled_manager(&x, "/ek/stall", &mgr, p, &reader, &rfd) == 0);
     kill(x.pid, SIGKILL);
     wait_ms(x.pid, 5000);
     x.pid = 0;
@@ -1169,16 +1179,11 @@ TEST(sigterm_while_a_manager_stalls_ends_within_the_shutdown_deadline)
     REQUIRE(pathspace_fresh() == 0);
     struct xport x;
     START_EXPORT(&x, NULL, 60000);
-    struct iom_res res[] = { { "/sd/stall", IOM_STALL, 0666, 0, 0 } };
     struct target mgr;
-    REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
-    char p[PATH_MAX];
-    mpath(&x, "/sd/stall", p);
+    char p[PATH_MAX], c;
     int rfd;
-    pid_t reader = start_reader(p, &rfd);
-    REQUIRE(reader > 0);
-    char c;
-    REQUIRE(target_read(&mgr, &c, 1, 10000) == 0);
+    pid_t reader;
+    REQUIRE(read_from_a_stalled_manager(&x, "/sd/stall", &mgr, p, &reader, &rfd) == 0);
     long long t0 = now_ms();
     kill(x.pid, SIGTERM);
     int st = wait_ms(x.pid, 20000);

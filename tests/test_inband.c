@@ -8,7 +8,6 @@
  * clients speak the wire protocol by hand.
  */
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -927,8 +926,7 @@ static int copy_sender_body(int in, int out, void *arg)
     if (s < 0)
         return 12;
     if (s == 0) {
-        if (getuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-                              setresuid(65534, 65534, 65534) < 0))
+        if (getuid() == 0 && drop_to_nobody() < 0)
             _exit(13);
         pid_t me = getpid();
         if (child_write_full(out, &me, sizeof me) < 0)

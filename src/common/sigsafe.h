@@ -45,23 +45,23 @@ void pm_futex_wake(atomic_uint *word, int n);
  */
 int pm_lock_sigsafe(pthread_mutex_t *m, int64_t deadline_ns);
 extern _Thread_local volatile int pm_mutex_changing;
-static inline void pm_mutex_lock(pthread_mutex_t *m)
+/* Run op on m with this thread marked as changing a lock. */
+static inline void pm_mutex_marked(int (*op)(pthread_mutex_t *), pthread_mutex_t *m)
 {
     int saved = pm_mutex_changing; /* a handler's, nested in another's */
     pm_mutex_changing = 1;
     atomic_signal_fence(memory_order_seq_cst);
-    pthread_mutex_lock(m);
+    op(m);
     atomic_signal_fence(memory_order_seq_cst);
     pm_mutex_changing = saved;
 }
+static inline void pm_mutex_lock(pthread_mutex_t *m)
+{
+    pm_mutex_marked(pthread_mutex_lock, m);
+}
 static inline void pm_mutex_unlock(pthread_mutex_t *m)
 {
-    int saved = pm_mutex_changing; /* a handler's, nested in another's */
-    pm_mutex_changing = 1;
-    atomic_signal_fence(memory_order_seq_cst);
-    pthread_mutex_unlock(m);
-    atomic_signal_fence(memory_order_seq_cst);
-    pm_mutex_changing = saved;
+    pm_mutex_marked(pthread_mutex_unlock, m);
 }
 
 /*
