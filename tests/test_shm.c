@@ -57,6 +57,44 @@ static int make_object(size_t size, int revocable)
 
 /* ---- the agent: a child that does what it is told ---- */
 
+/* Where one agent passes a descriptor to another (ops P and W): made
+ * before the agents start, so that both inherit it. */
+static int pass_sv[2] = { -1, -1 };
+
+static int send_fd(int s, int fd)
+{
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } cm;
+    char one = 'f';
+    struct iovec iov = { &one, 1 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &fd, sizeof fd);
+    return sendmsg(s, &m, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int s, int ms)
+{
+    struct pollfd p = { s, POLLIN, 0 };
+    if (poll(&p, 1, ms) != 1)
+        return -1;
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } cm;
+    char one;
+    struct iovec iov = { &one, 1 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
+    if (recvmsg(s, &m, MSG_CMSG_CLOEXEC) != 1)
+        return -1;
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    int fd = -1;
+    if (h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+        memcpy(&fd, CMSG_DATA(h), sizeof fd);
+    return fd;
+}
+
 struct agent_cmd {
     char op;
     int flags;          /* o: shm_open_handle flags; m: prot */
@@ -65,7 +103,7 @@ struct agent_cmd {
     size_t len;
     pid_t pid;          /* M: the server */
     int chid;
-    int count;          /* b/n: attempts */
+    int count;          /* b/n: attempts; g: the group to keep */
 };
 
 struct agent_res {
@@ -162,6 +200,35 @@ static int agent(int in, int out, void *arg)
             r.rc = drop_to_nobody();
             r.err = errno;
             break;
+        case 'g': { /* become uid/gid 65534 with one supplementary group */
+            gid_t g = (gid_t)c.count;
+            r.rc = setgroups(1, &g) == 0 && setresgid(65534, 65534, 65534) == 0 &&
+                           setresuid(65534, 65534, 65534) == 0 ? 0 : -1;
+            r.err = errno;
+            break;
+        }
+        case 'P': /* redeem, and pass the descriptor on (pass_sv) */
+            r.rc = shm_open_handle(c.h, c.flags);
+            r.err = errno;
+            if (r.rc >= 0) {
+                r.access = fcntl(r.rc, F_GETFL) & O_ACCMODE;
+                try_write_routes(r.rc, &r);
+                if (send_fd(pass_sv[0], r.rc) < 0)
+                    r.rc = -1;
+                else
+                    close(r.rc);
+            }
+            break;
+        case 'W': { /* take a passed descriptor and try to write through it */
+            int fd = recv_fd(pass_sv[1], 5000);
+            r.rc = fd;
+            if (fd >= 0) {
+                r.access = fcntl(fd, F_GETFL) & O_ACCMODE;
+                try_write_routes(fd, &r);
+                close(fd);
+            }
+            break;
+        }
         case 'b': /* random handle values */
             for (int i = 0; i < c.count; i++) {
                 shm_handle_t h;
@@ -698,6 +765,49 @@ TEST(another_user_cannot_redeem_or_widen_a_handle)
     CHECK(pwrite(fd, "Z", 1, 300) == 1); /* not sealed: it was not needed */
     stop_agent(&right);
     stop_agent(&hostile);
+    close(fd);
+}
+
+/* A read-only grant stays read-only whoever ends up holding the
+ * descriptor.  The recipient (uid 65534) cannot write the object itself,
+ * but the object's mode lets a group write it: the recipient passes its
+ * descriptor to a colluder of that group, which must not be able to
+ * reopen it for writing (/proc/self/fd/N) and write the creator's
+ * object.  A descriptor goes wherever its holder sends it, so the mode's
+ * group and other bits count, not only the recipient's credentials. */
+TEST(a_read_only_grant_cannot_be_widened_by_passing_it_on)
+{
+    if (geteuid() != 0)
+        SKIP("needs root to start processes of uid 65534");
+    const gid_t group = 4242; /* a group 65534 is not in */
+    int fd = make_object(PAGE, 0);
+    REQUIRE(fd >= 0);
+    REQUIRE(fchown(fd, 0, group) == 0 && fchmod(fd, 0660) == 0);
+    REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pass_sv) == 0);
+    struct target hostile, colluder;
+    REQUIRE(start_agent(&hostile) == 0);
+    REQUIRE(start_agent(&colluder) == 0);
+    struct agent_res r;
+    REQUIRE(ask(&hostile, (struct agent_cmd){ .op = 'x' }, &r) == 0);
+    REQUIRE(r.rc == 0);
+    REQUIRE(ask(&colluder, (struct agent_cmd){ .op = 'g', .count = (int)group }, &r) == 0);
+    REQUIRE(r.rc == 0);
+    shm_handle_t h;
+    REQUIRE(shm_create_handle(fd, hostile.pid, O_RDONLY, &h, 0) == 0);
+    REQUIRE(ask(&hostile, (struct agent_cmd){ .op = 'P', .h = h, .flags = O_RDONLY }, &r) == 0);
+    REQUIRE(r.rc >= 0);
+    CHECK(r.access == O_RDONLY && !r.reopen_rw && !r.write_ok && !r.map_w);
+    REQUIRE(ask(&colluder, (struct agent_cmd){ .op = 'W' }, &r) == 0);
+    REQUIRE(r.rc >= 0);
+    CHECK(r.access == O_RDONLY);
+    CHECK(!r.write_ok && !r.map_w);
+    char seen[2] = { 0 };
+    CHECK(pread(fd, seen, 1, 100) == 1 && seen[0] != 'X');
+    stop_agent(&hostile);
+    stop_agent(&colluder);
+    close(pass_sv[0]);
+    close(pass_sv[1]);
+    pass_sv[0] = pass_sv[1] = -1;
     close(fd);
 }
 

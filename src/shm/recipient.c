@@ -68,13 +68,23 @@ static int read_creds(pid_t pid, struct creds *c)
     return got == 7 ? 0 : -1;
 }
 
-/* 1: it could open the object for writing; 0: it could not; -1: unknown
+/* 1: it, or a process it passes the descriptor to, could open the object
+ * for writing; 0: it could not; -1: unknown
  * (treated as "could" by the caller).  Whether the recipient asked for a
  * descriptor or a mapping does not matter: the descriptor that carries the
  * object passes through its process either way, and a recipient that
  * speaks our protocol itself can keep it. */
 static int may_write(pid_t pid, const struct stat *st)
 {
+    /* The descriptor does not stay with the recipient: it can send it on
+     * (SCM_RIGHTS) to any process, which reopens it with that process's
+     * own rights.  Write access for a group or for others, or an owner
+     * other than root and our own user (who can reach our memory anyway),
+     * is therefore write access for a process the recipient colludes
+     * with, whatever the recipient's own credentials. */
+    if ((st->st_mode & (S_IWGRP | S_IWOTH)) ||
+        (st->st_uid != 0 && st->st_uid != geteuid()))
+        return 1;
     struct creds c;
     if (read_creds(pid, &c) < 0)
         return -1;
