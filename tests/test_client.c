@@ -868,3 +868,56 @@ TEST(an_opener_that_became_another_user_is_judged_as_that_user)
     CHECK_EQ_LONG(iom_stop(&mgr), 0);
     pathspace_drop();
 }
+
+/* A set-user-ID root program run by nobody: real ids nobody, effective
+ * root.  It connects while privileged, then gives root up for good (its
+ * real ids never change), as such programs do before they act for their
+ * user (and before an exec, which the connection survives). */
+static int setuid_opener_then_nobody_body(int in, int out, void *arg)
+{
+    (void)in;
+    (void)arg;
+    if (setresgid(65534, 0, 0) < 0 || setresuid(65534, 0, 0) < 0)
+        return 19;
+    int fd = pm_open("/cpy/pub", O_RDWR);
+    if (fd < 0)
+        return 20;
+    struct iom_who before;
+    if (who_on(fd, &before) != EOK || before.euid != 0)
+        return 21;
+    struct pm_ps_match m;
+    if (pm_pathspace_resolve("/cpy/secret", &m) < 0 || drop_to_nobody() < 0)
+        return 22;
+    struct copy_report r;
+    try_the_copy(fd, &m, &r);
+    return child_write_full(out, &r, sizeof r) < 0 ? 23 : 0;
+}
+
+TEST(a_set_user_id_opener_that_gave_up_root_is_judged_as_its_user)
+{
+    /* The kernel stamps each message with the sender's real ids, which
+     * did not change here: only the effective ids did.  What it sends
+     * after the drop must be judged by what it is now, as on QNX, where
+     * the kernel reads the client's ids when asked. */
+    if (getuid() != 0)
+        SKIP("needs root: a root manager and an opener that becomes nobody");
+    REQUIRE(pathspace_fresh() == 0);
+    struct target mgr, att;
+    REQUIRE(iom_start(&mgr, copy_res, 2, 0, 0) == 0);
+    REQUIRE(target_start(&att, setuid_opener_then_nobody_body, NULL) == 0);
+    struct copy_report r;
+    CHECK(target_read(&att, &r, sizeof r, 20000) == 0);
+    int st = target_finish(&att, 20000);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ_LONG(r.own_open, EACCES);
+    CHECK_EQ_LONG(r.open_on_copy, EACCES);
+    CHECK(r.read_ok);
+    CHECK(r.write_ok);
+    CHECK_EQ_LONG(r.who_err, EOK);
+    CHECK_EQ_LONG(r.who.pid, r.self);
+    CHECK_EQ_LONG(r.who.euid, 65534);
+    CHECK_EQ_LONG(r.who.egid, 65534);
+    CHECK_EQ_LONG(r.who.ngroups, 0);
+    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+    pathspace_drop();
+}

@@ -15,7 +15,9 @@
  * could have anything anyway).
  *
  * A message is the connector's own when the stamped pid is the
- * connector's and the stamped ids are the real ids it had at accept: then
+ * connector's and the stamped ids are the real ids it had at accept (and,
+ * for a connector whose effective ids were not its real ones, it still
+ * has those effective ids: still_as_accepted() below): then
  * it is judged by the record taken at accept, groups and all.  Anything
  * else is a "stranger" (a process holding a copy, or the connector after
  * it changed its real ids): while that message is being served the
@@ -25,10 +27,42 @@
  * uid above its real one), never more.
  */
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "msg/cmsg.h"
 #include "msg/msg.h"
 #include "trust/trust.h"
+
+/*
+ * The stamp names real ids only.  A connector whose effective ids at
+ * accept were not its real ones (a set-user-ID or set-group-ID program:
+ * real ids its user's, effective root's) sends the same stamp after it
+ * gives the effective ids up for good - as such a program does before it
+ * acts for its user, or execs its user's code with the connection still
+ * open.  Judged by the record taken at accept, its user would then be
+ * served as root.  So for such a connector (only: the common connector,
+ * effective = real, costs nothing) its effective ids are read now through
+ * a pidfd of the process that accept recorded; not those any more, or not
+ * readable, or no longer that process: it is served by its real ids, as a
+ * stranger.  A process that dropped them for a while only (a saved id
+ * keeps the way back) could take them back at will anyway.
+ */
+static int still_as_accepted(const struct pm_sconn *c)
+{
+    const struct pm_client_id *w = &c->who;
+    if (w->uid == w->ruid && w->gid == w->rgid)
+        return 1;
+    int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    if (pidfd < 0)
+        return 0;
+    uint64_t key;
+    struct pm_proc_creds now;
+    int same = w->key && pm_pidfd_key(pidfd, &key) == 0 && key == w->key &&
+               pm_pidfd_creds(pidfd, &now) == 0 && now.euid == w->uid && now.egid == w->gid;
+    close(pidfd);
+    return same;
+}
 
 int pm_sender_judge(const struct pm_sconn *c, const struct msghdr *m, struct pm_stranger *s)
 {
@@ -36,7 +70,8 @@ int pm_sender_judge(const struct pm_sconn *c, const struct msghdr *m, struct pm_
     *s = (struct pm_stranger){ 0 };
     if (!pm_cmsg_cred(m, &cr))
         return -1;
-    if (cr.pid == c->pid && cr.pid > 0 && cr.uid == c->who.ruid && cr.gid == c->who.rgid)
+    if (cr.pid == c->pid && cr.pid > 0 && cr.uid == c->who.ruid && cr.gid == c->who.rgid &&
+        still_as_accepted(c))
         return 0;
     *s = (struct pm_stranger){ .on = 1, .pid = cr.pid, .uid = cr.uid, .gid = cr.gid };
     return 0;
