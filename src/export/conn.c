@@ -133,12 +133,17 @@ int pmx_connect(const struct pm_ps_match *m, const struct pmx_caller *c, const c
     return coid;
 }
 
+_Thread_local int pmx_release_now;
+
 void pmx_disconnect(int coid)
 {
     /* The manager closes its OCB when the connection goes, even if the
      * close message itself fails (gone, or past the deadline). */
     pmx_share_release(coid);
-    pm_close(coid);
+    if (pmx_release_now)
+        ConnectDetach(coid);
+    else
+        pm_close(coid);
 }
 
 int pmx_stat(int coid, struct stat *st)

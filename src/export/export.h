@@ -137,8 +137,19 @@ int pmx_between_children(const char *path, void (*cb)(const char *name, int is_d
  * -errno. */
 int pmx_connect(const struct pm_ps_match *m, const struct pmx_caller *c, const char *path,
                 uint32_t ioflag, uint32_t mode);
-/* _IO_CLOSE, then drop the connection. */
+/* _IO_CLOSE, then drop the connection; only drop it (the manager closes
+ * the open when the connection goes) while pmx_release_now is set: a
+ * release over its user's share of threads (workers.c) waits for nobody. */
 void pmx_disconnect(int coid);
+extern _Thread_local int pmx_release_now;
+
+/* workers.c: the threads that serve requests, and how many of them one
+ * user's requests may hold at once (root's and the export's own user's:
+ * no bound).  take before serving a request of uid (-1 with EAGAIN when
+ * over), put when it has been answered. */
+#define PMX_THREADS 32
+int pmx_worker_take(uid_t uid);
+void pmx_worker_put(uid_t uid);
 
 /* share.c: how many of the export's descriptors one user's opens may hold
  * (root's and the export's own user's: no bound).  init raises the soft

@@ -65,9 +65,34 @@ void pmx_log(const char *fmt, ...)
     {                                                                        \
         int old;                                                             \
         pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);                \
-        pmx_op_##op args;                                                    \
+        uid_t uid = fuse_req_ctx(r)->uid;                                    \
+        if (pmx_worker_take(uid) == 0) {                                     \
+            pmx_op_##op args;                                                \
+            pmx_worker_put(uid);                                             \
+        } else {                                                             \
+            /* Over its user's share of threads (workers.c). */              \
+            fuse_reply_err(r, EAGAIN);                                       \
+        }                                                                    \
         pthread_setcancelstate(old, NULL);                                   \
     }
+
+/* A release is never refused (workers.c): over its user's share, the
+ * connection is dropped without waiting for the manager's answer. */
+static void w_release(fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f)
+{
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    uid_t uid = fuse_req_ctx(r)->uid;
+    if (pmx_worker_take(uid) == 0) {
+        pmx_op_release(r, i, f);
+        pmx_worker_put(uid);
+    } else {
+        pmx_release_now = 1;
+        pmx_op_release(r, i, f);
+        pmx_release_now = 0;
+    }
+    pthread_setcancelstate(old, NULL);
+}
 
 WRAP(lookup, (fuse_req_t r, fuse_ino_t p, const char *n), (r, p, n))
 WRAP(getattr, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
@@ -81,7 +106,6 @@ WRAP(read, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, struct fuse_file_info
      (r, i, s, o, f))
 WRAP(write, (fuse_req_t r, fuse_ino_t i, const char *b, size_t s, off_t o,
              struct fuse_file_info *f), (r, i, b, s, o, f))
-WRAP(release, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
 WRAP(fsync, (fuse_req_t r, fuse_ino_t i, int d, struct fuse_file_info *f), (r, i, d, f))
 WRAP(ioctl, (fuse_req_t r, fuse_ino_t i, unsigned int c, void *a, struct fuse_file_info *f,
              unsigned fl, const void *ib, size_t is, size_t os), (r, i, c, a, f, fl, ib, is, os))
@@ -419,7 +443,7 @@ int pm_export_main(int argc, char **argv)
         if (cfg) {
             /* Several requests at once: a manager that stalls holds one
              * thread until the deadline, the others go on. */
-            fuse_loop_cfg_set_max_threads(cfg, 32);
+            fuse_loop_cfg_set_max_threads(cfg, PMX_THREADS);
             fuse_loop_cfg_set_idle_threads(cfg, 4);
             /* A signal that ended the loop is its answer (> 0): not an
              * error. */
