@@ -42,6 +42,11 @@
  *   ex_fuse_floor_mt_4k, ex_fuse_floor_mt_1m   the same file system served
  *                      by libfuse's multi-threaded loop configured as the
  *                      export's (at most 32 threads, 4 idle)
+ *   ex_fuse_floor_thp_4k, ex_fuse_floor_thp_1m   one thread, the bytes in
+ *                      transparent huge pages (MADV_HUGEPAGE): what a source
+ *                      in 2 MiB pages saves the kernel's pinning of it, page
+ *                      by page, while it copies (left out, with a comment,
+ *                      when the kernel gives no huge pages)
  * Every read is timed alone and checked (outside the timed part) against
  * the pattern; the kinds alternate in blocks of BLOCK.  Output: "name
  * median_us p99_us n" lines and '#' comments; without FUSE (no /dev/fuse,
@@ -81,6 +86,7 @@
 #define LARGE (1u << 20)
 #define DEV_SPAN (8u << 20)     /* the 4 KiB / 1 MiB reads wrap around here */
 #define BLOCK 50
+#define PAGE_ROOM 4096u         /* room for a copy that starts 16 bytes in */
 
 static unsigned char *pattern;
 
@@ -170,12 +176,12 @@ static void manager(int cpu, int ready)
 static pid_t export_pid;
 static char mnt_dir[64], mnt[128], space[64], shm_path[64];
 
-static void stop_floor(int mt);
+static void stop_floor(int kind);
 
 static void cleanup(void)
 {
-    stop_floor(0);
-    stop_floor(1);
+    for (int k = 0; k < 3; k++)
+        stop_floor(k);
     if (export_pid > 0) {
         kill(export_pid, SIGTERM);
         waitpid(export_pid, NULL, 0);
@@ -329,16 +335,54 @@ static const struct fuse_lowlevel_ops floor_ops = {
     .read = floor_read,
 };
 
-static pid_t floor_pid[2];
-static char floor_mnt[2][128];
+/* Its kinds: one thread; libfuse's multi-threaded loop as the export runs
+ * it; one thread answering from transparent huge pages. */
+enum { FLOOR_ONE, FLOOR_MT, FLOOR_THP };
+static pid_t floor_pid[3];
+static char floor_mnt[3][128];
 
-/* The floor file system at floor_mnt[mt] (a directory made here), served
- * by a child pinned to `cpu`, one thread or libfuse's multi-threaded loop
- * as the export configures it.  0, or -1 with the reason printed. */
-static int start_floor(int mt, int cpu)
+/* The floor's copy of the pattern, 16 bytes into a page as a malloc()'d
+ * buffer is; for FLOOR_THP in an anonymous region the kernel is asked to
+ * back with 2 MiB pages (MADV_HUGEPAGE: transparent huge pages are
+ * "madvise" here).  NULL if there is no memory; *huge: whether it got
+ * huge pages (AnonHugePages in smaps_rollup). */
+static unsigned char *floor_copy(int kind, int *huge)
 {
-    snprintf(floor_mnt[mt], sizeof floor_mnt[mt], "%s/floor%d", mnt_dir, mt);
-    if (mkdir(floor_mnt[mt], 0755) < 0)
+    unsigned char *b;
+    *huge = 0;
+    if (kind != FLOOR_THP) {
+        b = malloc(2 * PATTERN);
+    } else {
+        size_t huge_sz = 2u << 20, len = 2 * PATTERN + PAGE_ROOM;
+        unsigned char *m = mmap(NULL, len + huge_sz, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        unsigned char *h = (unsigned char *)(((uintptr_t)m + huge_sz - 1) & ~(uintptr_t)(huge_sz - 1));
+        madvise(h, len, MADV_HUGEPAGE);
+        b = h + 16;
+    }
+    if (!b)
+        return NULL;
+    memcpy(b, pattern, 2 * PATTERN);
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    unsigned long kb;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %lu kB", &kb) == 1 && kb >= 2 * PATTERN / 1024)
+            *huge = 1;
+    if (f)
+        fclose(f);
+    return b;
+}
+
+/* The floor file system of this kind at floor_mnt[kind] (a directory
+ * made here), served by a child pinned to `cpu`.  0, or -1 with the reason
+ * printed. */
+static int start_floor(int kind, int cpu)
+{
+    snprintf(floor_mnt[kind], sizeof floor_mnt[kind], "%s/floor%d", mnt_dir, kind);
+    if (mkdir(floor_mnt[kind], 0755) < 0)
         return -1;
     int p[2];
     if (pipe(p) < 0)
@@ -348,22 +392,21 @@ static int start_floor(int mt, int cpu)
         close(p[0]);
         bench_pin_self(cpu);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
-        unsigned char *b = malloc(2 * PATTERN);
-        if (!b)
+        int huge;
+        floor_bytes = floor_copy(kind, &huge);
+        if (!floor_bytes)
             _exit(2);
-        memcpy(b, pattern, 2 * PATTERN);
-        floor_bytes = b;
         char *argv[] = { (char *)"pm-bench-floor", (char *)"-o", (char *)"fsname=pmfloor", NULL };
         struct fuse_args args = FUSE_ARGS_INIT(3, argv);
         struct fuse_session *se = fuse_session_new(&args, &floor_ops, sizeof floor_ops, NULL);
-        if (!se || fuse_session_mount(se, floor_mnt[mt]) != 0 ||
+        if (!se || fuse_session_mount(se, floor_mnt[kind]) != 0 ||
             fuse_set_signal_handlers(se) != 0)
             _exit(3);
-        char c = 1;
+        char c = kind == FLOOR_THP && !huge ? 2 : 1;
         if (write(p[1], &c, 1) != 1)
             _exit(4);
         close(p[1]);
-        if (mt) {
+        if (kind == FLOOR_MT) {
             struct fuse_loop_config *cfg = fuse_loop_cfg_create();
             if (!cfg)
                 _exit(5);
@@ -381,8 +424,8 @@ static int start_floor(int mt, int cpu)
     close(p[1]);
     if (pid < 0)
         return -1;
-    floor_pid[mt] = pid;
-    char c;
+    floor_pid[kind] = pid;
+    char c = 0;
     struct pollfd pp = { .fd = p[0], .events = POLLIN };
     int ok = poll(&pp, 1, 15000) == 1 && read(p[0], &c, 1) == 1;
     close(p[0]);
@@ -390,32 +433,36 @@ static int start_floor(int mt, int cpu)
         printf("# floor: not measured: the minimal FUSE file system did not mount\n");
         return -1;
     }
+    if (c == 2) {
+        printf("# floor: no huge-page floor: the kernel gave the floor no transparent huge pages\n");
+        return -1;
+    }
     return 0;
 }
 
-static void stop_floor(int mt)
+static void stop_floor(int kind)
 {
-    if (floor_pid[mt] > 0) {
-        kill(floor_pid[mt], SIGTERM);
-        waitpid(floor_pid[mt], NULL, 0);
-        floor_pid[mt] = 0;
+    if (floor_pid[kind] > 0) {
+        kill(floor_pid[kind], SIGTERM);
+        waitpid(floor_pid[kind], NULL, 0);
+        floor_pid[kind] = 0;
     }
-    if (floor_mnt[mt][0]) {
-        umount2(floor_mnt[mt], MNT_DETACH);
-        rmdir(floor_mnt[mt]);
-        floor_mnt[mt][0] = '\0';
+    if (floor_mnt[kind][0]) {
+        umount2(floor_mnt[kind], MNT_DETACH);
+        rmdir(floor_mnt[kind]);
+        floor_mnt[kind][0] = '\0';
     }
 }
 
 /* ---- measurements ---- */
 
 /* Per size, the sources in the order they alternate. */
-enum src_kind { PM, EX, TM, PV, FL, FLMT, NSRC };
+enum src_kind { PM, EX, TM, PV, FL, FLMT, FLTHP, NSRC };
 static const char *names[2][NSRC] = {
     { "ex_pm_read_4k", "ex_export_read_4k", "ex_tmpfs_read_4k", "ex_pm_read_view_4k",
-      "ex_fuse_floor_4k", "ex_fuse_floor_mt_4k" },
+      "ex_fuse_floor_4k", "ex_fuse_floor_mt_4k", "ex_fuse_floor_thp_4k" },
     { "ex_pm_read_1m", "ex_export_read_1m", "ex_tmpfs_read_1m", "ex_pm_read_view_1m",
-      "ex_fuse_floor_1m", "ex_fuse_floor_mt_1m" },
+      "ex_fuse_floor_1m", "ex_fuse_floor_mt_1m", "ex_fuse_floor_thp_1m" },
 };
 
 struct src {
@@ -480,8 +527,10 @@ int main(int argc, char **argv)
         return 0;
     /* The floors, on the export's CPU; without them the rest is measured. */
     int nsrc = NSRC;
-    if (start_floor(0, o.target_cpu) < 0 || start_floor(1, o.target_cpu) < 0)
+    if (start_floor(FLOOR_ONE, o.target_cpu) < 0 || start_floor(FLOOR_MT, o.target_cpu) < 0)
         nsrc = FL;
+    else if (start_floor(FLOOR_THP, o.target_cpu) < 0)
+        nsrc = FLTHP;
 
     /* The tmpfs file: the same bytes. */
     snprintf(shm_path, sizeof shm_path, "/dev/shm/pm-bench-export-%d", (int)getpid());
@@ -495,16 +544,17 @@ int main(int argc, char **argv)
     char dev[PATH_MAX], file[PATH_MAX];
     snprintf(dev, sizeof dev, "%s/bx/dev", mnt);
     snprintf(file, sizeof file, "%s/bx/file", mnt);
-    char floor_file[2][PATH_MAX];
-    for (int mt = 0; mt < 2; mt++)
-        snprintf(floor_file[mt], sizeof floor_file[mt], "%s/f", floor_mnt[mt]);
+    char floor_file[3][PATH_MAX];
+    for (int k = 0; k < 3; k++)
+        snprintf(floor_file[k], sizeof floor_file[k], "%s/f", floor_mnt[k]);
     struct src srcs[NSRC] = {
         [PM] = { pm_open("/bx/dev", O_RDONLY), 1, 0 },
         [EX] = { open(dev, O_RDONLY), 0, 0 },
         [TM] = { tfd, 0, 0 },
         [PV] = { pm_open("/bx/dev", O_RDONLY), 2, 0 },
-        [FL] = { nsrc > FL ? open(floor_file[0], O_RDONLY) : -1, 0, 0 },
-        [FLMT] = { nsrc > FLMT ? open(floor_file[1], O_RDONLY) : -1, 0, 0 },
+        [FL] = { nsrc > FL ? open(floor_file[FLOOR_ONE], O_RDONLY) : -1, 0, 0 },
+        [FLMT] = { nsrc > FLMT ? open(floor_file[FLOOR_MT], O_RDONLY) : -1, 0, 0 },
+        [FLTHP] = { nsrc > FLTHP ? open(floor_file[FLOOR_THP], O_RDONLY) : -1, 0, 0 },
     };
     for (int k = 0; k < nsrc; k++)
         if (srcs[k].fd < 0)

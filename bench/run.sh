@@ -632,6 +632,7 @@ row ex_fuse_floor_4k|the floor: read() of 4 KiB through a minimal FUSE file syst
 row ex_fuse_floor_mt_4k|the same, served by libfuse's multi-threaded loop configured as the export's
 row ex_fuse_floor_1m|the floor: read() of 1 MiB (malloc()'d buffer), one thread
 row ex_fuse_floor_mt_1m|the same, multi-threaded loop
+row ex_fuse_floor_thp_1m|the same, one thread, the answer's bytes in transparent huge pages
 ratio ex_pm_read_1m|ex_export_read_1m|>= 0.5|1 MiB read throughput: export / pm_read()
 ratio ex_export_read_4k|ex_pm_read_4k|<= 3|4 KiB read latency: export / pm_read()
 ratio ex_export_touch|ex_pm_read_4k|<= 3|first touch of an exported page / 4 KiB pm_read()
@@ -643,6 +644,7 @@ ratio ex_pm_read_1m|ex_fuse_floor_mt_1m+ex_pm_read_view_1m||1 MiB: pm_read() / (
 ratio ex_export_read_1m|ex_fuse_floor_mt_1m+ex_pm_read_view_1m||1 MiB: export / (FUSE floor + manager exchange) (1 = no cost of its own)
 ratio ex_export_read_4k|ex_fuse_floor_mt_4k+ex_pm_read_view_4k||4 KiB: export / (FUSE floor + manager exchange)
 ratio ex_fuse_floor_mt_4k|ex_fuse_floor_4k||4 KiB floor: libfuse's multi-threaded loop / one thread
+ratio ex_fuse_floor_thp_1m|ex_fuse_floor_1m||1 MiB floor: the source in huge pages / in 4 KiB pages
 EOF
     fi
 else
