@@ -25,6 +25,12 @@
 
 #include "export/export.h"
 
+/* The rest of the caller's identity from /proc/TID/status, taken only
+ * when the file's file-system ids are the request's: a thread that ended
+ * and whose id was reused, or a caller that changed its ids since the
+ * request, would otherwise lend another identity's groups and real ids.
+ * Without them the request's own ids stand, with no supplementary groups:
+ * fewer rights, never more. */
 static void read_status(pid_t tid, struct pmx_caller *c)
 {
     char path[64], line[512];
@@ -32,33 +38,39 @@ static void read_status(pid_t tid, struct pmx_caller *c)
     FILE *f = fopen(path, "re");
     if (!f)
         return;
+    struct pmx_caller t = *c;
+    int uid_ok = 0, gid_ok = 0;
     while (fgets(line, sizeof line, f)) {
         unsigned r, e, s, fs;
         int tgid;
         if (sscanf(line, "Tgid: %d", &tgid) == 1 && tgid > 0) {
-            c->pid = tgid;
+            t.pid = tgid;
         } else if (sscanf(line, "Uid: %u %u %u %u", &r, &e, &s, &fs) == 4) {
-            c->ruid = r;
-            c->suid = s;
+            t.ruid = r;
+            t.suid = s;
+            uid_ok = (uid_t)fs == c->uid;
         } else if (sscanf(line, "Gid: %u %u %u %u", &r, &e, &s, &fs) == 4) {
-            c->rgid = r;
-            c->sgid = s;
+            t.rgid = r;
+            t.sgid = s;
+            gid_ok = (gid_t)fs == c->gid;
         } else if (strncmp(line, "Groups:", 7) == 0) {
             /* The line may be longer than the buffer: take what fits in
              * it, up to what a delegation carries. */
             char *p = line + 7;
-            c->ngroups = 0;
-            while (c->ngroups < PM_WIRE_DELEGATE_GROUPS) {
+            t.ngroups = 0;
+            while (t.ngroups < PM_WIRE_DELEGATE_GROUPS) {
                 char *end;
                 unsigned long g = strtoul(p, &end, 10);
                 if (end == p)
                     break;
-                c->groups[c->ngroups++] = (gid_t)g;
+                t.groups[t.ngroups++] = (gid_t)g;
                 p = end;
             }
         }
     }
     fclose(f);
+    if (uid_ok && gid_ok)
+        *c = t;
 }
 
 void pmx_caller_of(fuse_req_t req, struct pmx_caller *c)

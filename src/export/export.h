@@ -75,7 +75,9 @@ struct pmx_caller {
 void pmx_caller_init(void);
 /* Who sent `req`: the request's ids, and the process's pid, real and
  * saved ids and supplementary groups from /proc/TID/status (none when it
- * cannot be read: a caller in another pid namespace, or gone). */
+ * cannot be read: a caller in another pid namespace, or gone; nor when its
+ * file-system ids are no longer the request's: a reused thread id, or a
+ * caller that changed its ids since). */
 void pmx_caller_of(fuse_req_t req, struct pmx_caller *c);
 
 /* Act as the caller in this thread (effective ids and groups, so that
