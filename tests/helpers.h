@@ -122,8 +122,6 @@ int unprivileged(void);
 /* Monotonic milliseconds. */
 long long now_ms(void);
 
-#endif
-
 /* A target that obeys simple commands on its pipe: it is blocked in read()
  * between commands, which is also the state a test wants most often. */
 enum { CMD_QUIT, CMD_READ, CMD_WRITE, CMD_PING };
@@ -136,3 +134,5 @@ int obedient_start(struct target *t);
 int obedient_read(struct target *t, uintptr_t addr, uint64_t *val);
 int obedient_write(struct target *t, uintptr_t addr, uint64_t val);
 int obedient_ping(struct target *t);
+
+#endif

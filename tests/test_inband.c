@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "chanclient.h"
 #include "harness.h"
 #include "helpers.h"
 #include "peermap.h"
@@ -33,8 +34,6 @@
 #define PAGE sysconf(_SC_PAGESIZE) /* 4, 16 or 64 KiB on aarch64, never 4096 */
 
 /* ---- the well-behaved client ---- */
-
-struct where { pid_t pid; int chid; };
 
 /* What a client says after each exchange. */
 struct report {
@@ -78,10 +77,7 @@ static void *side_reader(void *arg)
 static int client_body(int in, int out, void *arg)
 {
     (void)arg;
-    struct where w;
-    if (child_read_full(in, &w, sizeof w) < 0)
-        return 10;
-    int coid = ConnectAttach(ND_LOCAL_NODE, w.pid, w.chid, 0, 0);
+    int coid = chanclient_attach(in);
     if (coid < 0)
         return 11;
     char ok = 1;
@@ -131,12 +127,7 @@ static int client_body(int in, int out, void *arg)
 
 static int client_start(struct target *t, pid_t pid, int chid)
 {
-    struct where w = { pid, chid };
-    char ok;
-    if (target_start(t, client_body, NULL) < 0 || target_write(t, &w, sizeof w) < 0 ||
-        target_read(t, &ok, 1, 5000) < 0)
-        return -1;
-    return 0;
+    return chanclient_start_ready(t, client_body, NULL, pid, chid) == 1 ? 0 : -1;
 }
 
 static int client_cmd(struct target *t, char c)
@@ -916,10 +907,7 @@ TEST(the_caller_itself_is_local)
 static int copy_sender_body(int in, int out, void *arg)
 {
     (void)arg;
-    struct where w;
-    if (child_read_full(in, &w, sizeof w) < 0)
-        return 10;
-    int coid = ConnectAttach(ND_LOCAL_NODE, w.pid, w.chid, 0, 0);
+    int coid = chanclient_attach(in);
     if (coid < 0)
         return 11;
     pid_t s = fork();
@@ -952,9 +940,7 @@ TEST(a_message_on_a_copy_of_the_connection_is_never_served_in_band)
     int chid = ChannelCreate(0);
     REQUIRE(chid > 0);
     struct target t;
-    struct where w = { getpid(), chid };
-    REQUIRE(target_start(&t, copy_sender_body, NULL) == 0);
-    REQUIRE(target_write(&t, &w, sizeof w) == 0);
+    REQUIRE(chanclient_start(&t, copy_sender_body, NULL, getpid(), chid) == 0);
     pid_t stranger = 0;
     REQUIRE(target_read(&t, &stranger, sizeof stranger, 5000) == 0);
     REQUIRE(stranger > 0 && stranger != t.pid);
