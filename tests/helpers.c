@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <sys/pidfd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -435,6 +436,43 @@ int thread_join_ms(pthread_t th, int ms)
         ts.tv_nsec -= 1000000000L;
     }
     return pthread_timedjoin_np(th, NULL, &ts);
+}
+
+struct stop_wait {
+    pid_t pid;
+    int rc;
+};
+
+static void *stop_waiter(void *arg)
+{
+    struct stop_wait *w = arg;
+    siginfo_t si;
+    do
+        w->rc = waitid(P_PID, (id_t)w->pid, &si, WSTOPPED | WNOWAIT);
+    while (w->rc < 0 && errno == EINTR);
+    return NULL;
+}
+
+int wait_stopped(pid_t pid, int ms)
+{
+    struct stop_wait *w = malloc(sizeof *w);
+    if (!w)
+        return -1;
+    *w = (struct stop_wait){ pid, -1 };
+    pthread_t th;
+    if (pthread_create(&th, NULL, stop_waiter, w) != 0) {
+        free(w);
+        return -1;
+    }
+    if (thread_join_ms(th, ms) != 0) {
+        /* Still waiting: it ends (ECHILD) once the child is reaped, and
+         * keeps w until then. */
+        pthread_detach(th);
+        return -1;
+    }
+    int rc = w->rc;
+    free(w);
+    return rc;
 }
 
 int unprivileged(void)

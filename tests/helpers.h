@@ -87,6 +87,11 @@ const char *policy_file_dir(void);
  * every millisecond.  0, or -1 on timeout. */
 int thread_in_syscall(const int *tid, long nr, int ms);
 
+/* Wait (ms at most) until pid, a child of ours, is stopped: waitid()'s
+ * report of the whole group's stop, left for whoever reaps it (WNOWAIT).
+ * 0, or -1. */
+int wait_stopped(pid_t pid, int ms);
+
 /* pthread_join() with a deadline: 0, or ETIMEDOUT. */
 int thread_join_ms(pthread_t th, int ms);
 

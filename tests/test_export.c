@@ -148,6 +148,44 @@ static int mounted(const char *path)
     return found;
 }
 
+/* Wait (ms at most) until path is no longer a mount point, calling
+ * while_mounted(arg), if not NULL, each time it still is.  The wait is on
+ * the mount table's own notification (/proc/self/mountinfo is POLLPRI
+ * after every mount and unmount since it was opened or last polled), not
+ * on a clock.  0, or -1 if it is still mounted. */
+static int unmounted_within(const char *path, int ms, void (*while_mounted)(const char *),
+                            const char *arg)
+{
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    long long end = now_ms() + ms;
+    int r = -1;
+    for (;;) {
+        if (!mounted(path)) {
+            r = 0;
+            break;
+        }
+        if (while_mounted)
+            while_mounted(arg);
+        long long left = end - now_ms();
+        if (fd < 0 || left <= 0)
+            break;
+        struct pollfd p = { .fd = fd, .events = POLLPRI };
+        poll(&p, 1, (int)left);
+    }
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+/* Every call on a path of a dead export fails at once. */
+static void fails_at_once(const char *path)
+{
+    struct stat st;
+    long long t0 = now_ms();
+    CHECK(stat(path, &st) < 0 && (errno == ENOTCONN || errno == ENOENT));
+    CHECK(now_ms() - t0 < 2000);
+}
+
 struct xport {
     pid_t pid;
     char dir[64];            /* a fresh directory holding the mount point */
@@ -1154,16 +1192,7 @@ TEST(the_export_killed_during_a_read)
     /* No mount is left to hang anyone: fusermount3 (auto_unmount) or the
      * export's watchdog removes it; until then every call fails at once
      * with ENOTCONN. */
-    long long end = now_ms() + 10000;
-    while (mounted(x.mnt) && now_ms() < end) {
-        struct stat st;
-        long long t0 = now_ms();
-        CHECK(stat(p, &st) < 0 && (errno == ENOTCONN || errno == ENOENT));
-        CHECK(now_ms() - t0 < 2000);
-        struct pollfd none;
-        poll(&none, 0, 10);
-    }
-    CHECK(!mounted(x.mnt));
+    CHECK(unmounted_within(x.mnt, 10000, fails_at_once, p) == 0);
     c = 1;
     CHECK(target_write(&mgr, &c, 1) == 0);
     CHECK(xport_stop(&x) != -2);
@@ -1195,12 +1224,7 @@ TEST(sigterm_while_a_manager_stalls_ends_within_the_shutdown_deadline)
     CHECK(took >= 9000 && took < 20000);
     int e = reader_result(reader, rfd, 10000);
     CHECK(e == ECONNABORTED || e == ENOTCONN || e == EIO);
-    long long end = now_ms() + 10000;
-    while (mounted(x.mnt) && now_ms() < end) {
-        struct pollfd none;
-        poll(&none, 0, 10);
-    }
-    CHECK(!mounted(x.mnt));
+    CHECK(unmounted_within(x.mnt, 10000, NULL, NULL) == 0);
     c = 1;
     CHECK(target_write(&mgr, &c, 1) == 0);
     CHECK(xport_stop(&x) != -2);

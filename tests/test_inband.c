@@ -58,12 +58,13 @@ static int has_probe(void)
     return found;
 }
 
-static int side_thread_tid;
 static int side_pipe[2];
+/* Says its tid on the test's pipe (arg) itself, then reads. */
 static void *side_reader(void *arg)
 {
-    (void)arg;
-    __atomic_store_n(&side_thread_tid, (int)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+    int tid = (int)syscall(SYS_gettid);
+    if (child_write_full((int)(intptr_t)arg, &tid, sizeof tid) < 0)
+        return NULL;
     uint64_t v = 0;
     ssize_t r = read(side_pipe[0], &v, sizeof v);
     return (void *)(uintptr_t)(r == sizeof v ? v : 0);
@@ -94,12 +95,9 @@ static int client_body(int in, int out, void *arg)
             peermap_inband_accept(0);
             child_write_full(out, &ok, 1);
         } else if (c == 't') {
-            if (pipe(side_pipe) < 0 || pthread_create(&th, NULL, side_reader, NULL))
+            if (pipe(side_pipe) < 0 ||
+                pthread_create(&th, NULL, side_reader, (void *)(intptr_t)out))
                 return 12;
-            int tid;
-            while (!(tid = __atomic_load_n(&side_thread_tid, __ATOMIC_SEQ_CST)))
-                sched_yield();
-            child_write_full(out, &tid, sizeof tid);
         } else if (c == 'T') {
             uint64_t v = 0x5eed, got = 0;
             void *res;
@@ -726,7 +724,7 @@ TEST(a_server_killed_during_the_request_leaves_no_mapping_behind)
     REQUIRE(target_read(&s, &c, 1, 5000) == 0);        /* it has the message */
     /* Hold the client before it can see the doorbell. */
     REQUIRE(kill(t.pid, SIGSTOP) == 0);
-    REQUIRE(wait_state(t.pid, 'T', 5000) == 0);
+    REQUIRE(wait_stopped(t.pid, 5000) == 0);
     REQUIRE(target_write(&s, &c, 1) == 0);
     REQUIRE(target_read(&s, &c, 1, 5000) == 0);        /* calling mmap_peer */
     long long end = now_ms() + 5000;
@@ -811,7 +809,7 @@ TEST(an_agent_that_never_answers_times_out)
     struct target t;
     REQUIRE(target_start_ready(&t, agent_body, NULL) >= 0);
     REQUIRE(kill(t.pid, SIGSTOP) == 0);
-    REQUIRE(wait_state(t.pid, 'T', 5000) == 0);
+    REQUIRE(wait_stopped(t.pid, 5000) == 0);
     REQUIRE(peermap_set_path(PEERMAP_PATH_INBAND) == 0);
     peermap_set_inband_timeout_ms(300);
     long long t0 = now_ms();

@@ -71,15 +71,21 @@ static unsigned long long sigblk(pid_t pid)
 
 /* ---- busy in user space ---- */
 
-struct spin { atomic_ulong counter; atomic_int stop; };
+struct spin { atomic_ulong counter; atomic_int stop, ask; };
 
+/* Counts, and answers from its loop when asked (the counter having moved
+ * since the question). */
 static int spinner_body(int in, int out, void *arg)
 {
     (void)in;
     struct spin *s = arg;
     child_write_full(out, "R", 1);
-    while (!atomic_load(&s->stop))
+    while (!atomic_load(&s->stop)) {
+        int asked = atomic_exchange(&s->ask, 0);
         atomic_fetch_add(&s->counter, 1);
+        if (asked)
+            child_write_full(out, "A", 1);
+    }
     return 0;
 }
 
@@ -92,10 +98,10 @@ TEST(busy_target_keeps_running)
     for (int i = 0; i < 50; i++)
         CHECK(map_cycle(t.pid) == 0);
     unsigned long before = atomic_load(&s->counter);
-    /* It still runs: the counter moves again (bounded wait on a real event). */
-    long long end = now_ms() + 10000;
-    while (atomic_load(&s->counter) == before && now_ms() < end)
-        sched_yield();
+    /* It still runs: asked, it answers from its loop, and has counted. */
+    atomic_store(&s->ask, 1);
+    char a;
+    CHECK(target_read(&t, &a, 1, 10000) == 0 && a == 'A');
     CHECK(atomic_load(&s->counter) != before);
     atomic_store(&s->stop, 1);
     CHECK_EQ_LONG(target_finish(&t, 10000), 0);
@@ -104,7 +110,15 @@ TEST(busy_target_keeps_running)
 
 /* ---- every register survives, in user space and after failures ---- */
 
-struct regcheck { atomic_ulong rounds; atomic_int broken; atomic_int stop; };
+struct regcheck { atomic_ulong rounds, until; atomic_int broken; atomic_int stop; };
+
+/* After a round: once `until` rounds are done, say so (once). */
+static void rounds_reached(struct regcheck *rc, int out)
+{
+    unsigned long u = atomic_load(&rc->until);
+    if (u && atomic_load(&rc->rounds) >= u && atomic_compare_exchange_strong(&rc->until, &u, 0))
+        child_write_full(out, "A", 1);
+}
 
 /* Spins with known values in every general register it can claim, checking
  * them each round: any register we failed to restore breaks the loop. */
@@ -152,10 +166,13 @@ static int regcheck_body(int in, int out, void *arg)
         if (bad)
             atomic_store(&rc->broken, 1);
         atomic_fetch_add(&rc->rounds, 1);
+        rounds_reached(rc, out);
     }
 #else
-    while (!atomic_load(&rc->stop))
+    while (!atomic_load(&rc->stop)) {
         atomic_fetch_add(&rc->rounds, 1);
+        rounds_reached(rc, out);
+    }
 #endif
     return 0;
 }
@@ -172,10 +189,11 @@ TEST(registers_survive_success_and_failure)
         CHECK(mmap_peer(t.pid, NULL, (size_t)1 << 50, PROT_READ, MAP_PRIVATE,
                         NOFD, 0) == MAP_FAILED);
     }
+    /* Two whole rounds of checks after the calls: it says when. */
     unsigned long before = atomic_load(&rc->rounds);
-    long long end = now_ms() + 10000;
-    while (atomic_load(&rc->rounds) < before + 2 && now_ms() < end)
-        sched_yield();
+    atomic_store(&rc->until, before + 2);
+    char a;
+    CHECK(target_read(&t, &a, 1, 10000) == 0 && a == 'A');
     atomic_store(&rc->stop, 1);
     CHECK_EQ_LONG(target_finish(&t, 10000), 0);
     CHECK_EQ_LONG(atomic_load(&rc->broken), 0);
