@@ -590,10 +590,12 @@ TEST(ten_mute_clients_delay_an_honest_one_by_ten_short_deadlines)
     long long waited = now_ms() - t0;
     fprintf(stderr, "  the honest client waited %lld ms behind %d mute ones "
             "(answer deadline %u ms)\n", waited, MUTES, deadline);
-    /* Ten short deadlines, and one stop deadline of slack for a loaded
-     * machine (a sanitizer build under a parallel suite measured 2.58 s):
-     * with the stop deadline it was ten times 2 s. */
-    CHECK(waited < (long long)MUTES * deadline + (long long)peermap_timeout_ms());
+    /* Not ten stop deadlines (what it was when a mute client cost the
+     * 2 s one: 20 s at least).  How close it comes to ten short ones is
+     * a speed, for a benchmark: on a quiet machine about 1.0 s, under a
+     * parallel sanitizer suite 2.6 s, with eight suites on two CPUs (load
+     * 18) 5.4 s - a bound between those is a timed test that flakes. */
+    CHECK(waited < (long long)MUTES * (long long)peermap_timeout_ms());
     struct report r;
     REQUIRE(target_read(&honest, &r, sizeof r, 5000) == 0);
     CHECK(r.rc >= 0 && r.mapped);
@@ -649,9 +651,11 @@ TEST(a_request_that_times_out_leaves_no_mapping_in_the_client)
     CHECK(p != MAP_FAILED || e == ETIMEDOUT);
     CHECK(MsgReply(r, 0, &addr, sizeof addr) == 0);
     /* The client reports after its MsgSend() returned, i.e. after it dealt
-     * with the request (done, or undone when its answer could not go). */
+     * with the request (done, or undone when its answer could not go):
+     * populating 128 MiB took over 10 s on a loaded machine, so the
+     * deadline, which only catches a hang, is 60 s. */
     struct report rep;
-    REQUIRE(target_read(&t, &rep, sizeof rep, 10000) == 0);
+    REQUIRE(target_read(&t, &rep, sizeof rep, 60000) == 0);
     CHECK_EQ_LONG(rep.probe, p != MAP_FAILED);
     /* And the in-band route still works on that connection. */
     REQUIRE(target_write(&t, "m", 1) == 0);

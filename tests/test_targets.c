@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -849,6 +850,14 @@ static void rt_handler(int sig, siginfo_t *si, void *uc)
 static int rt_body(int in, int out, void *arg)
 {
     (void)arg;
+    /* Queued signals count against their user's RLIMIT_SIGPENDING, shared
+     * by every process of that user: a storm at a stopped target would
+     * otherwise take all of root's (96k here) and make a test running
+     * beside it fail in timer_create() or sigqueue() with EAGAIN.  The
+     * limit checked is the target's: keep the storm to 1024. */
+    struct rlimit rl = { 1024, 1024 };
+    if (setrlimit(RLIMIT_SIGPENDING, &rl) < 0)
+        return 2;
     struct sigaction sa = { .sa_sigaction = rt_handler, .sa_flags = SA_SIGINFO | SA_RESTART };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGRTMIN, &sa, NULL);
