@@ -183,16 +183,11 @@ int target_write(struct target *t, const void *buf, size_t n)
     return child_write_full(t->to_child, buf, n);
 }
 
-int target_finish(struct target *t, int ms)
+int reap_ms(pid_t pid, int ms)
 {
     int status = -1;
-    if (t->to_child >= 0)
-        close(t->to_child);
-    if (t->from_child >= 0)
-        close(t->from_child);
-    t->to_child = t->from_child = -1;
     /* The pidfd becomes readable when the child exits: an event, not a poll. */
-    int pfd = pidfd_open(t->pid, 0);
+    int pfd = pidfd_open(pid, 0);
     if (pfd >= 0) {
         struct pollfd p = { .fd = pfd, .events = POLLIN };
         int r;
@@ -201,15 +196,40 @@ int target_finish(struct target *t, int ms)
         while (r < 0 && errno == EINTR);
         close(pfd);
         if (r == 0) {
-            fprintf(stderr, "  target %d did not exit in %d ms: killing it\n", t->pid, ms);
-            kill(t->pid, SIGKILL);
-            waitpid(t->pid, &status, 0);
+            fprintf(stderr, "  child %d did not exit in %d ms: killing it\n", (int)pid, ms);
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
             return -1;
         }
     }
-    while (waitpid(t->pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
     return status;
+}
+
+int target_finish(struct target *t, int ms)
+{
+    if (t->to_child >= 0)
+        close(t->to_child);
+    if (t->from_child >= 0)
+        close(t->from_child);
+    t->to_child = t->from_child = -1;
+    return reap_ms(t->pid, ms);
+}
+
+int run_in_child(int (*fn)(void *), void *arg, int as_nobody)
+{
+    pid_t pid = test_fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (as_nobody && geteuid() == 0 && drop_to_nobody() < 0)
+            _exit(99);
+        _exit(fn(arg));
+    }
+    int st = reap_ms(pid, 20000);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 int maps_has(pid_t pid, uintptr_t addr, size_t len, const char *perms)

@@ -36,8 +36,18 @@ int target_read(struct target *t, void *buf, size_t n, int ms);
 int target_write(struct target *t, const void *buf, size_t n);
 
 /* Close both pipes and reap the child (SIGKILL after ms if still alive).
- * Returns the wait status. */
+ * Returns the wait status, or -1. */
 int target_finish(struct target *t, int ms);
+
+/* Reap pid, a child of ours, waiting (on its pidfd) ms at most: its wait
+ * status, or -1 (it was still running: SIGKILLed and reaped, or waitpid()
+ * failed). */
+int reap_ms(pid_t pid, int ms);
+
+/* Run fn(arg) in a forked child - as nobody first when as_nobody and we are
+ * root (exit code 99 if that fails) - for 20 s at most: its exit code, or
+ * -1 (a signal ended it, or the deadline did). */
+int run_in_child(int (*fn)(void *), void *arg, int as_nobody);
 
 /* Helpers run inside children. */
 int child_read_full(int fd, void *buf, size_t n);

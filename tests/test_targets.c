@@ -903,7 +903,7 @@ TEST(signal_storm_loses_and_duplicates_nothing)
         child_write_full(report[1], res, sizeof res);
         _exit(0);
     }
-    REQUIRE(read(report[0], &r, 1) == 1);
+    REQUIRE(wait_readable(report[0], 10000) == 0 && read(report[0], &r, 1) == 1);
     /* Map and unmap while the storm lasts. */
     int failures = 0;
     for (int i = 0; i < STORM_CALLS; i++)
@@ -911,9 +911,10 @@ TEST(signal_storm_loses_and_duplicates_nothing)
             failures++;
     atomic_store(stop, 1);
     long sent[2] = { -1, -1 };
-    CHECK(child_read_full(report[0], sent, sizeof sent) == 0);
+    CHECK(wait_readable(report[0], 10000) == 0 &&
+          child_read_full(report[0], sent, sizeof sent) == 0);
     int st;
-    CHECK(waitpid(sender, &st, 0) == sender && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK((st = reap_ms(sender, 10000)) != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ_LONG(failures, 0);
     CHECK(target_write(&t, "r", 1) == 0);
     long res[2] = { -1, -1 };
@@ -1590,7 +1591,7 @@ TEST(the_targets_sigtrap_handler_survives_and_its_sigtraps_arrive)
         if (map_cycle(t.pid) < 0)
             failures++;
     int st;
-    CHECK(waitpid(sender, &st, 0) == sender && WIFEXITED(st));
+    CHECK((st = reap_ms(sender, 20000)) != -1 && WIFEXITED(st));
     CHECK_EQ_LONG(failures, 0);
     kill(t.pid, SIGTRAP); /* one more, after all our calls */
     REQUIRE(target_write(&t, "q", 1) == 0);
