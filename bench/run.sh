@@ -194,7 +194,8 @@ section() {
 # rows SPEC names (a column pair per configuration), then, after an empty
 # line, the table of the ratios it names.  SPEC's lines:
 #   row NAME|WHAT          a measurement
-#   ratio A|B|GOAL|WHAT    median of A / median of B against GOAL ("<= X",
+#   ratio A|B|GOAL|WHAT    median of A / median of B (either may be N1+N2: the
+#                          sum of their medians) against GOAL ("<= X",
 #                          ">= X", "< X"; empty: for information)
 #   ms NAME|GOAL|WHAT      in the ratio table: NAME's median, in ms, against GOAL
 # OPTIONs: rates (a MiB/s column per configuration, "-" where the benchmark
@@ -211,9 +212,16 @@ function cell(c, k) {
     if (!has(c, k)) return rates ? "- | - | -" : "- | -"
     return med[c, k] " | " p99[c, k] (rates ? " | " (((c SUBSEP k) in rate) ? rate[c, k] : "-") : "")
 }
-function ratio(c, a, b) {
-    if (!has(c, a) || !has(c, b) || med[c, b] + 0 == 0) return ""
-    return sprintf("%.2f", med[c, a] / med[c, b])
+# a measurement, or several joined by "+": the sum of their medians
+function val(c, k,   p, n, i, t) {
+    n = split(k, p, "+"); t = 0
+    for (i = 1; i <= n; i++) { if (!has(c, p[i])) return ""; t += med[c, p[i]] }
+    return t
+}
+function ratio(c, a, b,   x, y) {
+    x = val(c, a); y = val(c, b)
+    if (x == "" || y == "" || y + 0 == 0) return ""
+    return sprintf("%.2f", x / y)
 }
 # goal: "<= X", ">= X", "< X" or "" (for information)
 function verdict(r, goal,   op) {
@@ -607,7 +615,7 @@ if [ -x "$bin/bench_export" ]; then
     else
     section "the FUSE export (peermap export)" \
         "manager: a forked child, one dispatch thread; the export (peermap export): its own process; both on the target CPU, the caller on CPU 0; same/cross as above" \
-        "4 KiB: $ex_n reads of each kind after $ex_warmup warm-up ones, 1 MiB: a tenth of each, kinds alternating in blocks of 50; export reads are of a device (direct I/O: one FUSE request and one _IO_READ per read); first touches: 1000 pages 1 MiB apart, never read before, random order"
+        "4 KiB: $ex_n reads of each kind after $ex_warmup warm-up ones, 1 MiB: a tenth of each, kinds alternating in blocks of 50; export reads are of a device (direct I/O: one FUSE request and one _IO_READ per read); first touches: 1000 pages 1 MiB apart, never read before, random order; the floor: a minimal libfuse file system in a child on the target CPU, one direct-I/O file, every read answered with fuse_reply_buf() from memory, no manager; the floor's and the exchange's reads alternate with the others"
     table "$tmp/ex" keep-ratios <<'EOF'
 row ex_pm_read_4k|pm_read() of 4 KiB from the manager
 row ex_export_read_4k|read() of 4 KiB through the export
@@ -618,12 +626,25 @@ row ex_tmpfs_read_1m|pread() of 1 MiB from tmpfs
 row ex_export_touch|first touch of a page of an exported mapping (MADV_RANDOM: one page per fault)
 row ex_export_touch_ra|the same with the kernel reading around the fault (the default)
 row ex_export_seq_4k|read() of 4 KiB, sequential, regular file (page cache, read-ahead)
+row ex_pm_read_view_4k|the manager exchange alone, as the export makes it (pm_read_view()), 4 KiB
+row ex_pm_read_view_1m|the same, 1 MiB (the answer left in the mapping of the manager's file)
+row ex_fuse_floor_4k|the floor: read() of 4 KiB through a minimal FUSE file system answering from memory (libfuse, one thread)
+row ex_fuse_floor_mt_4k|the same, served by libfuse's multi-threaded loop configured as the export's
+row ex_fuse_floor_1m|the floor: read() of 1 MiB (malloc()'d buffer), one thread
+row ex_fuse_floor_mt_1m|the same, multi-threaded loop
+row ex_fuse_floor_thp_1m|the same, one thread, the answer's bytes in transparent huge pages
 ratio ex_pm_read_1m|ex_export_read_1m|>= 0.5|1 MiB read throughput: export / pm_read()
 ratio ex_export_read_4k|ex_pm_read_4k|<= 3|4 KiB read latency: export / pm_read()
 ratio ex_export_touch|ex_pm_read_4k|<= 3|first touch of an exported page / 4 KiB pm_read()
 ratio ex_export_touch_ra|ex_pm_read_4k||first touch with read-around / 4 KiB pm_read()
 ratio ex_export_read_4k|ex_tmpfs_read_4k||4 KiB read latency: export / tmpfs
 ratio ex_tmpfs_read_1m|ex_export_read_1m||1 MiB read throughput: export / tmpfs
+ratio ex_pm_read_1m|ex_fuse_floor_mt_1m||1 MiB: pm_read() / FUSE floor (the most FUSE allows, were the manager free)
+ratio ex_pm_read_1m|ex_fuse_floor_mt_1m+ex_pm_read_view_1m||1 MiB: pm_read() / (FUSE floor + manager exchange) (the most an export can reach)
+ratio ex_export_read_1m|ex_fuse_floor_mt_1m+ex_pm_read_view_1m||1 MiB: export / (FUSE floor + manager exchange) (1 = no cost of its own)
+ratio ex_export_read_4k|ex_fuse_floor_mt_4k+ex_pm_read_view_4k||4 KiB: export / (FUSE floor + manager exchange)
+ratio ex_fuse_floor_mt_4k|ex_fuse_floor_4k||4 KiB floor: libfuse's multi-threaded loop / one thread
+ratio ex_fuse_floor_thp_1m|ex_fuse_floor_1m||1 MiB floor: the source in huge pages / in 4 KiB pages
 EOF
     fi
 else

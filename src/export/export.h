@@ -225,8 +225,9 @@ void pmx_dirs_free_all(void);
 /* ---- passthrough of managers' objects (passthrough.c) ---- */
 
 /* Before the session loop: watch INIT to take the kernel's passthrough
- * (root only).  0 or an errno. */
-int pmx_passthrough_setup(struct fuse_session *se);
+ * (root only, when `passthrough`) and ask for requests of up to 257 pages
+ * (PMX_MAX_PAGES).  0 or an errno. */
+int pmx_passthrough_setup(struct fuse_session *se, int passthrough);
 /* Whether the kernel agreed. */
 int pmx_passthrough_on(void);
 /* For a regular file just opened (f->coid): ask its manager for its

@@ -387,9 +387,10 @@ int pm_export_main(int argc, char **argv)
         return 1;
     }
     pmx_cfg.se = se;
-    if (!pmx_cfg.no_passthrough && strncmp(pmx_cfg.mountpoint, "/dev/fd/", 8) != 0 &&
-        pmx_passthrough_setup(se) != 0)
-        pmx_log("no passthrough: the session's I/O cannot be watched");
+    if (strncmp(pmx_cfg.mountpoint, "/dev/fd/", 8) != 0 &&
+        pmx_passthrough_setup(se, !pmx_cfg.no_passthrough) != 0)
+        pmx_log("the session's I/O cannot be watched: no passthrough, requests of "
+                "at most 256 pages");
     if (fuse_set_signal_handlers(se) != 0 || arm_shutdown_deadline() != 0) {
         fuse_session_unmount(se);
         fuse_session_destroy(se);

@@ -18,6 +18,8 @@
  *      reply does not take it, so the reply is amended on its way to
  *      /dev/fuse (fuse_session_custom_io(): our writev) with that bit and
  *      max_stack_depth 1 (our backing files, memfds, stack on nothing);
+ *      the same hook, for every export (not root's alone), asks for
+ *      requests of up to 257 pages (PMX_MAX_PAGES, below);
  *   2. open/create: the reply is written by hand with FOPEN_PASSTHROUGH
  *      and the backing id;
  *   3. the backing id is closed when the open is released (the kernel
@@ -55,6 +57,18 @@
 #define K_FUSE_INIT_EXT (1u << 30)
 #define K_FUSE_PASSTHROUGH_FLAGS2 (1u << 5)   /* FUSE_PASSTHROUGH = 1ULL << 37 */
 #define K_FOPEN_PASSTHROUGH (1u << 7)
+#define K_FUSE_MAX_PAGES (1u << 22)
+
+/* The largest request we ask the kernel for, in pages: one more than the
+ * 1 MiB libfuse asks (its max_write, which stays as it is), because 1 MiB
+ * that does not start on a page - a malloc()'d buffer starts 16 bytes in -
+ * spans 257 pages, and the kernel splits a read into requests of at most
+ * max_pages pages: 1 MiB - 16 bytes, then 16, two messages to the manager.
+ * The kernel grants min(this, fs.fuse.max_pages_limit); that setting is
+ * 256 by default, so this changes nothing until an administrator raises
+ * it (ARCHITECTURE.md, "Large reads").  Writes stay within max_write (the
+ * size libfuse's buffer holds). */
+#define PMX_MAX_PAGES 257
 
 struct k_in_header {
     uint32_t len, opcode;
@@ -113,6 +127,8 @@ static int dev_fd = -1;
 static uint64_t init_unique;     /* the INIT request, while unanswered */
 static int offered;              /* the kernel offered FUSE_PASSTHROUGH */
 static int negotiated;           /* and our INIT reply took it */
+static int pages_offered;        /* the kernel takes max_pages from us */
+static int offer;                /* ours to offer: root, passthrough not refused */
 
 static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -123,6 +139,7 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
         if (h->opcode == K_FUSE_INIT) {
             const struct k_init_in *in = (const void *)(h + 1);
             offered = (in->flags & K_FUSE_INIT_EXT) && (in->flags2 & K_FUSE_PASSTHROUGH_FLAGS2);
+            pages_offered = (in->flags & K_FUSE_MAX_PAGES) != 0;
             init_unique = h->unique;
         }
     }
@@ -137,7 +154,9 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
         if (o->unique == init_unique && o->error == 0 &&
             iov[1].iov_len >= sizeof(struct k_init_out)) {
             struct k_init_out *io = iov[1].iov_base;
-            if (offered && (io->flags & K_FUSE_INIT_EXT)) {
+            if (pages_offered && (io->flags & K_FUSE_MAX_PAGES) && io->max_pages < PMX_MAX_PAGES)
+                io->max_pages = PMX_MAX_PAGES;
+            if (offer && offered && (io->flags & K_FUSE_INIT_EXT)) {
                 io->flags2 |= K_FUSE_PASSTHROUGH_FLAGS2;
                 io->max_stack_depth = 1;
                 negotiated = 1;
@@ -148,10 +167,10 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
     return writev(fd, iov, count);
 }
 
-int pmx_passthrough_setup(struct fuse_session *se)
+int pmx_passthrough_setup(struct fuse_session *se, int passthrough)
 {
-    if (pmx_cfg.euid != 0)
-        return 0;  /* FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN */
+    /* FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN */
+    offer = passthrough && pmx_cfg.euid == 0;
     static const struct fuse_custom_io io = { .read = pt_read, .writev = pt_writev };
     int fd = fuse_session_fd(se);
     if (fd < 0 || fuse_session_custom_io(se, &io, fd) != 0)
