@@ -208,7 +208,7 @@ TEST(a_cached_result_never_outlives_its_manager)
     CHECK_EQ_LONG(open_close("/dev/cached"), 0); /* from the cache */
     kill(t.pid, SIGKILL);
     int st;
-    REQUIRE(waitpid(t.pid, &st, 0) == t.pid);
+    REQUIRE((st = reap_ms(t.pid, 20000)) != -1);
     t.pid = 0;
     /* Its entry is still there (nobody swept it): the cache's stamps have
      * not moved, and the open must still find nobody. */
@@ -318,7 +318,7 @@ TEST(an_entry_made_unreachable_is_refused_at_the_next_open)
     REQUIRE(chmod(file, 0600) == 0);
     REQUIRE(write(n.go[1], "g", 1) == 1);
     int st;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
+    REQUIRE((st = reap_ms(pid, 20000)) != -1);
     CHECK(WIFEXITED(st));
     CHECK_EQ_LONG(WEXITSTATUS(st), EACCES);
     close(n.ready[0]);

@@ -360,7 +360,7 @@ TEST(detach_rules)
     if (pid == 0)   /* a fork child's copy of the handle is its parent's entry */
         _exit(pm_pathspace_detach(&h) == -1 && errno == EPERM ? 0 : 1);
     int st;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
+    REQUIRE((st = reap_ms(pid, 20000)) != -1);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ_LONG(resolve_errno("/d"), 0);
     CHECK_EQ_LONG(pm_pathspace_detach(&h), 0);
@@ -647,7 +647,7 @@ TEST(managers_of_two_users_coexist)
     REQUIRE(pid >= 0);
     if (pid == 0)
         _exit(root_exits_attached(NULL));
-    REQUIRE(waitpid(pid, &st, 0) == pid);
+    REQUIRE((st = reap_ms(pid, 20000)) != -1);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ_LONG(count_entries(), 2);
     CHECK_EQ_LONG(run_in_child(nobody_sees_stale, NULL, 1), 0);
