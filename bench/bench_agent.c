@@ -179,7 +179,8 @@ int main(int argc, char **argv)
     close(ready[1]);
     close(quit[0]);
     char ok = 0;
-    if (read(ready[0], &ok, 1) != 1 || !ok)
+    bench_read_within(ready[0], &ok, 1, BENCH_START_MS, "the target starting its agent");
+    if (!ok)
         bench_die("the target could not start its agent");
 
     int memfd = memfd_create("bench_agent", MFD_CLOEXEC);
@@ -206,7 +207,11 @@ int main(int argc, char **argv)
         for (size_t i = base; i < end; i++) {
             if (restart && ++pairs % restart == 0) {
                 char c = 'r';
-                if (write(quit[1], &c, 1) != 1 || read(ready[0], &ok, 1) != 1 || !ok)
+                if (write(quit[1], &c, 1) != 1)
+                    bench_die("the target is gone: %s", strerror(errno));
+                bench_read_within(ready[0], &ok, 1, BENCH_START_MS,
+                                  "the target restarting its agent");
+                if (!ok)
                     bench_die("the target could not restart its agent");
             }
             uint64_t t0 = bench_now_ns();

@@ -15,6 +15,8 @@
  * Each run's output is checked: $1 must be an address, $2 must be 0.
  */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@
 #include "target.h"
 
 #define LEN 65536
+#define GDB_MS 60000 /* one gdb run: a few hundred ms when well */
 
 /* Run gdb once; returns its wall-clock time in ns.  Dies unless it mapped
  * and unmapped. */
@@ -57,10 +60,23 @@ static uint64_t run_gdb(pid_t pid)
     }
     close(out[1]);
 
-    /* Drain the pipe while gdb runs, or a chatty gdb would block on it. */
+    /* Drain the pipe while gdb runs, or a chatty gdb would block on it;
+     * a gdb that hangs (attaching, or in the called function) is killed
+     * after GDB_MS and the run fails, rather than waiting for good. */
     static char buf[1 << 16];
     size_t len = 0;
     for (;;) {
+        struct pollfd pf = { .fd = out[0], .events = POLLIN };
+        int left = (int)(GDB_MS - (long long)((bench_now_ns() - t0) / 1000000));
+        int pr = poll(&pf, 1, left > 0 ? left : 0);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            kill(g, SIGKILL);
+            waitpid(g, NULL, 0);
+            buf[len] = 0;
+            bench_die("gdb did not finish within %d s; its output:\n%s", GDB_MS / 1000, buf);
+        }
         ssize_t r = read(out[0], buf + len, sizeof buf - 1 - len);
         if (r < 0 && errno == EINTR)
             continue;
@@ -74,9 +90,7 @@ static uint64_t run_gdb(pid_t pid)
     }
     close(out[0]);
     int st;
-    while (waitpid(g, &st, 0) < 0)
-        if (errno != EINTR)
-            bench_die("waitpid(gdb): %s", strerror(errno));
+    bench_await_child(g, GDB_MS, "gdb", &st); /* its output is closed: it is ending */
     uint64_t t1 = bench_now_ns();
     buf[len] = 0;
 

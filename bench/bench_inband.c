@@ -415,13 +415,8 @@ int main(int argc, char **argv)
            o.caller_cpu, o.target_cpu, o.n, o.warmup, BLOCK, PAGE, BUF_LEN, (int)pid);
     serve(&s, chid);
 
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            bench_die("waitpid(%d): %s", (int)pid, strerror(errno));
+    bench_await_exit(pid, "the client", NULL, NULL); /* it has said goodbye */
     bench_forget_target();
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        bench_die("the client (PID %d) ended badly (status 0x%x)", (int)pid, st);
 
     report_client(ct.msg, o.n, "ib_msg_small");
     samples_report(&s.map_in, "ib_mmap_inband");

@@ -956,11 +956,7 @@ int main(int argc, char **argv)
     close(ctl[0]);
     server_ctl = ctl[1];
     int chid = -1;
-    ssize_t r;
-    while ((r = read(ready[0], &chid, sizeof chid)) < 0 && errno == EINTR)
-        ;
-    if (r != (ssize_t)sizeof chid)
-        bench_die("the server did not start");
+    bench_read_within(ready[0], &chid, sizeof chid, BENCH_START_MS, "the server starting");
     close(ready[0]);
     bench_pin_self(o.caller_cpu);
     int coid = ConnectAttach(ND_LOCAL_NODE, server_pid, chid, _NTO_SIDE_CHANNEL, 0);
@@ -997,9 +993,7 @@ int main(int argc, char **argv)
     ConnectDetach(coid);
     if (write(server_ctl, "q", 1) != 1)
         bench_die("cannot stop the server: %s", strerror(errno));
-    int st;
-    if (waitpid(server_pid, &st, 0) != server_pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        bench_die("the server did not exit cleanly (status %#x)", st);
+    bench_await_exit(server_pid, "the server", NULL, NULL);
     bench_forget_target();
     return 0;
 }

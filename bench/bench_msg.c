@@ -592,10 +592,7 @@ int main(int argc, char **argv)
     close(c.stream[1]);
 
     int chid;
-    ssize_t r = recv(c.ctl[0], &chid, sizeof chid, 0);
-    if (r != (ssize_t)sizeof chid)
-        bench_die("the server did not start (recv returned %zd: %s)", r,
-                  r < 0 ? strerror(errno) : "closed");
+    bench_read_within(c.ctl[0], &chid, sizeof chid, BENCH_START_MS, "the server starting");
     int coid = ConnectAttach(ND_LOCAL_NODE, pid, chid, _NTO_SIDE_CHANNEL, 0);
     if (coid < 0)
         die_msg("ConnectAttach");

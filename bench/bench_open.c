@@ -148,8 +148,8 @@ int main(int argc, char **argv)
     }
     close(p[1]);
     int attach_id;
-    if (read(p[0], &attach_id, sizeof attach_id) != (ssize_t)sizeof attach_id)
-        bench_die("the manager did not start");
+    bench_read_within(p[0], &attach_id, sizeof attach_id, BENCH_START_MS,
+                      "the manager starting");
     close(p[0]);
     bench_pin_self(o.caller_cpu);
 

@@ -237,9 +237,10 @@ int main(int argc, char **argv)
             close(hold[1]);
             flooder(ready[1], hold[0], flood);
         }
+        bench_adopt_target(fl); /* killed if it does not start */
         char c;
-        if (read(ready[0], &c, 1) != 1)
-            bench_die("the flooding process failed");
+        bench_read_within(ready[0], &c, 1, BENCH_START_MS, "the flooding process");
+        bench_forget_target();
     }
     pid_t mgr = bench_fork();
     if (mgr == 0) {
@@ -250,8 +251,7 @@ int main(int argc, char **argv)
     close(ready[1]);
     close(hold[0]);
     char c;
-    if (read(ready[0], &c, 1) != 1)
-        bench_die("the manager did not start");
+    bench_read_within(ready[0], &c, 1, BENCH_START_MS, "the manager starting");
     bench_pin_self(o.caller_cpu);
 
     printf("# bench_pathspace caller_cpu=%d target_cpu=%d n=%zu warmup=%zu flood=%u "
@@ -266,7 +266,8 @@ int main(int argc, char **argv)
     bench_forget_target();
     if (fl > 0) {
         close(hold[1]);
-        waitpid(fl, NULL, 0);
+        int st;
+        bench_await_child(fl, BENCH_START_MS, "the flooding process", &st);
     }
     return 0;
 }

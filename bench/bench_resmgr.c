@@ -588,12 +588,9 @@ static pid_t start_server(enum server_kind kind, int cpu, int *ctl)
     add_kid(pid);
     close(ready[1]);
     close(srv_end);
-    char ok;
-    ssize_t r;
-    while ((r = read(ready[0], &ok, 1)) < 0 && errno == EINTR)
-        ;
-    if (r != 1)
-        bench_die("the manager (PID %d) did not start", (int)pid);
+    char ok, who[64];
+    snprintf(who, sizeof who, "the manager (PID %d) starting", (int)pid);
+    bench_read_within(ready[0], &ok, 1, BENCH_START_MS, who);
     close(ready[0]);
     *ctl = my_end;
     return pid;
@@ -890,24 +887,18 @@ static void run_clients(enum server_kind kind, const char *name, size_t n, size_
     close(ready[1]);
     close(go[0]);
     /* Barrier: every client has opened and warmed up. */
-    for (int i = 0; i < CLIENTS; i++) {
-        char c;
-        ssize_t r;
-        while ((r = read(ready[0], &c, 1)) < 0 && errno == EINTR)
-            ;
-        if (r != 1)
-            bench_die("%s: only %d of %d clients got ready", name, i, CLIENTS);
-    }
+    char readies[CLIENTS], who[96];
+    snprintf(who, sizeof who, "%s: one of the %d clients getting ready", name, CLIENTS);
+    bench_read_within(ready[0], readies, sizeof readies, BENCH_START_MS, who);
     close(ready[0]);
     sh->go_ns = bench_now_ns();
     close(go[1]); /* the release */
+    /* The timed run itself: a few seconds on a quiet machine, so ten
+     * minutes only catches a hang (the others are killed at exit). */
     for (int i = 0; i < CLIENTS; i++) {
         int st;
-        pid_t r;
-        while ((r = waitpid(pids[i], &st, 0)) < 0 && errno == EINTR)
-            ;
-        if (r != pids[i])
-            bench_die("waitpid(%d): %s", (int)pids[i], strerror(errno));
+        snprintf(who, sizeof who, "%s: client %d", name, i);
+        bench_await_child(pids[i], 600000, who, &st);
         drop_kid(pids[i]);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             bench_die("%s: client %d ended badly (status 0x%x)", name, i, st);

@@ -150,8 +150,7 @@ int main(int argc, char **argv)
     close(ctl[1]);
     prctl(PR_SET_PTRACER, pid); /* the ptrace kind: the server traces us */
     int chid;
-    if (recv(ctl[0], &chid, sizeof chid, 0) != sizeof chid)
-        bench_die("the server did not start");
+    bench_read_within(ctl[0], &chid, sizeof chid, BENCH_START_MS, "the server starting");
     int coid = ConnectAttach(ND_LOCAL_NODE, pid, chid, 0, 0);
     if (coid < 0)
         bench_die("ConnectAttach: %s", strerror(errno));
@@ -184,8 +183,7 @@ int main(int argc, char **argv)
     struct req q = { OP_QUIT, 0 };
     struct rep rp;
     MsgSend(coid, &q, sizeof q, &rp, sizeof rp);
-    int st;
-    waitpid(pid, &st, 0);
+    bench_await_exit(pid, "the server", NULL, NULL);
     bench_forget_target();
     for (int k = 0; k < 4; k++) {
         if (avail[k])

@@ -103,11 +103,13 @@ static pid_t start_child(int cpu, int chid, int agent)
         MsgSend(coid, "m", 1, NULL, 0);
         _exit(0);
     }
-    char ok;
-    if (recv(sv[0], &ok, 1, 0) != 1)
-        bench_die("the %s did not start", agent ? "agent" : "client");
-    close(sv[0]);
+    /* Our copy of the child's end closed first: a child that dies before
+     * it is ready ends the read (PR_SET_PDEATHSIG takes it if we die). */
     close(sv[1]);
+    char ok;
+    bench_read_within(sv[0], &ok, 1, BENCH_START_MS,
+                      agent ? "the agent's target starting" : "the client starting");
+    close(sv[0]);
     return pid;
 }
 

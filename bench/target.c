@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -225,25 +227,103 @@ pid_t bench_fork(void)
     return pid;
 }
 
+/* Milliseconds left until `end` (CLOCK_MONOTONIC, ms), at least 0. */
+static int left_ms(long long end)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return end > now ? (int)(end - now) : 0;
+}
+
+static long long ms_from_now(int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ms;
+}
+
+/* Wait for fd to be readable (or hung up) until `end`: 1, 0 at the
+ * deadline, -1 on an error. */
+static int readable_by(int fd, long long end)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int r = poll(&p, 1, left_ms(end));
+        if (r >= 0 || errno != EINTR)
+            return r > 0 ? 1 : r;
+    }
+}
+
+void bench_read_within(int fd, void *buf, size_t len, int ms, const char *who)
+{
+    long long end = ms_from_now(ms);
+    size_t got = 0;
+    while (got < len) {
+        int r = readable_by(fd, end);
+        if (r == 0)
+            bench_die("%s did not answer within %d s (a hung start: see its "
+                      "messages above, if any)", who, ms / 1000);
+        if (r < 0)
+            bench_die("%s: poll: %s", who, strerror(errno));
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            bench_die("%s: read: %s", who, strerror(errno));
+        if (n == 0)
+            bench_die("%s went away before answering (it says why above)", who);
+        got += (size_t)n;
+    }
+}
+
+int bench_wait_within(pid_t pid, int ms, int *st, struct rusage *ru)
+{
+    /* The pidfd is the event a child's end makes (SIGCHLD is the
+     * application's): poll it, then reap. */
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd < 0)
+        return -1;
+    int r = readable_by(pfd, ms_from_now(ms));
+    int e = errno;
+    close(pfd);
+    if (r <= 0) {
+        errno = r == 0 ? ETIMEDOUT : e;
+        return -1;
+    }
+    pid_t w;
+    while ((w = wait4(pid, st, 0, ru)) < 0 && errno == EINTR)
+        ;
+    return w == pid ? 0 : -1;
+}
+
+void bench_await_child(pid_t pid, int ms, const char *who, int *st)
+{
+    if (bench_wait_within(pid, ms, st, NULL) == 0)
+        return;
+    int e = errno;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (pid == current_target)
+        current_target = 0;
+    if (e == ETIMEDOUT)
+        bench_die("%s (PID %d) did not end within %d s: killed", who, (int)pid, ms / 1000);
+    bench_die("waiting for %s (PID %d): %s", who, (int)pid, strerror(e));
+}
+
 void bench_await_exit(pid_t pid, const char *who, void (*forget)(pid_t), struct rusage *ru)
 {
-    for (int i = 0; i < 5000; i++) {
-        int st;
-        pid_t r = wait4(pid, &st, WNOHANG, ru);
-        if (r == pid) {
-            if (forget)
-                forget(pid);
-            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                bench_die("%s (PID %d) ended badly (status 0x%x)", who, (int)pid, st);
-            return;
-        }
-        if (r < 0)
-            bench_die("waitpid(%d): %s", (int)pid, strerror(errno));
-        /* No event says a child exited but SIGCHLD, which is not ours to take. */
-        struct timespec ts = { 0, 1000000 };
-        nanosleep(&ts, NULL);
+    int st;
+    if (bench_wait_within(pid, 5000, &st, ru) < 0) {
+        if (errno == ETIMEDOUT)
+            bench_die("%s (PID %d) did not exit when told to", who, (int)pid);
+        bench_die("waitpid(%d): %s", (int)pid, strerror(errno));
     }
-    bench_die("%s (PID %d) did not exit when told to", who, (int)pid);
+    if (forget)
+        forget(pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        bench_die("%s (PID %d) ended badly (status 0x%x)", who, (int)pid, st);
 }
 
 static int remove_one(const char *path, const struct stat *st, int type, struct FTW *where)
@@ -290,12 +370,10 @@ pid_t bench_spawn_target(int cpu)
     bench_adopt_target(pid);
     close(ready[1]);
     char c;
-    ssize_t r;
-    while ((r = read(ready[0], &c, 1)) < 0 && errno == EINTR)
-        ;
+    char who[80];
+    snprintf(who, sizeof who, "the target (cannot pin it to CPU %d?)", cpu);
+    bench_read_within(ready[0], &c, 1, BENCH_START_MS, who);
     close(ready[0]);
-    if (r != 1)
-        bench_die("the target did not start (cannot pin it to CPU %d?)", cpu);
 
     /* Measure only once it is asleep in nanosleep, as in real use; a target
      * still on its way there would be stopped somewhere else. */

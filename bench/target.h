@@ -63,10 +63,30 @@ void bench_check_unmapped(pid_t pid, void *addr, const char *what);
  * time), then fork(); dies when fork() fails.  Returns as fork() does. */
 pid_t bench_fork(void);
 
+/* How long a child the benchmark started (a target, a server, a manager)
+ * has to say it is ready, or to end when it should: long enough for a
+ * loaded machine, short enough that a hung start fails the run with a
+ * reason instead of holding `make bench` for good. */
+#define BENCH_START_MS 30000
+
+/* Read exactly len bytes from fd (a child's "ready" pipe or socket) within
+ * ms; otherwise die saying that `who` went away first or did not answer in
+ * time. */
+void bench_read_within(int fd, void *buf, size_t len, int ms, const char *who);
+
+/* Wait up to ms for the child pid to end (its pidfd; no polling), then reap
+ * it: 0 with *st (and *ru, if not NULL) filled, or -1 with errno
+ * (ETIMEDOUT: still running, left as it is). */
+struct rusage;
+int bench_wait_within(pid_t pid, int ms, int *st, struct rusage *ru);
+
+/* bench_wait_within(), or SIGKILL and reap the child and die saying that
+ * `who` did not end within ms. */
+void bench_await_child(pid_t pid, int ms, const char *who, int *st);
+
 /* Wait (5 s at most, dying after) for `who` (PID pid, a child told to
  * quit) to exit; forget(pid), if not NULL, once it is reaped; die unless
  * it exited 0.  *ru (if not NULL): the CPU time it used (wait4()). */
-struct rusage;
 void bench_await_exit(pid_t pid, const char *who, void (*forget)(pid_t), struct rusage *ru);
 
 /* Remove path and, if it is a directory, everything below it (what a

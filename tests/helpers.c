@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <sys/pidfd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,16 +183,11 @@ int target_write(struct target *t, const void *buf, size_t n)
     return child_write_full(t->to_child, buf, n);
 }
 
-int target_finish(struct target *t, int ms)
+int reap_ms(pid_t pid, int ms)
 {
     int status = -1;
-    if (t->to_child >= 0)
-        close(t->to_child);
-    if (t->from_child >= 0)
-        close(t->from_child);
-    t->to_child = t->from_child = -1;
     /* The pidfd becomes readable when the child exits: an event, not a poll. */
-    int pfd = pidfd_open(t->pid, 0);
+    int pfd = pidfd_open(pid, 0);
     if (pfd >= 0) {
         struct pollfd p = { .fd = pfd, .events = POLLIN };
         int r;
@@ -200,15 +196,40 @@ int target_finish(struct target *t, int ms)
         while (r < 0 && errno == EINTR);
         close(pfd);
         if (r == 0) {
-            fprintf(stderr, "  target %d did not exit in %d ms: killing it\n", t->pid, ms);
-            kill(t->pid, SIGKILL);
-            waitpid(t->pid, &status, 0);
+            fprintf(stderr, "  child %d did not exit in %d ms: killing it\n", (int)pid, ms);
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
             return -1;
         }
     }
-    while (waitpid(t->pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
     return status;
+}
+
+int target_finish(struct target *t, int ms)
+{
+    if (t->to_child >= 0)
+        close(t->to_child);
+    if (t->from_child >= 0)
+        close(t->from_child);
+    t->to_child = t->from_child = -1;
+    return reap_ms(t->pid, ms);
+}
+
+int run_in_child(int (*fn)(void *), void *arg, int as_nobody)
+{
+    pid_t pid = test_fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (as_nobody && geteuid() == 0 && drop_to_nobody() < 0)
+            _exit(99);
+        _exit(fn(arg));
+    }
+    int st = reap_ms(pid, 20000);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 int maps_has(pid_t pid, uintptr_t addr, size_t len, const char *perms)
@@ -435,6 +456,43 @@ int thread_join_ms(pthread_t th, int ms)
         ts.tv_nsec -= 1000000000L;
     }
     return pthread_timedjoin_np(th, NULL, &ts);
+}
+
+struct stop_wait {
+    pid_t pid;
+    int rc;
+};
+
+static void *stop_waiter(void *arg)
+{
+    struct stop_wait *w = arg;
+    siginfo_t si;
+    do
+        w->rc = waitid(P_PID, (id_t)w->pid, &si, WSTOPPED | WNOWAIT);
+    while (w->rc < 0 && errno == EINTR);
+    return NULL;
+}
+
+int wait_stopped(pid_t pid, int ms)
+{
+    struct stop_wait *w = malloc(sizeof *w);
+    if (!w)
+        return -1;
+    *w = (struct stop_wait){ pid, -1 };
+    pthread_t th;
+    if (pthread_create(&th, NULL, stop_waiter, w) != 0) {
+        free(w);
+        return -1;
+    }
+    if (thread_join_ms(th, ms) != 0) {
+        /* Still waiting: it ends (ECHILD) once the child is reaped, and
+         * keeps w until then. */
+        pthread_detach(th);
+        return -1;
+    }
+    int rc = w->rc;
+    free(w);
+    return rc;
 }
 
 int unprivileged(void)

@@ -36,8 +36,18 @@ int target_read(struct target *t, void *buf, size_t n, int ms);
 int target_write(struct target *t, const void *buf, size_t n);
 
 /* Close both pipes and reap the child (SIGKILL after ms if still alive).
- * Returns the wait status. */
+ * Returns the wait status, or -1. */
 int target_finish(struct target *t, int ms);
+
+/* Reap pid, a child of ours, waiting (on its pidfd) ms at most: its wait
+ * status, or -1 (it was still running: SIGKILLed and reaped, or waitpid()
+ * failed). */
+int reap_ms(pid_t pid, int ms);
+
+/* Run fn(arg) in a forked child - as nobody first when as_nobody and we are
+ * root (exit code 99 if that fails) - for 20 s at most: its exit code, or
+ * -1 (a signal ended it, or the deadline did). */
+int run_in_child(int (*fn)(void *), void *arg, int as_nobody);
 
 /* Helpers run inside children. */
 int child_read_full(int fd, void *buf, size_t n);
@@ -87,6 +97,11 @@ const char *policy_file_dir(void);
  * every millisecond.  0, or -1 on timeout. */
 int thread_in_syscall(const int *tid, long nr, int ms);
 
+/* Wait (ms at most) until pid, a child of ours, is stopped: waitid()'s
+ * report of the whole group's stop, left for whoever reaps it (WNOWAIT).
+ * 0, or -1. */
+int wait_stopped(pid_t pid, int ms);
+
 /* pthread_join() with a deadline: 0, or ETIMEDOUT. */
 int thread_join_ms(pthread_t th, int ms);
 
@@ -122,8 +137,6 @@ int unprivileged(void);
 /* Monotonic milliseconds. */
 long long now_ms(void);
 
-#endif
-
 /* A target that obeys simple commands on its pipe: it is blocked in read()
  * between commands, which is also the state a test wants most often. */
 enum { CMD_QUIT, CMD_READ, CMD_WRITE, CMD_PING };
@@ -136,3 +149,5 @@ int obedient_start(struct target *t);
 int obedient_read(struct target *t, uintptr_t addr, uint64_t *val);
 int obedient_write(struct target *t, uintptr_t addr, uint64_t val);
 int obedient_ping(struct target *t);
+
+#endif

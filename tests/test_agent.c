@@ -402,7 +402,7 @@ TEST(a_squatter_that_held_the_victims_pid_gets_nothing)
         REQUIRE(target_start(&sq, reuse_squatter_body, NULL) == 0);
         REQUIRE(target_read(&sq, &a, sizeof a, 5000) == 0);
         int st;
-        REQUIRE(waitpid(sq.pid, &st, 0) == sq.pid); /* its pid is free now */
+        REQUIRE((st = reap_ms(sq.pid, 20000)) != -1); /* its pid is free now */
         sp.pid = a;
         rc = victim_with_pid(&vt, &sp);
         if (rc == -EEXIST) {

@@ -603,7 +603,7 @@ TEST(server_dies_while_client_holds_fd)
     /* Reply-blocked when the server exits: the call returns, with an error. */
     CHECK_EQ_LONG(devctl(fd, (int)DCMD_DIE, NULL, 0, NULL), ESRCH);
     int st;
-    CHECK(waitpid(t.pid, &st, 0) == t.pid);
+    CHECK((st = reap_ms(t.pid, 20000)) != -1);
     t.pid = -1;
 
     char c;
@@ -658,7 +658,7 @@ TEST(descriptor_survives_fork)
         _exit(0);
     }
     int st;
-    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK((st = reap_ms(pid, 20000)) != -1);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ_LONG(pm_lseek(fd, 0, SEEK_CUR), 3);
     CHECK(pm_close(fd) == 0);
@@ -765,16 +765,54 @@ static void try_the_copy(int fd, const struct pm_ps_match *m, struct copy_report
     r->who_err = who_on(fd, &r->who);
 }
 
+/* A root manager of copy_res in a fresh path space: 0, or -1. */
+static int start_copy_manager(struct target *mgr)
+{
+    return pathspace_fresh() == 0 ? iom_start(mgr, copy_res, 2, 0, 0) : -1;
+}
+
+/* Run body (a child that becomes nobody and reports what try_the_copy()
+ * got) and check it was judged as nobody throughout - its own open and one
+ * sent on the connection refused, the manager seeing the sender, nobody,
+ * in ConnectClientInfo() while the message is served - while the open made
+ * as root still reads and writes. */
+static void judged_as_nobody(int (*body)(int, int, void *), void *arg)
+{
+    struct target att;
+    REQUIRE(target_start(&att, body, arg) == 0);
+    struct copy_report r;
+    CHECK(target_read(&att, &r, sizeof r, 20000) == 0);
+    int st = target_finish(&att, 20000);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ_LONG(r.own_open, EACCES);
+    CHECK_EQ_LONG(r.open_on_copy, EACCES);
+    CHECK(r.read_ok);
+    CHECK(r.write_ok);
+    CHECK_EQ_LONG(r.who_err, EOK);
+    CHECK_EQ_LONG(r.who.pid, r.self);
+    CHECK_EQ_LONG(r.who.msg_pid, r.self);
+    CHECK_EQ_LONG(r.who.euid, NOBODY);
+    CHECK_EQ_LONG(r.who.ruid, NOBODY);
+    CHECK_EQ_LONG(r.who.egid, NOBODY);
+    CHECK_EQ_LONG(r.who.ngroups, 0);
+}
+
+/* In a child: look /cpy/secret up while still root (the path space hides
+ * it from nobody), become nobody, try fd and report on `out`. */
+static int try_as_nobody(int fd, int out)
+{
+    struct pm_ps_match m;
+    if (pm_pathspace_resolve("/cpy/secret", &m) < 0 || drop_to_nobody() < 0)
+        return 30;
+    struct copy_report r;
+    try_the_copy(fd, &m, &r);
+    return child_write_full(out, &r, sizeof r) < 0 ? 31 : 0;
+}
+
 static int copy_nobody_body(int in, int out, void *arg)
 {
     (void)in;
-    int fd = *(const int *)arg;
-    struct pm_ps_match m;
-    if (pm_pathspace_resolve("/cpy/secret", &m) < 0 || drop_to_nobody() < 0)
-        return 20;
-    struct copy_report r;
-    try_the_copy(fd, &m, &r);
-    return child_write_full(out, &r, sizeof r) < 0 ? 21 : 0;
+    return try_as_nobody(*(const int *)arg, out);
 }
 
 TEST(a_copy_held_by_another_user_opens_nothing_as_the_opener)
@@ -784,30 +822,13 @@ TEST(a_copy_held_by_another_user_opens_nothing_as_the_opener)
      * its copy is judged as nobody (EACCES, as its own open is), while
      * the open root made is still there for it to use, as any inherited
      * descriptor's would be. */
+    struct target mgr;
     if (getuid() != 0)
         SKIP("needs root: a root manager and a child that becomes nobody");
-    REQUIRE(pathspace_fresh() == 0);
-    struct target mgr, att;
-    REQUIRE(iom_start(&mgr, copy_res, 2, 0, 0) == 0);
+    REQUIRE(start_copy_manager(&mgr) == 0);
     int fd = pm_open("/cpy/pub", O_RDWR);
     REQUIRE(fd >= 0);
-    REQUIRE(target_start(&att, copy_nobody_body, &fd) == 0);
-    struct copy_report r;
-    CHECK(target_read(&att, &r, sizeof r, 20000) == 0);
-    int st = target_finish(&att, 20000);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK_EQ_LONG(r.own_open, EACCES);
-    CHECK_EQ_LONG(r.open_on_copy, EACCES);
-    CHECK(r.read_ok);
-    CHECK(r.write_ok);
-    /* ConnectClientInfo() while the copy's message is served: the sender. */
-    CHECK_EQ_LONG(r.who_err, EOK);
-    CHECK_EQ_LONG(r.who.pid, r.self);
-    CHECK_EQ_LONG(r.who.msg_pid, r.self);
-    CHECK_EQ_LONG(r.who.euid, 65534);
-    CHECK_EQ_LONG(r.who.ruid, 65534);
-    CHECK_EQ_LONG(r.who.egid, 65534);
-    CHECK_EQ_LONG(r.who.ngroups, 0);
+    judged_as_nobody(copy_nobody_body, &fd);
     /* The opener's own messages still name the opener, groups and all. */
     struct iom_who w;
     CHECK_EQ_LONG(who_on(fd, &w), EOK);
@@ -835,36 +856,18 @@ static int opener_then_nobody_body(int in, int out, void *arg)
     struct iom_who before;
     if (who_on(fd, &before) != EOK || before.euid != 0)
         return 21;
-    struct pm_ps_match m;
-    if (pm_pathspace_resolve("/cpy/secret", &m) < 0 || drop_to_nobody() < 0)
-        return 22;
-    struct copy_report r;
-    try_the_copy(fd, &m, &r);
-    return child_write_full(out, &r, sizeof r) < 0 ? 23 : 0;
+    return try_as_nobody(fd, out);
 }
 
 TEST(an_opener_that_became_another_user_is_judged_as_that_user)
 {
     /* Same process, same connection, but its real ids changed since it
      * connected: what it sends now is judged by what it is now. */
+    struct target mgr;
     if (getuid() != 0)
         SKIP("needs root: a root manager and an opener that becomes nobody");
-    REQUIRE(pathspace_fresh() == 0);
-    struct target mgr, att;
-    REQUIRE(iom_start(&mgr, copy_res, 2, 0, 0) == 0);
-    REQUIRE(target_start(&att, opener_then_nobody_body, NULL) == 0);
-    struct copy_report r;
-    CHECK(target_read(&att, &r, sizeof r, 20000) == 0);
-    int st = target_finish(&att, 20000);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK_EQ_LONG(r.own_open, EACCES);
-    CHECK_EQ_LONG(r.open_on_copy, EACCES);
-    CHECK(r.read_ok);
-    CHECK(r.write_ok);
-    CHECK_EQ_LONG(r.who_err, EOK);
-    CHECK_EQ_LONG(r.who.pid, r.self);
-    CHECK_EQ_LONG(r.who.euid, 65534);
-    CHECK_EQ_LONG(r.who.ngroups, 0);
+    REQUIRE(start_copy_manager(&mgr) == 0);
+    judged_as_nobody(opener_then_nobody_body, NULL);
     CHECK_EQ_LONG(iom_stop(&mgr), 0);
     pathspace_drop();
 }

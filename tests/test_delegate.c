@@ -144,7 +144,7 @@ TEST(a_user_cannot_speak_for_root)
     if (pid == 0)
         _exit(attacker());
     int st = 0;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
+    REQUIRE((st = reap_ms(pid, 20000)) != -1);
     CHECK(WIFEXITED(st));
     if (WEXITSTATUS(st))
         fprintf(stderr, "  attacker: line %d\n", WEXITSTATUS(st));

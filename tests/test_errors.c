@@ -227,7 +227,7 @@ TEST(abilities_gate_peer_and_exec)
         _exit(bad);
     }
     int st;
-    CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st));
+    CHECK((st = reap_ms(c, 20000)) != -1 && WIFEXITED(st));
     CHECK_EQ_LONG(WEXITSTATUS(st), 0);
 }
 

@@ -100,30 +100,6 @@ static int drop_to(uid_t uid)
                : -1;
 }
 
-/* Wait for pid with a deadline (then SIGKILL): its wait status, or -1. */
-static int wait_ms(pid_t pid, int ms)
-{
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pfd >= 0) {
-        struct pollfd p = { .fd = pfd, .events = POLLIN };
-        int r;
-        do
-            r = poll(&p, 1, ms);
-        while (r < 0 && errno == EINTR);
-        close(pfd);
-        if (r == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            return -1;
-        }
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return st;
-}
-
 /* ---- mounts ---- */
 
 static int mounted(const char *path)
@@ -146,6 +122,44 @@ static int mounted(const char *path)
     }
     fclose(f);
     return found;
+}
+
+/* Wait (ms at most) until path is no longer a mount point, calling
+ * while_mounted(arg), if not NULL, each time it still is.  The wait is on
+ * the mount table's own notification (/proc/self/mountinfo is POLLPRI
+ * after every mount and unmount since it was opened or last polled), not
+ * on a clock.  0, or -1 if it is still mounted. */
+static int unmounted_within(const char *path, int ms, void (*while_mounted)(const char *),
+                            const char *arg)
+{
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    long long end = now_ms() + ms;
+    int r = -1;
+    for (;;) {
+        if (!mounted(path)) {
+            r = 0;
+            break;
+        }
+        if (while_mounted)
+            while_mounted(arg);
+        long long left = end - now_ms();
+        if (fd < 0 || left <= 0)
+            break;
+        struct pollfd p = { .fd = fd, .events = POLLPRI };
+        poll(&p, 1, (int)left);
+    }
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+/* Every call on a path of a dead export fails at once. */
+static void fails_at_once(const char *path)
+{
+    struct stat st;
+    long long t0 = now_ms();
+    CHECK(stat(path, &st) < 0 && (errno == ENOTCONN || errno == ENOENT));
+    CHECK(now_ms() - t0 < 2000);
 }
 
 struct xport {
@@ -227,7 +241,7 @@ static int xport_start_as(struct xport *x, const char *const *extra, int timeout
     int r = read_line(p[0], line, sizeof line, 15000);
     close(p[0]);
     if (r < 0 || !strstr(line, "the path space is at")) {
-        int st = wait_ms(pid, 5000);
+        int st = reap_ms(pid, 5000);
         fmt(x->why, sizeof x->why, "peermap export did not mount (status %#x)", st);
         x->pid = 0;
         rmdir(x->mnt);
@@ -249,7 +263,7 @@ static int xport_stop(struct xport *x)
     int st = -1;
     if (x->pid > 0) {
         kill(x->pid, SIGTERM);
-        st = wait_ms(x->pid, 10000);
+        st = reap_ms(x->pid, 10000);
         x->pid = 0;
     }
     int still = mounted(x->mnt);
@@ -329,7 +343,7 @@ static int sh_as(uid_t uid, const char *cmd, char *out, size_t outsz)
     }
     out[used] = '\0';
     close(p[0]);
-    int st = wait_ms(pid, (int)(end - now_ms() > 0 ? end - now_ms() : 1));
+    int st = reap_ms(pid, (int)(end - now_ms() > 0 ? end - now_ms() : 1));
     return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -360,7 +374,7 @@ static int as_user(uid_t uid, int (*fn)(void *), void *arg)
     if (poll(&pp, 1, 30000) <= 0 || read(p[0], &r, sizeof r) != sizeof r)
         r = -1;
     close(p[0]);
-    wait_ms(pid, 5000);
+    reap_ms(pid, 5000);
     if (r > 0)
         fprintf(stderr, "  child as uid %u failed at line %d\n", (unsigned)uid, r);
     return r;
@@ -420,7 +434,7 @@ static int start_example(struct proc *p, const char *name, const char *const *ar
     close(r[0]);
     if (!ok) {
         kill(pid, SIGKILL);
-        wait_ms(pid, 5000);
+        reap_ms(pid, 5000);
         return -1;
     }
     return 0;
@@ -429,7 +443,7 @@ static int start_example(struct proc *p, const char *name, const char *const *ar
 static int stop_example(struct proc *p)
 {
     kill(p->pid, SIGTERM);
-    int st = wait_ms(p->pid, 10000);
+    int st = reap_ms(p->pid, 10000);
     return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -885,7 +899,7 @@ TEST(two_clients_at_once)
             _exit(two_reader(&a[i]) ? 1 : 0);
     }
     for (int i = 0; i < 2; i++) {
-        int st = wait_ms(kids[i], 60000);
+        int st = reap_ms(kids[i], 60000);
         CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
     CHECK_EQ_LONG(xport_stop(&x), 0);
@@ -1122,7 +1136,7 @@ static int reader_result(pid_t pid, int fd, int ms)
     if (poll(&pp, 1, ms) != 1 || read(fd, &e, sizeof e) != sizeof e)
         e = -1;
     close(fd);
-    wait_ms(pid, 5000);
+    reap_ms(pid, 5000);
     return e;
 }
 
@@ -1275,7 +1289,7 @@ TEST(the_export_killed_during_a_read)
     pid_t reader;
     REQUIRE(read_from_a_stalled_manager(&x, "/ek/stall", &mgr, p, &reader, &rfd) == 0);
     kill(x.pid, SIGKILL);
-    wait_ms(x.pid, 5000);
+    reap_ms(x.pid, 5000);
     x.pid = 0;
     /* The reader is let go at once: the kernel aborts the connection. */
     int e = reader_result(reader, rfd, 10000);
@@ -1283,16 +1297,7 @@ TEST(the_export_killed_during_a_read)
     /* No mount is left to hang anyone: fusermount3 (auto_unmount) or the
      * export's watchdog removes it; until then every call fails at once
      * with ENOTCONN. */
-    long long end = now_ms() + 10000;
-    while (mounted(x.mnt) && now_ms() < end) {
-        struct stat st;
-        long long t0 = now_ms();
-        CHECK(stat(p, &st) < 0 && (errno == ENOTCONN || errno == ENOENT));
-        CHECK(now_ms() - t0 < 2000);
-        struct pollfd none;
-        poll(&none, 0, 10);
-    }
-    CHECK(!mounted(x.mnt));
+    CHECK(unmounted_within(x.mnt, 10000, fails_at_once, p) == 0);
     c = 1;
     CHECK(target_write(&mgr, &c, 1) == 0);
     CHECK(xport_stop(&x) != -2);
@@ -1315,21 +1320,16 @@ TEST(sigterm_while_a_manager_stalls_ends_within_the_shutdown_deadline)
     REQUIRE(read_from_a_stalled_manager(&x, "/sd/stall", &mgr, p, &reader, &rfd) == 0);
     long long t0 = now_ms();
     kill(x.pid, SIGTERM);
-    int st = wait_ms(x.pid, 20000);
+    int st = reap_ms(x.pid, 20000);
     long long took = now_ms() - t0;
     if (st < 0)
-        kill(x.pid, SIGKILL), wait_ms(x.pid, 5000);
+        kill(x.pid, SIGKILL), reap_ms(x.pid, 5000);
     x.pid = 0;
     CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
     CHECK(took >= 9000 && took < 20000);
     int e = reader_result(reader, rfd, 10000);
     CHECK(e == ECONNABORTED || e == ENOTCONN || e == EIO);
-    long long end = now_ms() + 10000;
-    while (mounted(x.mnt) && now_ms() < end) {
-        struct pollfd none;
-        poll(&none, 0, 10);
-    }
-    CHECK(!mounted(x.mnt));
+    CHECK(unmounted_within(x.mnt, 10000, NULL, NULL) == 0);
     c = 1;
     CHECK(target_write(&mgr, &c, 1) == 0);
     CHECK(xport_stop(&x) != -2);
@@ -1345,7 +1345,7 @@ TEST(sigterm_unmounts)
     char mnt[sizeof x.mnt];
     strcpy(mnt, x.mnt);
     kill(x.pid, SIGTERM);
-    int st = wait_ms(x.pid, 10000);
+    int st = reap_ms(x.pid, 10000);
     x.pid = 0;
     CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(!mounted(mnt));
@@ -1555,7 +1555,7 @@ TEST(a_user_s_export_serves_that_user_only)
     CHECK_EQ_LONG(as_user(NOBODY, user_fewer_groups, &a), 0);
 
     kill(pid, SIGTERM);
-    int st = wait_ms(pid, 10000);
+    int st = reap_ms(pid, 10000);
     CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     umount2(mnt, MNT_DETACH);
     CHECK(rmdir(mnt) == 0 && rmdir(dir) == 0);
@@ -1646,7 +1646,7 @@ TEST(another_user_holding_opens_through_the_export_leaves_room_for_root)
         close(fd);
 
     close(hold[1]);
-    CHECK_EQ_LONG(wait_ms(hog, 20000), 0);
+    CHECK_EQ_LONG(reap_ms(hog, 20000), 0);
     close(rep[0]);
     CHECK_EQ_LONG(xport_stop(&x), 0);
     CHECK_EQ_LONG(iom_stop(&mgr), 0);

@@ -350,7 +350,8 @@ TEST(poll_and_select_wake_when_the_manager_triggers)
     CHECK(pthread_join(th, NULL) == 0);
     char buf[16];
     CHECK_EQ_LONG(pm_read(fd, buf, sizeof buf), 5);
-    /* select(), with an ordinary descriptor beside it. */
+    /* select(), with an ordinary descriptor beside it: first its timeout
+     * (nothing is written yet; the timeout is what is tested). */
     int pipefd[2];
     REQUIRE(pipe(pipefd) == 0);
     fd_set rd;

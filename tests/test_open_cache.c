@@ -208,7 +208,7 @@ TEST(a_cached_result_never_outlives_its_manager)
     CHECK_EQ_LONG(open_close("/dev/cached"), 0); /* from the cache */
     kill(t.pid, SIGKILL);
     int st;
-    REQUIRE(waitpid(t.pid, &st, 0) == t.pid);
+    REQUIRE((st = reap_ms(t.pid, 20000)) != -1);
     t.pid = 0;
     /* Its entry is still there (nobody swept it): the cache's stamps have
      * not moved, and the open must still find nobody. */
@@ -275,20 +275,6 @@ static int nobody_opens(void *arg)
     return open_close(path);
 }
 
-/* Run fn in a child; its exit code. */
-static int in_child(int (*fn)(void *), void *arg)
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0)
-        _exit(fn(arg));
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 struct nobody_cycle {
     const char *path;
@@ -318,7 +304,7 @@ TEST(an_entry_made_unreachable_is_refused_at_the_next_open)
     REQUIRE(pathspace_fresh() == 0);
     REQUIRE(target_start(&t, manager_body, &a) == 0);
     REQUIRE(target_read(&t, &mgr_chid, sizeof mgr_chid, 20000) == 0);
-    CHECK_EQ_LONG(in_child(nobody_opens, (void *)a.path), 0);
+    CHECK_EQ_LONG(run_in_child(nobody_opens, (void *)a.path, 0), 0);
     struct nobody_cycle n = { a.path, { -1, -1 }, { -1, -1 } };
     REQUIRE(pipe(n.ready) == 0 && pipe(n.go) == 0);
     pid_t pid = fork();
@@ -332,7 +318,7 @@ TEST(an_entry_made_unreachable_is_refused_at_the_next_open)
     REQUIRE(chmod(file, 0600) == 0);
     REQUIRE(write(n.go[1], "g", 1) == 1);
     int st;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
+    REQUIRE((st = reap_ms(pid, 20000)) != -1);
     CHECK(WIFEXITED(st));
     CHECK_EQ_LONG(WEXITSTATUS(st), EACCES);
     close(n.ready[0]);
@@ -387,7 +373,7 @@ TEST(a_client_that_gives_up_the_group_an_entry_needs_is_refused_at_once)
     REQUIRE(target_start(&t, manager_body, &a) == 0);
     REQUIRE(target_read(&t, &mgr_chid, sizeof mgr_chid, 20000) == 0);
     struct grouped g = { a.path, { -1, -1 }, { -1, -1 } };
-    CHECK_EQ_LONG(in_child(drops_its_group, &g), EACCES);
+    CHECK_EQ_LONG(run_in_child(drops_its_group, &g, 0), EACCES);
     CHECK(target_write(&t, "q", 1) == 0);
     nudge(t.pid);
     target_finish(&t, 20000);

@@ -68,24 +68,6 @@ static int resolve_errno(const char *path)
 }
 
 /* Drop to nobody, for good: in forked children only. */
-/* Run fn in a child as nobody (as the current user when not root); its
- * return value is the exit code, -1 if the child died otherwise. */
-static int in_child_as_nobody(int (*fn)(void *), void *arg)
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        if (geteuid() == 0 && drop_to_nobody() < 0)
-            _exit(99);
-        _exit(fn(arg));
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* ---- the on-disk format, written independently of the library ---- */
 
@@ -378,7 +360,7 @@ TEST(detach_rules)
     if (pid == 0)   /* a fork child's copy of the handle is its parent's entry */
         _exit(pm_pathspace_detach(&h) == -1 && errno == EPERM ? 0 : 1);
     int st;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
+    REQUIRE((st = reap_ms(pid, 20000)) != -1);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ_LONG(resolve_errno("/d"), 0);
     CHECK_EQ_LONG(pm_pathspace_detach(&h), 0);
@@ -461,7 +443,7 @@ TEST(unwritable_directory_is_eacces)
     /* Owned by the tester and not writable by anyone but root, who is
      * dropped to nobody for the attempt. */
     REQUIRE(chmod(pathspace_dir(), 0555) == 0);
-    CHECK_EQ_LONG(in_child_as_nobody(attach_in_readonly_space, NULL), 0);
+    CHECK_EQ_LONG(run_in_child(attach_in_readonly_space, NULL, 1), 0);
     REQUIRE(chmod(pathspace_dir(), 01777) == 0);
 }
 
@@ -573,7 +555,7 @@ TEST(permissions_follow_the_entry_mode)
     REQUIRE(pm_pathspace_attach("/shadowed", 5, 0, 0600, &shadow) == 0);
     REQUIRE(pm_pathspace_attach("/group", 6, 0, 0660, &g) == 0);
     REQUIRE(pm_pathspace_attach("/world", 7, 0, 0604, &w) == 0);
-    int rc = in_child_as_nobody(nobody_resolves, NULL);
+    int rc = run_in_child(nobody_resolves, NULL, 1);
     CHECK_EQ_LONG(rc, 0);
     /* Root reaches everything. */
     CHECK_EQ_LONG(resolve_errno("/secret/x"), 0);
@@ -665,10 +647,10 @@ TEST(managers_of_two_users_coexist)
     REQUIRE(pid >= 0);
     if (pid == 0)
         _exit(root_exits_attached(NULL));
-    REQUIRE(waitpid(pid, &st, 0) == pid);
+    REQUIRE((st = reap_ms(pid, 20000)) != -1);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ_LONG(count_entries(), 2);
-    CHECK_EQ_LONG(in_child_as_nobody(nobody_sees_stale, NULL), 0);
+    CHECK_EQ_LONG(run_in_child(nobody_sees_stale, NULL, 1), 0);
     CHECK_EQ_LONG(count_entries(), 2);
     CHECK_EQ_LONG(resolve_errno("/rootstale"), ENOENT);
     CHECK_EQ_LONG(count_entries(), 1);
@@ -692,7 +674,7 @@ TEST(entry_cannot_speak_for_another_users_process)
     /* Even where root trusts nobody's attaches, an entry in nobody's
      * directory speaks only for nobody's processes. */
     REQUIRE(policy_set("allow_attach nobody /\n") == 0);
-    CHECK_EQ_LONG(in_child_as_nobody(plant_for_root, &me), 0);
+    CHECK_EQ_LONG(run_in_child(plant_for_root, &me, 1), 0);
     CHECK_EQ_LONG(count_entries(), 1);
     CHECK_EQ_LONG(resolve_errno("/planted"), ENOENT);
     policy_drop();

@@ -25,16 +25,45 @@ static int is_fill(const unsigned char *p, size_t n, uint64_t off)
     return 1;
 }
 
+/* What each test reads through: a manager of one resource, opened
+ * read-only in a fresh path space, and a 1 MiB buffer. */
+struct reader {
+    struct target mgr;
+    int fd;
+    unsigned char *buf;
+};
+
+/* The manager's exit status (0 when it ended as asked). */
+static int reader_stop(struct reader *r)
+{
+    free(r->buf);
+    if (r->fd >= 0)
+        pm_close(r->fd);
+    return iom_stop(&r->mgr);
+}
+
+/* 0, or -1 with nothing left running. */
+static int reader_start(struct reader *r, const char *path, enum iom_kind kind)
+{
+    struct iom_res res[] = { { path, kind, 0666, 0, 0 } };
+    r->fd = -1;
+    r->buf = NULL;
+    if (pathspace_fresh() < 0 || iom_start(&r->mgr, res, 1, 0, 0) < 0)
+        return -1;
+    r->fd = pm_open(path, O_RDONLY);
+    r->buf = malloc(1u << 20);
+    if (r->fd >= 0 && r->buf)
+        return 0;
+    reader_stop(r);
+    return -1;
+}
+
 TEST(a_large_answer_is_left_where_it_came_a_small_one_is_copied)
 {
-    REQUIRE(pathspace_fresh() == 0);
-    struct iom_res res[] = { { "/rp/dev", IOM_DEV, 0666, 0, 0 } };
-    struct target mgr;
-    REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
-    int fd = pm_open("/rp/dev", O_RDONLY);
-    REQUIRE(fd >= 0);
-    unsigned char *buf = malloc(1u << 20);
-    REQUIRE(buf != NULL);
+    struct reader r;
+    REQUIRE(reader_start(&r, "/rp/dev", IOM_DEV) == 0);
+    int fd = r.fd;
+    unsigned char *buf = r.buf;
 
     /* In the datagram: in buf. */
     struct pm_read_place at = PM_READ_PLACE_INIT;
@@ -67,9 +96,7 @@ TEST(a_large_answer_is_left_where_it_came_a_small_one_is_copied)
     CHECK_EQ_LONG(pm_read_view(fd, buf, 200000, NULL), 200000);
     CHECK(is_fill(buf, 200000, 200000));
 
-    free(buf);
-    pm_close(fd);
-    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+    CHECK_EQ_LONG(reader_stop(&r), 0);
 }
 
 /* Every byte of a held answer can still be read (the manager may have
@@ -89,14 +116,10 @@ static unsigned touch(const unsigned char *p, size_t n)
  * leave its reader waiting for good). */
 TEST(a_held_answer_outlives_later_exchanges_on_the_connection)
 {
-    REQUIRE(pathspace_fresh() == 0);
-    struct iom_res res[] = { { "/rp/dev", IOM_DEV, 0666, 0, 0 } };
-    struct target mgr;
-    REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
-    int fd = pm_open("/rp/dev", O_RDONLY);
-    REQUIRE(fd >= 0);
-    unsigned char *buf = malloc(1u << 20);
-    REQUIRE(buf != NULL);
+    struct reader r;
+    REQUIRE(reader_start(&r, "/rp/dev", IOM_DEV) == 0);
+    int fd = r.fd;
+    unsigned char *buf = r.buf;
     struct pm_read_place held = PM_READ_PLACE_INIT, at = PM_READ_PLACE_INIT;
     CHECK_EQ_LONG(pm_read_at_view(fd, buf, 70000, 11, &held), 70000);
     REQUIRE(held.view != NULL);
@@ -120,9 +143,7 @@ TEST(a_held_answer_outlives_later_exchanges_on_the_connection)
     CHECK_EQ_LONG(pm_read_at_view(fd, buf, 100000, 2, &at), 100000);
     CHECK(at.view != NULL && is_fill(at.view, 100000, 2));
     pm_read_place_done(fd, &at);
-    free(buf);
-    pm_close(fd);
-    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+    CHECK_EQ_LONG(reader_stop(&r), 0);
 }
 
 /* A status claiming more than the reply carried: these reads count what
@@ -130,14 +151,10 @@ TEST(a_held_answer_outlives_later_exchanges_on_the_connection)
  * pm_read() keeps QNX's count. */
 TEST(a_count_is_never_more_than_the_bytes_sent)
 {
-    REQUIRE(pathspace_fresh() == 0);
-    struct iom_res res[] = { { "/rp/liar", IOM_OVERCLAIM, 0666, 0, 0 } };
-    struct target mgr;
-    REQUIRE(iom_start(&mgr, res, 1, 0, 0) == 0);
-    int fd = pm_open("/rp/liar", O_RDONLY);
-    REQUIRE(fd >= 0);
-    unsigned char *buf = malloc(1u << 20);
-    REQUIRE(buf != NULL);
+    struct reader r;
+    REQUIRE(reader_start(&r, "/rp/liar", IOM_OVERCLAIM) == 0);
+    int fd = r.fd;
+    unsigned char *buf = r.buf;
     static const size_t sizes[] = { 10, 4096, 131072, 140000, 1u << 20 };
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         size_t n = sizes[i], sent = (n < IOM_FILL_LEN - 9 ? n : IOM_FILL_LEN - 9) / 2;
@@ -153,7 +170,5 @@ TEST(a_count_is_never_more_than_the_bytes_sent)
     CHECK_EQ_LONG(pm_read_view(fd, buf, 200000, NULL), 100000);
     CHECK(pm_lseek(fd, 0, SEEK_SET) == 0);
     CHECK_EQ_LONG(pm_read(fd, buf, 200000), 200000);
-    free(buf);
-    pm_close(fd);
-    CHECK_EQ_LONG(iom_stop(&mgr), 0);
+    CHECK_EQ_LONG(reader_stop(&r), 0);
 }

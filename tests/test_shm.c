@@ -670,7 +670,7 @@ TEST(a_dead_creator_redeems_nothing_and_an_impostor_is_not_believed)
     CHECK(shm_open_handle(h, O_RDONLY) == -1 && errno == ESRCH);
     CHECK(strstr(peermap_errmsg(), "does not come from the handle's creator") != NULL);
     int st;
-    CHECK(waitpid(imp, &st, 0) == imp && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK((st = reap_ms(imp, 20000)) != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(own_fds() == before); /* the impostor's descriptor was closed */
 }
 
@@ -696,10 +696,12 @@ TEST(random_handle_values_get_nothing_and_cost_the_creator_nothing)
     /* The recipient is still served. */
     REQUIRE(ask(&right, (struct agent_cmd){ .op = 'o', .h = h, .flags = O_RDONLY }, &r) == 0);
     CHECK(r.rc >= 0 && strcmp(r.text, TEXT) == 0);
-    /* The handle's listener, object and pidfd go once the answer is sent. */
-    long long until = now_ms() + 5000;
-    while (own_fds() != before - 3 && now_ms() < until)
-        usleep(1000);
+    /* The handle's listener, object and pidfd go once the answer is sent.
+     * The serving thread answers and lets go of the handle under the
+     * handle table's lock, which shm_delete_handle() takes: once it
+     * returns, the thread is done with the handle (spent: ESRCH). */
+    errno = 0;
+    CHECK(shm_delete_handle(h) == -1 && errno == ESRCH);
     CHECK_EQ_LONG(own_fds(), before - 3);
     stop_agent(&right);
     stop_agent(&attacker);
@@ -827,7 +829,7 @@ TEST(a_forked_creator_child_serves_nothing_and_is_not_the_creator)
         _exit(ok ? 0 : 1);
     }
     int st;
-    CHECK(waitpid(k, &st, 0) == k && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK((st = reap_ms(k, 20000)) != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     struct agent_res r;
     REQUIRE(ask(&t, (struct agent_cmd){ .op = 'o', .h = h, .flags = O_RDONLY }, &r) == 0);
     CHECK(r.rc >= 0);

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chanclient.h"
 #include "harness.h"
 #include "helpers.h"
 #include "peermap.h"
@@ -479,18 +480,10 @@ static int agent_body(int in, int out, void *arg)
 
 /* A client of the test's channel: sends one message when told, and waits
  * for the reply (reply-blocked, the in-band route) until the test is done. */
-struct where {
-    pid_t pid;
-    int chid;
-};
-
 static int client_body(int in, int out, void *arg)
 {
     (void)arg;
-    struct where w;
-    if (child_read_full(in, &w, sizeof w) < 0)
-        return 10;
-    int coid = ConnectAttach(ND_LOCAL_NODE, w.pid, w.chid, 0, 0);
+    int coid = chanclient_attach(in);
     if (coid < 0)
         return 11;
     char c = 'R';
@@ -706,12 +699,9 @@ TEST(inband_route_storm)
     int chid = ChannelCreate(0);
     REQUIRE(chid > 0);
     struct target a, b;
-    struct where w = { getpid(), chid };
+    REQUIRE(chanclient_start_ready(&a, client_body, NULL, getpid(), chid) == 'R');
+    REQUIRE(chanclient_start_ready(&b, client_body, NULL, getpid(), chid) == 'R');
     char c;
-    REQUIRE(target_start(&a, client_body, NULL) == 0 && target_write(&a, &w, sizeof w) == 0 &&
-            target_read(&a, &c, 1, 5000) == 0);
-    REQUIRE(target_start(&b, client_body, NULL) == 0 && target_write(&b, &w, sizeof w) == 0 &&
-            target_read(&b, &c, 1, 5000) == 0);
     char buf[8];
     c = 'm';
     REQUIRE(target_write(&a, &c, 1) == 0);
@@ -993,7 +983,7 @@ TEST(a_sigchld_handler_unmaps_from_a_dead_client)
     CHECK(td.rc < 0 && td.err == ESRCH);
     /* The library did not reap the child: its status is the parent's. */
     int st;
-    CHECK(waitpid(c.pid, &st, 0) == c.pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    CHECK((st = reap_ms(c.pid, 20000)) != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     close(c.to_child);
     close(c.from_child);
 }

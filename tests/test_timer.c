@@ -139,19 +139,37 @@ TEST(undeliverable_expiries_are_overruns)
 {
     int chid = ChannelCreate(0);
     int coid = ConnectAttach(ND_LOCAL_NODE, 0, chid, _NTO_SIDE_CHANNEL, 0);
-    REQUIRE(chid > 0 && coid >= 0);
-    struct sigevent ev;
+    /* The witness's connection is made before coid goes, so that it cannot
+     * take coid's number and make the first timer's pulses deliverable. */
+    int wcoid = ConnectAttach(ND_LOCAL_NODE, 0, chid, _NTO_SIDE_CHANNEL, 0);
+    REQUIRE(chid > 0 && coid >= 0 && wcoid >= 0);
+    struct sigevent ev, wev;
     SIGEV_PULSE_INIT(&ev, coid, 10, 1, 0);
-    timer_t tid;
+    SIGEV_PULSE_INIT(&wev, wcoid, 10, 2, 0);
+    timer_t tid, wid;
     REQUIRE(timer_create(CLOCK_MONOTONIC, &ev, &tid) == 0);
+    REQUIRE(timer_create(CLOCK_MONOTONIC, &wev, &wid) == 0);
     ConnectDetach(coid); /* the pulses now have nowhere to go */
     struct itimerspec every = { .it_value = { 0, 1000000 }, .it_interval = { 0, 1000000 } };
+    struct itimerspec later = { .it_value = { 0, 5000000 } }, soon = { .it_value = { 0, 1 } };
     REQUIRE(timer_settime(tid, 0, &every, NULL) == 0);
-    int n = 0;
-    for (int i = 0; i < 10000 && (n = timer_getoverrun(tid)) == 0; i++)
-        usleep(1000); /* waits for a result, does not decide it */
-    CHECK(n > 0);
+    /* No nap: the wait is on expiries.  Both timers are served by the
+     * process's one timer thread, one epoll_wait() batch after another.
+     * The witness expires after the first timer has (5 ms > 1 ms), so the
+     * batch that brings the witness's expiry brings the first timer's too
+     * (level-triggered: every ready descriptor), unless an earlier batch
+     * took it.  The witness, armed again once its pulse is here, can only
+     * come back in a later batch: its second pulse means the first timer's
+     * expiry was read and, undeliverable, counted. */
+    REQUIRE(timer_settime(wid, 0, &later, NULL) == 0);
+    struct _pulse p;
+    CHECK_EQ_LONG(next_pulse(chid, &p, 10 * SEC), 2);
+    REQUIRE(timer_settime(wid, 0, &soon, NULL) == 0);
+    CHECK_EQ_LONG(next_pulse(chid, &p, 10 * SEC), 2);
+    CHECK(timer_getoverrun(tid) > 0);
     timer_delete(tid);
+    timer_delete(wid);
+    ConnectDetach(wcoid);
     ChannelDestroy(chid);
 }
 
@@ -269,8 +287,8 @@ struct holder {
     rcvid_t pulse_value, held;
 };
 
-/* Receives one message and holds it, polling MsgInfo() as QNX's guide
- * teaches, until the client wants out; then answers ETIMEDOUT. */
+/* Receives one message and holds it until the client wants out; then
+ * answers ETIMEDOUT. */
 static void *holder_main(void *arg)
 {
     struct holder *h = arg;
@@ -280,17 +298,10 @@ static void *holder_main(void *arg)
         r = MsgReceive(h->chid, buf, sizeof buf, NULL);
     while (r == 0);
     h->held = r;
-    struct _msg_info info;
-    for (int i = 0; i < 10000; i++) {
-        if (MsgInfo(r, &info) < 0)
-            return NULL;
-        if (info.flags & _NTO_MI_UNBLOCK_REQ) {
-            h->saw_flag = 1;
-            break;
-        }
-        usleep(1000); /* the long operation */
-    }
-    MsgError(r, ETIMEDOUT);
+    /* The client's wish to leave is the channel's own notification, the
+     * unblock pulse (the wait is on it, not on a nap); MsgInfo() then shows
+     * the flag.  (MsgInfo() finding the request itself, for a server that
+     * polls it during a long job, is tests/qnx_rt/unblock_req.c.) */
     struct _pulse p;
     uint64_t t = 10 * SEC;
     TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &t, NULL);
@@ -298,6 +309,10 @@ static void *holder_main(void *arg)
         h->pulse_code = p.code;
         h->pulse_value = (unsigned)p.value.sival_int;
     }
+    struct _msg_info info;
+    if (MsgInfo(r, &info) == 0 && (info.flags & _NTO_MI_UNBLOCK_REQ))
+        h->saw_flag = 1;
+    MsgError(r, ETIMEDOUT);
     return NULL;
 }
 

@@ -130,7 +130,8 @@ int main(void)
     int fd = pm_open("/dev/qnx_ser", O_RDWR);
     QR_EXPECT(fd != -1, "pm_open");
 
-    /* Nothing to read: select() times out; we may always write. */
+    /* Nothing to read: select() times out (its timeout is what is tested,
+     * nobody writes: not a synchronisation); we may always write. */
     fd_set rfds, wfds;
     FD_ZERO(&rfds);
     FD_SET(fd, &rfds);
