@@ -1256,7 +1256,7 @@ TEST(another_users_requests_on_a_stalled_manager_leave_threads_for_root)
             break;
     for (int i = 0; i < N; i++) {
         close(rfd[i]);
-        wait_ms(rd[i], 20000);
+        reap_ms(rd[i], 20000);
     }
     CHECK_EQ_LONG(xport_stop(&x), 0);
     iom_stop(&m1);
