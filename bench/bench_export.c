@@ -178,13 +178,24 @@ static char mnt_dir[64], mnt[128], space[64], shm_path[64];
 
 static void stop_floor(int kind);
 
+/* Ask a child of ours (the export, a floor) to end, and reap it: SIGTERM
+ * unmounts; one that has not ended 15 s later (the export's own shutdown
+ * deadline is 10 s) is killed.  Runs at exit too, so it never dies. */
+static void end_child(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    if (bench_wait_within(pid, 15000, NULL, NULL) < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
 static void cleanup(void)
 {
     for (int k = 0; k < 3; k++)
         stop_floor(k);
     if (export_pid > 0) {
-        kill(export_pid, SIGTERM);
-        waitpid(export_pid, NULL, 0);
+        end_child(export_pid);
         export_pid = 0;
     }
     if (mnt[0]) {
@@ -252,7 +263,7 @@ static int start_export(int cpu)
     if (!strstr(line, "the path space is at")) {
         printf("# export: not measured: peermap export did not mount (not root? "
                "FUSE mounting not permitted?)\n");
-        waitpid(pid, NULL, 0);
+        bench_await_child(pid, BENCH_START_MS, "peermap export", NULL);
         export_pid = 0;
         return -1;
     }
@@ -443,8 +454,7 @@ static int start_floor(int kind, int cpu)
 static void stop_floor(int kind)
 {
     if (floor_pid[kind] > 0) {
-        kill(floor_pid[kind], SIGTERM);
-        waitpid(floor_pid[kind], NULL, 0);
+        end_child(floor_pid[kind]);
         floor_pid[kind] = 0;
     }
     if (floor_mnt[kind][0]) {
@@ -519,8 +529,7 @@ int main(int argc, char **argv)
     close(rp[1]);
     bench_adopt_target(mpid);
     char c;
-    if (read(rp[0], &c, 1) != 1)
-        bench_die("the manager did not start");
+    bench_read_within(rp[0], &c, 1, BENCH_START_MS, "the manager");
     close(rp[0]);
     bench_pin_self(o.caller_cpu);
     if (start_export(o.target_cpu) < 0)
