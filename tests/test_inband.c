@@ -969,3 +969,100 @@ TEST(a_message_on_a_copy_of_the_connection_is_never_served_in_band)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     ChannelDestroy(chid);
 }
+
+/* ---- a stranger reached by pid: only while its ids are the stamped ones ---- */
+
+struct thread_send {
+    int coid;
+    int drop;   /* this thread's own ids become nobody's before it sends */
+    long rc;
+};
+
+static void *send_from_thread(void *arg)
+{
+    struct thread_send *t = arg;
+    /* Raw system calls: this thread alone (the C library's wrappers would
+     * change every thread of the process). */
+    if (t->drop && (syscall(SYS_setresgid, NOBODY, NOBODY, NOBODY) != 0 ||
+                    syscall(SYS_setresuid, NOBODY, NOBODY, NOBODY) != 0)) {
+        t->rc = -2;
+        return NULL;
+    }
+    char reply[8];
+    t->rc = MsgSend(t->coid, "m", 1, reply, sizeof reply);
+    return NULL;
+}
+
+/* The connector: connects, then a fork child (the stranger, root) says its
+ * pid and sends on the inherited copy from a second thread, which first
+ * becomes nobody by itself when *(int *)arg. */
+static int thread_sender_body(int in, int out, void *arg)
+{
+    int coid = chanclient_attach(in);
+    if (coid < 0)
+        return 11;
+    pid_t s = fork();
+    if (s < 0)
+        return 12;
+    if (s == 0) {
+        pid_t me = getpid();
+        if (child_write_full(out, &me, sizeof me) < 0)
+            _exit(14);
+        struct thread_send t = { coid, *(const int *)arg, -1 };
+        pthread_t th;
+        if (pthread_create(&th, NULL, send_from_thread, &t) != 0)
+            _exit(15);
+        pthread_join(th, NULL);
+        _exit(t.rc == 0 ? 0 : 16);
+    }
+    int st = reap_ms(s, 20000);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 17;
+}
+
+/* Serve one message from such a stranger and try mmap_peer() on its pid
+ * by ptrace while it waits for the reply: mapped, or refused ESRCH. */
+static void stranger_by_pid(int drop, int mapped)
+{
+    if (geteuid() != 0)
+        SKIP("needs root: a root stranger whose one thread becomes nobody");
+    int chid = ChannelCreate(0);
+    REQUIRE(chid > 0);
+    struct target t;
+    REQUIRE(chanclient_start(&t, thread_sender_body, &drop, getpid(), chid) == 0);
+    pid_t stranger = 0;
+    REQUIRE(target_read(&t, &stranger, sizeof stranger, 5000) == 0);
+    struct _msg_info info;
+    char buf[16];
+    rcvid_t r = MsgReceive(chid, buf, sizeof buf, &info);
+    REQUIRE(r > 0);
+    CHECK_EQ_LONG(info.pid, stranger);
+    REQUIRE(peermap_set_path(PEERMAP_PATH_PTRACE) == 0);
+    void *p = mmap_peer(info.pid, NULL, PAGE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    if (mapped) {
+        CHECK(p != MAP_FAILED);
+        if (p != MAP_FAILED)
+            CHECK(munmap_peer(info.pid, p, PAGE) == 0);
+    } else {
+        CHECK(p == MAP_FAILED && errno == ESRCH);
+    }
+    REQUIRE(peermap_set_path(PEERMAP_PATH_AUTO) == 0);
+    CHECK(MsgReply(r, EOK, NULL, 0) == 0);
+    int st = target_finish(&t, 20000);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ChannelDestroy(chid);
+}
+
+TEST(a_stranger_is_reached_by_pid_while_its_message_is_served)
+{
+    stranger_by_pid(0, 1);
+}
+
+TEST(a_stranger_whose_process_has_other_ids_than_its_message_is_not_reached_by_pid)
+{
+    /* The kernel stamps the sending thread's real ids; the process that
+     * holds the pid when the message is taken (here the stranger's own
+     * main thread, still root) has others.  That is what a pid taken over
+     * by another user's process looks like: it must not be mapped into. */
+    stranger_by_pid(1, 0);
+}

@@ -105,16 +105,34 @@ void pm_sender_ident(const struct pm_sconn *c, struct pm_peer *p)
  * window of a key read by pid; key 0 when unreadable fails safe).  The
  * in-band route never serves a stranger (channel.c): the doorbell would
  * go to whichever holder of the descriptor reads it.
+ *
+ * The key is read through a pidfd together with the ids of the process it
+ * names, and kept only while those are the ids the kernel stamped on the
+ * message (real ids, at the send): a pid taken over in that window by a
+ * process of another user, or a sender that changed its real ids since,
+ * is recorded with key 0, which nothing matches.  What is left of the
+ * window is a process of the sender's own user, which that user could
+ * reach itself.
  */
+static uint64_t stranger_key(const struct pm_stranger *from)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, from->pid, 0);
+    if (pidfd < 0)
+        return 0;
+    uint64_t key;
+    struct pm_proc_creds now;
+    int ok = pm_pidfd_key(pidfd, &key) == 0 && pm_pidfd_creds(pidfd, &now) == 0 &&
+             now.ruid == from->uid && now.rgid == from->gid;
+    close(pidfd);
+    return ok ? key : 0;
+}
+
 void pm_sender_begin(struct pm_sconn *c, const struct pm_stranger *from)
 {
     c->stranger = *from;
     if (!from->on || from->pid <= 0)
         return;
-    uint64_t key;
-    if (pm_proc_key(from->pid, &key) < 0)
-        key = 0;
-    pm_clients_add(from->pid, key);
+    pm_clients_add(from->pid, stranger_key(from));
 }
 
 void pm_sender_end(struct pm_sconn *c)
