@@ -149,6 +149,17 @@ static int io_read(resmgr_context_t *ctp, io_read_t *msg, iofunc_ocb_t *ocb)
     return _RESMGR_NPARTS(n ? 1 : 0);
 }
 
+static int io_stat(resmgr_context_t *ctp, io_stat_t *msg, iofunc_ocb_t *ocb)
+{
+    struct ires *r = ocb->attr;
+    if (r->kind == IOM_STALL_STAT) {
+        char c = 1;
+        if (write(stall_out, &c, 1) != 1 || read(stall_in, &c, 1) != 1)
+            _exit(3);
+    }
+    return iofunc_stat_default(ctp, msg, ocb);
+}
+
 static int io_write(resmgr_context_t *ctp, io_write_t *msg, iofunc_ocb_t *ocb)
 {
     int st = iofunc_write_verify(ctp, msg, ocb, NULL);
@@ -235,6 +246,7 @@ static int body(int in, int out, void *varg)
     io_funcs.read = io_read;
     io_funcs.write = io_write;
     io_funcs.devctl = io_devctl;
+    io_funcs.stat = io_stat;
     resmgr_attr_t ra;
     memset(&ra, 0, sizeof ra);
     ra.nparts_max = 1;

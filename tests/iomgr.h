@@ -11,6 +11,9 @@
  *   IOM_STALL  a device whose read tells the test it has begun (a byte on
  *              the manager's pipe to the test), then waits for a byte from
  *              the test before answering "released"
+ *   IOM_STALL_STAT  a device whose stat (a look-up through the export)
+ *              tells the test it has begun and waits for the test's byte,
+ *              as IOM_STALL's read does
  *   IOM_OVERCLAIM  the data of IOM_DEV, but a read's status claims
  *              every byte asked for while its reply carries only the
  *              first half of them (a manager that lies about its count)
@@ -34,7 +37,7 @@
 
 struct target;  /* helpers.h */
 
-enum iom_kind { IOM_FILE = 1, IOM_DEV, IOM_STALL, IOM_DIR, IOM_OVERCLAIM };
+enum iom_kind { IOM_FILE = 1, IOM_DEV, IOM_STALL, IOM_DIR, IOM_OVERCLAIM, IOM_STALL_STAT };
 
 struct iom_res {
     const char *path;

@@ -1263,6 +1263,48 @@ TEST(another_users_requests_on_a_stalled_manager_leave_threads_for_root)
     CHECK_EQ_LONG(iom_stop(&m2), 0);
 }
 
+TEST(a_look_up_held_by_a_stalled_manager_leaves_its_directory_to_others)
+{
+    /* One manager stalls in the stat that a look-up of its path sends.
+     * A look-up of another manager's path in the same directory must not
+     * wait behind it: by default the kernel holds a FUSE directory for
+     * each look-up in it, which here would last the export's deadline (a
+     * minute) for every caller of every path beside the stalled one. */
+    REQUIRE(pathspace_fresh() == 0);
+    struct xport x;
+    START_EXPORT(&x, NULL, 60000);
+    struct iom_res stall[] = { { "/pd/stall", IOM_STALL_STAT, 0666, 0, 0 } };
+    struct iom_res file[] = { { "/pd/file", IOM_FILE, 0644, 0, 0 } };
+    struct target m1, m2;
+    REQUIRE(iom_start(&m1, stall, 1, 0, 0) == 0);
+    REQUIRE(iom_start(&m2, file, 1, 0, 0) == 0);
+    char ps[PATH_MAX], pf[PATH_MAX];
+    mpath(&x, "/pd/stall", ps);
+    mpath(&x, "/pd/file", pf);
+    int sfd;
+    pid_t staller = start_reader(ps, &sfd);
+    REQUIRE(staller > 0);
+    char c;
+    REQUIRE(target_read(&m1, &c, 1, 20000) == 0); /* the look-up is in the manager */
+    int rootfd;
+    pid_t root = start_reader(pf, &rootfd);
+    REQUIRE(root > 0);
+    /* Root's answer, while the other look-up still waits (had it waited
+     * behind it, it could not come before the manager is let go). */
+    struct pollfd pp = { .fd = rootfd, .events = POLLIN };
+    int e = -1;
+    CHECK(poll(&pp, 1, 20000) == 1 && read(rootfd, &e, sizeof e) == sizeof e);
+    CHECK_EQ_LONG(e, 0);
+    /* The stalled look-up ends with its manager. */
+    kill(m1.pid, SIGKILL);
+    target_finish(&m1, 5000);
+    close(rootfd);
+    reap_ms(root, 20000);
+    CHECK(reader_result(staller, sfd, 20000) != -1);
+    CHECK_EQ_LONG(xport_stop(&x), 0);
+    CHECK_EQ_LONG(iom_stop(&m2), 0);
+}
+
 /* A reader of `path` (a stalled resource of a new manager, *mgr) through
  * the export x, waiting in it: the manager has the read.  p gets the path
  * through the mount.  0, or -1. */

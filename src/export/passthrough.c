@@ -19,7 +19,8 @@
  *      /dev/fuse (fuse_session_custom_io(): our writev) with that bit and
  *      max_stack_depth 1 (our backing files, memfds, stack on nothing);
  *      the same hook, for every export (not root's alone), asks for
- *      requests of up to 257 pages (PMX_MAX_PAGES, below);
+ *      requests of up to 257 pages (PMX_MAX_PAGES, below) and for
+ *      parallel look-ups in a directory (FUSE_PARALLEL_DIROPS);
  *   2. open/create: the reply is written by hand with FOPEN_PASSTHROUGH
  *      and the backing id;
  *   3. the backing id is closed when the open is released (the kernel
@@ -58,6 +59,7 @@
 #define K_FUSE_PASSTHROUGH_FLAGS2 (1u << 5)   /* FUSE_PASSTHROUGH = 1ULL << 37 */
 #define K_FOPEN_PASSTHROUGH (1u << 7)
 #define K_FUSE_MAX_PAGES (1u << 22)
+#define K_FUSE_PARALLEL_DIROPS (1u << 18)
 
 /* The largest request we ask the kernel for, in pages: one more than the
  * 1 MiB libfuse asks (its max_write, which stays as it is), because 1 MiB
@@ -128,6 +130,7 @@ static uint64_t init_unique;     /* the INIT request, while unanswered */
 static int offered;              /* the kernel offered FUSE_PASSTHROUGH */
 static int negotiated;           /* and our INIT reply took it */
 static int pages_offered;        /* the kernel takes max_pages from us */
+static int dirops_offered;       /* and parallel look-ups */
 static int offer;                /* ours to offer: root, passthrough not refused */
 
 static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
@@ -140,6 +143,7 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
             const struct k_init_in *in = (const void *)(h + 1);
             offered = (in->flags & K_FUSE_INIT_EXT) && (in->flags2 & K_FUSE_PASSTHROUGH_FLAGS2);
             pages_offered = (in->flags & K_FUSE_MAX_PAGES) != 0;
+            dirops_offered = (in->flags & K_FUSE_PARALLEL_DIROPS) != 0;
             init_unique = h->unique;
         }
     }
@@ -154,6 +158,15 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
         if (o->unique == init_unique && o->error == 0 &&
             iov[1].iov_len >= sizeof(struct k_init_out)) {
             struct k_init_out *io = iov[1].iov_base;
+            /* Look-ups and listings in one directory side by side: without
+             * this the kernel holds the directory for each look-up, and
+             * each is a message to a manager, so one stalled manager would
+             * hold up every caller of every path beside its own until the
+             * deadline.  (libfuse 3.14 wants it but leaves it out of its
+             * reply.  Changes to a directory stay one at a time: the
+             * kernel's own lock.) */
+            if (dirops_offered)
+                io->flags |= K_FUSE_PARALLEL_DIROPS;
             if (pages_offered && (io->flags & K_FUSE_MAX_PAGES) && io->max_pages < PMX_MAX_PAGES)
                 io->max_pages = PMX_MAX_PAGES;
             if (offer && offered && (io->flags & K_FUSE_INIT_EXT)) {
