@@ -878,17 +878,9 @@ TEST(an_opener_that_became_another_user_is_judged_as_that_user)
  * user (and before an exec, which the connection survives). */
 static int setuid_opener_then_nobody_body(int in, int out, void *arg)
 {
-    (void)in;
-    (void)arg;
     if (setresgid(65534, 0, 0) < 0 || setresuid(65534, 0, 0) < 0)
         return 19;
-    int fd = pm_open("/cpy/pub", O_RDWR);
-    if (fd < 0)
-        return 20;
-    struct iom_who before;
-    if (who_on(fd, &before) != EOK || before.euid != 0)
-        return 21;
-    return try_as_nobody(fd, out);
+    return opener_then_nobody_body(in, out, arg);
 }
 
 TEST(a_set_user_id_opener_that_gave_up_root_is_judged_as_its_user)

@@ -1164,19 +1164,35 @@ TEST(a_manager_killed_during_a_read)
     CHECK_EQ_LONG(xport_stop(&x), 0);
 }
 
+/* Two managers behind the export x: one that stalls (kind, at `stall`)
+ * and a file (mode, at `file`); *m1 and *m2 are they, ps and pf their
+ * paths through the mount.  0, or -1. */
+static int stall_beside_file(const struct xport *x, enum iom_kind kind, const char *stall,
+                             const char *file, mode_t mode, struct target *m1,
+                             struct target *m2, char *ps, char *pf)
+{
+    struct iom_res rs[] = { { stall, kind, 0666, 0, 0 } };
+    struct iom_res rf[] = { { file, IOM_FILE, mode, 0, 0 } };
+    if (iom_start(m1, rs, 1, 0, 0) < 0)
+        return -1;
+    if (iom_start(m2, rf, 1, 0, 0) < 0) {
+        iom_stop(m1);
+        return -1;
+    }
+    mpath(x, stall, ps);
+    mpath(x, file, pf);
+    return 0;
+}
+
 TEST(a_stalled_manager_costs_its_reader_eio_and_others_go_on)
 {
     REQUIRE(pathspace_fresh() == 0);
     struct xport x;
     START_EXPORT(&x, NULL, 400);
-    struct iom_res stall[] = { { "/st/stall", IOM_STALL, 0666, 0, 0 } };
-    struct iom_res file[] = { { "/st/file", IOM_FILE, 0666, 0, 0 } };
     struct target m1, m2;
-    REQUIRE(iom_start(&m1, stall, 1, 0, 0) == 0);
-    REQUIRE(iom_start(&m2, file, 1, 0, 0) == 0);
     char ps[PATH_MAX], pf[PATH_MAX];
-    mpath(&x, "/st/stall", ps);
-    mpath(&x, "/st/file", pf);
+    REQUIRE(stall_beside_file(&x, IOM_STALL, "/st/stall", "/st/file", 0666,
+                              &m1, &m2, ps, pf) == 0);
     int rfd;
     long long t0 = now_ms();
     pid_t reader = start_reader(ps, &rfd);
@@ -1211,16 +1227,12 @@ TEST(another_users_requests_on_a_stalled_manager_leave_threads_for_root)
     REQUIRE(pathspace_fresh() == 0);
     struct xport x;
     START_EXPORT(&x, NULL, 60000);
-    struct iom_res stall[] = { { "/th/stall", IOM_STALL, 0666, 0, 0 } };
-    /* In another directory: the kernel may serialize the look-ups of one
-     * (ARCHITECTURE.md, the FUSE export's threads). */
-    struct iom_res file[] = { { "/tf/file", IOM_FILE, 0644, 0, 0 } };
+    /* In another directory than the stalled path, so that only the thread
+     * share is tested (look-ups in one directory: the next test). */
     struct target m1, m2;
-    REQUIRE(iom_start(&m1, stall, 1, 0, 0) == 0);
-    REQUIRE(iom_start(&m2, file, 1, 0, 0) == 0);
     char ps[PATH_MAX], pf[PATH_MAX];
-    mpath(&x, "/th/stall", ps);
-    mpath(&x, "/tf/file", pf);
+    REQUIRE(stall_beside_file(&x, IOM_STALL, "/th/stall", "/tf/file", 0644,
+                              &m1, &m2, ps, pf) == 0);
     enum { N = 48 }; /* more than the export's 32 threads */
     pid_t rd[N];
     int rfd[N];
@@ -1273,14 +1285,10 @@ TEST(a_look_up_held_by_a_stalled_manager_leaves_its_directory_to_others)
     REQUIRE(pathspace_fresh() == 0);
     struct xport x;
     START_EXPORT(&x, NULL, 60000);
-    struct iom_res stall[] = { { "/pd/stall", IOM_STALL_STAT, 0666, 0, 0 } };
-    struct iom_res file[] = { { "/pd/file", IOM_FILE, 0644, 0, 0 } };
     struct target m1, m2;
-    REQUIRE(iom_start(&m1, stall, 1, 0, 0) == 0);
-    REQUIRE(iom_start(&m2, file, 1, 0, 0) == 0);
     char ps[PATH_MAX], pf[PATH_MAX];
-    mpath(&x, "/pd/stall", ps);
-    mpath(&x, "/pd/file", pf);
+    REQUIRE(stall_beside_file(&x, IOM_STALL_STAT, "/pd/stall", "/pd/file", 0644,
+                              &m1, &m2, ps, pf) == 0);
     int sfd;
     pid_t staller = start_reader(ps, &sfd);
     REQUIRE(staller > 0);

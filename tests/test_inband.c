@@ -903,12 +903,13 @@ TEST(the_caller_itself_is_local)
 
 /* ---- a message sent on a copy of another process's connection ---- */
 
-/* The connector: connects, then a fork child of its (the "stranger",
- * nobody when we are root) sends on the inherited copy while the connector
- * waits.  The stranger says its pid first, then the exchange's result. */
-static int copy_sender_body(int in, int out, void *arg)
+/* The connector: connects to the channel the test names on `in`, then a
+ * fork child of its (the "stranger") says its pid on `out` and runs
+ * stranger(coid, out, arg), which sends on the inherited copy while the
+ * connector waits; the child's exit status is the connector's. */
+static int connect_then_fork(int in, int out, int (*stranger)(int coid, int out, void *arg),
+                             void *arg)
 {
-    (void)arg;
     int coid = chanclient_attach(in);
     if (coid < 0)
         return 11;
@@ -916,21 +917,29 @@ static int copy_sender_body(int in, int out, void *arg)
     if (s < 0)
         return 12;
     if (s == 0) {
-        if (getuid() == 0 && drop_to_nobody() < 0)
-            _exit(13);
         pid_t me = getpid();
-        if (child_write_full(out, &me, sizeof me) < 0)
-            _exit(14);
-        struct report r = { 0 };
-        r.rc = MsgSend(coid, "m", 1, &r.addr, sizeof r.addr);
-        r.err = errno;
-        r.probe = has_probe();
-        _exit(child_write_full(out, &r, sizeof r) < 0 ? 15 : 0);
+        _exit(child_write_full(out, &me, sizeof me) < 0 ? 14 : stranger(coid, out, arg));
     }
-    int st;
-    if (waitpid(s, &st, 0) != s || !WIFEXITED(st))
-        return 16;
-    return WEXITSTATUS(st);
+    int st = reap_ms(s, 20000);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 16;
+}
+
+/* The stranger (nobody when we are root) sends and reports the exchange. */
+static int copy_sender(int coid, int out, void *arg)
+{
+    (void)arg;
+    if (getuid() == 0 && drop_to_nobody() < 0)
+        return 13;
+    struct report r = { 0 };
+    r.rc = MsgSend(coid, "m", 1, &r.addr, sizeof r.addr);
+    r.err = errno;
+    r.probe = has_probe();
+    return child_write_full(out, &r, sizeof r) < 0 ? 15 : 0;
+}
+
+static int copy_sender_body(int in, int out, void *arg)
+{
+    return connect_then_fork(in, out, copy_sender, arg);
 }
 
 TEST(a_message_on_a_copy_of_the_connection_is_never_served_in_band)
@@ -993,30 +1002,22 @@ static void *send_from_thread(void *arg)
     return NULL;
 }
 
-/* The connector: connects, then a fork child (the stranger, root) says its
- * pid and sends on the inherited copy from a second thread, which first
- * becomes nobody by itself when *(int *)arg. */
+/* The stranger (root) sends from a second thread, which first becomes
+ * nobody by itself when *(int *)arg. */
+static int thread_sender(int coid, int out, void *arg)
+{
+    (void)out;
+    struct thread_send t = { coid, *(const int *)arg, -1 };
+    pthread_t th;
+    if (pthread_create(&th, NULL, send_from_thread, &t) != 0)
+        return 15;
+    pthread_join(th, NULL);
+    return t.rc == 0 ? 0 : 16;
+}
+
 static int thread_sender_body(int in, int out, void *arg)
 {
-    int coid = chanclient_attach(in);
-    if (coid < 0)
-        return 11;
-    pid_t s = fork();
-    if (s < 0)
-        return 12;
-    if (s == 0) {
-        pid_t me = getpid();
-        if (child_write_full(out, &me, sizeof me) < 0)
-            _exit(14);
-        struct thread_send t = { coid, *(const int *)arg, -1 };
-        pthread_t th;
-        if (pthread_create(&th, NULL, send_from_thread, &t) != 0)
-            _exit(15);
-        pthread_join(th, NULL);
-        _exit(t.rc == 0 ? 0 : 16);
-    }
-    int st = reap_ms(s, 20000);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 17;
+    return connect_then_fork(in, out, thread_sender, arg);
 }
 
 /* Serve one message from such a stranger and try mmap_peer() on its pid
