@@ -232,28 +232,54 @@ int run_in_child(int (*fn)(void *), void *arg, int as_nobody)
     return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* One line of /proc/PID/maps against [addr, addr + len): 1 covered (and
+ * *ok whether perms match), 0 not. */
+static int maps_line_covers(const char *line, uintptr_t addr, size_t len, const char *perms,
+                            int *ok)
+{
+    unsigned long lo, hi;
+    char p[5];
+    if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) != 3)
+        return 0;
+    /* Written so that no sum can wrap: MAP_FAILED + len would, and then
+     * seem to lie inside [vsyscall]. */
+    if (!(addr >= lo && addr < hi && len <= hi - addr))
+        return 0;
+    *ok = !perms || strncmp(p, perms, 4) == 0;
+    return 1;
+}
+
+/* Read with open()/read() into the stack, not stdio: a FILE and its buffer
+ * are allocations, and an allocator that takes new memory then (ASan's
+ * does) may place it in the very hole whose emptiness is being checked. */
 int maps_has(pid_t pid, uintptr_t addr, size_t len, const char *perms)
 {
-    char path[64], line[512];
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return -1;
-    int found = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        char p[5];
-        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) != 3)
-            continue;
-        /* Written so that no sum can wrap: MAP_FAILED + len would, and
-         * then seem to lie inside [vsyscall]. */
-        if (addr >= lo && addr < hi && len <= hi - addr) {
-            found = !perms || strncmp(p, perms, 4) == 0;
-            break;
+    char buf[4096], line[512];
+    size_t used = 0;
+    int found = 0, ok = 0, done = 0;
+    ssize_t n;
+    while (!done && (n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n && !done; i++) {
+            if (buf[i] != '\n') {
+                if (used < sizeof line - 1)
+                    line[used++] = buf[i];
+                continue;
+            }
+            line[used] = '\0';
+            used = 0;
+            if (maps_line_covers(line, addr, len, perms, &ok))
+                found = done = 1;
         }
     }
-    fclose(f);
-    return found;
+    close(fd);
+    if (n < 0 && !done)
+        return -1;
+    return found && ok;
 }
 
 int peek(pid_t pid, uintptr_t addr, void *buf, size_t n)
