@@ -44,9 +44,23 @@ int pm_client_id_capture(int fd, struct pm_client_id *who)
         /* Without a pidfd only the start time can key the process: the
          * gap between connect() and now is not covered (trust.h). */
         if (pm_peer_pidfd_supported() == 0) {
-            uint64_t k;
-            if (pm_proc_key(id.pid, &k) == 0)
+            uint64_t k, again;
+            if (pm_proc_key(id.pid, &k) == 0) {
                 who->key = k;
+                /* Its real and saved ids, read by pid: taken only when
+                 * the same process (its key) held the pid across the read
+                 * and its effective ids are the ones the kernel recorded
+                 * (a set-user-ID connector's real ids are not its
+                 * effective ones, and each message's stamp names them). */
+                struct pm_proc_creds c;
+                if (pm_proc_creds(id.pid, &c) == 0 && pm_proc_key(id.pid, &again) == 0 &&
+                    again == k && c.euid == id.uid && c.egid == id.gid) {
+                    who->ruid = c.ruid;
+                    who->suid = c.suid;
+                    who->rgid = c.rgid;
+                    who->sgid = c.sgid;
+                }
+            }
         }
         return 0;
     }
